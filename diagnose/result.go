@@ -1,0 +1,136 @@
+package diagnose
+
+import "time"
+
+// Status is the iprev result of RFC 8601 section 3, in the RFC's own words.
+type Status string
+
+const (
+	// StatusPass: some PTR name forward-resolves to the IP.
+	StatusPass Status = "pass"
+	// StatusFail: PTR names exist, but none forward-confirms (RFC 8601 2.7.3: the
+	// forward lookups gave other addresses, NXDOMAIN or no data).
+	StatusFail Status = "fail"
+	// StatusPermerror: the IP has no PTR record (NXDOMAIN or NODATA).
+	StatusPermerror Status = "permerror"
+	// StatusTemperror: DNS did not answer (timeout, SERVFAIL, REFUSED, lame
+	// server) somewhere on the path; a later check may give a final result.
+	StatusTemperror Status = "temperror"
+)
+
+// Severity says how much a finding matters to a receiver such as Gmail.
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+	SeverityInfo    Severity = "info"
+)
+
+// Code identifies a finding. Codes are a public contract (README, JSON output,
+// Slack messages): never rename one.
+type Code string
+
+const (
+	CodeNoPTR               Code = "no_ptr"
+	CodeForwardMissing      Code = "forward_missing"
+	CodeForwardMismatch     Code = "forward_mismatch"
+	CodeMultiplePTR         Code = "multiple_ptr"
+	CodeGenericPTR          Code = "generic_ptr"
+	CodeClasslessDelegation Code = "classless_delegation"
+	CodeInvalidPTRName      Code = "invalid_ptr_name"
+	CodeDNSError            Code = "dns_error"
+	CodePrivateIP           Code = "private_ip"
+	CodeDocumentationIP     Code = "documentation_ip"
+	CodeReservedIP          Code = "reserved_ip"
+	CodeSPFMisaligned       Code = "spf_misaligned"
+	CodeHELOMismatch        Code = "helo_mismatch"
+	// CodeCachePropagating: the authoritative servers already serve the fix,
+	// the recursive resolver still serves the old answer.
+	CodeCachePropagating Code = "cache_propagating"
+	// CodeAuthoritativeDisagree: the reverse zone's servers give different answers.
+	CodeAuthoritativeDisagree Code = "authoritative_disagree"
+)
+
+// Finding is one thing the diagnosis noticed, in plain words.
+type Finding struct {
+	Code     Code     `json:"code"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+}
+
+// Provider is who most likely controls the IP's reverse zone, and so the fix.
+type Provider struct {
+	Name string `json:"name"`
+	// HowTo is where and how the PTR is set at this provider, in one sentence.
+	HowTo string `json:"how_to,omitempty"`
+	// DocURL points at the provider's own documentation, when known.
+	DocURL string `json:"doc_url,omitempty"`
+}
+
+// Step is one ordered fix or verification step.
+type Step struct {
+	Text string `json:"text"`
+	// Commands are shell commands (dig …) that verify the step, shown verbatim.
+	Commands []string `json:"commands,omitempty"`
+}
+
+// ServerAnswer is what one authoritative server said, queried directly (RD=0).
+type ServerAnswer struct {
+	Zone     string   `json:"zone"`   // the zone this server was asked about
+	Server   string   `json:"server"` // name server host name
+	Address  string   `json:"address"`
+	PTRNames []string `json:"ptr_names,omitempty"`
+	// Addresses holds the forward answers (for forward-zone servers).
+	Addresses []string `json:"addresses,omitempty"`
+	Error     string   `json:"error,omitempty"` // set when the server did not answer usefully
+}
+
+// SourceCheck is the FCrDNS verdict computed from the authoritative servers
+// alone, bypassing every cache: it tells "fixed at the source" apart from
+// "fixed everywhere".
+type SourceCheck struct {
+	Status  Status         `json:"status"`
+	Servers []ServerAnswer `json:"servers"`
+	// Agree is true when every authoritative server of the reverse zone (and of
+	// the confirmed name's forward zone) gave the same answer.
+	Agree bool `json:"agree"`
+	// StaleForSeconds bounds how long resolvers may keep serving the old answer
+	// when the source differs from the recursive resolver (positive TTL of the
+	// old record or the negative TTL, RFC 2308).
+	StaleForSeconds uint32 `json:"stale_for_seconds,omitempty"`
+}
+
+// Result is the diagnosis of one IP address. Its JSON field names are a public
+// contract, documented in README.md.
+type Result struct {
+	Target        string              `json:"target"` // as typed
+	IP            string              `json:"ip"`     // canonical text form
+	Status        Status              `json:"status"`
+	PTRNames      []string            `json:"ptr_names"`
+	ConfirmedName string              `json:"confirmed_name,omitempty"`
+	Forward       map[string][]string `json:"forward"`
+	Findings      []Finding           `json:"findings"`
+	// ReverseZone is the zone that holds (or would hold) the PTR, after any
+	// RFC 2317 CNAME; ReverseNameservers are its NS.
+	ReverseZone        string       `json:"reverse_zone,omitempty"`
+	ReverseNameservers []string     `json:"reverse_nameservers,omitempty"`
+	NegativeTTLSeconds *uint32      `json:"negative_ttl_seconds,omitempty"`
+	Provider           *Provider    `json:"provider,omitempty"`
+	Source             *SourceCheck `json:"source,omitempty"`
+	Guidance           []Step       `json:"guidance"`
+	CheckedAt          time.Time    `json:"checked_at"`
+	DurationMS         int64        `json:"duration_ms"`
+}
+
+// Fixed reports whether the IP passes FCrDNS at the resolver and at every
+// authoritative server: the fix has propagated.
+func (r *Result) Fixed() bool {
+	return r.Status == StatusPass && r.Source != nil && r.Source.Status == StatusPass && r.Source.Agree
+}
+
+// FixedAtSource reports whether the authoritative servers already serve a
+// passing answer while the resolver does not yet.
+func (r *Result) FixedAtSource() bool {
+	return r.Status != StatusPass && r.Source != nil && r.Source.Status == StatusPass && r.Source.Agree
+}
