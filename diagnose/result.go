@@ -45,6 +45,9 @@ const (
 	CodeReservedIP          Code = "reserved_ip"
 	CodeSPFMisaligned       Code = "spf_misaligned"
 	CodeHELOMismatch        Code = "helo_mismatch"
+	// CodePTRNameAlias: the PTR name is a CNAME (RFC 2181 §10.2: it should
+	// not be an alias); most receivers follow it, strict ones do not.
+	CodePTRNameAlias Code = "ptr_name_alias"
 	// CodeCachePropagating: the authoritative servers already serve the fix,
 	// the recursive resolver still serves the old answer.
 	CodeCachePropagating Code = "cache_propagating"

@@ -26,6 +26,7 @@ const usage = `usage:
   bot                                   run the Slack bot (configured from the environment)
   bot diagnose [flags] TARGET...        diagnose IPs or hostnames (bot diagnose -h)
   bot parse-bounce [--json] [FILE...]   find the rejected sending IP in bounces
+  bot healthcheck [URL]                 exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200
 `
 
 // run dispatches a subcommand and returns the process exit status.
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdDiagnose(ctx, args[1:], stdout, stderr)
 	case "parse-bounce":
 		return cmdParseBounce(ctx, args[1:], stdin, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,388 @@
+package bounce
+
+import (
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Receiver contexts: where a bounce names the rejecting server and its
+// address. Those addresses are never reported as the sender's.
+var (
+	// Postfix "host mx.example.net[192.0.2.1] said:", Exim "host mx.example.net [192.0.2.1]".
+	reHostIP = regexp.MustCompile(`\bhost\s+([a-z0-9][a-z0-9.\-]*[a-z0-9])\.?\s*\[([0-9a-f:.]+)\]`)
+	// Postfix "mx.example.net[192.0.2.1]:25 said", "connect to mx[...]".
+	reNameIP = regexp.MustCompile(`([a-z0-9][a-z0-9.\-]*\.[a-z]{2,})\.?\[([0-9a-f:.]+)\](?::\d+)?:?\s+(?:said|refused)|\b(?:connect(?:ion)? to\s+|relay=)([a-z0-9][a-z0-9.\-]*)\[([0-9a-f:.]+)\]`)
+	// RFC 3464 2.3.5 Remote-MTA, Microsoft "Receiving server: name (ip)",
+	// qmail "Connected to 192.0.2.1 but", Sendmail "while talking to name.:".
+	reRemoteMTA = regexp.MustCompile(`^remote-mta:\s*dns\s*;\s*\[?([^\s\];]+)\]?(?:\s*\(?\[?([0-9a-f:.]+)\]?\)?)?`)
+	reReceiving = regexp.MustCompile(`\breceiving server:\s*([a-z0-9.\-]+)(?:\s*\(([0-9a-f:.]+)\))?`)
+	reConnected = regexp.MustCompile(`\bconnected to\s+\[?([0-9a-f:.]+)\]?|(?:^|\s)([0-9a-f:.]+) does not like (?:recipient|sender)|\bgiving up on ([0-9a-f:.]+)`)
+	reTalking   = regexp.MustCompile(`\bwhile talking to\s+([a-z0-9][a-z0-9.\-]*[a-z0-9])\.?:`)
+
+	// The receiver echoing the client's address in its greeting or EHLO reply.
+	reEcho = regexp.MustCompile(`(?:\bhello\b|at your service,)[^\[\]]{0,80}\[([0-9a-f:.]+)\]`)
+
+	reReply  = regexp.MustCompile(`(?:^|[\s:;'"(\[=<*])([245]\d\d)(?:[ -]|$)(?:\s*#?([245]\.\d{1,3}\.\d{1,3})\b)?`)
+	reStatus = regexp.MustCompile(`(?:^|[^\d.])([245]\.\d{1,3}\.\d{1,3})(?:$|[^\d.]|\.\D)`)
+	reRcptTo = regexp.MustCompile(`\brcpt to:\s*<([^<>\s]+@[^<>\s]+)>`)
+	reEmail  = regexp.MustCompile(`[a-z0-9._%+\-=]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}`)
+)
+
+// providers name the receiver from its wording when no host is given.
+var providers = []struct{ marker, name string }{
+	{"gsmtp", "google"}, {"google.com", "google"}, {"gmail", "google"},
+	{"outlook.com", "microsoft"}, {"hotmail", "microsoft"}, {"protection.outlook", "microsoft"},
+	{"yahoo", "yahoo"}, {"aol.com", "aol"}, {"gmx", "gmx"}, {"web.de", "web.de"},
+	{"mail.com", "mail.com"}, {"1und1", "ionos"}, {"comcast", "comcast"},
+	{"t-online", "t-online"}, {"orange.fr", "orange"}, {"mwinf", "orange"},
+	{"mail.ru", "mail.ru"}, {"qq.com", "qq"},
+}
+
+// analyse reads the verdict and the details out of the chunks.
+func analyse(chunks []chunk) Result {
+	var sts []statement
+	for _, c := range chunks {
+		sts = splitStatements(c, sts)
+	}
+	recv := findReceiver(sts)
+	var hits []int
+	var hitAt []int
+	primary := -1
+	for i := range sts {
+		st := &sts[i]
+		if st.returned || isNoise(st.field) {
+			continue
+		}
+		if m := classify(st); m.rdns {
+			hits = append(hits, i)
+			hitAt = append(hitAt, m.at)
+		} else if primary < 0 && isRejection(st) {
+			primary = i
+		}
+	}
+	res := Result{RDNS: len(hits) > 0, SendingIPs: []string{}}
+	at := 0
+	if res.RDNS {
+		// The first matched statement carrying a reply code is the
+		// rejection; a bare DSN Status field only backs it up.
+		k := 0
+		for j, i := range hits {
+			if reReply.MatchString(sts[i].lower) {
+				k = j
+				break
+			}
+		}
+		primary, at = hits[k], hitAt[k]
+	}
+	if primary >= 0 {
+		res.ReplyCode, res.Status = replyCode(sts[primary].lower, at)
+	}
+	if res.Status == "" {
+		res.Status = dsnStatus(sts)
+	}
+	res.Temporary = res.ReplyCode/100 == 4 || (res.ReplyCode == 0 && strings.HasPrefix(res.Status, "4."))
+	res.SendingIPs, res.IPSource = sendingIPs(sts, hits, primary, recv.ips)
+	res.Receiver = recv.host
+	if res.Receiver == "" && primary >= 0 {
+		res.Receiver = provider(sts[primary].lower)
+	}
+	res.Recipient = recipient(sts, primary)
+	res.Evidence = evidence(sts, hits, hitAt, primary)
+	return res
+}
+
+// isRejection reports whether a statement carries a negative SMTP reply or
+// a DSN diagnostic: the candidate to report when no rDNS phrase matched.
+func isRejection(st *statement) bool {
+	return st.field == "diagnostic-code" || hasReplyCode(st.lower)
+}
+
+// replyCode returns the SMTP reply code and enhanced status nearest before
+// offset at (the matched phrase), or the first ones in the statement.
+func replyCode(l string, at int) (int, string) {
+	code, status := 0, ""
+	for _, m := range reReply.FindAllStringSubmatchIndex(l, -1) {
+		if m[2] > at && code != 0 {
+			break
+		}
+		if l[m[2]] == '2' { // a 250 in a transcript is not the rejection
+			continue
+		}
+		code, _ = strconv.Atoi(l[m[2]:m[3]])
+		status = ""
+		if m[4] >= 0 {
+			status = l[m[4]:m[5]]
+		}
+	}
+	if status == "" {
+		if m := reStatus.FindStringSubmatch(l); m != nil && (code == 0 || int(m[1][0]-'0') == code/100) {
+			status = m[1]
+		}
+	}
+	return code, status
+}
+
+// dsnStatus returns the first RFC 3464 Status field, if any.
+func dsnStatus(sts []statement) string {
+	for i := range sts {
+		if sts[i].field == "status" && !sts[i].returned {
+			if m := reStatus.FindStringSubmatch(sts[i].lower); m != nil {
+				return m[1]
+			}
+		}
+	}
+	return ""
+}
+
+type receiver struct {
+	host string
+	ips  map[netip.Addr]bool
+}
+
+// findReceiver collects the rejecting server's name and every address the
+// bounce gives it.
+func findReceiver(sts []statement) receiver {
+	r := receiver{ips: map[netip.Addr]bool{}}
+	add := func(host, ip string) {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			r.ips[a.Unmap()] = true
+		} else if r.host == "" && host == "" && strings.Contains(ip, ".") {
+			host = ip // Remote-MTA: dns; name
+		}
+		if r.host == "" && host != "" && !strings.HasPrefix(host, "unknown") {
+			r.host = strings.TrimSuffix(host, ".")
+		}
+	}
+	for i := range sts {
+		st := &sts[i]
+		if st.returned {
+			continue
+		}
+		l := st.lower
+		if st.field == "remote-mta" {
+			if m := reRemoteMTA.FindStringSubmatch(l); m != nil {
+				add("", m[1])
+				add("", m[2])
+			}
+			continue
+		}
+		if isNoise(st.field) {
+			continue
+		}
+		if strings.Contains(l, "host") && strings.Contains(l, "[") {
+			for _, m := range reHostIP.FindAllStringSubmatch(l, -1) {
+				add(m[1], m[2])
+			}
+		}
+		if strings.Contains(l, "[") && containsAny(l, []string{"said", "refused", "connect", "relay="}) {
+			for _, m := range reNameIP.FindAllStringSubmatch(l, -1) {
+				add(m[1]+m[3], m[2]+m[4])
+			}
+		}
+		if strings.Contains(l, "receiving server:") {
+			for _, m := range reReceiving.FindAllStringSubmatch(l, -1) {
+				add(m[1], m[2])
+			}
+		}
+		if containsAny(l, []string{"connected to", "does not like", "giving up on"}) {
+			for _, m := range reConnected.FindAllStringSubmatch(l, -1) {
+				add("", strings.TrimSuffix(m[1]+m[2]+m[3], "."))
+			}
+		}
+		if strings.Contains(l, "while talking to") {
+			for _, m := range reTalking.FindAllStringSubmatch(l, -1) {
+				add(m[1], "")
+			}
+		}
+	}
+	return r
+}
+
+// sendingIPs returns the rejected sender's addresses and where they came
+// from: the rejection text first, then what the message itself proves.
+func sendingIPs(sts []statement, hits []int, primary int, recv map[netip.Addr]bool) ([]string, string) {
+	if len(hits) == 0 && primary >= 0 {
+		hits = []int{primary}
+	}
+	var ips []string
+	seen := map[netip.Addr]bool{}
+	skip := func(a netip.Addr) bool {
+		a = a.Unmap()
+		return recv[a] || seen[a] || a.IsLoopback() || a.IsUnspecified()
+	}
+	keep := func(a netip.Addr) {
+		if !skip(a) {
+			seen[a.Unmap()] = true
+			ips = append(ips, a.Unmap().String())
+		}
+	}
+	for _, i := range hits {
+		// The receiver's EHLO echo in a transcript is reported as such.
+		l := sts[i].lower
+		if hasEcho(l) {
+			l = reEcho.ReplaceAllString(l, "")
+		}
+		for _, a := range namedIPs(l, skip) {
+			keep(a)
+		}
+	}
+	if len(ips) > 0 {
+		return ips, SourceRejection
+	}
+	for i := range sts {
+		st := &sts[i]
+		if st.returned || isNoise(st.field) || !hasEcho(st.lower) {
+			continue
+		}
+		for _, m := range reEcho.FindAllStringSubmatch(st.lower, -1) {
+			if a, err := netip.ParseAddr(m[1]); err == nil {
+				keep(a)
+			}
+		}
+	}
+	if len(ips) > 0 {
+		return ips, SourceTranscript
+	}
+	for i := range sts {
+		if sts[i].field == "reporting-mta" && !sts[i].returned {
+			for _, a := range scanIPs(sts[i].lower) {
+				keep(a)
+			}
+		}
+	}
+	if len(ips) > 0 {
+		return ips, SourceDSN
+	}
+	for i := range sts {
+		st := &sts[i]
+		if st.returned && st.field == "received" {
+			// The newest Received field is first; its "by" clause is the
+			// sending host. The "from" clause is the submitting client.
+			by := st.lower
+			if j := strings.Index(by, " by "); j >= 0 {
+				by = by[j:]
+			} else {
+				break
+			}
+			if j := strings.IndexAny(by, ";"); j >= 0 {
+				by = by[:j]
+			}
+			for _, a := range scanIPs(by) {
+				if a.IsGlobalUnicast() && !a.IsPrivate() {
+					keep(a)
+				}
+			}
+			break
+		}
+	}
+	if len(ips) > 0 {
+		return ips, SourceReceived
+	}
+	return []string{}, ""
+}
+
+func hasEcho(l string) bool {
+	return strings.Contains(l, "hello") || strings.Contains(l, "at your service")
+}
+
+// provider names the receiver from markers in the rejection text.
+func provider(l string) string {
+	for _, p := range providers {
+		if strings.Contains(l, p.marker) {
+			return p.name
+		}
+	}
+	return ""
+}
+
+// recipient finds the address whose delivery failed: the DSN's recipient
+// fields, the RCPT TO of a transcript, Postfix's "<a@b>:" prefix, or the
+// first address in the rejection.
+func recipient(sts []statement, primary int) string {
+	for _, f := range []string{"final-recipient", "original-recipient", "x-failed-recipients"} {
+		for i := range sts {
+			if sts[i].field == f && !sts[i].returned {
+				if loc := reEmail.FindStringIndex(sts[i].lower); loc != nil {
+					return sts[i].text[loc[0]:loc[1]]
+				}
+			}
+		}
+	}
+	for i := range sts {
+		if sts[i].returned {
+			continue
+		}
+		if m := reRcptTo.FindStringSubmatchIndex(sts[i].lower); m != nil {
+			return sts[i].text[m[2]:m[3]]
+		}
+	}
+	for i := range sts {
+		t := sts[i].text
+		if !sts[i].returned && strings.HasPrefix(t, "<") {
+			if j := strings.Index(t, ">:"); j > 0 && strings.Contains(t[:j], "@") && !strings.ContainsAny(t[1:j], " <") {
+				return t[1:j]
+			}
+		}
+	}
+	if primary >= 0 {
+		for _, loc := range reEmail.FindAllStringIndex(sts[primary].lower, -1) {
+			e := sts[primary].lower[loc[0]:loc[1]]
+			if strings.HasPrefix(e, "postmaster@") || strings.HasPrefix(e, "mailer-daemon@") {
+				continue
+			}
+			return sts[primary].text[loc[0]:loc[1]]
+		}
+	}
+	return ""
+}
+
+// maxEvidence bounds one evidence line; maxHits the number of lines.
+const (
+	maxEvidence = 600
+	maxHits     = 4
+)
+
+// evidence joins the matched statements (or the rejection when none
+// matched), cut to a readable length around the matched phrase.
+func evidence(sts []statement, hits, hitAt []int, primary int) string {
+	if len(hits) == 0 {
+		if primary < 0 {
+			return ""
+		}
+		hits, hitAt = []int{primary}, []int{0}
+	}
+	var lines []string
+	for k, i := range hits {
+		if len(lines) == maxHits {
+			break
+		}
+		t := excerpt(sts[i].text, hitAt[k])
+		dup := false
+		for _, l := range lines {
+			dup = dup || l == t
+		}
+		if !dup {
+			lines = append(lines, t)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// excerpt cuts text to maxEvidence bytes keeping offset at in view, on
+// UTF-8 boundaries.
+func excerpt(text string, at int) string {
+	if len(text) <= maxEvidence {
+		return text
+	}
+	start := max(0, at-maxEvidence/3)
+	end := min(len(text), start+maxEvidence)
+	for start > 0 && start < len(text) && text[start]&0xC0 == 0x80 {
+		start++
+	}
+	for end < len(text) && text[end]&0xC0 == 0x80 {
+		end--
+	}
+	return text[start:end]
+}

@@ -1,0 +1,173 @@
+package bounce
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseString(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		rdns      bool
+		ips       []string
+		source    string
+		code      int
+		status    string
+		temporary bool
+		receiver  string
+		recipient string
+	}{
+		{
+			name: "slack escaped quote with mailto link",
+			in: "is this it?\n&gt; &lt;<mailto:bob@gmail.com|bob@gmail.com>&gt;: host gmail-smtp-in.l.google.com[142.251.170.27] said:\n" +
+				"&gt; 550-5.7.25 [203.0.113.5] The IP address sending this message does not have a\n&gt; 550-5.7.25 PTR record setup. - gsmtp",
+			rdns: true, ips: []string{"203.0.113.5"}, source: SourceRejection, code: 550, status: "5.7.25",
+			receiver: "gmail-smtp-in.l.google.com", recipient: "bob@gmail.com",
+		},
+		{
+			name: "code fence and http link",
+			in:   "```450 4.7.1 Client host rejected: cannot find your reverse hostname, [2001:db8::7]\nsee <https://www.postfix.org/postconf.5.html|postconf>```",
+			rdns: true, ips: []string{"2001:db8::7"}, source: SourceRejection, code: 450, status: "4.7.1", temporary: true,
+		},
+		{
+			name: "one-line wrapped multi-line reply",
+			in:   "550-5.7.25 [203.0.113.5] The IP address sending this message does not have a 550-5.7.25 PTR record setup",
+			rdns: true, ips: []string{"203.0.113.5"}, source: SourceRejection, code: 550, status: "5.7.25",
+		},
+		{
+			name: "receiver address is never the sender's",
+			in:   "<a@example.net>: host mx.example.net[192.0.2.222] said: 550 5.7.25 No PTR record found (in reply to MAIL FROM command)",
+			rdns: true, ips: []string{}, code: 550, status: "5.7.25", receiver: "mx.example.net", recipient: "a@example.net",
+		},
+		{
+			name: "exim receiver with space before bracket",
+			in:   "  a@example.net\n    host mx.example.net [192.0.2.222]\n    SMTP error from remote mail server after RCPT TO:<a@example.net>:\n    550 Reverse DNS lookup failed for host 198.51.100.9",
+			rdns: true, ips: []string{"198.51.100.9"}, source: SourceRejection, code: 550, receiver: "mx.example.net", recipient: "a@example.net",
+		},
+		{
+			name: "antispam header inside an unrelated bounce",
+			in:   "550 5.1.1 <x@example.com>: Recipient address rejected: User unknown\n\nX-Forefront-Antispam-Report: CIP:198.51.100.1;CTRY:;LANG:en;\n PTR:InfoNoRecords;CAT:NONE;",
+			ips:  []string{}, code: 550, status: "5.1.1", recipient: "x@example.com",
+		},
+		{
+			name: "recipient MX lookup failure",
+			in:   "<a@example.com>: Host or domain name not found. Name service error for name=example.com type=MX: Host not found, try again",
+			ips:  []string{}, recipient: "a@example.com",
+		},
+		{
+			name: "helo rejection",
+			in:   "450 4.7.1 <localhost>: Helo command rejected: Host not found",
+			ips:  []string{}, code: 450, status: "4.7.1", temporary: true,
+		},
+		{
+			name: "chat that mentions rDNS without a bounce",
+			in:   "hey, does anyone know how to set up reverse DNS for our PTR?",
+			ips:  []string{},
+		},
+		{
+			name: "blocklist naming a dynamic range",
+			in:   "554 5.7.1 Service unavailable; Client host [198.51.100.63] blocked using dnsbl.sorbs.net; Dynamic IP Addresses",
+			ips:  []string{"198.51.100.63"}, source: SourceRejection, code: 554, status: "5.7.1",
+		},
+		{
+			name: "reverse zone name is not an address",
+			in:   "550 5.7.25 no PTR at 5.113.0.203.in-addr.arpa for [203.0.113.5]",
+			rdns: true, ips: []string{"203.0.113.5"}, source: SourceRejection, code: 550, status: "5.7.25",
+		},
+		{
+			name: "DSN Reporting-MTA address literal",
+			in:   "Reporting-MTA: dns; [203.0.113.44]\n\nFinal-Recipient: rfc822; z@example.org\nStatus: 5.7.25\nRemote-MTA: dns; mx.example.org\nDiagnostic-Code: smtp; 550 5.7.25 Reverse DNS validation failed",
+			rdns: true, ips: []string{"203.0.113.44"}, source: SourceDSN, code: 550, status: "5.7.25", receiver: "mx.example.org", recipient: "z@example.org",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ParseString(tc.in)
+			if r.RDNS != tc.rdns {
+				t.Errorf("rdns %v, want %v (evidence %q)", r.RDNS, tc.rdns, r.Evidence)
+			}
+			if !slices.Equal(r.SendingIPs, tc.ips) || r.IPSource != tc.source {
+				t.Errorf("ips %v from %q, want %v from %q", r.SendingIPs, r.IPSource, tc.ips, tc.source)
+			}
+			if r.ReplyCode != tc.code || r.Status != tc.status || r.Temporary != tc.temporary {
+				t.Errorf("code %d status %q temporary %v, want %d %q %v", r.ReplyCode, r.Status, r.Temporary, tc.code, tc.status, tc.temporary)
+			}
+			if r.Receiver != tc.receiver || r.Recipient != tc.recipient {
+				t.Errorf("receiver %q recipient %q, want %q %q", r.Receiver, r.Recipient, tc.receiver, tc.recipient)
+			}
+			if tc.rdns && r.Evidence == "" {
+				t.Error("no evidence for a positive verdict")
+			}
+		})
+	}
+}
+
+func TestParseTooLarge(t *testing.T) {
+	_, err := Parse(io.MultiReader(strings.NewReader("550 5.7.25 no PTR\n"), bytes.NewReader(make([]byte, MaxSize))))
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err %v, want ErrTooLarge", err)
+	}
+	// Exactly MaxSize is read, the verdict found at its start.
+	r, err := Parse(io.MultiReader(strings.NewReader("550 5.7.25 no PTR for [203.0.113.5]\n\n"), bytes.NewReader(bytes.Repeat([]byte("a"), MaxSize-40))))
+	if err != nil || !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.5"}) {
+		t.Fatalf("25 MiB input: %+v, %v", r, err)
+	}
+}
+
+type failReader struct{}
+
+func (failReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }
+
+func TestParseReadError(t *testing.T) {
+	if _, err := Parse(failReader{}); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("err %v, want the reader's error wrapped", err)
+	}
+}
+
+// TestMalformedMIME: broken structure degrades to the raw text.
+func TestMalformedMIME(t *testing.T) {
+	tests := map[string]string{
+		"missing boundary":  "Content-Type: multipart/report\n\n550 5.7.25 [203.0.113.5] no PTR record\n",
+		"wrong boundary":    "Content-Type: multipart/mixed; boundary=zzz\n\n--aaa\n\n550 5.7.25 [203.0.113.5] no PTR record\n--aaa--\n",
+		"truncated part":    "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n550 5.7.25 [203.0.113.5] no PTR record\n",
+		"bad base64":        "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\n550 5.7.25 [203.0.113.5] no PTR record!!\n",
+		"bad content type":  "Content-Type: ;;;===\n\n550 5.7.25 [203.0.113.5] no PTR record\n",
+		"bad header folded": "Subject: x\n bad\n\x00weird: y\n\n550 5.7.25 [203.0.113.5] no PTR record\n",
+	}
+	for name, in := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := ParseString(in)
+			if !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.5"}) {
+				t.Errorf("got %+v", r)
+			}
+		})
+	}
+}
+
+func TestScanIPs(t *testing.T) {
+	tests := map[string][]string{
+		"[203.0.113.5]":                 {"203.0.113.5"},
+		"ip=203.0.113.5&c=rdns":         {"203.0.113.5"},
+		"IPv6:2001:db8::1 and 1.2.3.4.": {"2001:db8::1", "1.2.3.4"},
+		"192.0.2.1:25 said":             {"192.0.2.1"},
+		"5.7.25 10:41:45 1.2.3":         nil,
+		"ec2-1-2-3-4 a1.2.3.4 1.2.3.4x": nil,
+		"4.3.2.1.in-addr.arpa":          nil,
+		"[::ffff:192.0.2.9]":            {"::ffff:192.0.2.9"},
+		"dead:beef":                     nil,
+	}
+	for in, want := range tests {
+		var got []string
+		for _, a := range scanIPs(lowerASCII(in)) {
+			got = append(got, a.String())
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("scanIPs(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

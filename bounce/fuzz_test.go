@@ -1,0 +1,43 @@
+package bounce
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzParse: no input panics, and the verdict is self-consistent.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("550-5.7.25 [203.0.113.5] no PTR\n550 5.7.25 x - gsmtp"))
+	f.Add([]byte("Content-Type: multipart/report; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nStatus: 5.7.25\n--b--"))
+	f.Add([]byte("&gt; &lt;<mailto:a@b|a@b>&gt; ```x``` <http://x|y>"))
+	f.Add([]byte("Content-Transfer-Encoding: base64\n\n!!!"))
+	files, _ := filepath.Glob("testdata/fixtures/*.txt")
+	for _, p := range files[:min(len(files), 12)] {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := ParseString(string(data))
+		if r.SendingIPs == nil {
+			t.Fatal("nil SendingIPs")
+		}
+		if (len(r.SendingIPs) == 0) != (r.IPSource == "") {
+			t.Fatalf("ips %v with source %q", r.SendingIPs, r.IPSource)
+		}
+		for _, ip := range r.SendingIPs {
+			if _, err := netip.ParseAddr(ip); err != nil {
+				t.Fatalf("sending IP %q: %v", ip, err)
+			}
+		}
+		if r.RDNS && r.Evidence == "" {
+			t.Fatal("positive without evidence")
+		}
+		if strings.Count(r.Evidence, "\n") >= maxHits {
+			t.Fatalf("evidence has more than %d lines", maxHits)
+		}
+	})
+}

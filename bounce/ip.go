@@ -1,0 +1,122 @@
+package bounce
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// namedIPs returns the addresses a rejection names as the client's. When
+// some are introduced as addresses ("[ip]", "ip=", "from ip", "for ip"),
+// only those are returned: a bare dotted quad elsewhere is as likely a
+// section number ("RFC 2821 4.1.1.1") or a tracking code ("- 4.16.55.1").
+// Addresses for which skip is true (the receiver's) are left out first.
+func namedIPs(s string, skip func(netip.Addr) bool) []netip.Addr {
+	found, at := scanIPsAt(s)
+	var all, named []netip.Addr
+	for k, a := range found {
+		if skip(a) {
+			continue
+		}
+		all = append(all, a)
+		if introduced(s[:at[k]]) {
+			named = append(named, a)
+		}
+	}
+	if len(named) > 0 {
+		return named
+	}
+	return all
+}
+
+// introducers precede an address that a reply names as such.
+var introducers = []string{
+	"[", "<", "(", "=", "ip ", "ip: ", "ip:", "address ", "from ", "for ", "host ", "client ",
+	"sender ", "server ", "ipv6 ", "ipv4 ", "ipv6:", "source ", "access ",
+}
+
+func introduced(before string) bool {
+	for _, w := range introducers {
+		if strings.HasSuffix(before, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanIPs returns the IPv4 and IPv6 addresses written in s, in order. A
+// candidate is a run of hex digits, dots and colons standing alone: part of
+// a longer name (5.113.0.203.in-addr.arpa, ec2-1-2-3-4) is not an address.
+func scanIPs(s string) []netip.Addr {
+	out, _ := scanIPsAt(s)
+	return out
+}
+
+// scanIPsAt is scanIPs that also returns each address's offset.
+func scanIPsAt(s string) ([]netip.Addr, []int) {
+	var out []netip.Addr
+	var at []int
+	for i := 0; i < len(s); {
+		if !isIPChar(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isIPChar(s[j]) {
+			j++
+		}
+		if a, start, ok := ipToken(s, i, j); ok {
+			out = append(out, a)
+			at = append(at, start)
+		}
+		i = j
+	}
+	return out, at
+}
+
+func isIPChar(c byte) bool {
+	return isDigit(c) || c == '.' || c == ':' || ('a' <= c && c <= 'f')
+}
+
+// ipToken parses s[i:j] as an address if it stands alone, and returns
+// where the address starts.
+func ipToken(s string, i, j int) (netip.Addr, int, bool) {
+	// "IPv6:2001:db8::1" (RFC 5321 4.1.3 address literal) is the one
+	// prefix allowed.
+	if i >= 3 && s[i-3:i] == "ipv" && j-i > 2 && s[i:i+2] == "6:" {
+		i += 2
+	} else if i > 0 && (isAlpha(s[i-1]) || isDigit(s[i-1]) || s[i-1] == '-' || s[i-1] == '_') {
+		return netip.Addr{}, 0, false
+	}
+	if j < len(s) && (isAlpha(s[j]) || s[j] == '-' || s[j] == '_') {
+		return netip.Addr{}, 0, false
+	}
+	tok := s[i:j]
+	// Sentence punctuation and a trailing port separator are not part of it.
+	for len(tok) > 0 && (tok[len(tok)-1] == '.' || (tok[len(tok)-1] == ':' && !hasSuffix(tok, "::"))) {
+		if tok[len(tok)-1] == '.' && j < len(s) && isAlpha(s[j]) {
+			return netip.Addr{}, 0, false // "203.0.113.5.in-addr"
+		}
+		tok = tok[:len(tok)-1]
+	}
+	dots, colons := 0, 0
+	for k := 0; k < len(tok); k++ {
+		switch tok[k] {
+		case '.':
+			dots++
+		case ':':
+			colons++
+		}
+	}
+	switch {
+	case colons == 1 && dots == 3: // 192.0.2.1:25
+		ap, err := netip.ParseAddrPort(tok)
+		return ap.Addr(), i, err == nil
+	case (colons == 0 && dots == 3) || colons >= 2:
+		a, err := netip.ParseAddr(tok)
+		return a, i, err == nil
+	default:
+		return netip.Addr{}, 0, false
+	}
+}
+
+func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }

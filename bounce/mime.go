@@ -1,0 +1,159 @@
+package bounce
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"net/textproto"
+	"strings"
+)
+
+// chunk is a piece of text to read. A returned chunk is the bounced message
+// itself (RFC 3464 section 2: message/rfc822 or text/rfc822-headers): only
+// its Received trail is used, never its wording.
+type chunk struct {
+	text     string
+	returned bool
+}
+
+// maxDepth bounds MIME nesting; real bounces nest three or four levels.
+const maxDepth = 8
+
+// extract turns the input into text chunks. An RFC 5322 message is walked
+// part by part (RFC 2045-2049); anything else, or a message whose structure
+// is broken, is read as raw text so that no content is lost.
+func extract(data []byte) []chunk {
+	data = skipMboxLine(data)
+	if !looksLikeMessage(data) {
+		return []chunk{{text: string(data)}}
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(data))
+	if err != nil {
+		return []chunk{{text: string(data)}}
+	}
+	// The header block is read as text too: a pasted DSN whose first lines
+	// are Diagnostic-Code and Status fields parses as a header.
+	chunks := []chunk{{text: string(data[:headerEnd(data)])}}
+	body, _ := io.ReadAll(msg.Body) // a bytes.Reader cannot fail
+	return walk(chunks, textproto.MIMEHeader(msg.Header), body, 0)
+}
+
+// skipMboxLine drops the "From sender date" line mbox files start with.
+func skipMboxLine(data []byte) []byte {
+	if bytes.HasPrefix(data, []byte("From ")) {
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			return data[i+1:]
+		}
+	}
+	return data
+}
+
+// looksLikeMessage reports whether data starts with an RFC 5322 header field
+// and has a header/body separator.
+func looksLikeMessage(data []byte) bool {
+	colon := bytes.IndexByte(data, ':')
+	if colon <= 0 || colon > 76 {
+		return false
+	}
+	for _, c := range data[:colon] {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return headerEnd(data) < len(data)
+}
+
+// headerEnd returns the offset of the blank line ending the header block, or
+// len(data) when there is none.
+func headerEnd(data []byte) int {
+	lf := bytes.Index(data, []byte("\n\n"))
+	crlf := bytes.Index(data, []byte("\r\n\r\n"))
+	switch {
+	case lf < 0 && crlf < 0:
+		return len(data)
+	case lf < 0 || (crlf >= 0 && crlf < lf):
+		return crlf
+	default:
+		return lf
+	}
+}
+
+// walk appends the readable text of one MIME entity to chunks.
+func walk(chunks []chunk, h textproto.MIMEHeader, body []byte, depth int) []chunk {
+	body = decodeTransfer(h.Get("Content-Transfer-Encoding"), body)
+	mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		mediaType = "text/plain" // RFC 2045 5.2: the default, also for garbage
+	}
+	switch {
+	case strings.HasPrefix(mediaType, "multipart/") && depth < maxDepth:
+		return walkMultipart(chunks, body, params["boundary"], depth)
+	case mediaType == "message/rfc822" || mediaType == "message/global" ||
+		mediaType == "text/rfc822-headers" || mediaType == "message/global-headers":
+		return append(chunks, chunk{text: string(body[:headerEnd(body)]), returned: true})
+	case mediaType == "text/html":
+		return append(chunks, chunk{text: htmlText(body)})
+	case strings.HasPrefix(mediaType, "text/") || strings.HasPrefix(mediaType, "message/"):
+		// message/delivery-status (RFC 3464) is read like text: its fields
+		// are lines the reader knows.
+		return append(chunks, chunk{text: string(body)})
+	default:
+		return chunks // images, attachments: nothing to read
+	}
+}
+
+// walkMultipart appends the text of each body part. If the structure is
+// broken (no boundary, truncated part), the whole body is read as raw text
+// so nothing is lost.
+func walkMultipart(chunks []chunk, body []byte, boundary string, depth int) []chunk {
+	if boundary == "" {
+		return append(chunks, chunk{text: string(body)})
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	parts := 0
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return append(chunks, chunk{text: string(body)})
+		}
+		partBody, err := io.ReadAll(p)
+		if err != nil {
+			return append(chunks, chunk{text: string(body)})
+		}
+		chunks = walk(chunks, p.Header, partBody, depth+1)
+		parts++
+	}
+	if parts == 0 {
+		return append(chunks, chunk{text: string(body)})
+	}
+	return chunks
+}
+
+// decodeTransfer undoes a Content-Transfer-Encoding (RFC 2045 6). A body that
+// does not decode is returned as it is.
+func decodeTransfer(cte string, body []byte) []byte {
+	var r io.Reader
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(bytes.NewReader(body))
+	case "base64":
+		// The decoder skips CR and LF but not other whitespace.
+		r = base64.NewDecoder(base64.StdEncoding, bytes.NewReader(bytes.TrimSpace(body)))
+	default:
+		return body
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		// Keep what decoded and the raw body: a broken encoding must not
+		// hide the text behind it.
+		return append(append(out, '\n'), body...)
+	}
+	return out
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/dnstest"
+)
+
+// buildDiagnoseBot builds the bot into the test's temporary directory.
+func buildDiagnoseBot(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "bot")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runBot runs the built binary and returns its exit status and output.
+func runBot(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+func TestDiagnoseCommand(t *testing.T) {
+	text, err := os.ReadFile("testdata/diagnose.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := dnstest.Start(t, 2)
+	if err := g.Load(string(text)); err != nil {
+		t.Fatal(err)
+	}
+	g[0].SetFault("9.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	bin := buildDiagnoseBot(t)
+	empty := dnstest.Start(t, 1) // a resolver that knows nothing, like one cut off from the internet
+	dead := dnstest.Start(t, 1)
+	dead.Close() // nothing listens there any more
+
+	net := []string{"--resolver", g[0].Addr(), "--authority-port", strconv.Itoa(g.Port()), "--timeout", "3s"}
+	with := func(args ...string) []string { return append(append([]string{"diagnose"}, net...), args...) }
+	tests := []struct {
+		name   string
+		args   []string
+		exit   int
+		stdout []string
+		stderr []string
+	}{
+		{"pass", with("203.0.113.5"), 0,
+			[]string{"203.0.113.5: pass — PTR mail.example.com resolves back to 203.0.113.5", "findings:", "steps:", "$ dig +short -x 203.0.113.5"}, nil},
+		{"flags after the target", []string{"diagnose", "203.0.113.5", "--resolver", g[0].Addr(), "--authority-port", strconv.Itoa(g.Port())}, 0,
+			[]string{"203.0.113.5: pass"}, nil},
+		{"fail", with("203.0.113.7"), 1, []string{"203.0.113.7: fail", "forward_mismatch", "198.51.100.99"}, nil},
+		{"no PTR", with("203.0.113.20"), 1, []string{"203.0.113.20: permerror — no PTR record", "no_ptr", "not at your domain's registrar"}, nil},
+		{"temperror only", with("203.0.113.9"), 3, []string{"203.0.113.9: temperror", "SERVFAIL"}, nil},
+		{"pass and temperror", with("203.0.113.5", "203.0.113.9"), 3, []string{"203.0.113.5: pass", "203.0.113.9: temperror"}, nil},
+		{"temperror and fail", with("203.0.113.9", "203.0.113.7"), 1, []string{"203.0.113.9: temperror", "203.0.113.7: fail"}, nil},
+		{"host name: IPv4 passes, IPv6 has no PTR", with("mail.example.com"), 1,
+			[]string{"203.0.113.5 (mail.example.com): pass", "2001:db8::5 (mail.example.com): permerror", "smtp_address_preference = ipv4"}, nil},
+		{"host name without addresses", with("nothing.example.com"), 1, nil, []string{"nothing.example.com", "no A or AAAA"}},
+		{"helo mismatch", with("--helo", "smtp.example.org", "203.0.113.5"), 0, []string{"helo_mismatch", "smtp.example.org"}, nil},
+		{"unparseable target", with("203.0.113.5", "999.1.1.1"), 2, nil, []string{`"999.1.1.1"`}},
+		{"hostile target", with("<!channel>"), 2, nil, []string{`"<!channel>"`}},
+		{"no target", with(), 2, nil, []string{"no target"}},
+		{"bad flag", with("--nope", "203.0.113.5"), 2, nil, []string{"nope"}},
+		{"bad resolver", []string{"diagnose", "--resolver", "nowhere", "203.0.113.5"}, 2, nil, []string{`"nowhere"`}},
+		{"offline resolver", []string{"diagnose", "--resolver", empty[0].Addr(), "--timeout", "2s", "8.8.8.8"}, 3,
+			[]string{"8.8.8.8: temperror", "without the zone's SOA"}, nil},
+		{"unreachable resolver", []string{"diagnose", "--resolver", dead[0].Addr(), "--timeout", "2s", "8.8.8.8"}, 3,
+			[]string{"8.8.8.8: temperror"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			exit, stdout, stderr := runBot(t, bin, tc.args...)
+			if exit != tc.exit {
+				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", exit, tc.exit, stdout, stderr)
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(stdout, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, stdout)
+				}
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, stderr)
+				}
+			}
+			if d := time.Since(start); d > 4*time.Second {
+				t.Errorf("took %s, beyond the --timeout budget", d)
+			}
+		})
+	}
+}
+
+func TestDiagnoseCommandJSON(t *testing.T) {
+	text, err := os.ReadFile("testdata/diagnose.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := dnstest.Start(t, 2)
+	if err := g.Load(string(text)); err != nil {
+		t.Fatal(err)
+	}
+	exit, stdout, stderr := runBot(t, buildDiagnoseBot(t), "diagnose", "--json", "--resolver", g[0].Addr(), "--authority-port", strconv.Itoa(g.Port()),
+		"203.0.113.5", "203.0.113.20", "nothing.example.com")
+	if exit != 1 {
+		t.Fatalf("exit %d, stderr %s", exit, stderr)
+	}
+	// The documented field names, read back without the Go types.
+	var raw struct {
+		Results []map[string]json.RawMessage `json:"results"`
+		Errors  []map[string]string          `json:"errors"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &raw); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout)
+	}
+	if len(raw.Results) != 2 || len(raw.Errors) != 1 || raw.Errors[0]["target"] != "nothing.example.com" {
+		t.Fatalf("results %d errors %v", len(raw.Results), raw.Errors)
+	}
+	for _, k := range []string{"target", "ip", "status", "ptr_names", "confirmed_name", "forward", "findings",
+		"reverse_zone", "reverse_nameservers", "source", "guidance", "checked_at", "duration_ms"} {
+		if _, ok := raw.Results[0][k]; !ok {
+			t.Errorf("passing result lacks %q", k)
+		}
+	}
+	if _, ok := raw.Results[1]["negative_ttl_seconds"]; !ok {
+		t.Errorf("no-PTR result lacks negative_ttl_seconds")
+	}
+
+	var out struct {
+		Results []diagnose.Result `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	pass, noPTR := out.Results[0], out.Results[1]
+	if pass.Status != diagnose.StatusPass || pass.ConfirmedName != "mail.example.com" || pass.Forward["mail.example.com"][0] != "203.0.113.5" ||
+		!pass.Fixed() || pass.ReverseZone != "113.0.203.in-addr.arpa" || pass.ReverseNameservers[0] != "ns1.example.net" {
+		t.Errorf("pass result: %+v", pass)
+	}
+	if noPTR.Status != diagnose.StatusPermerror || *noPTR.NegativeTTLSeconds != 120 || noPTR.Findings[1].Code != diagnose.CodeNoPTR {
+		t.Errorf("no-PTR result: %+v", noPTR)
+	}
+}

@@ -1,0 +1,431 @@
+// Package diagnose explains why an IP address fails forward-confirmed reverse
+// DNS, the "iprev" check of RFC 8601 §3 that receivers such as Gmail enforce
+// with "550 5.7.25" (RFC 7372), and what to do about it.
+//
+// For each address it looks up the PTR names (in-addr.arpa, ip6.arpa nibbles,
+// RFC 2317 CNAME delegations followed), forward-resolves every name (A and
+// AAAA) and reports the RFC 8601 status: pass, fail, permerror (no PTR) or
+// temperror (DNS did not answer; never reported as a missing record). It also
+// finds the reverse zone's cut and name servers and asks them directly
+// (RD=0), so that "fixed at the source, caches still stale" can be told from
+// "fixed everywhere", reads the negative TTL (RFC 2308 §3), names the likely
+// provider, flags generic provider names, checks PTR/HELO/SPF alignment
+// (RFC 7208, which never changes the iprev status) and builds ordered fix
+// steps with the dig commands that verify them.
+//
+// Queries go over UDP with TCP fallback on truncation; independent queries
+// run concurrently: the verdict needs two sequential round trips, the full
+// report three when the resolver returns the name servers' addresses with
+// the NS answer.
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Errors from Diagnose; test them with errors.Is.
+var (
+	// ErrInvalidTarget: the target is neither an IP address nor a host name.
+	ErrInvalidTarget = errors.New("diagnose: invalid target")
+	// ErrNoAddress: the host name exists in no A or AAAA record (DNS said no).
+	ErrNoAddress = errors.New("diagnose: host name has no A or AAAA record")
+	// ErrLookup: the host name's A/AAAA lookups did not answer (DNS did not say).
+	ErrLookup = errors.New("diagnose: host name lookup failed")
+)
+
+// Config configures a Diagnoser. Zero values mean the documented defaults.
+type Config struct {
+	// Resolver is the recursive resolver "host:port"; "" means the first
+	// nameserver of /etc/resolv.conf.
+	Resolver string
+	// Timeout bounds one whole diagnosis (default 5s).
+	Timeout time.Duration
+	// QueryTimeout bounds one query attempt (default 1s).
+	QueryTimeout time.Duration
+	// Attempts is how many times a query that got no answer is sent (default 2).
+	Attempts int
+	// AuthorityPort is the port authoritative servers are asked on (default
+	// 53); tests point it at a dnstest port.
+	AuthorityPort int
+	// MaxPTRNames caps the PTR names evaluated, as RFC 8601 §3 requires
+	// (default 10, the guideline the RFC gives).
+	MaxPTRNames int
+	// Providers names who controls a reverse zone (default DefaultProviders).
+	Providers []ProviderRule
+	// Logger receives debug logs of every query (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Options are per-diagnosis inputs.
+type Options struct {
+	// HELO is the name the mail server announces; when set it is compared
+	// with the PTR name (finding helo_mismatch).
+	HELO string
+}
+
+// Diagnoser runs diagnoses; it is safe for concurrent use.
+type Diagnoser struct {
+	cfg      Config
+	resolver string
+	q        *querier
+	log      *slog.Logger
+}
+
+// New checks cfg, fills in defaults and returns a Diagnoser.
+func New(cfg Config) (*Diagnoser, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = time.Second
+	}
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 2
+	}
+	if cfg.AuthorityPort == 0 {
+		cfg.AuthorityPort = 53
+	}
+	if cfg.AuthorityPort < 0 || cfg.AuthorityPort > 65535 {
+		return nil, fmt.Errorf("diagnose: authority port %d out of range", cfg.AuthorityPort)
+	}
+	if cfg.MaxPTRNames <= 0 {
+		cfg.MaxPTRNames = 10
+	}
+	if cfg.Providers == nil {
+		cfg.Providers = DefaultProviders
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	resolver, err := resolverAddr(cfg.Resolver)
+	if err != nil {
+		return nil, err
+	}
+	return &Diagnoser{cfg: cfg, resolver: resolver, q: newQuerier(cfg.QueryTimeout, cfg.Attempts), log: cfg.Logger}, nil
+}
+
+func resolverAddr(s string) (string, error) {
+	if s == "" {
+		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil {
+			return "", fmt.Errorf("diagnose: no resolver given and /etc/resolv.conf unusable: %w", err)
+		}
+		if len(cc.Servers) == 0 {
+			return "", errors.New("diagnose: no resolver given and /etc/resolv.conf lists no nameserver")
+		}
+		return net.JoinHostPort(cc.Servers[0], cc.Port), nil
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.String(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, 53).String(), nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if p, perr := strconv.Atoi(port); err != nil || perr != nil || host == "" || p < 1 || p > 65535 {
+		return "", fmt.Errorf("diagnose: resolver %q is not host:port", s)
+	}
+	return s, nil
+}
+
+// Diagnose diagnoses an IP address (any textual form; IPv4-mapped IPv6 is
+// treated as IPv4) or every A and AAAA address of a host name.
+func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) ([]Result, error) {
+	ip, isIP, err := ParseTarget(target)
+	if err != nil {
+		return nil, err
+	}
+	if isIP {
+		return []Result{d.diagnose(ctx, target, ip, opts)}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	host := dns.Fqdn(strings.TrimSpace(target))
+	a := d.lookupAddrs(ctx, "", host)
+	if len(a.list) == 0 {
+		if a.err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrLookup, strings.TrimSuffix(host, "."), a.err)
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNoAddress, strings.TrimSuffix(host, "."))
+	}
+	results := make([]Result, len(a.list))
+	var wg sync.WaitGroup
+	for i, ip := range a.list {
+		wg.Go(func() { results[i] = d.diagnose(ctx, target, ip.Unmap(), opts) })
+	}
+	wg.Wait()
+	return results, nil
+}
+
+// DiagnoseIP diagnoses one address; the Result's Target is the address.
+func (d *Diagnoser) DiagnoseIP(ctx context.Context, ip netip.Addr, opts Options) Result {
+	return d.diagnose(ctx, ip.Unmap().String(), ip, opts)
+}
+
+// server is one authoritative name server: its name and "addr:port".
+type server struct{ name, addr string }
+
+// zoneInfo is a zone cut and the servers of that zone.
+type zoneInfo struct {
+	name    string
+	servers []server
+	err     error
+}
+
+// facts is everything the lookups established for one IP.
+type facts struct {
+	ip       netip.Addr
+	rev      string
+	ptr      lookup
+	ptrAt    string   // the name that holds (or would hold) the PTR, after any CNAME
+	names    []string // PTR names, canonical, capped at MaxPTRNames
+	dropped  int      // PTR names beyond the cap
+	fwd      map[string]addrs
+	rz       zoneInfo
+	soaMname string
+	spf      map[string]spfOutcome
+	status   Status
+	confirm  string
+	source   *SourceCheck
+	srcNames []string
+}
+
+func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, opts Options) Result {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	ip = ip.Unmap()
+	rev, _ := dns.ReverseAddr(ip.String())
+	f := &facts{ip: ip, rev: rev, fwd: map[string]addrs{}, spf: map[string]spfOutcome{}}
+	d.gather(ctx, f)
+
+	res := Result{
+		Target:        target,
+		IP:            ip.String(),
+		Status:        f.status,
+		PTRNames:      trimDots(f.names),
+		ConfirmedName: strings.TrimSuffix(f.confirm, "."),
+		Forward:       map[string][]string{},
+		Findings:      []Finding{},
+		ReverseZone:   strings.TrimSuffix(f.rz.name, "."),
+		Source:        f.source,
+		CheckedAt:     start.UTC(),
+	}
+	for name, a := range f.fwd {
+		res.Forward[strings.TrimSuffix(name, ".")] = a.strings()
+	}
+	for _, s := range f.rz.servers {
+		if !slices.Contains(res.ReverseNameservers, strings.TrimSuffix(s.name, ".")) {
+			res.ReverseNameservers = append(res.ReverseNameservers, strings.TrimSuffix(s.name, "."))
+		}
+	}
+	if f.ptr.neg && f.ptr.soa != nil {
+		ttl := f.ptr.ttl
+		res.NegativeTTLSeconds = &ttl
+	}
+	res.Provider = d.provider(f)
+	res.Findings = d.findings(f, res.Provider, opts)
+	res.Guidance = guidance(f, &res, opts)
+	res.DurationMS = time.Since(start).Milliseconds()
+	d.log.DebugContext(ctx, "diagnosed", "ip", res.IP, "status", res.Status, "ms", res.DurationMS)
+	return res
+}
+
+// gather runs the lookups, independent ones at once, in three rounds.
+func (d *Diagnoser) gather(ctx context.Context, f *facts) {
+	// Round 1: the PTR, and NS at the same name: a negative NS answer's SOA
+	// names the zone that holds the PTR, after any RFC 2317 CNAME (RFC 2308 §2).
+	var nsRev lookup
+	var wg sync.WaitGroup
+	wg.Go(func() { f.ptr = d.resolve(ctx, f.rev, dns.TypePTR) })
+	wg.Go(func() { nsRev = d.resolve(ctx, f.rev, dns.TypeNS) })
+	wg.Wait()
+	f.ptrAt = f.ptr.final
+	if f.ptr.err != nil && nsRev.err == nil {
+		f.ptrAt = nsRev.final
+	}
+	for _, rr := range f.ptr.rrs {
+		name := dns.CanonicalName(rr.(*dns.PTR).Ptr)
+		if slices.Contains(f.names, name) {
+			continue
+		}
+		if len(f.names) == d.cfg.MaxPTRNames {
+			f.dropped++
+			continue
+		}
+		f.names = append(f.names, name)
+	}
+
+	// Round 2: forward lookups of every name (the verdict), the reverse
+	// zone's servers, every name's forward zone, SPF.
+	var mu sync.Mutex
+	var spfWG sync.WaitGroup
+	fz := map[string]zoneInfo{}
+	switch {
+	case nsRev.ok():
+		wg.Go(func() { f.rz = d.servers(ctx, nsRev.final, nsRev) })
+	default:
+		soa := nsRev.soa
+		if soa == nil {
+			soa = f.ptr.soa
+		}
+		if soa == nil {
+			f.rz = zoneInfo{err: fmt.Errorf("no zone cut found for %s: NS %s", strings.TrimSuffix(f.rev, "."), nsRev.describe())}
+			break
+		}
+		f.soaMname = dns.CanonicalName(soa.Ns)
+		wg.Go(func() { f.rz = d.zoneAt(ctx, dns.CanonicalName(soa.Hdr.Name)) })
+	}
+	for i, name := range f.names {
+		if invalidName(name) != "" {
+			continue
+		}
+		wg.Go(func() { store(&mu, f.fwd, name, d.lookupAddrs(ctx, "", name)) })
+		wg.Go(func() { store(&mu, fz, name, d.forwardZone(ctx, name)) })
+		if i < spfSpeculative {
+			// SPF may need a further round trip ("a", "mx"): it runs
+			// alongside the source check rather than before it.
+			spfWG.Go(func() { store(&mu, f.spf, name, d.checkSPF(ctx, f.ip, name)) })
+		}
+	}
+	wg.Wait()
+	f.status, f.confirm = evaluate(f.ip, f.ptr, f.names, f.fwd)
+	if f.confirm != "" && !slices.Contains(f.names[:min(len(f.names), spfSpeculative)], f.confirm) {
+		spfWG.Go(func() { store(&mu, f.spf, f.confirm, d.checkSPF(ctx, f.ip, f.confirm)) })
+	}
+
+	// Round 3: the authoritative servers, bypassing every cache.
+	f.source, f.srcNames = d.checkSource(ctx, f, fz)
+	spfWG.Wait()
+}
+
+// evaluate applies RFC 8601 §3: pass when some PTR name's addresses include
+// the IP; fail when none does and every forward lookup completed; permerror
+// when there is no PTR; temperror when DNS did not answer.
+func evaluate(ip netip.Addr, ptr lookup, names []string, fwd map[string]addrs) (Status, string) {
+	switch {
+	case ptr.err != nil:
+		return StatusTemperror, ""
+	case len(names) == 0:
+		return StatusPermerror, ""
+	}
+	tempFailed := false
+	for _, name := range names {
+		a := fwd[name]
+		if a.has(ip) {
+			return StatusPass, name
+		}
+		if a.err != nil {
+			tempFailed = true
+		}
+	}
+	if tempFailed {
+		return StatusTemperror, ""
+	}
+	return StatusFail, ""
+}
+
+// zoneAt asks the resolver for the NS of a known zone.
+func (d *Diagnoser) zoneAt(ctx context.Context, zone string) zoneInfo {
+	l := d.resolve(ctx, zone, dns.TypeNS)
+	if !l.ok() {
+		return zoneInfo{name: zone, err: fmt.Errorf("NS %s: %s", strings.TrimSuffix(zone, "."), l.describe())}
+	}
+	return d.servers(ctx, zone, l)
+}
+
+// forwardZone finds the zone cut of a host name by asking NS at the name and
+// each ancestor at once: the deepest that has NS records is the zone.
+func (d *Diagnoser) forwardZone(ctx context.Context, name string) zoneInfo {
+	var cands []string
+	for n := name; dns.CountLabel(n) >= 2; {
+		cands = append(cands, n)
+		i, _ := dns.NextLabel(n, 0)
+		n = n[i:]
+	}
+	ls := make([]lookup, len(cands))
+	var wg sync.WaitGroup
+	for i, c := range cands {
+		wg.Go(func() { ls[i] = d.resolve(ctx, c, dns.TypeNS) })
+	}
+	wg.Wait()
+	var errs []error
+	for i, l := range ls {
+		if l.ok() && len(l.chain) == 0 {
+			return d.servers(ctx, cands[i], l)
+		}
+		if l.err != nil {
+			errs = append(errs, fmt.Errorf("NS %s: %w", strings.TrimSuffix(cands[i], "."), l.err))
+		}
+	}
+	return zoneInfo{err: fmt.Errorf("no zone cut found for %s: %w", strings.TrimSuffix(name, "."), errors.Join(errs...))}
+}
+
+// servers turns an NS answer into addresses: those in the additional
+// section, else looked up (one more round trip).
+func (d *Diagnoser) servers(ctx context.Context, zone string, ns lookup) zoneInfo {
+	z := zoneInfo{name: zone}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	add := func(name string, ip netip.Addr) {
+		mu.Lock()
+		defer mu.Unlock()
+		z.servers = append(z.servers, server{name: name, addr: netip.AddrPortFrom(ip.Unmap(), uint16(d.cfg.AuthorityPort)).String()})
+	}
+	for _, rr := range ns.rrs {
+		name := dns.CanonicalName(rr.(*dns.NS).Ns)
+		found := false
+		for _, x := range ns.extra {
+			if strings.EqualFold(x.Header().Name, name) {
+				if ip := rrAddr(x); ip.IsValid() {
+					add(name, ip)
+					found = true
+				}
+			}
+		}
+		if found {
+			continue
+		}
+		wg.Go(func() {
+			a := d.lookupAddrs(ctx, "", name)
+			for _, ip := range a.list {
+				add(name, ip)
+			}
+			if len(a.list) == 0 {
+				mu.Lock()
+				z.err = errors.Join(z.err, fmt.Errorf("name server %s has no address", strings.TrimSuffix(name, ".")))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(z.servers, func(a, b server) int { return strings.Compare(a.name+a.addr, b.name+b.addr) })
+	return z
+}
+
+// store sets m[k] = v under mu, for results coming from concurrent lookups.
+func store[V any](mu *sync.Mutex, m map[string]V, k string, v V) {
+	mu.Lock()
+	defer mu.Unlock()
+	m[k] = v
+}
+
+func trimDots(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		out = append(out, strings.TrimSuffix(n, "."))
+	}
+	return out
+}

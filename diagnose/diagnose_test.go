@@ -1,0 +1,344 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/rdnsbot/rdnsbot/dnstest"
+)
+
+// world starts the test world: server 0 is the resolver, 1 and 2 are ns1 and
+// ns2, the authoritative servers the zones name.
+func world(t testing.TB) (dnstest.Group, *Diagnoser, string) {
+	t.Helper()
+	text, err := os.ReadFile("testdata/world.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := dnstest.Start(t, 3)
+	if err := g.Load(string(text)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{
+		Resolver:      g[0].Addr(),
+		AuthorityPort: g.Port(),
+		Timeout:       3 * time.Second,
+		QueryTimeout:  300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, d, string(text)
+}
+
+func codes(r Result) []Code {
+	var out []Code
+	for _, f := range r.Findings {
+		out = append(out, f.Code)
+	}
+	return out
+}
+
+func message(r Result, c Code) string {
+	for _, f := range r.Findings {
+		if f.Code == c {
+			return f.Message
+		}
+	}
+	return ""
+}
+
+func TestDiagnoseIP(t *testing.T) {
+	g, d, _ := world(t)
+	resolver := g[0]
+	resolver.SetFault("21.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	resolver.SetFault("22.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Drop: true})
+	resolver.SetFault("23.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeRefused})
+	resolver.SetFault("24.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Lame: true})
+	resolver.SetFault("25.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Truncate: true})
+	resolver.SetFault("26.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Delay: 2 * time.Second})
+
+	tests := []struct {
+		ip        string
+		status    Status
+		confirmed string
+		want      []Code // findings that must be present
+		not       []Code // findings that must be absent
+		msg       string // text one finding of want[0] must contain
+	}{
+		{ip: "203.0.113.5", status: StatusPass, confirmed: "mail.example.com", want: []Code{CodeDocumentationIP},
+			not: []Code{CodeSPFMisaligned, CodeGenericPTR, CodeMultiplePTR, CodeDNSError, CodeCachePropagating, CodeAuthoritativeDisagree}},
+		{ip: "::ffff:203.0.113.5", status: StatusPass, confirmed: "mail.example.com"},
+		{ip: "203.0.113.6", status: StatusPass, confirmed: "nospf.example.com", want: []Code{CodeSPFMisaligned}, msg: "v=spf1 a -all"},
+		{ip: "203.0.113.7", status: StatusFail, want: []Code{CodeForwardMismatch}, msg: "198.51.100.99"},
+		{ip: "203.0.113.8", status: StatusFail, want: []Code{CodeForwardMissing}, msg: "noaddr.example.com"},
+		{ip: "203.0.113.9", status: StatusPass, confirmed: "alias.example.com", want: []Code{CodePTRNameAlias}, msg: "target.example.com"},
+		{ip: "203.0.113.10", status: StatusFail, want: []Code{CodeForwardMismatch}, msg: "only IPv6"},
+		{ip: "203.0.113.12", status: StatusPass, confirmed: "multi1.example.com", want: []Code{CodeMultiplePTR, CodeForwardMissing}, msg: "2 PTR records"},
+		{ip: "203.0.113.13", status: StatusPass, want: []Code{CodeGenericPTR}, msg: "octets"},
+		{ip: "203.0.113.14", status: StatusFail, want: []Code{CodeInvalidPTRName}, msg: "localhost"},
+		{ip: "203.0.113.15", status: StatusFail, want: []Code{CodeInvalidPTRName}, msg: "IP address literal"},
+		{ip: "203.0.113.20", status: StatusPermerror, want: []Code{CodeNoPTR}, not: []Code{CodeDNSError}, msg: "NXDOMAIN"},
+		{ip: "203.0.113.21", status: StatusTemperror, want: []Code{CodeDNSError}, not: []Code{CodeNoPTR}, msg: "SERVFAIL"},
+		{ip: "203.0.113.22", status: StatusTemperror, want: []Code{CodeDNSError}, not: []Code{CodeNoPTR}, msg: "timeout"},
+		{ip: "203.0.113.23", status: StatusTemperror, want: []Code{CodeDNSError}, not: []Code{CodeNoPTR}, msg: "REFUSED"},
+		{ip: "203.0.113.24", status: StatusTemperror, want: []Code{CodeDNSError}, not: []Code{CodeNoPTR}, msg: "lame"},
+		{ip: "203.0.113.25", status: StatusPass, confirmed: "mail25.example.com"},
+		{ip: "203.0.113.26", status: StatusTemperror, want: []Code{CodeDNSError}, not: []Code{CodeNoPTR}},
+		{ip: "203.0.113.31", status: StatusPass, want: []Code{CodeGenericPTR}, msg: "Amazon"},
+		{ip: "203.0.113.70", status: StatusPass, confirmed: "classless.example.com", want: []Code{CodeClasslessDelegation}, msg: "70.64-26.113.0.203.in-addr.arpa"},
+		{ip: "2001:db8::10", status: StatusPass, confirmed: "v6only.example.com"},
+		{ip: "2001:0db8:0000::0011", status: StatusPermerror, want: []Code{CodeNoPTR}},
+		{ip: "10.1.2.3", status: StatusPermerror, want: []Code{CodePrivateIP, CodeNoPTR}, msg: "not routable"},
+		{ip: "127.0.0.9", status: StatusPermerror, want: []Code{CodeReservedIP}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.ip, func(t *testing.T) {
+			t.Parallel()
+			r := d.DiagnoseIP(context.Background(), netip.MustParseAddr(tc.ip), Options{})
+			if r.Status != tc.status {
+				t.Fatalf("status = %s, want %s; findings %+v", r.Status, tc.status, r.Findings)
+			}
+			if tc.confirmed != "" && r.ConfirmedName != tc.confirmed {
+				t.Errorf("confirmed = %q, want %q", r.ConfirmedName, tc.confirmed)
+			}
+			got := codes(r)
+			for _, c := range tc.want {
+				if !slices.Contains(got, c) {
+					t.Errorf("finding %s missing; got %v", c, r.Findings)
+				}
+			}
+			for _, c := range tc.not {
+				if slices.Contains(got, c) {
+					t.Errorf("finding %s present: %q", c, message(r, c))
+				}
+			}
+			if tc.msg != "" && !strings.Contains(message(r, tc.want[0]), tc.msg) {
+				t.Errorf("%s message %q does not mention %q", tc.want[0], message(r, tc.want[0]), tc.msg)
+			}
+			if len(r.Guidance) == 0 || !strings.Contains(strings.Join(r.Guidance[len(r.Guidance)-1].Commands, " "), "dig +short -x "+r.IP) {
+				t.Errorf("guidance does not end with the dig -x verification: %+v", r.Guidance)
+			}
+		})
+	}
+}
+
+func TestDiagnoseDetails(t *testing.T) {
+	g, d, _ := world(t)
+	ctx := context.Background()
+
+	r := d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.5"), Options{})
+	if r.ReverseZone != "113.0.203.in-addr.arpa" || !slices.Equal(r.ReverseNameservers, []string{"ns1.example.net", "ns2.example.net"}) {
+		t.Errorf("reverse zone %q servers %v", r.ReverseZone, r.ReverseNameservers)
+	}
+	if !r.Fixed() || r.FixedAtSource() || len(r.Source.Servers) != 4 {
+		t.Errorf("source check of a passing IP: %+v", r.Source)
+	}
+	if got := r.Forward["mail.example.com"]; !slices.Equal(got, []string{"203.0.113.5"}) {
+		t.Errorf("forward = %v", r.Forward)
+	}
+
+	r = d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.20"), Options{})
+	if r.NegativeTTLSeconds == nil || *r.NegativeTTLSeconds != 120 {
+		t.Errorf("negative TTL = %v, want min(SOA TTL 300, MINIMUM 120) = 120", r.NegativeTTLSeconds)
+	}
+	if r.Source == nil || r.Source.Status != StatusPermerror || !r.Source.Agree {
+		t.Errorf("source = %+v", r.Source)
+	}
+	if !strings.Contains(r.Guidance[0].Text+r.Guidance[1].Text+r.Guidance[2].Text, "not at your domain's registrar") {
+		t.Errorf("guidance for no PTR: %+v", r.Guidance)
+	}
+
+	r = d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.70"), Options{})
+	if r.ReverseZone != "64-26.113.0.203.in-addr.arpa" || !slices.Equal(r.ReverseNameservers, []string{"ns2.example.net"}) {
+		t.Errorf("RFC 2317 child zone %q servers %v", r.ReverseZone, r.ReverseNameservers)
+	}
+	if !r.Fixed() {
+		t.Errorf("classless source check: %+v", r.Source)
+	}
+
+	r = d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.31"), Options{})
+	if r.Provider == nil || !strings.Contains(r.Provider.Name, "Amazon") || !strings.Contains(r.Provider.HowTo, "Elastic IP") {
+		t.Errorf("provider = %+v", r.Provider)
+	}
+
+	r = d.DiagnoseIP(ctx, netip.MustParseAddr("2001:db8::11"), Options{})
+	if !strings.Contains(joinSteps(r), "smtp_address_preference = ipv4") {
+		t.Errorf("IPv6 without PTR gets no force-IPv4 step: %s", joinSteps(r))
+	}
+	if r.ReverseZone != "8.b.d.0.1.0.0.2.ip6.arpa" {
+		t.Errorf("IPv6 reverse zone %q", r.ReverseZone)
+	}
+
+	for _, tc := range []struct {
+		helo     string
+		mismatch bool
+	}{{"mail.example.com", false}, {"MAIL.example.com.", false}, {"other.example.com", true}} {
+		r = d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.5"), Options{HELO: tc.helo})
+		if got := slices.Contains(codes(r), CodeHELOMismatch); got != tc.mismatch {
+			t.Errorf("HELO %q: helo_mismatch = %v, want %v", tc.helo, got, tc.mismatch)
+		}
+	}
+
+	// The truncated answer was fetched again over TCP.
+	d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.25"), Options{})
+	g[0].SetFault("25.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Truncate: true})
+	g[0].ResetLog()
+	if r := d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.25"), Options{}); r.Status != StatusPass {
+		t.Fatalf("truncated: %s", r.Status)
+	}
+	tcp := false
+	for _, q := range g[0].Queries() {
+		tcp = tcp || (q.TCP && q.Type == dns.TypePTR)
+	}
+	if !tcp {
+		t.Error("no PTR query over TCP after a truncated UDP answer")
+	}
+}
+
+func joinSteps(r Result) string {
+	var b strings.Builder
+	for _, s := range r.Guidance {
+		b.WriteString(s.Text + "\n" + strings.Join(s.Commands, "\n") + "\n")
+	}
+	return b.String()
+}
+
+// withPTR30 is the world's reverse zone with a new PTR for 203.0.113.30.
+func withPTR30(world string) string {
+	return strings.Replace(world, "70\tCNAME", "30\tPTR\tfresh.example.com.\n70\tCNAME", 1)
+}
+
+func TestSourceAndCaches(t *testing.T) {
+	g, d, text := world(t)
+	ctx := context.Background()
+	ip := netip.MustParseAddr("203.0.113.30")
+
+	r := d.DiagnoseIP(ctx, ip, Options{})
+	if r.Status != StatusPermerror || r.Fixed() || r.FixedAtSource() {
+		t.Fatalf("before the fix: %s fixed=%v atSource=%v", r.Status, r.Fixed(), r.FixedAtSource())
+	}
+
+	// One authoritative server has the fix: the servers disagree.
+	if err := g[1].Load(withPTR30(text)); err != nil {
+		t.Fatal(err)
+	}
+	r = d.DiagnoseIP(ctx, ip, Options{})
+	if r.Source.Agree || r.FixedAtSource() || !slices.Contains(codes(r), CodeAuthoritativeDisagree) {
+		t.Errorf("half-published fix: agree=%v findings %v", r.Source.Agree, codes(r))
+	}
+
+	// Both have it; the resolver still serves its cached NXDOMAIN.
+	if err := g[2].Load(withPTR30(text)); err != nil {
+		t.Fatal(err)
+	}
+	r = d.DiagnoseIP(ctx, ip, Options{})
+	if !r.FixedAtSource() || r.Fixed() || r.Source.StaleForSeconds != 120 {
+		t.Errorf("fixed at source: status %s source %+v", r.Status, r.Source)
+	}
+	if !slices.Contains(codes(r), CodeCachePropagating) || !strings.Contains(message(r, CodeCachePropagating), "120 s") {
+		t.Errorf("no cache_propagating finding: %v", r.Findings)
+	}
+
+	// The resolver catches up.
+	if err := g[0].Load(withPTR30(text)); err != nil {
+		t.Fatal(err)
+	}
+	r = d.DiagnoseIP(ctx, ip, Options{})
+	if !r.Fixed() || r.ConfirmedName != "fresh.example.com" || slices.Contains(codes(r), CodeCachePropagating) {
+		t.Errorf("fixed everywhere: %s %+v %v", r.Status, r.Source, codes(r))
+	}
+
+	// An authoritative server that stops answering is reported, not hidden,
+	// and the resolver's verdict stands.
+	for name, fault := range map[string]dnstest.Fault{
+		"timeout": {Drop: true},
+		"lame":    {Lame: true},
+		"REFUSED": {Rcode: dns.RcodeRefused},
+	} {
+		g[2].SetFault("", 0, fault)
+		r = d.DiagnoseIP(ctx, ip, Options{})
+		if msg := message(r, CodeDNSError); r.Status != StatusPass || r.Fixed() || !strings.Contains(msg, "ns2.example.net") || !strings.Contains(msg, name) {
+			t.Errorf("%s ns2: %s agree=%v findings %v", name, r.Status, r.Source.Agree, r.Findings)
+		}
+	}
+}
+
+func TestDiagnoseTargets(t *testing.T) {
+	g, d, _ := world(t)
+	ctx := context.Background()
+
+	rs, err := d.Diagnose(ctx, "dual.example.com", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].IP != "203.0.113.11" || rs[0].Status != StatusPass || rs[1].IP != "2001:db8::11" || rs[1].Status != StatusPermerror {
+		t.Fatalf("dual-stack host: %+v", rs)
+	}
+	if rs[0].Target != "dual.example.com" {
+		t.Errorf("target = %q", rs[0].Target)
+	}
+
+	g[0].SetFault("down.example.com.", 0, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	for _, tc := range []struct {
+		target string
+		want   error
+	}{
+		{"nothing.example.com", ErrNoAddress},
+		{"noaddr.example.com", ErrNoAddress},
+		{"down.example.com", ErrLookup},
+		{"999.1.1.1", ErrInvalidTarget},
+		{"<script>", ErrInvalidTarget},
+	} {
+		_, err := d.Diagnose(ctx, tc.target, Options{})
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.target) {
+			t.Errorf("Diagnose(%q) error = %v, want %v naming the input", tc.target, err, tc.want)
+		}
+	}
+}
+
+func TestRoundTrips(t *testing.T) {
+	g, d, _ := world(t)
+	for _, s := range g {
+		s.SetFault("", 0, dnstest.Fault{Delay: 40 * time.Millisecond})
+	}
+	for _, tc := range []struct {
+		ip     string
+		rounds int
+	}{
+		{"203.0.113.5", 3},  // pass, SPF "a" mechanism
+		{"203.0.113.20", 3}, // no PTR
+		{"203.0.113.70", 3}, // RFC 2317 child zone
+	} {
+		g.ResetLog()
+		r := d.DiagnoseIP(context.Background(), netip.MustParseAddr(tc.ip), Options{})
+		if got := g.Rounds(); got > tc.rounds || r.Source == nil {
+			t.Errorf("%s: %d sequential round trips, want at most %d (status %s)", tc.ip, got, tc.rounds, r.Status)
+		}
+	}
+}
+
+func BenchmarkDiagnosePass(b *testing.B) {
+	g, d, _ := world(b)
+	for _, s := range g {
+		s.SetFault("", 0, dnstest.Fault{Delay: 20 * time.Millisecond})
+	}
+	ip := netip.MustParseAddr("203.0.113.5")
+	rounds := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		g.ResetLog()
+		if r := d.DiagnoseIP(context.Background(), ip, Options{}); !r.Fixed() {
+			b.Fatalf("not a pass: %s", r.Status)
+		}
+		rounds += g.Rounds()
+	}
+	b.ReportMetric(float64(rounds)/float64(b.N), "roundtrips/op")
+}

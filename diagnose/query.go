@@ -1,0 +1,284 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// maxChain bounds CNAME chains (RFC 2317 delegations use one link; RFC 2317
+// §5.3 advises against two).
+const maxChain = 8
+
+// ednsSize is the DNS Flag Day 2020 UDP size: larger answers come back
+// truncated and are asked again over TCP.
+const ednsSize = 1232
+
+var (
+	errLame    = errors.New("lame answer: not authoritative and no data")
+	errChain   = errors.New("CNAME chain too long or looping")
+	errNoReply = errors.New("no answer")
+	// errNoSOA: RFC 2308 §3 has the zone's servers put the SOA in every
+	// negative answer, and resolvers pass it on. A denial without it comes
+	// from a filtering or cut-off resolver, not from the zone's owner.
+	errNoSOA = errors.New("negative answer without the zone's SOA (a filtering or offline resolver?)")
+)
+
+// rcodeError is an answer whose RCODE means the server could not or would not
+// answer (SERVFAIL, REFUSED, …): never a statement that the record is absent.
+type rcodeError int
+
+func (e rcodeError) Error() string { return "server answered " + dns.RcodeToString[int(e)] }
+
+// querier sends one question to one server: UDP first, TCP when the answer is
+// truncated (RFC 2181 §9, RFC 7766), each attempt bounded by its own timeout,
+// I/O failures retried within a small budget.
+type querier struct {
+	udp, tcp dns.Client
+	attempts int
+	timeout  time.Duration
+}
+
+func newQuerier(timeout time.Duration, attempts int) *querier {
+	return &querier{
+		udp:      dns.Client{Net: "udp", UDPSize: ednsSize},
+		tcp:      dns.Client{Net: "tcp"},
+		attempts: attempts,
+		timeout:  timeout,
+	}
+}
+
+func (q *querier) exchange(ctx context.Context, server, name string, qtype uint16, rd bool) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.RecursionDesired = rd
+	m.SetEdns0(ednsSize, false)
+	err := errNoReply
+	for range q.attempts {
+		m.Id = dns.Id()
+		var r *dns.Msg
+		r, err = q.try(ctx, &q.udp, m, server)
+		if err == nil && r.Truncated {
+			r, err = q.try(ctx, &q.tcp, m, server)
+		}
+		if err == nil {
+			return r, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, err
+}
+
+func (q *querier) try(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	defer cancel()
+	r, _, err := c.ExchangeContext(ctx, m, server)
+	return r, err
+}
+
+// lookup is what one question established, after following the CNAME chain
+// in the answer.
+type lookup struct {
+	name   string   // the question
+	final  string   // the last name of the CNAME chain (the name itself without one)
+	chain  []string // CNAME links followed, "alias -> target"
+	rrs    []dns.RR // records of the asked type owned by final
+	ttl    uint32   // smallest TTL of rrs, or the negative TTL
+	extra  []dns.RR // the additional section (NS addresses)
+	soa    *dns.SOA // SOA of a negative answer: its owner is the zone cut
+	nx     bool     // NXDOMAIN
+	neg    bool     // NXDOMAIN or NODATA (RFC 2308 §2): the record does not exist
+	server string   // who answered (host:port)
+	err    error    // no usable answer: timeout, SERVFAIL, REFUSED, lame
+}
+
+// ok reports whether the lookup found records.
+func (l *lookup) ok() bool { return l.err == nil && len(l.rrs) > 0 }
+
+// describe says in words what the lookup established, for messages.
+func (l *lookup) describe() string {
+	switch {
+	case l.err != nil:
+		return fmt.Sprintf("no answer from %s (%v)", l.server, l.err)
+	case l.nx:
+		return "NXDOMAIN"
+	case l.neg:
+		return "no data"
+	}
+	return fmt.Sprintf("%d records", len(l.rrs))
+}
+
+// ask queries server. recursive sets RD=1 (the resolver); otherwise the
+// server must answer authoritatively (AA=1), as RFC 2181 §6.1 says the zone's
+// own servers do.
+func (d *Diagnoser) ask(ctx context.Context, server, name string, qtype uint16, recursive bool) lookup {
+	name = dns.CanonicalName(name)
+	r, err := d.q.exchange(ctx, server, name, qtype, recursive)
+	l := lookup{name: name, final: name, server: server, err: err}
+	if err == nil {
+		interpret(&l, r, qtype, recursive)
+	}
+	if d.log.Enabled(ctx, slog.LevelDebug) { // describe formats: skip it unless wanted
+		d.log.DebugContext(ctx, "dns query", "server", server, "name", name, "type", dns.TypeToString[qtype], "rd", recursive, "result", l.describe())
+	}
+	return l
+}
+
+// resolve asks the recursive resolver.
+func (d *Diagnoser) resolve(ctx context.Context, name string, qtype uint16) lookup {
+	return d.ask(ctx, d.resolver, name, qtype, true)
+}
+
+// interpret classifies an answer as data, NXDOMAIN, NODATA or failure
+// (RFC 2308 §2, RFC 1035 §4.1.1).
+func interpret(l *lookup, r *dns.Msg, qtype uint16, recursive bool) {
+	if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+		l.err = rcodeError(r.Rcode)
+		return
+	}
+	seen := map[string]bool{}
+	for {
+		var next string
+		for _, rr := range r.Answer {
+			h := rr.Header()
+			if !strings.EqualFold(h.Name, l.final) {
+				continue
+			}
+			if h.Rrtype == qtype {
+				l.rrs = append(l.rrs, rr)
+				if len(l.rrs) == 1 || h.Ttl < l.ttl {
+					l.ttl = h.Ttl
+				}
+			} else if c, ok := rr.(*dns.CNAME); ok && next == "" {
+				next = dns.CanonicalName(c.Target)
+			}
+		}
+		if len(l.rrs) > 0 || next == "" {
+			break
+		}
+		if seen[next] || len(l.chain) >= maxChain {
+			l.err = errChain
+			return
+		}
+		seen[next] = true
+		l.chain = append(l.chain, strings.TrimSuffix(l.final, ".")+" -> "+strings.TrimSuffix(next, "."))
+		l.final = next
+	}
+	for _, rr := range r.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			l.soa = soa
+		}
+	}
+	l.extra = r.Extra
+	switch {
+	case !recursive && !r.Authoritative:
+		// A referral or a server that does not hold the zone (RFC 2181 §6.1).
+		l.err = errLame
+	case recursive && !r.Authoritative && !r.RecursionAvailable && len(l.rrs) == 0 && len(l.chain) == 0:
+		l.err = errLame
+	case len(l.rrs) > 0:
+	case len(l.chain) > 0 && l.soa == nil && r.Rcode == dns.RcodeSuccess && !recursive:
+		// The chain leaves this server's zones; the client must follow it.
+		// The resolver's view of the target decides, see followAuth.
+	default:
+		l.neg = true
+		l.nx = r.Rcode == dns.RcodeNameError
+		switch {
+		case l.soa != nil:
+			// RFC 2308 §3: the negative TTL is min(SOA TTL, SOA MINIMUM).
+			l.ttl = min(l.soa.Hdr.Ttl, l.soa.Minttl)
+		case recursive:
+			l.neg, l.nx, l.err = false, false, errNoSOA
+		}
+	}
+}
+
+// addrs is the union of a name's A and AAAA records.
+type addrs struct {
+	list  []netip.Addr
+	chain []string
+	ttl   uint32
+	neg   bool  // neither A nor AAAA exists
+	err   error // A or AAAA did not answer
+}
+
+// lookupAddrs asks A and AAAA at once, at the resolver or (server != "") at
+// an authoritative server.
+func (d *Diagnoser) lookupAddrs(ctx context.Context, server, name string) addrs {
+	var a, aaaa lookup
+	var wg sync.WaitGroup
+	ask := func(l *lookup, t uint16) {
+		if server == "" {
+			*l = d.resolve(ctx, name, t)
+			return
+		}
+		*l = d.ask(ctx, server, name, t, false)
+		if l.err == nil && !l.neg && len(l.rrs) == 0 && len(l.chain) > 0 {
+			// The alias leaves this server's zones: the resolver follows it.
+			r := d.resolve(ctx, l.final, t)
+			r.chain = append(l.chain, r.chain...)
+			*l = r
+		}
+	}
+	wg.Go(func() { ask(&a, dns.TypeA) })
+	wg.Go(func() { ask(&aaaa, dns.TypeAAAA) })
+	wg.Wait()
+	var out addrs
+	for i, l := range []lookup{a, aaaa} {
+		if l.err != nil {
+			out.err = errors.Join(out.err, fmt.Errorf("%s %s: %w", strings.TrimSuffix(name, "."), [2]string{"A", "AAAA"}[i], l.err))
+		}
+		for _, rr := range l.rrs {
+			out.list = append(out.list, rrAddr(rr))
+		}
+		if len(l.chain) > len(out.chain) {
+			out.chain = l.chain
+		}
+		if l.ttl != 0 && (out.ttl == 0 || l.ttl < out.ttl) {
+			out.ttl = l.ttl
+		}
+	}
+	out.neg = a.neg && aaaa.neg
+	return out
+}
+
+func rrAddr(rr dns.RR) netip.Addr {
+	var ip net.IP
+	switch v := rr.(type) {
+	case *dns.A:
+		ip = v.A.To4() // miekg may hold A records in 16-byte form
+	case *dns.AAAA:
+		ip = v.AAAA
+	}
+	a, _ := netip.AddrFromSlice(ip)
+	return a
+}
+
+// has reports whether ip is among the addresses. A v4-mapped AAAA does not
+// confirm an IPv4 client: family-strict receivers (Postfix) would not match it.
+func (a addrs) has(ip netip.Addr) bool {
+	for _, x := range a.list {
+		if x == ip {
+			return true
+		}
+	}
+	return false
+}
+
+func (a addrs) strings() []string {
+	out := make([]string, 0, len(a.list))
+	for _, x := range a.list {
+		out = append(out, x.String())
+	}
+	return out
+}

@@ -1,0 +1,179 @@
+package diagnose
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/miekg/dns"
+)
+
+// fwdAnswer is one authoritative server's A+AAAA answer for a name.
+type fwdAnswer struct {
+	zone string
+	srv  server
+	a    addrs
+	err  error // the zone's servers could not be found
+}
+
+// checkSource asks the reverse zone's servers for the PTR, and each PTR
+// name's forward-zone servers for its A/AAAA, all with RD=0 and at once: the
+// FCrDNS verdict as the zones' owners publish it right now. Propagation is
+// the authoritative servers agreeing; what caches still hold is a separate
+// matter, bounded by TTLs. Names the source serves but the resolver did not
+// (a fix not yet in caches) cost two more round trips.
+func (d *Diagnoser) checkSource(ctx context.Context, f *facts, fz map[string]zoneInfo) (*SourceCheck, []string) {
+	sc := &SourceCheck{Status: StatusTemperror, Servers: []ServerAnswer{}}
+	zone := strings.TrimSuffix(f.rz.name, ".")
+	if len(f.rz.servers) == 0 {
+		msg := "no name servers found for the reverse zone"
+		if f.rz.err != nil {
+			msg = f.rz.err.Error()
+		}
+		sc.Servers = append(sc.Servers, ServerAnswer{Zone: zone, Error: msg})
+		return sc, nil
+	}
+
+	revAns := make([]lookup, len(f.rz.servers))
+	fwd := map[string][]fwdAnswer{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, s := range f.rz.servers {
+		wg.Go(func() { revAns[i] = d.ask(ctx, s.addr, f.ptrAt, dns.TypePTR, false) })
+	}
+	askNames := func(names []string, zones map[string]zoneInfo) {
+		for _, name := range names {
+			wg.Go(func() { store(&mu, fwd, name, d.askForward(ctx, name, zones[name])) })
+		}
+	}
+	askNames(validNames(f.names), fz)
+	wg.Wait()
+
+	var names []string
+	answered := 0
+	var sets [][]string
+	for i, s := range f.rz.servers {
+		l := revAns[i]
+		sa := ServerAnswer{Zone: zone, Server: strings.TrimSuffix(s.name, "."), Address: s.addr}
+		if l.err != nil {
+			sa.Error = l.err.Error()
+		} else {
+			answered++
+			for _, rr := range l.rrs {
+				n := dns.CanonicalName(rr.(*dns.PTR).Ptr)
+				sa.PTRNames = append(sa.PTRNames, strings.TrimSuffix(n, "."))
+				if !slices.Contains(names, n) && len(names) < d.cfg.MaxPTRNames {
+					names = append(names, n)
+				}
+			}
+			sets = append(sets, sorted(sa.PTRNames))
+		}
+		sc.Servers = append(sc.Servers, sa)
+	}
+	agree := answered == len(f.rz.servers) && allEqual(sets)
+
+	// Names only the source knows: find their zones, then ask them.
+	var fresh []string
+	for _, n := range validNames(names) {
+		if _, ok := fwd[n]; !ok {
+			fresh = append(fresh, n)
+		}
+	}
+	if len(fresh) > 0 {
+		zones := map[string]zoneInfo{}
+		for _, n := range fresh {
+			wg.Go(func() { store(&mu, zones, n, d.forwardZone(ctx, n)) })
+		}
+		wg.Wait()
+		askNames(fresh, zones)
+		wg.Wait()
+	}
+
+	union := map[string]addrs{}
+	for _, n := range validNames(names) {
+		var sets [][]string
+		u := addrs{err: errNoReply}
+		for _, fa := range fwd[n] {
+			sa := ServerAnswer{Zone: fa.zone, Server: strings.TrimSuffix(fa.srv.name, "."), Address: fa.srv.addr}
+			switch {
+			case fa.err != nil:
+				sa.Error = fmt.Sprintf("%s: %v", strings.TrimSuffix(n, "."), fa.err)
+				agree = false
+			case fa.a.err != nil:
+				sa.Error = fa.a.err.Error()
+				agree = false
+			default:
+				u.err = nil
+				u.list = append(u.list, fa.a.list...)
+				sa.Addresses = fa.a.strings()
+				sets = append(sets, sorted(sa.Addresses))
+			}
+			sc.Servers = append(sc.Servers, sa)
+		}
+		agree = agree && allEqual(sets)
+		union[n] = u
+	}
+	ptr := lookup{}
+	if answered == 0 {
+		ptr.err = errNoReply
+	}
+	sc.Status, _ = evaluate(f.ip, ptr, names, union)
+	sc.Agree = agree
+	if sc.Status != f.status || !slices.Equal(sorted(names), sorted(f.names)) {
+		// Resolvers may keep the old answer for its remaining TTL: the
+		// negative TTL of a cached NXDOMAIN/NODATA (RFC 2308 §5), or the
+		// TTL of the PTR or address records they hold.
+		sc.StaleForSeconds = f.ptr.ttl
+		for _, a := range f.fwd {
+			sc.StaleForSeconds = max(sc.StaleForSeconds, a.ttl)
+		}
+	}
+	return sc, names
+}
+
+// askForward asks every server of the name's forward zone for A and AAAA.
+func (d *Diagnoser) askForward(ctx context.Context, name string, z zoneInfo) []fwdAnswer {
+	if len(z.servers) == 0 {
+		err := z.err
+		if err == nil {
+			err = errNoReply
+		}
+		return []fwdAnswer{{zone: strings.TrimSuffix(z.name, "."), err: err}}
+	}
+	out := make([]fwdAnswer, len(z.servers))
+	var wg sync.WaitGroup
+	for i, s := range z.servers {
+		wg.Go(func() {
+			out[i] = fwdAnswer{zone: strings.TrimSuffix(z.name, "."), srv: s, a: d.lookupAddrs(ctx, s.addr, name)}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func validNames(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if invalidName(n) == "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func allEqual(sets [][]string) bool {
+	for _, s := range sets {
+		if !slices.Equal(s, sets[0]) {
+			return false
+		}
+	}
+	return true
+}

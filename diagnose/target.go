@@ -1,0 +1,149 @@
+package diagnose
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// maxTarget is the longest target accepted: a domain name's 253 characters
+// (RFC 1035 §2.3.4) plus a trailing dot.
+const maxTarget = 254
+
+// ParseTarget checks, without any DNS, that s is an IP address or a host
+// name. For an address it returns it canonical (IPv4-mapped IPv6 unmapped)
+// with isIP true. The error wraps ErrInvalidTarget and quotes the input.
+func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
+	t := strings.TrimSpace(s)
+	bad := func(why string) (netip.Addr, bool, error) {
+		shown := t
+		if len(shown) > 64 {
+			shown = shown[:64] + "…"
+		}
+		return netip.Addr{}, false, fmt.Errorf("%w %q: %s", ErrInvalidTarget, shown, why)
+	}
+	switch {
+	case t == "":
+		return bad("empty")
+	case len(t) > maxTarget:
+		return bad("too long")
+	}
+	if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+		t = t[1 : len(t)-1] // an SMTP address literal
+	}
+	if a, err := netip.ParseAddr(t); err == nil {
+		if a.Zone() != "" {
+			return bad("an IPv6 zone is local to one host")
+		}
+		return a.Unmap(), true, nil
+	}
+	if strings.Contains(t, ":") {
+		return bad("not a valid IPv6 address")
+	}
+	if why := hostSyntax(t); why != "" {
+		return bad(why)
+	}
+	return netip.Addr{}, false, nil
+}
+
+// hostSyntax returns why name is not a host name (letters, digits, hyphens
+// in labels of at most 63 characters, RFC 1123 §2.1), or "".
+func hostSyntax(name string) string {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" {
+		return "empty name"
+	}
+	labels := strings.Split(name, ".")
+	allNumeric := true
+	for _, l := range labels {
+		if l == "" {
+			return "empty label"
+		}
+		if len(l) > 63 {
+			return "label longer than 63 characters"
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return "label starts or ends with a hyphen"
+		}
+		for _, c := range l {
+			switch {
+			case c >= '0' && c <= '9':
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-':
+				allNumeric = false
+			default:
+				return fmt.Sprintf("character %q not allowed in a host name", c)
+			}
+		}
+	}
+	if allNumeric {
+		return "not a valid IPv4 address"
+	}
+	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
+		return "the top-level label is numeric"
+	}
+	return ""
+}
+
+// invalidName returns why a PTR value cannot forward-confirm anything
+// (Postfix rejects numeric and malformed names, see the notes §1.4), or "".
+func invalidName(name string) string {
+	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	switch {
+	case n == "localhost" || strings.HasSuffix(n, ".localhost") || strings.HasPrefix(n, "localhost."):
+		return "localhost is not a public host name"
+	case isAddr(n):
+		return "an IP address literal is not a host name"
+	case !strings.Contains(n, "."):
+		return "a single label is not a fully qualified host name"
+	}
+	if why := hostSyntax(n); why != "" {
+		return why
+	}
+	return ""
+}
+
+func isAddr(s string) bool {
+	_, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	return err == nil
+}
+
+// addressRange is a special-purpose block (RFC 6890 registries).
+type addressRange struct {
+	prefix netip.Prefix
+	code   Code
+	what   string
+}
+
+var specialRanges = func() []addressRange {
+	var out []addressRange
+	add := func(code Code, what string, prefixes ...string) {
+		for _, p := range prefixes {
+			out = append(out, addressRange{netip.MustParsePrefix(p), code, what})
+		}
+	}
+	add(CodePrivateIP, "a private address (RFC 1918)", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+	add(CodePrivateIP, "a carrier-grade NAT address (RFC 6598)", "100.64.0.0/10")
+	add(CodePrivateIP, "a unique local address (RFC 4193)", "fc00::/7")
+	add(CodeDocumentationIP, "a documentation address (RFC 5737)", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
+	add(CodeDocumentationIP, "a documentation address (RFC 3849, RFC 9637)", "2001:db8::/32", "3fff::/20")
+	add(CodeReservedIP, "a loopback address", "127.0.0.0/8", "::1/128")
+	add(CodeReservedIP, "a link-local address", "169.254.0.0/16", "fe80::/10")
+	add(CodeReservedIP, "a multicast address", "224.0.0.0/4", "ff00::/8")
+	add(CodeReservedIP, "a reserved address", "0.0.0.0/8", "240.0.0.0/4", "198.18.0.0/15", "192.0.0.0/24", "::/128", "64:ff9b:1::/48", "100::/64")
+	return out
+}()
+
+// addressClass reports whether ip can appear on the internet at all.
+func addressClass(ip netip.Addr) (Finding, bool) {
+	for _, r := range specialRanges {
+		if r.prefix.Contains(ip) {
+			return Finding{
+				Code:     r.code,
+				Severity: SeverityWarning,
+				Message: fmt.Sprintf("%s is %s: it is not routable on the internet, so no receiver ever sees mail from it. "+
+					"The bounce names your public address (the one your NAT or provider sends from): diagnose that one.", ip, r.what),
+			}, true
+		}
+	}
+	return Finding{}, false
+}

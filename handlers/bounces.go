@@ -1,0 +1,198 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/rdnsbot/rdnsbot/bounce"
+)
+
+// maxBounceIPs bounds the IPs diagnosed for one bounce.
+const maxBounceIPs = 5
+
+// handleMessage reads a channel message for reverse-DNS bounces and answers
+// in its thread. Ordinary chatter and other bounces get nothing.
+func (b *Bot) handleMessage(ctx context.Context, ev *messageEvent) {
+	b.handleBounceText(ctx, ev, origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: "bounce"})
+}
+
+// handleBounceText looks for an rDNS bounce in everything ev carries: text,
+// shared messages, emails sent to the channel and uploaded files. It reports
+// whether it found one (and answered).
+func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) bool {
+	var found []bounce.Result
+	consider := func(r bounce.Result) {
+		if r.RDNS {
+			found = append(found, r)
+		}
+	}
+	for _, text := range messageTexts(ev) {
+		consider(bounce.ParseString(text))
+	}
+	for i := range ev.Files {
+		r, err := b.readFile(ctx, &ev.Files[i])
+		if err != nil {
+			b.log.WarnContext(ctx, "reading bounce file", "file", ev.Files[i].ID, "err", err)
+			continue
+		}
+		consider(r)
+	}
+	if len(found) == 0 {
+		return false
+	}
+	b.metrics.BouncesFound.Add(1)
+	var ips []string
+	for _, r := range found {
+		for _, ip := range r.SendingIPs {
+			if !slices.Contains(ips, ip) {
+				ips = append(ips, ip)
+			}
+		}
+	}
+	intro := bounceIntro(found[0], ips)
+	if len(ips) == 0 {
+		b.reply(ctx, o, message{Text: "rdnsbot: this bounce names no sending IP", Blocks: []slack.Block{mrkdwnSection(intro)}})
+		return true
+	}
+	if len(ips) > maxBounceIPs {
+		ips = ips[:maxBounceIPs]
+	}
+	b.check(ctx, o, ips, intro)
+	return true
+}
+
+// bounceIntro says what the bounce is, in one line, from escaped parts.
+func bounceIntro(r bounce.Result, ips []string) string {
+	var what []string
+	if r.ReplyCode != 0 {
+		what = append(what, fmt.Sprint(r.ReplyCode))
+	}
+	if r.Status != "" {
+		what = append(what, r.Status)
+	}
+	desc := "a reverse-DNS rejection"
+	if len(what) > 0 {
+		desc += " (" + code(strings.Join(what, " ")) + ")"
+	}
+	if r.Receiver != "" {
+		desc += " from " + code(r.Receiver)
+	}
+	if r.Temporary {
+		desc += ", temporary for now"
+	}
+	if len(ips) == 0 {
+		return ":mag: This bounce is " + desc + ", but it does not say which IP address your server sent from. " +
+			"Mention me in this thread with it, e.g. `@rdnsbot 203.0.113.5`, or run `/rdns <ip>`."
+	}
+	quoted := make([]string, len(ips))
+	for i, ip := range ips {
+		quoted[i] = code(ip)
+	}
+	return ":mag: This bounce is " + desc + " of mail sent from " + strings.Join(quoted, ", ") + ". Here is what DNS says now:"
+}
+
+// messageTexts lists the texts a message carries: its own, and those of
+// messages shared into it (attachments with is_share / is_msg_unfurl).
+func messageTexts(ev *messageEvent) []string {
+	var texts []string
+	add := func(s string) {
+		if strings.TrimSpace(s) != "" && !slices.Contains(texts, s) {
+			texts = append(texts, s)
+		}
+	}
+	add(ev.Text)
+	for _, a := range ev.Attachments {
+		for _, mb := range a.MessageBlocks {
+			add(mb.Message.Text)
+		}
+		add(a.Text)
+		add(a.Pretext)
+		if a.Text == "" {
+			add(a.Fallback)
+		}
+	}
+	return texts
+}
+
+// errFileTooLarge marks uploads we refuse to read.
+var errFileTooLarge = errors.New("file too large")
+
+// readFile reads a bounce from a file on a message: an email sent to the
+// channel's address (mode "email"), or an uploaded .eml/.txt.
+func (b *Bot) readFile(ctx context.Context, f *slackFile) (bounce.Result, error) {
+	if f.isEmail() {
+		text := f.PlainText
+		if text == "" || f.HasMore || f.PreviewIsTruncated {
+			// The event may carry a cut body, or none: files.info has it.
+			if info, _, _, err := b.api.GetFileInfoContext(ctx, f.ID, 0, 0); err == nil && info.PlainText != "" {
+				text = info.PlainText
+			} else if err != nil {
+				b.log.WarnContext(ctx, "files.info failed", "file", f.ID, "err", err)
+			}
+		}
+		r := bounce.ParseString(text)
+		if r.RDNS && len(r.SendingIPs) > 0 || (f.URLPrivateDownload == "" && f.URLPrivate == "") || !f.HasMore {
+			return r, nil
+		}
+		// Still cut and still unsure: read the whole email.
+		return b.download(ctx, f)
+	}
+	if !bounceFile(f) {
+		return bounce.Result{}, nil
+	}
+	return b.download(ctx, f)
+}
+
+// bounceFile reports whether an upload may be a bounce worth reading.
+func bounceFile(f *slackFile) bool {
+	name := strings.ToLower(f.Name)
+	switch {
+	case strings.HasSuffix(name, ".eml"), strings.HasSuffix(name, ".txt"), strings.HasSuffix(name, ".log"):
+		return true
+	case f.Mimetype == "message/rfc822", f.Mimetype == "text/plain", f.Filetype == "eml", f.Filetype == "text":
+		return true
+	}
+	return false
+}
+
+// download fetches a file with the bot token, refusing oversized ones before
+// and while reading.
+func (b *Bot) download(ctx context.Context, f *slackFile) (bounce.Result, error) {
+	if f.Size > b.cfg.MaxFileBytes {
+		return bounce.Result{}, fmt.Errorf("%w: %s is %d bytes, limit %d", errFileTooLarge, f.ID, f.Size, b.cfg.MaxFileBytes)
+	}
+	url := f.URLPrivateDownload
+	if url == "" {
+		url = f.URLPrivate
+	}
+	if url == "" {
+		return bounce.Result{}, nil
+	}
+	var buf bytes.Buffer
+	w := &limitedWriter{w: &buf, left: b.cfg.MaxFileBytes}
+	if err := b.api.GetFileContext(ctx, url, w); err != nil {
+		return bounce.Result{}, fmt.Errorf("download %s: %w", f.ID, err)
+	}
+	return bounce.Parse(&buf)
+}
+
+// limitedWriter fails once more than left bytes are written.
+type limitedWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		return 0, errFileTooLarge
+	}
+	l.left -= int64(len(p))
+	return l.w.Write(p)
+}

@@ -1,0 +1,206 @@
+// Package redistest runs a dedicated redis-server for a test package: on a unix
+// socket in a short temporary directory (socket paths are limited to about 104
+// bytes), with no TCP port and no RDB snapshots, and optionally with the
+// append-only file fsynced on every write so a test can SIGKILL the server,
+// restart it on the same directory and socket, and check that nothing
+// acknowledged was lost.
+//
+// The redis-server binary must be on PATH; a missing binary fails the test
+// loudly instead of skipping it, because a skipped test would hide the gap.
+//
+// One server may be shared by the parallel tests of a package as long as each
+// test uses its own key prefix (see Prefix).
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Options configure a server.
+type Options struct {
+	// AppendOnly turns on the append-only file with appendfsync always, so every
+	// acknowledged write survives a SIGKILL.
+	AppendOnly bool
+}
+
+// Server is one redis-server process and its directory.
+type Server struct {
+	opts   Options
+	dir    string
+	socket string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	exit chan struct{} // closed when cmd has been waited for
+
+	prefixes atomic.Int64
+}
+
+// readyTimeout bounds how long a start may take before it is reported as broken.
+const readyTimeout = 15 * time.Second
+
+// New starts a server; the caller must Close it. Use it from TestMain; tests
+// use Start, which registers the cleanup.
+func New(opts Options) (*Server, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil, fmt.Errorf("redistest: redis-server is not on PATH (install redis, e.g. apt-get install redis-server): %w", err)
+	}
+	// A short directory: the socket path must fit in sockaddr_un.
+	dir, err := os.MkdirTemp("", "rt")
+	if err != nil {
+		return nil, fmt.Errorf("redistest: %w", err)
+	}
+	s := &Server{opts: opts, dir: dir, socket: filepath.Join(dir, "s")}
+	if err := s.start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Start starts a server for one test (or benchmark) and stops it and removes
+// its directory when the test ends.
+func Start(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	s, err := New(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return s
+}
+
+// Socket is the server's unix socket path.
+func (s *Server) Socket() string { return s.socket }
+
+// URL is the server's address as a REDIS_URL (unix:// form).
+func (s *Server) URL() string { return "unix://" + s.socket }
+
+// Prefix returns a key prefix not yet handed out by this server, so tests
+// sharing it can run in parallel without seeing each other's keys.
+func (s *Server) Prefix() string {
+	return fmt.Sprintf("t%d", s.prefixes.Add(1))
+}
+
+func (s *Server) start() error {
+	args := []string{
+		"--port", "0",
+		"--unixsocket", s.socket,
+		"--unixsocketperm", "700",
+		"--dir", s.dir,
+		"--save", "",
+		"--logfile", "",
+		"--daemonize", "no",
+	}
+	if s.opts.AppendOnly {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	}
+	cmd := exec.Command("redis-server", args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("redistest: %w", err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("redistest: start redis-server: %w", err)
+	}
+	exit := make(chan struct{})
+	ready := make(chan struct{})
+	var logTail strings.Builder
+	go func() {
+		// The log is the readiness signal: no polling of the socket.
+		sc := bufio.NewScanner(out)
+		signalled := false
+		for sc.Scan() {
+			line := sc.Text()
+			if logTail.Len() < 4096 {
+				logTail.WriteString(line + "\n")
+			}
+			if !signalled && strings.Contains(strings.ToLower(line), "ready to accept connections") {
+				signalled = true
+				close(ready)
+			}
+		}
+		io.Copy(io.Discard, out)
+		cmd.Wait()
+		close(exit)
+	}()
+	timer := time.NewTimer(readyTimeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+	case <-exit:
+		return fmt.Errorf("redistest: redis-server exited before it was ready: %s", logTail.String())
+	case <-timer.C:
+		cmd.Process.Kill()
+		<-exit
+		return fmt.Errorf("redistest: redis-server not ready after %s", readyTimeout)
+	}
+	s.mu.Lock()
+	s.cmd, s.exit = cmd, exit
+	s.mu.Unlock()
+	return nil
+}
+
+// Kill stops the server with SIGKILL, as a crash would, and waits for it to exit.
+func (s *Server) Kill(tb testing.TB) {
+	tb.Helper()
+	if err := s.kill(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func (s *Server) kill() error {
+	s.mu.Lock()
+	cmd, exit := s.cmd, s.exit
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	if err := cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("redistest: kill redis-server: %w", err)
+	}
+	<-exit
+	// redis-server does not remove its socket when killed.
+	if err := os.Remove(s.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("redistest: %w", err)
+	}
+	return nil
+}
+
+// Restart starts the server again on the same directory and socket (after
+// Kill), replaying the append-only file when Options.AppendOnly is set.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	if err := s.kill(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.start(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Close kills the server and removes its directory.
+func (s *Server) Close() error {
+	err := s.kill()
+	if rerr := os.RemoveAll(s.dir); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("redistest: %w", rerr))
+	}
+	return err
+}

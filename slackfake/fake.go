@@ -1,0 +1,465 @@
+package slackfake
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// ErrClosed is returned by waits that end because the Fake was closed.
+var ErrClosed = errors.New("slackfake: closed")
+
+// Identity is the workspace and bot user the fake Slack answers as.
+type Identity struct {
+	TeamID    string // "T0FAKETEAM"
+	TeamName  string // "fake-workspace"
+	BotUserID string // the bot's user id, "U0FAKEBOT"
+	BotID     string // the bot's bot id, "B0FAKEBOT"
+	BotName   string // "rdnsbot"
+	AppID     string // "A0FAKEAPP"
+}
+
+// DefaultIdentity is the identity a Fake uses unless WithIdentity is given.
+var DefaultIdentity = Identity{
+	TeamID:    "T0FAKETEAM",
+	TeamName:  "fake-workspace",
+	BotUserID: "U0FAKEBOT",
+	BotID:     "B0FAKEBOT",
+	BotName:   "rdnsbot",
+	AppID:     "A0FAKEAPP",
+}
+
+// Default tokens; any value works as long as the client is given the same one.
+const (
+	DefaultBotToken = "xoxb-0000-fake-bot-token"
+	DefaultAppToken = "xapp-1-A0FAKEAPP-0000-fake-app-token"
+)
+
+type config struct {
+	identity      Identity
+	botToken      string
+	appToken      string
+	pingInterval  time.Duration
+	redeliverWait time.Duration
+}
+
+// Option configures a Fake.
+type Option func(*config)
+
+// WithIdentity sets the team and bot ids the fake answers with; empty fields keep
+// DefaultIdentity's values.
+func WithIdentity(id Identity) Option {
+	return func(c *config) {
+		fill := func(dst *string, v string) {
+			if v != "" {
+				*dst = v
+			}
+		}
+		fill(&c.identity.TeamID, id.TeamID)
+		fill(&c.identity.TeamName, id.TeamName)
+		fill(&c.identity.BotUserID, id.BotUserID)
+		fill(&c.identity.BotID, id.BotID)
+		fill(&c.identity.BotName, id.BotName)
+		fill(&c.identity.AppID, id.AppID)
+	}
+}
+
+// WithTokens sets the bot token (xoxb-…) the Web API accepts and the app-level token
+// (xapp-…) apps.connections.open accepts.
+func WithTokens(botToken, appToken string) Option {
+	return func(c *config) { c.botToken, c.appToken = botToken, appToken }
+}
+
+// WithPingInterval sets how often the fake pings each socket (default 250ms). slack-go
+// drops a connection that has not been pinged for its OptionPingInterval (default 30s),
+// so keep this well below the client's interval.
+func WithPingInterval(d time.Duration) Option {
+	return func(c *config) { c.pingInterval = d }
+}
+
+// WithRedelivery makes the fake redeliver an events_api envelope that is not acked
+// within d, up to 3 times, with retry_attempt and retry_reason "timeout", as Slack does.
+// Zero (the default) turns it off; Redeliver still works.
+func WithRedelivery(d time.Duration) Option {
+	return func(c *config) { c.redeliverWait = d }
+}
+
+// Fault is an injected failure of one Web API call. HTTPStatus, when set and not 200,
+// is the response status (429 carries Retry-After, rounded up to whole seconds as Slack
+// sends it); otherwise the call answers 200 with {"ok":false,"error":Error}.
+type Fault struct {
+	HTTPStatus int
+	RetryAfter time.Duration
+	Error      string
+}
+
+// Call is one Web API call as the fake received it.
+type Call struct {
+	Method string
+	// Params are the form and query values, without the token.
+	Params url.Values
+	// Body is the request body of JSON-bodied methods (views.publish, apps.connections.open).
+	Body json.RawMessage
+	// Status is the HTTP status answered; Error the Slack error code, "" when ok.
+	Status int
+	Error  string
+	At     time.Time
+}
+
+// Fake is an in-process fake Slack. Create it with Start or New.
+type Fake struct {
+	cfg  config
+	srv  *httptest.Server
+	done chan struct{}
+	wg   sync.WaitGroup // goroutines the Fake started itself (sockets, redelivery)
+
+	closeOnce sync.Once
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every state change; see Wait
+	closed  bool
+
+	calls   []Call
+	faults  map[string][]Fault
+	latency map[string]time.Duration
+
+	seq       int // source of ts values and ids
+	channels  map[string]*Channel
+	messages  []*Message // every posted or added message, in ts order
+	files     map[string]*File
+	views     map[string][]json.RawMessage
+	responses map[string][]ResponsePost // response_url id -> posts
+
+	tickets      map[string]bool
+	conns        map[*conn]bool
+	connectCount int
+	envelopes    map[string]*envelope
+	pending      []*envelope // waiting for a connection
+	acks         []Ack
+}
+
+// Start starts a Fake and closes it when t's test ends.
+func Start(t testing.TB, opts ...Option) *Fake {
+	t.Helper()
+	f := New(opts...)
+	t.Cleanup(f.Close)
+	return f
+}
+
+// New starts a Fake listening on 127.0.0.1. Call Close when done.
+func New(opts ...Option) *Fake {
+	cfg := config{
+		identity:     DefaultIdentity,
+		botToken:     DefaultBotToken,
+		appToken:     DefaultAppToken,
+		pingInterval: 250 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f := &Fake{
+		cfg:       cfg,
+		done:      make(chan struct{}),
+		changed:   make(chan struct{}),
+		faults:    map[string][]Fault{},
+		latency:   map[string]time.Duration{},
+		channels:  map[string]*Channel{},
+		files:     map[string]*File{},
+		views:     map[string][]json.RawMessage{},
+		responses: map[string][]ResponsePost{},
+		tickets:   map[string]bool{},
+		conns:     map[*conn]bool{},
+		envelopes: map[string]*envelope{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/{method}", f.serveAPI)
+	mux.HandleFunc("GET /link/", f.serveSocket)
+	mux.HandleFunc("GET /files-pri/{key}/{name}", f.serveFile)
+	mux.HandleFunc("GET /files-pri/{key}/download/{name}", f.serveFile)
+	mux.HandleFunc("GET /signin", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<html><body>Sign in to fake-workspace</body></html>")
+	})
+	mux.HandleFunc("POST /commands/{id}", f.serveResponseURL)
+	f.srv = httptest.NewServer(mux)
+	if cfg.redeliverWait > 0 {
+		f.wg.Add(1)
+		go f.redeliverLoop()
+	}
+	return f
+}
+
+// Close drops every socket, stops the server and waits for the Fake's goroutines.
+func (f *Fake) Close() {
+	f.closeOnce.Do(func() {
+		f.mu.Lock()
+		f.closed = true
+		close(f.done)
+		for c := range f.conns {
+			c.abort()
+		}
+		f.notifyLocked()
+		f.mu.Unlock()
+		f.srv.Close()
+		f.wg.Wait()
+	})
+}
+
+// APIURL is the Web API base URL, with its trailing slash, for slack.OptionAPIURL.
+func (f *Fake) APIURL() string { return f.srv.URL + "/api/" }
+
+// BotToken is the xoxb- token the Web API accepts.
+func (f *Fake) BotToken() string { return f.cfg.botToken }
+
+// AppToken is the xapp- token apps.connections.open accepts.
+func (f *Fake) AppToken() string { return f.cfg.appToken }
+
+// Identity is the team and bot the fake answers as.
+func (f *Fake) Identity() Identity { return f.cfg.identity }
+
+// FailNext makes the next n calls of method fail with fault.
+func (f *Fake) FailNext(method string, n int, fault Fault) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.faults[method] = append(f.faults[method], fault)
+	}
+}
+
+// SetLatency delays every later call of method by d before it is answered (0 removes it).
+func (f *Fake) SetLatency(method string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latency[method] = d
+}
+
+// Calls returns every Web API call so far, in the order they arrived.
+func (f *Fake) Calls() []Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Call, len(f.calls))
+	copy(out, f.calls)
+	return out
+}
+
+// CallsTo returns the calls of one method, in order.
+func (f *Fake) CallsTo(method string) []Call {
+	var out []Call
+	for _, c := range f.Calls() {
+		if c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Wait blocks until cond returns true, ctx ends or the Fake is closed. cond is checked
+// now and after every change of the fake's state (a call, a post, an ack, a connection),
+// so it may read the Fake freely; it must not block.
+func (f *Fake) Wait(ctx context.Context, cond func() bool) error {
+	for {
+		f.mu.Lock()
+		ch := f.changed
+		f.mu.Unlock()
+		// Taking ch before evaluating cond means no change can slip between the two.
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("slackfake: waiting: %w", ctx.Err())
+		case <-f.done:
+			return ErrClosed
+		}
+	}
+}
+
+// notifyLocked wakes every Wait. f.mu must be held.
+func (f *Fake) notifyLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// nextSeqLocked returns a new number, unique within this Fake.
+func (f *Fake) nextSeqLocked() int {
+	f.seq++
+	return f.seq
+}
+
+// apiMethod answers one Web API method. params holds the form and query values, body the
+// raw JSON body (JSON-bodied methods only). It returns the response fields besides "ok",
+// or an error code for {"ok":false,"error":code}.
+type apiMethod func(f *Fake, params url.Values, body []byte) (map[string]any, string)
+
+// appTokenMethods are the methods that take the app-level token instead of the bot token.
+var appTokenMethods = map[string]bool{"apps.connections.open": true}
+
+func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
+	method := r.PathValue("method")
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "reading body", http.StatusBadRequest)
+		return
+	}
+	var params url.Values
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		params = r.URL.Query()
+	} else {
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "parsing form", http.StatusBadRequest)
+			return
+		}
+		params = r.Form
+		body = nil
+	}
+	token := params.Get("token")
+	if auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		token = auth
+	}
+	params = cloneWithout(params, "token")
+
+	call := Call{Method: method, Params: params, Body: body, At: time.Now()}
+	resp := f.answer(r.Context(), method, token, params, body)
+	call.Status, call.Error = resp.status, resp.code
+
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.notifyLocked()
+	f.mu.Unlock()
+
+	resp.write(w)
+}
+
+// apiResponse is the answer to one Web API call.
+type apiResponse struct {
+	status     int
+	retryAfter time.Duration // sent as Retry-After with a 429
+	fields     map[string]any
+	code       string // Slack error code; "" means ok
+}
+
+// answer runs one call: latency, injected faults, authentication, then the method.
+func (f *Fake) answer(ctx context.Context, method, token string, params url.Values, body []byte) apiResponse {
+	handler, known := apiMethods[method]
+	if !known {
+		return apiResponse{status: http.StatusOK, code: "unknown_method"}
+	}
+
+	f.mu.Lock()
+	delay := f.latency[method]
+	var fault *Fault
+	if q := f.faults[method]; len(q) > 0 {
+		fault = &q[0]
+		f.faults[method] = q[1:]
+	}
+	f.mu.Unlock()
+
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		case <-f.done:
+			t.Stop()
+		}
+	}
+
+	if fault != nil {
+		status := fault.HTTPStatus
+		if status == 0 {
+			status = http.StatusOK
+		}
+		return apiResponse{status: status, retryAfter: fault.RetryAfter, code: fault.Error}
+	}
+
+	if code := f.authenticate(method, token); code != "" {
+		return apiResponse{status: http.StatusOK, code: code}
+	}
+	fields, code := handler(f, params, body)
+	return apiResponse{status: http.StatusOK, fields: fields, code: code}
+}
+
+// authenticate checks the token as Slack does: none is not_authed, the other kind of
+// token is not_allowed_token_type, anything else unknown is invalid_auth.
+func (f *Fake) authenticate(method, token string) string {
+	want, other := f.cfg.botToken, f.cfg.appToken
+	if appTokenMethods[method] {
+		want, other = other, want
+	}
+	switch token {
+	case want:
+		return ""
+	case "":
+		return "not_authed"
+	case other:
+		return "not_allowed_token_type"
+	default:
+		return "invalid_auth"
+	}
+}
+
+func (r apiResponse) write(w http.ResponseWriter) {
+	switch {
+	case r.status == http.StatusTooManyRequests:
+		if r.retryAfter > 0 {
+			// Slack sends whole seconds, and slack-go parses nothing else.
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(r.retryAfter.Seconds()))))
+		}
+		code := r.code
+		if code == "" {
+			code = "ratelimited"
+		}
+		writeJSON(w, r.status, map[string]any{"ok": false, "error": code})
+	case r.status != http.StatusOK:
+		// Slack answers server errors with an HTML page, which slack-go does not parse.
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(r.status)
+		_, _ = fmt.Fprintf(w, "<html><body>%d %s</body></html>", r.status, http.StatusText(r.status))
+	case r.code != "":
+		writeJSON(w, r.status, map[string]any{"ok": false, "error": r.code})
+	default:
+		out := map[string]any{"ok": true}
+		maps.Copy(out, r.fields)
+		writeJSON(w, r.status, out)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func cloneWithout(v url.Values, key string) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		if k != key {
+			out[k] = append([]string(nil), vs...)
+		}
+	}
+	return out
+}
+
+// randomID returns a random lower-case hex string of n bytes.
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,423 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/store"
+)
+
+// stores are the implementations the contract runs against.
+var stores = []struct {
+	name string
+	new  func(testing.TB) store.Store
+}{
+	{"memory", func(testing.TB) store.Store { return store.NewMemory() }},
+	{"redis", func(tb testing.TB) store.Store { return newRedis(tb) }},
+}
+
+// contract runs one contract test on every store.
+func contract(t *testing.T, test func(t *testing.T, st store.Store)) {
+	t.Parallel()
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, s.new(t))
+		})
+	}
+}
+
+var (
+	t0  = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	ip1 = netip.MustParseAddr("203.0.113.5")
+	ip2 = netip.MustParseAddr("2001:db8::25")
+)
+
+func newWatch(ip netip.Addr, channel, thread, user string) store.Watch {
+	return store.Watch{
+		Key:         store.Key{IP: ip, Channel: channel, Thread: thread},
+		RequestedBy: user, Source: store.SourceCommand, CreatedAt: t0,
+		Status: diagnose.StatusPermerror, CheckedAt: t0,
+	}
+}
+
+func mustAdd(t *testing.T, st store.Store, w store.Watch, due time.Time) {
+	t.Helper()
+	added, err := st.Add(context.Background(), w, due)
+	if err != nil || !added {
+		t.Fatalf("Add(%v) = %v, %v; want true, nil", w.Key, added, err)
+	}
+}
+
+func mustClaim(t *testing.T, st store.Store, now time.Time, max int, want ...netip.Addr) []store.Claim {
+	t.Helper()
+	claims, err := st.ClaimDue(context.Background(), now, max, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[netip.Addr]bool{}
+	for _, c := range claims {
+		got[c.IP] = true
+	}
+	if len(claims) != len(want) {
+		t.Fatalf("ClaimDue at %v claimed %v; want %v", now, claims, want)
+	}
+	for _, ip := range want {
+		if !got[ip] {
+			t.Fatalf("ClaimDue at %v claimed %v; want %v", now, claims, want)
+		}
+	}
+	return claims
+}
+
+func mustClaimAnn(t *testing.T, st store.Store, now time.Time, want int) []store.Pending {
+	t.Helper()
+	ps, err := st.ClaimAnnouncements(context.Background(), now, 100, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != want {
+		t.Fatalf("ClaimAnnouncements at %v = %d intents %+v; want %d", now, len(ps), ps, want)
+	}
+	return ps
+}
+
+func get(t *testing.T, st store.Store, k store.Key) (store.Watch, bool) {
+	t.Helper()
+	w, ok, err := st.Get(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, ok
+}
+
+func result(s diagnose.Status, at time.Time) diagnose.Result {
+	r := diagnose.Result{IP: ip1.String(), Status: s, CheckedAt: at}
+	if s == diagnose.StatusPass {
+		r.Source = &diagnose.SourceCheck{Status: diagnose.StatusPass, Agree: true}
+	}
+	return r
+}
+
+func TestAddIsIdempotent(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w := newWatch(ip1, "C1", "1700.1", "U1")
+		w.Source = store.SourceBounce
+		mustAdd(t, st, w, t0.Add(time.Minute))
+		again := w
+		again.RequestedBy = "U2"
+		if added, err := st.Add(ctx, again, t0); err != nil || added {
+			t.Fatalf("second Add = %v, %v; want false, nil", added, err)
+		}
+		got, ok := get(t, st, w.Key)
+		want := store.Watch{Key: w.Key, RequestedBy: "U1", Source: store.SourceBounce, CreatedAt: t0,
+			State: store.StateActive, Status: diagnose.StatusPermerror, CheckedAt: t0, NextCheck: t0.Add(time.Minute)}
+		if !ok || !equalWatch(got, want) {
+			t.Fatalf("Get = %+v, %v; want %+v", got, ok, want)
+		}
+		if ws, err := st.ListByUser(ctx, "U2"); err != nil || len(ws) != 0 {
+			t.Fatalf("ListByUser(U2) = %v, %v; want nothing: the second Add must change nothing", ws, err)
+		}
+	})
+}
+
+func equalWatch(a, b store.Watch) bool {
+	return a.Key == b.Key && a.RequestedBy == b.RequestedBy && a.Source == b.Source && a.CreatedAt.Equal(b.CreatedAt) &&
+		a.State == b.State && a.Pending == b.Pending && a.ProgressAnnounced == b.ProgressAnnounced &&
+		a.Status == b.Status && a.CheckedAt.Equal(b.CheckedAt) && a.NextCheck.Equal(b.NextCheck)
+}
+
+func TestAddRejectsInvalid(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		for name, mutate := range map[string]func(*store.Watch){
+			"no IP":        func(w *store.Watch) { w.IP = netip.Addr{} },
+			"no channel":   func(w *store.Watch) { w.Channel = "" },
+			"colon":        func(w *store.Watch) { w.Thread = "1:2" },
+			"pipe in user": func(w *store.Watch) { w.RequestedBy = "U|1" },
+			"no user":      func(w *store.Watch) { w.RequestedBy = "" },
+			"no time":      func(w *store.Watch) { w.CreatedAt = time.Time{} },
+			"bad source":   func(w *store.Watch) { w.Source = "carrier pigeon" },
+		} {
+			w := newWatch(ip1, "C1", "1.1", "U1")
+			mutate(&w)
+			if _, err := st.Add(context.Background(), w, t0); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("%s: Add error = %v; want ErrInvalid", name, err)
+			}
+		}
+	})
+}
+
+func TestListsAndRemove(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		a := newWatch(ip1, "C1", "1.1", "U1")
+		b := newWatch(ip1, "C2", "2.2", "U2")
+		c := newWatch(ip2, "C1", "3.3", "U1")
+		for _, w := range []store.Watch{a, b, c} {
+			mustAdd(t, st, w, t0.Add(time.Minute))
+		}
+		keys := func(ws []store.Watch, err error) []store.Key {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ks []store.Key
+			for _, w := range ws {
+				ks = append(ks, w.Key)
+			}
+			return ks
+		}
+		for _, tc := range []struct {
+			name string
+			got  []store.Key
+			want []store.Key
+		}{
+			{"ip1", keys(st.ListForIP(ctx, ip1)), []store.Key{a.Key, b.Key}},
+			{"ip2", keys(st.ListForIP(ctx, ip2)), []store.Key{c.Key}},
+			{"U1", keys(st.ListByUser(ctx, "U1")), []store.Key{a.Key, c.Key}},
+			{"U2", keys(st.ListByUser(ctx, "U2")), []store.Key{b.Key}},
+			{"C1", keys(st.ListByChannel(ctx, "C1")), []store.Key{a.Key, c.Key}},
+			{"C3", keys(st.ListByChannel(ctx, "C3")), nil},
+		} {
+			if !equalKeys(tc.got, tc.want) {
+				t.Errorf("%s: got %v; want %v", tc.name, tc.got, tc.want)
+			}
+		}
+		for _, tc := range []struct {
+			k    store.Key
+			want bool
+		}{{a.Key, true}, {a.Key, false}, {c.Key, true}} {
+			if removed, err := st.Remove(ctx, tc.k); err != nil || removed != tc.want {
+				t.Fatalf("Remove(%v) = %v, %v; want %v", tc.k, removed, err, tc.want)
+			}
+		}
+		if ks := keys(st.ListByUser(ctx, "U1")); len(ks) != 0 {
+			t.Fatalf("ListByUser(U1) after Remove = %v", ks)
+		}
+		// ip2 lost its last watch: it is no longer checked; ip1 still is.
+		mustClaim(t, st, t0.Add(time.Hour), 10, ip1)
+	})
+}
+
+func equalKeys(a, b []store.Key) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestClaimLeaseAndComplete(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		// One IP watched from two threads is one schedule entry.
+		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0.Add(time.Minute))
+		mustAdd(t, st, newWatch(ip1, "C2", "2.2", "U2"), t0.Add(2*time.Minute))
+		mustAdd(t, st, newWatch(ip2, "C1", "3.3", "U1"), t0.Add(3*time.Minute))
+
+		mustClaim(t, st, t0, 10)
+		claims := mustClaim(t, st, t0.Add(90*time.Second), 10, ip1)
+		if claims[0].Checks != 0 {
+			t.Fatalf("Checks = %d; want 0", claims[0].Checks)
+		}
+		// Leased: no other replica gets it within the lease.
+		mustClaim(t, st, t0.Add(2*time.Minute), 10)
+		// The lease runs out (the replica died): claimed again, and the old
+		// claim can no longer complete.
+		retry := mustClaim(t, st, t0.Add(150*time.Second), 1, ip1)
+		err := st.Complete(ctx, claims[0], store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0})
+		if !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("Complete with an expired claim = %v; want ErrLeaseLost", err)
+		}
+		checked := t0.Add(151 * time.Second)
+		next := t0.Add(10 * time.Minute)
+		if err := st.Complete(ctx, retry[0], store.Outcome{Result: result(diagnose.StatusFail, checked), Next: next, Now: checked}); err != nil {
+			t.Fatal(err)
+		}
+		ws, err := st.ListForIP(ctx, ip1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range ws {
+			if w.Status != diagnose.StatusFail || !w.CheckedAt.Equal(checked) || !w.NextCheck.Equal(next) {
+				t.Errorf("after Complete: %+v; want status fail, checked %v, next %v", w, checked, next)
+			}
+		}
+		if at, ok, err := st.NextDue(ctx); err != nil || !ok || !at.Equal(t0.Add(3*time.Minute)) {
+			t.Fatalf("NextDue = %v, %v, %v; want ip2's %v", at, ok, err, t0.Add(3*time.Minute))
+		}
+		// Max is respected: two IPs are due, one is claimed at a time. ip1
+		// comes back with one check done.
+		first, err := st.ClaimDue(ctx, next, 1, time.Minute)
+		if err != nil || len(first) != 1 {
+			t.Fatalf("ClaimDue(max 1) = %v, %v; want one claim", first, err)
+		}
+		for _, c := range append(first, mustClaim(t, st, next, 5, map[netip.Addr]netip.Addr{ip1: ip2, ip2: ip1}[first[0].IP])...) {
+			if want := map[netip.Addr]int{ip1: 1, ip2: 0}[c.IP]; c.Checks != want {
+				t.Errorf("%v: Checks = %d; want %d", c.IP, c.Checks, want)
+			}
+		}
+	})
+}
+
+func TestReschedule(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0.Add(time.Hour))
+		for _, tc := range []struct {
+			ip   netip.Addr
+			at   time.Time
+			want time.Time
+		}{
+			{ip1, t0.Add(2 * time.Hour), t0.Add(time.Hour)}, // never later
+			{ip1, t0.Add(time.Minute), t0.Add(time.Minute)},
+			{ip2, t0, t0.Add(time.Minute)}, // not watched: nothing scheduled
+		} {
+			if err := st.Reschedule(ctx, tc.ip, tc.at); err != nil {
+				t.Fatal(err)
+			}
+			if at, ok, err := st.NextDue(ctx); err != nil || !ok || !at.Equal(tc.want) {
+				t.Fatalf("Reschedule(%v, %v): NextDue = %v, %v, %v; want %v", tc.ip, tc.at, at, ok, err, tc.want)
+			}
+		}
+	})
+}
+
+// check claims ip at now and completes it with r and transitions for ws.
+func check(t *testing.T, st store.Store, now time.Time, r diagnose.Result, kind store.Kind, ws ...store.Watch) {
+	t.Helper()
+	c := mustClaim(t, st, now, 1, ip1)
+	var ts []store.Transition
+	for _, w := range ws {
+		ts = append(ts, store.Transition{Key: w.Key, CreatedAt: w.CreatedAt, Kind: kind})
+	}
+	if err := st.Complete(context.Background(), c[0], store.Outcome{Result: r, Next: now.Add(time.Minute), Transitions: ts, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProgressAnnouncedOnceAndRetried(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w := newWatch(ip1, "C1", "1.1", "U1")
+		mustAdd(t, st, w, t0)
+		r := result(diagnose.StatusPermerror, t0)
+		r.Source = &diagnose.SourceCheck{Status: diagnose.StatusPass, Agree: true, StaleForSeconds: 300}
+		check(t, st, t0, r, store.KindProgress, w)
+
+		p := mustClaimAnn(t, st, t0, 1)[0]
+		if p.Kind != store.KindProgress || p.Attempt != 1 || p.Watch.Key != w.Key || p.Result.Source == nil || p.Result.Source.StaleForSeconds != 300 {
+			t.Fatalf("intent = %+v; want progress, attempt 1, with the result", p)
+		}
+		mustClaimAnn(t, st, t0.Add(30*time.Second), 0) // leased
+		// The poster failed; after the lease the same intent comes back.
+		again := mustClaimAnn(t, st, t0.Add(time.Minute), 1)[0]
+		if again.Attempt != 2 || again.IdempotencyKey != p.IdempotencyKey {
+			t.Fatalf("retry = attempt %d key %q; want attempt 2 key %q", again.Attempt, again.IdempotencyKey, p.IdempotencyKey)
+		}
+		if err := st.MarkPosted(ctx, again); err != nil {
+			t.Fatal(err)
+		}
+		mustClaimAnn(t, st, t0.Add(time.Hour), 0)
+		// Fixed at the source a second time: no second progress message.
+		check(t, st, t0.Add(time.Minute), r, store.KindProgress, w)
+		mustClaimAnn(t, st, t0.Add(time.Hour), 0)
+		got, _ := get(t, st, w.Key)
+		if got.State != store.StateActive || !got.ProgressAnnounced || got.Pending != "" {
+			t.Fatalf("after progress: %+v", got)
+		}
+	})
+}
+
+func TestFixedEndsWatchOnce(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		a := newWatch(ip1, "C1", "1.1", "U1")
+		b := newWatch(ip1, "C2", "2.2", "U2")
+		mustAdd(t, st, a, t0)
+		mustAdd(t, st, b, t0)
+		// A progress intent is pending for a when the fix lands: fixed
+		// supersedes it, one message per thread.
+		src := result(diagnose.StatusPermerror, t0)
+		src.Source = &diagnose.SourceCheck{Status: diagnose.StatusPass, Agree: true}
+		check(t, st, t0, src, store.KindProgress, a)
+		stale := mustClaimAnn(t, st, t0, 1)[0]
+		fixedAt := t0.Add(2 * time.Minute)
+		check(t, st, fixedAt, result(diagnose.StatusPass, fixedAt), store.KindFixed, a, b)
+
+		if err := st.MarkPosted(ctx, stale); err != nil {
+			t.Fatal(err)
+		}
+		// ip1 has no active watch: it is not checked any more, so a later
+		// regression cannot be announced fixed again.
+		mustClaim(t, st, t0.Add(time.Hour), 10)
+		ps := mustClaimAnn(t, st, fixedAt, 2)
+		for _, p := range ps {
+			if p.Kind != store.KindFixed || p.Result.Status != diagnose.StatusPass || p.Attempt != 1 {
+				t.Fatalf("intent = %+v; want fixed with the passing result", p)
+			}
+			if w, _ := get(t, st, p.Watch.Key); w.State != store.StateFixed {
+				t.Fatalf("watch before posting = %+v; want fixed", w)
+			}
+			if err := st.MarkPosted(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ws, err := st.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
+			t.Fatalf("ListForIP after the fixed announcements = %v, %v; want none", ws, err)
+		}
+		if _, ok, err := st.NextDue(ctx); err != nil || ok {
+			t.Fatalf("NextDue = %v, %v; want nothing left", ok, err)
+		}
+	})
+}
+
+func TestStaleTransitionIgnored(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		w := newWatch(ip1, "C1", "1.1", "U1")
+		mustAdd(t, st, w, t0)
+		old := w
+		old.CreatedAt = t0.Add(-time.Hour) // another generation of the watch
+		check(t, st, t0, result(diagnose.StatusPass, t0), store.KindFixed, old)
+		mustClaimAnn(t, st, t0.Add(time.Hour), 0)
+		if got, _ := get(t, st, w.Key); got.State != store.StateActive {
+			t.Fatalf("watch = %+v; want still active", got)
+		}
+	})
+}
+
+func TestKeepWatchingRestartsExpired(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w := newWatch(ip1, "C1", "1.1", "U1")
+		mustAdd(t, st, w, t0)
+		check(t, st, t0, result(diagnose.StatusFail, t0), store.KindExpired, w)
+		p := mustClaimAnn(t, st, t0, 1)[0]
+		if p.Kind != store.KindExpired {
+			t.Fatalf("intent kind = %s; want expired", p.Kind)
+		}
+		again := w
+		again.CreatedAt = t0.Add(time.Hour)
+		again.Source = store.SourceButton
+		mustAdd(t, st, again, t0.Add(time.Hour+time.Minute))
+		// The old generation's intent is void: posting it changes nothing.
+		if err := st.MarkPosted(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := get(t, st, w.Key)
+		if !ok || got.State != store.StateActive || !got.CreatedAt.Equal(again.CreatedAt) || got.Source != store.SourceButton {
+			t.Fatalf("after Keep watching: %+v, %v", got, ok)
+		}
+		mustClaimAnn(t, st, t0.Add(2*time.Hour), 0)
+		mustClaim(t, st, t0.Add(time.Hour+time.Minute), 1, ip1)
+	})
+}

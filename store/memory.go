@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+)
+
+// Memory is the Store kept in process memory, for running without Redis:
+// watches die with the process and replicas do not share them. It has the
+// Redis store's semantics (the same contract tests run on both); lookups scan
+// every watch, which is fine for the few a single process holds.
+type Memory struct {
+	mu  sync.Mutex
+	ips map[netip.Addr]*memIP
+	ann map[Key]int64 // pending announcement intents: due time in Unix ms
+}
+
+var _ Store = (*Memory)(nil)
+
+type memIP struct {
+	checks    int
+	status    diagnose.Status
+	checkedAt time.Time
+	due       int64 // Unix ms; meaningful when scheduled
+	scheduled bool
+	watches   map[Key]*memWatch
+	results   map[Kind]diagnose.Result
+}
+
+type memWatch struct {
+	w        Watch // without the IP-wide fields
+	attempts int
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{ips: make(map[netip.Addr]*memIP), ann: make(map[Key]int64)}
+}
+
+func (m *Memory) Add(ctx context.Context, w Watch, due time.Time) (bool, error) {
+	if err := w.validate(); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.ips[w.IP]
+	if e == nil {
+		e = &memIP{status: w.Status, checkedAt: w.CheckedAt.Truncate(time.Millisecond), watches: make(map[Key]*memWatch), results: make(map[Kind]diagnose.Result)}
+		m.ips[w.IP] = e
+	}
+	if cur := e.watches[w.Key]; cur != nil {
+		if cur.w.State == StateActive {
+			return false, nil
+		}
+		delete(m.ann, w.Key) // an ended watch starts again ("Keep watching")
+	}
+	e.watches[w.Key] = &memWatch{w: Watch{Key: w.Key, RequestedBy: w.RequestedBy, Source: w.Source, CreatedAt: w.CreatedAt.UTC(), State: StateActive}}
+	if d := ms(due); !e.scheduled || d < e.due {
+		e.due, e.scheduled = d, true
+	}
+	return true, nil
+}
+
+func (m *Memory) Remove(ctx context.Context, k Key) (bool, error) {
+	k.IP = k.IP.Unmap()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.ips[k.IP]
+	if e == nil || e.watches[k] == nil {
+		return false, nil
+	}
+	delete(e.watches, k)
+	delete(m.ann, k)
+	m.settle(k.IP, e)
+	return true, nil
+}
+
+// settle unschedules an IP without active watches and forgets one without
+// any watch; it reports whether an active watch remains.
+func (m *Memory) settle(ip netip.Addr, e *memIP) bool {
+	active := false
+	for _, mw := range e.watches {
+		active = active || mw.w.State == StateActive
+	}
+	if len(e.watches) == 0 {
+		delete(m.ips, ip)
+	}
+	e.scheduled = e.scheduled && active
+	return active
+}
+
+// view returns a watch with the IP-wide fields filled in.
+func (e *memIP) view(mw *memWatch) Watch {
+	w := mw.w
+	w.Status, w.CheckedAt = e.status, e.checkedAt
+	if e.scheduled && w.State == StateActive {
+		w.NextCheck = time.UnixMilli(e.due).UTC()
+	}
+	return w
+}
+
+func (m *Memory) Get(ctx context.Context, k Key) (Watch, bool, error) {
+	k.IP = k.IP.Unmap()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.ips[k.IP]; e != nil {
+		if mw := e.watches[k]; mw != nil {
+			return e.view(mw), true, nil
+		}
+	}
+	return Watch{}, false, nil
+}
+
+func (m *Memory) ListForIP(ctx context.Context, ip netip.Addr) ([]Watch, error) {
+	ip = ip.Unmap()
+	return m.filter(func(w *Watch) bool { return w.IP == ip }), nil
+}
+
+func (m *Memory) ListByUser(ctx context.Context, user string) ([]Watch, error) {
+	return m.filter(func(w *Watch) bool { return w.RequestedBy == user }), nil
+}
+
+func (m *Memory) ListByChannel(ctx context.Context, channel string) ([]Watch, error) {
+	return m.filter(func(w *Watch) bool { return w.Channel == channel }), nil
+}
+
+func (m *Memory) filter(keep func(*Watch) bool) []Watch {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ws []Watch
+	for _, e := range m.ips {
+		for _, mw := range e.watches {
+			if keep(&mw.w) {
+				ws = append(ws, e.view(mw))
+			}
+		}
+	}
+	sortWatches(ws)
+	return ws
+}
+
+func (m *Memory) ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tok := ms(now) + lease.Milliseconds()
+	var claims []Claim
+	for ip, e := range m.ips {
+		if len(claims) == max {
+			break
+		}
+		if e.scheduled && e.due <= ms(now) {
+			e.due = tok
+			claims = append(claims, Claim{IP: ip, Checks: e.checks, Token: tok})
+		}
+	}
+	return claims, nil
+}
+
+func (m *Memory) Complete(ctx context.Context, c Claim, o Outcome) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.ips[c.IP]
+	if e == nil || !e.scheduled || e.due != c.Token {
+		return fmt.Errorf("store: complete %s: %w", c.IP, ErrLeaseLost)
+	}
+	e.checks++
+	e.status, e.checkedAt = o.Result.Status, o.Result.CheckedAt.Truncate(time.Millisecond).UTC()
+	for _, t := range o.Transitions {
+		t.Key.IP = c.IP
+		mw := e.watches[t.Key]
+		if mw == nil || !mw.w.CreatedAt.Equal(t.CreatedAt.Truncate(time.Millisecond)) || mw.w.State != StateActive ||
+			(t.Kind == KindProgress && mw.w.ProgressAnnounced) {
+			continue
+		}
+		switch t.Kind {
+		case KindProgress:
+			mw.w.ProgressAnnounced = true
+		case KindFixed:
+			mw.w.State = StateFixed
+		default:
+			mw.w.State = StateExpired
+		}
+		mw.w.Pending, mw.attempts = t.Kind, 0
+		m.ann[t.Key] = ms(o.Now)
+		e.results[t.Kind] = o.Result
+	}
+	if m.settle(c.IP, e) {
+		e.due = ms(o.Next)
+	}
+	return nil
+}
+
+func (m *Memory) Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.ips[ip.Unmap()]; e != nil && e.scheduled && ms(at) < e.due {
+		e.due = ms(at)
+	}
+	return nil
+}
+
+func (m *Memory) NextDue(ctx context.Context) (time.Time, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var next int64
+	found := false
+	consider := func(d int64) {
+		if !found || d < next {
+			next, found = d, true
+		}
+	}
+	for _, e := range m.ips {
+		if e.scheduled {
+			consider(e.due)
+		}
+	}
+	for _, d := range m.ann {
+		consider(d)
+	}
+	if !found {
+		return time.Time{}, false, nil
+	}
+	return time.UnixMilli(next).UTC(), true, nil
+}
+
+func (m *Memory) ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ps []Pending
+	for k, due := range m.ann {
+		if len(ps) == max {
+			break
+		}
+		if due > ms(now) {
+			continue
+		}
+		e := m.ips[k.IP]
+		mw := e.watches[k]
+		mw.attempts++
+		m.ann[k] = ms(now) + lease.Milliseconds()
+		w := e.view(mw)
+		ps = append(ps, Pending{Watch: w, Kind: w.Pending, Result: e.results[w.Pending], Attempt: mw.attempts, IdempotencyKey: idempotencyKey(w, w.Pending)})
+	}
+	return ps, nil
+}
+
+func (m *Memory) MarkPosted(ctx context.Context, p Pending) error {
+	k := p.Watch.Key
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.ips[k.IP]
+	if e == nil {
+		return nil
+	}
+	mw := e.watches[k]
+	if mw == nil || !mw.w.CreatedAt.Equal(p.Watch.CreatedAt) || mw.w.Pending != p.Kind {
+		return nil
+	}
+	delete(m.ann, k)
+	if mw.w.State == StateActive {
+		mw.w.Pending, mw.attempts = "", 0
+		return nil
+	}
+	delete(e.watches, k)
+	m.settle(k.IP, e)
+	return nil
+}
+
+func (m *Memory) Ping(ctx context.Context) error { return nil }
+
+func (m *Memory) Close() error { return nil }

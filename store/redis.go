@@ -1,0 +1,470 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+)
+
+// Timeouts and retries applied when REDIS_URL does not set its own
+// (dial_timeout, read_timeout, write_timeout, max_retries, dialer_retries):
+// small, so that with Redis down a handler learns it within about a second
+// and says "watching is unavailable" instead of hanging. go-redis's defaults
+// (5 s dial, 3 retries of 5 dials each) would take several seconds.
+const (
+	defaultDialTimeout = 500 * time.Millisecond
+	defaultIOTimeout   = 500 * time.Millisecond
+	defaultRetries     = 1
+)
+
+// NewClient builds a go-redis client from a REDIS_URL:
+//
+//	redis://[user:password@]host:port[/db][?dial_timeout=1s&...]    standalone
+//	rediss://...                                                    standalone over TLS
+//	unix://[user:password@]/path/to/redis.sock[?db=N]               standalone on a unix socket
+//	redis+sentinel://[user:password@]host:port[,host:port...]/master[/db]   Sentinel
+//	redis+cluster://[user:password@]host:port[?addr=host:port&...]  Cluster (rediss+cluster:// for TLS)
+//
+// Query parameters are go-redis's (snake case option names: max_retries,
+// dial_timeout, read_timeout, pool_size, ...). With Sentinel the user and
+// password are the Redis server's; the sentinels are assumed to need none.
+func NewClient(redisURL string) (redis.UniversalClient, error) {
+	scheme, rest, ok := strings.Cut(redisURL, "://")
+	if !ok {
+		return nil, fmt.Errorf("store: REDIS_URL %q: want scheme://..., e.g. redis://localhost:6379", redactURL(redisURL))
+	}
+	switch scheme {
+	case "redis", "rediss", "unix":
+		o, err := redis.ParseURL(redisURL)
+		if err != nil {
+			return nil, fmt.Errorf("store: REDIS_URL %q: %w", redactURL(redisURL), err)
+		}
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
+		return redis.NewClient(o), nil
+	case "redis+cluster", "rediss+cluster":
+		o, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "+cluster") + "://" + rest)
+		if err != nil {
+			return nil, fmt.Errorf("store: REDIS_URL %q: %w", redactURL(redisURL), err)
+		}
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
+		return redis.NewClusterClient(o), nil
+	case "redis+sentinel", "rediss+sentinel":
+		o, err := parseSentinelURL(scheme == "rediss+sentinel", rest)
+		if err != nil {
+			return nil, fmt.Errorf("store: REDIS_URL %q: %w", redactURL(redisURL), err)
+		}
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
+		return redis.NewFailoverClient(o), nil
+	}
+	return nil, fmt.Errorf("store: REDIS_URL %q: unknown scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", redactURL(redisURL), scheme)
+}
+
+// parseSentinelURL reads "[user:password@]host:port,host:port/master[/db]".
+func parseSentinelURL(useTLS bool, rest string) (*redis.FailoverOptions, error) {
+	if strings.Contains(rest, "?") {
+		return nil, errors.New("query parameters are not supported with Sentinel")
+	}
+	o := &redis.FailoverOptions{}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		user, pass, _ := strings.Cut(rest[:at], ":")
+		var err error
+		if o.Username, err = url.PathUnescape(user); err != nil {
+			return nil, errors.New("bad user name escape")
+		}
+		if o.Password, err = url.PathUnescape(pass); err != nil {
+			return nil, errors.New("bad password escape")
+		}
+		rest = rest[at+1:]
+	}
+	hosts, path, _ := strings.Cut(rest, "/")
+	o.SentinelAddrs = strings.Split(hosts, ",")
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	if hosts == "" || parts[0] == "" || len(parts) > 2 {
+		return nil, errors.New("want host:port[,host:port...]/master_name[/db]")
+	}
+	o.MasterName = parts[0]
+	if len(parts) == 2 {
+		db, err := strconv.Atoi(parts[1])
+		if err != nil {
+			return nil, fmt.Errorf("database number %q: %w", parts[1], err)
+		}
+		o.DB = db
+	}
+	if useTLS {
+		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return o, nil
+}
+
+// failFast sets the defaults above where the URL left a zero.
+func failFast(dial, read, write *time.Duration, retries, dialRetries *int) {
+	defaults := []struct {
+		d *time.Duration
+		v time.Duration
+	}{{dial, defaultDialTimeout}, {read, defaultIOTimeout}, {write, defaultIOTimeout}}
+	for _, x := range defaults {
+		if *x.d == 0 {
+			*x.d = x.v
+		}
+	}
+	for _, n := range []*int{retries, dialRetries} {
+		if *n == 0 {
+			*n = defaultRetries
+		}
+	}
+}
+
+// redactURL hides a password so that errors and logs never show it.
+func redactURL(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
+		return s
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+// Redis is the Store on a Redis deployment shared by every replica.
+type Redis struct {
+	c redis.UniversalClient
+	p string // "{prefix}": the hash tag every key starts with
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis uses c with keys under prefix (default "rd"; tests use one
+// prefix each to share a server).
+func NewRedis(c redis.UniversalClient, prefix string) *Redis {
+	if prefix == "" {
+		prefix = "rd"
+	}
+	return &Redis{c: c, p: "{" + prefix + "}"}
+}
+
+// Open connects to REDIS_URL (see NewClient) lazily: an unreachable Redis is
+// not an error here (go-redis keeps reconnecting); use Ping to report it.
+func Open(redisURL string) (*Redis, error) {
+	c, err := NewClient(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	return NewRedis(c, ""), nil
+}
+
+func (r *Redis) key(name string) string { return r.p + ":" + name }
+
+// run evaluates a script with the schedule key as routing key.
+func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args ...any) (any, error) {
+	v, err := s.Run(ctx, r.c, []string{r.key("due")}, append([]any{r.p}, args...)...).Result()
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	return v, nil
+}
+
+// wrapErr marks errors that mean "Redis is not there right now" with
+// ErrUnavailable: network errors, timeouts, and the replies of a server that
+// is loading, failing over or read-only. Other replies are bugs.
+func wrapErr(op string, err error) error {
+	var re redis.Error
+	unavailable := !errors.Is(err, context.Canceled)
+	if errors.As(err, &re) {
+		unavailable = false
+		for _, p := range []string{"LOADING", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "BUSY"} {
+			if redis.HasErrorPrefix(err, p) {
+				unavailable = true
+			}
+		}
+	}
+	if unavailable {
+		return fmt.Errorf("store: %s: %w: %w", op, ErrUnavailable, err)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+var sourceCodes = map[Source]string{SourceCommand: "c", SourceMention: "m", SourceBounce: "b", SourceButton: "k"}
+
+func sourceOf(code string) Source {
+	for s, c := range sourceCodes {
+		if c == code {
+			return s
+		}
+	}
+	return Source(code)
+}
+
+// ms is t in Unix milliseconds, 0 for the zero time.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+func (r *Redis) Add(ctx context.Context, w Watch, due time.Time) (bool, error) {
+	if err := w.validate(); err != nil {
+		return false, err
+	}
+	v, err := r.run(ctx, "add", scriptAdd, w.IP.String(), w.Channel+":"+w.Thread, w.RequestedBy,
+		sourceCodes[w.Source], ms(w.CreatedAt), ms(due), string(w.Status), ms(w.CheckedAt))
+	return v == int64(1), err
+}
+
+func (r *Redis) Remove(ctx context.Context, k Key) (bool, error) {
+	v, err := r.run(ctx, "remove", scriptRemove, k.IP.Unmap().String(), k.Channel+":"+k.Thread)
+	return v == int64(1), err
+}
+
+func (r *Redis) Get(ctx context.Context, k Key) (Watch, bool, error) {
+	ws, err := r.list(ctx, "get", "k", k.IP.Unmap().String(), k.Channel+":"+k.Thread)
+	if err != nil || len(ws) == 0 {
+		return Watch{}, false, err
+	}
+	return ws[0], true, nil
+}
+
+func (r *Redis) ListForIP(ctx context.Context, ip netip.Addr) ([]Watch, error) {
+	return r.list(ctx, "list for IP", "i", ip.Unmap().String())
+}
+
+func (r *Redis) ListByUser(ctx context.Context, user string) ([]Watch, error) {
+	return r.list(ctx, "list by user", "u", user)
+}
+
+func (r *Redis) ListByChannel(ctx context.Context, channel string) ([]Watch, error) {
+	return r.list(ctx, "list by channel", "c", channel)
+}
+
+func (r *Redis) list(ctx context.Context, op string, args ...any) ([]Watch, error) {
+	v, err := r.run(ctx, op, scriptList, args...)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := strs(v, 5)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	var ws []Watch
+	for i := 0; i < len(vs); i += 5 {
+		w, err := decodeWatch(vs[i], vs[i+1], vs[i+2], vs[i+3])
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+		if w.State == StateActive {
+			w.NextCheck = fromMS(vs[i+4])
+		}
+		ws = append(ws, w)
+	}
+	sortWatches(ws)
+	return ws, nil
+}
+
+// decodeWatch reads the encoding described in scripts.go.
+func decodeWatch(ip, wid, rec, meta string) (Watch, error) {
+	var w Watch
+	var err error
+	if w.IP, err = netip.ParseAddr(ip); err != nil {
+		return w, fmt.Errorf("corrupt watch IP %q: %w", ip, err)
+	}
+	var ok bool
+	if w.Channel, w.Thread, ok = strings.Cut(wid, ":"); !ok {
+		return w, fmt.Errorf("corrupt watch id %q", wid)
+	}
+	f := strings.Split(rec, "|")
+	if len(f) != 6 {
+		return w, fmt.Errorf("corrupt watch record %q", rec)
+	}
+	w.RequestedBy, w.Source, w.CreatedAt = f[0], sourceOf(f[1]), fromMS(f[2])
+	switch f[3] {
+	case "a":
+		w.State = StateActive
+	case "p":
+		w.State, w.Pending = StateActive, KindProgress
+	case "f":
+		w.State, w.Pending = StateFixed, KindFixed
+	case "e":
+		w.State, w.Pending = StateExpired, KindExpired
+	default:
+		return w, fmt.Errorf("corrupt watch state in %q", rec)
+	}
+	w.ProgressAnnounced = f[4] == "1"
+	if m := strings.Split(meta, "|"); len(m) == 3 {
+		w.Status, w.CheckedAt = diagnose.Status(m[1]), fromMS(m[2])
+	}
+	return w, nil
+}
+
+// strs checks a script's array reply of strings, a multiple of n long.
+func strs(v any, n int) ([]string, error) {
+	a, ok := v.([]any)
+	if !ok || len(a)%n != 0 {
+		return nil, fmt.Errorf("unexpected script reply %T", v)
+	}
+	out := make([]string, len(a))
+	for i, e := range a {
+		if out[i], ok = e.(string); !ok {
+			return nil, fmt.Errorf("unexpected script reply element %T", e)
+		}
+	}
+	return out, nil
+}
+
+// tokenAndRest splits the claim scripts' reply: the token, then strings.
+func tokenAndRest(v any, n int) (int64, []string, error) {
+	a, ok := v.([]any)
+	if !ok || len(a) == 0 {
+		return 0, nil, fmt.Errorf("unexpected script reply %T", v)
+	}
+	tok, ok := a[0].(int64)
+	if !ok {
+		return 0, nil, fmt.Errorf("unexpected token %T", a[0])
+	}
+	rest, err := strs(a[1:], n)
+	return tok, rest, err
+}
+
+func (r *Redis) ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error) {
+	v, err := r.run(ctx, "claim due", scriptClaim, ms(now), max, lease.Milliseconds())
+	if err != nil {
+		return nil, err
+	}
+	tok, vs, err := tokenAndRest(v, 2)
+	if err != nil {
+		return nil, wrapErr("claim due", err)
+	}
+	claims := make([]Claim, 0, len(vs)/2)
+	for i := 0; i < len(vs); i += 2 {
+		ip, err := netip.ParseAddr(vs[i])
+		if err != nil {
+			return nil, wrapErr("claim due", err)
+		}
+		checks, _, _ := strings.Cut(vs[i+1], "|")
+		n, _ := strconv.Atoi(checks)
+		claims = append(claims, Claim{IP: ip, Checks: n, Token: tok})
+	}
+	return claims, nil
+}
+
+func (r *Redis) Complete(ctx context.Context, c Claim, o Outcome) error {
+	var result []byte
+	if len(o.Transitions) > 0 {
+		var err error
+		if result, err = json.Marshal(o.Result); err != nil {
+			return fmt.Errorf("store: complete: %w", err)
+		}
+	}
+	args := []any{c.IP.String(), c.Token, ms(o.Next), string(o.Result.Status), ms(o.Result.CheckedAt), result, ms(o.Now)}
+	for _, t := range o.Transitions {
+		args = append(args, t.Channel+":"+t.Thread, ms(t.CreatedAt), string(t.Kind))
+	}
+	v, err := r.run(ctx, "complete", scriptComplete, args...)
+	if err != nil {
+		return err
+	}
+	if v == int64(-1) {
+		return fmt.Errorf("store: complete %s: %w", c.IP, ErrLeaseLost)
+	}
+	return nil
+}
+
+func (r *Redis) Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error {
+	err := r.c.ZAddArgs(ctx, r.key("due"), redis.ZAddArgs{XX: true, LT: true,
+		Members: []redis.Z{{Score: float64(ms(at)), Member: ip.Unmap().String()}}}).Err()
+	if err != nil {
+		return wrapErr("reschedule", err)
+	}
+	return nil
+}
+
+func (r *Redis) NextDue(ctx context.Context) (time.Time, bool, error) {
+	v, err := r.run(ctx, "next due", scriptNextDue)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	vs, err := strs(v, 2)
+	if err != nil {
+		return time.Time{}, false, wrapErr("next due", err)
+	}
+	var next time.Time
+	for _, s := range vs {
+		if s == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return time.Time{}, false, wrapErr("next due", err)
+		}
+		if t := time.UnixMilli(int64(f)).UTC(); next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	return next, !next.IsZero(), nil
+}
+
+func (r *Redis) ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error) {
+	v, err := r.run(ctx, "claim announcements", scriptClaimAnn, ms(now), max, lease.Milliseconds())
+	if err != nil {
+		return nil, err
+	}
+	_, vs, err := tokenAndRest(v, 4)
+	if err != nil {
+		return nil, wrapErr("claim announcements", err)
+	}
+	ps := make([]Pending, 0, len(vs)/4)
+	for i := 0; i < len(vs); i += 4 {
+		ip, wid, _ := strings.Cut(vs[i], " ")
+		w, err := decodeWatch(ip, wid, vs[i+1], vs[i+2])
+		if err != nil {
+			return nil, wrapErr("claim announcements", err)
+		}
+		p := Pending{Watch: w, Kind: w.Pending, Attempt: attempts(vs[i+1])}
+		if vs[i+3] != "" {
+			if err := json.Unmarshal([]byte(vs[i+3]), &p.Result); err != nil {
+				return nil, wrapErr("claim announcements", err)
+			}
+		}
+		p.IdempotencyKey = idempotencyKey(w, p.Kind)
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+func attempts(rec string) int {
+	n, _ := strconv.Atoi(rec[strings.LastIndexByte(rec, '|')+1:])
+	return n
+}
+
+func (r *Redis) MarkPosted(ctx context.Context, p Pending) error {
+	w := p.Watch
+	_, err := r.run(ctx, "mark posted", scriptMarkPosted, w.IP.String(), w.Channel+":"+w.Thread, ms(w.CreatedAt), string(p.Kind))
+	return err
+}
+
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return wrapErr("ping", err)
+	}
+	return nil
+}
+
+func (r *Redis) Close() error { return r.c.Close() }

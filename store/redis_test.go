@@ -1,0 +1,107 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rdnsbot/rdnsbot/internal/redistest"
+	"github.com/rdnsbot/rdnsbot/store"
+)
+
+func TestNewClient(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url     string
+		want    string // the client's type
+		wantErr string
+	}{
+		{url: "redis://localhost:6379/2", want: "*redis.Client"},
+		{url: "rediss://user:secret@redis.example:6380", want: "*redis.Client"},
+		{url: "unix:///run/redis.sock?db=1", want: "*redis.Client"},
+		{url: "redis+sentinel://:secret@s1:26379,s2:26379/mymaster/1", want: "*redis.Client"},
+		{url: "redis+cluster://n1:7000?addr=n2:7000&addr=n3:7000", want: "*redis.ClusterClient"},
+		{url: "localhost:6379", wantErr: "want scheme://"},
+		{url: "memcached://x:1", wantErr: "unknown scheme"},
+		{url: "redis+sentinel://s1:26379", wantErr: "master_name"},
+		{url: "redis+sentinel://s1:26379/m?x=1", wantErr: "query"},
+		{url: "redis://:hunter2@host:6379?bogus=1", wantErr: "bogus"},
+	} {
+		c, err := store.NewClient(tc.url)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("NewClient(%q) error = %v; want one containing %q", tc.url, err, tc.wantErr)
+			} else if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("NewClient(%q) error leaks the password: %v", tc.url, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("NewClient(%q): %v", tc.url, err)
+			continue
+		}
+		if got := typeName(c); got != tc.want {
+			t.Errorf("NewClient(%q) = %s; want %s", tc.url, got, tc.want)
+		}
+		c.Close()
+	}
+}
+
+func typeName(c redis.UniversalClient) string {
+	switch c.(type) {
+	case *redis.Client:
+		return "*redis.Client"
+	case *redis.ClusterClient:
+		return "*redis.ClusterClient"
+	}
+	return "other"
+}
+
+// TestUnavailableAndDurable: with Redis down every method fails fast with
+// ErrUnavailable; after a SIGKILL and restart (append-only file) every
+// acknowledged watch is there and the same client works again by itself.
+func TestUnavailableAndDurable(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	c, err := store.NewClient(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.NewRedis(c, "")
+	defer st.Close()
+	ctx := context.Background()
+	const n = 50
+	for i := range n {
+		w := newWatch(ip1, "C1", "1."+string(rune('a'+i%26))+string(rune('a'+i/26)), "U1")
+		mustAdd(t, st, w, t0)
+	}
+	srv.Kill(t)
+
+	start := time.Now()
+	for name, call := range map[string]func() error{
+		"Add":        func() error { _, err := st.Add(ctx, newWatch(ip2, "C1", "9.9", "U1"), t0); return err },
+		"ListByUser": func() error { _, err := st.ListByUser(ctx, "U1"); return err },
+		"ClaimDue":   func() error { _, err := st.ClaimDue(ctx, t0, 1, time.Minute); return err },
+		"Ping":       func() error { return st.Ping(ctx) },
+	} {
+		if err := call(); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s with Redis down: %v; want ErrUnavailable", name, err)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("failing took %v; want fast failures", d)
+	}
+
+	srv.Restart(t)
+	ws, err := st.ListByUser(ctx, "U1")
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if len(ws) != n {
+		t.Fatalf("after restart: %d watches; want %d", len(ws), n)
+	}
+}

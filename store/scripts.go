@@ -1,0 +1,205 @@
+package store
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts below are the Redis store's atomic operations. Every key
+// they touch carries the same hash tag (the prefix, "{rd}" by default), so
+// each script runs on one Redis Cluster slot; KEYS[1] is always the schedule
+// key, which routes the call. docs/store-schema.md describes the keys.
+//
+// A watch record (a field of {rd}:w:<ip> named "<channel>:<thread>") is
+// "user|source|created_ms|state|progress|attempts": state is a (active),
+// p (active, progress announcement pending), f (fixed, announcement pending)
+// or e (expired, announcement pending); progress is 1 once a progress
+// announcement was recorded; attempts counts claims of the pending
+// announcement. The field "#" holds the IP's "checks|status|checked_ms".
+const luaPrelude = `
+local P = ARGV[1]
+local DUE, ANN = P .. ':due', P .. ':ann'
+local KIND = {p = 'progress', f = 'fixed', e = 'expired'}
+local function wkey(ip) return P .. ':w:' .. ip end
+local function parse(v)
+  local u, s, c, st, pr, a = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  return {u = u, s = s, c = c, st = st, pr = pr, a = tonumber(a)}
+end
+local function enc(w) return w.u .. '|' .. w.s .. '|' .. w.c .. '|' .. w.st .. '|' .. w.pr .. '|' .. w.a end
+local function active(w) return w.st == 'a' or w.st == 'p' end
+local function unindex(ip, wid, w)
+  local ch, th = string.match(wid, '^([^:]*):(.*)$')
+  redis.call('HDEL', P .. ':u:' .. w.u, ip .. ' ' .. wid)
+  redis.call('HDEL', P .. ':c:' .. ch, ip .. ' ' .. th)
+  redis.call('ZREM', ANN, ip .. ' ' .. wid)
+end
+-- settle unschedules an IP without active watches and forgets one without
+-- any watch; it reports whether an active watch remains.
+local function settle(ip)
+  local all = redis.call('HGETALL', wkey(ip))
+  local n, act = 0, false
+  for i = 1, #all, 2 do
+    if all[i] ~= '#' then
+      n = n + 1
+      if active(parse(all[i + 1])) then act = true end
+    end
+  end
+  if n == 0 then redis.call('DEL', wkey(ip), P .. ':r:' .. ip) end
+  if not act then redis.call('ZREM', DUE, ip) end
+  return act
+end
+`
+
+// ARGV: prefix, ip, wid, user, source, created_ms, due_ms, status, checked_ms.
+var scriptAdd = redis.NewScript(luaPrelude + `
+local ip, wid, user = ARGV[2], ARGV[3], ARGV[4]
+local wk = wkey(ip)
+local cur = redis.call('HGET', wk, wid)
+if cur then
+  local w = parse(cur)
+  if active(w) then return 0 end
+  unindex(ip, wid, w) -- an ended watch starts again ("Keep watching")
+end
+redis.call('HSET', wk, wid, user .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|a|0|0')
+redis.call('HSETNX', wk, '#', '0|' .. ARGV[8] .. '|' .. ARGV[9])
+redis.call('ZADD', DUE, 'LT', ARGV[7], ip)
+local ch, th = string.match(wid, '^([^:]*):(.*)$')
+redis.call('HSET', P .. ':u:' .. user, ip .. ' ' .. wid, '')
+redis.call('HSET', P .. ':c:' .. ch, ip .. ' ' .. th, '')
+return 1
+`)
+
+// ARGV: prefix, ip, wid.
+var scriptRemove = redis.NewScript(luaPrelude + `
+local ip, wid = ARGV[2], ARGV[3]
+local cur = redis.call('HGET', wkey(ip), wid)
+if not cur then return 0 end
+redis.call('HDEL', wkey(ip), wid)
+unindex(ip, wid, parse(cur))
+settle(ip)
+return 1
+`)
+
+// ARGV: prefix, now_ms, max, lease_ms. Returns token, then ip and meta pairs.
+// Claiming moves the IP's due time to the end of the lease: the lease and the
+// retry after a crash are one and the same.
+var scriptClaim = redis.NewScript(luaPrelude + `
+local tok = tonumber(ARGV[2]) + tonumber(ARGV[4])
+local out = {tok}
+for _, ip in ipairs(redis.call('ZRANGEBYSCORE', DUE, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
+  redis.call('ZADD', DUE, tok, ip)
+  out[#out + 1] = ip
+  out[#out + 1] = redis.call('HGET', wkey(ip), '#') or ''
+end
+return out
+`)
+
+// ARGV: prefix, ip, token, next_ms, status, checked_ms, result_json, now_ms,
+// then (wid, created_ms, kind) triples. Returns -1 when the lease was lost.
+var scriptComplete = redis.NewScript(luaPrelude + `
+local ip = ARGV[2]
+local sc = redis.call('ZSCORE', DUE, ip)
+if not sc or tonumber(sc) ~= tonumber(ARGV[3]) then return -1 end
+local wk = wkey(ip)
+local m = redis.call('HGET', wk, '#')
+local checks = m and tonumber(string.match(m, '^(%d+)')) or 0
+redis.call('HSET', wk, '#', (checks + 1) .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+local kinds = {}
+for i = 9, #ARGV, 3 do
+  local wid, kind = ARGV[i], ARGV[i + 2]
+  local cur = redis.call('HGET', wk, wid)
+  local w = cur and parse(cur)
+  if w and w.c == ARGV[i + 1] and active(w) and not (kind == 'progress' and w.pr == '1') then
+    if kind == 'progress' then w.st, w.pr = 'p', '1'
+    elseif kind == 'fixed' then w.st = 'f'
+    else w.st = 'e' end
+    w.a = 0
+    redis.call('HSET', wk, wid, enc(w))
+    redis.call('ZADD', ANN, ARGV[8], ip .. ' ' .. wid)
+    kinds[kind] = true
+  end
+end
+for kind in pairs(kinds) do redis.call('HSET', P .. ':r:' .. ip, kind, ARGV[7]) end
+if settle(ip) then redis.call('ZADD', DUE, ARGV[4], ip) end
+return 1
+`)
+
+// ARGV: prefix, now_ms, max, lease_ms. Returns token, then (member, record,
+// meta, result_json) quadruples.
+var scriptClaimAnn = redis.NewScript(luaPrelude + `
+local tok = tonumber(ARGV[2]) + tonumber(ARGV[4])
+local out = {tok}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', ANN, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
+  local ip, wid = string.match(m, '^(%S+) (.*)$')
+  local cur = redis.call('HGET', wkey(ip), wid)
+  local w = cur and parse(cur)
+  local kind = w and KIND[w.st]
+  if kind then
+    w.a = w.a + 1
+    redis.call('HSET', wkey(ip), wid, enc(w))
+    redis.call('ZADD', ANN, tok, m)
+    out[#out + 1] = m
+    out[#out + 1] = enc(w)
+    out[#out + 1] = redis.call('HGET', wkey(ip), '#') or ''
+    out[#out + 1] = redis.call('HGET', P .. ':r:' .. ip, kind) or ''
+  else
+    redis.call('ZREM', ANN, m) -- the watch was removed or restarted
+  end
+end
+return out
+`)
+
+// ARGV: prefix, ip, wid, created_ms, kind.
+var scriptMarkPosted = redis.NewScript(luaPrelude + `
+local ip, wid = ARGV[2], ARGV[3]
+local cur = redis.call('HGET', wkey(ip), wid)
+if not cur then return 0 end
+local w = parse(cur)
+if w.c ~= ARGV[4] or KIND[w.st] ~= ARGV[5] then return 0 end
+if w.st == 'p' then
+  w.st, w.a = 'a', 0
+  redis.call('HSET', wkey(ip), wid, enc(w))
+  redis.call('ZREM', ANN, ip .. ' ' .. wid)
+else
+  redis.call('HDEL', wkey(ip), wid)
+  unindex(ip, wid, w)
+  settle(ip)
+end
+return 1
+`)
+
+// ARGV: prefix, mode, id[, wid]. Mode i lists an IP's watches, k gets one
+// (id is the IP), u and c read the user and channel indexes. Returns
+// (ip, wid, record, meta, due_ms) quintuples.
+var scriptList = redis.NewScript(luaPrelude + `
+local mode, id = ARGV[2], ARGV[3]
+local out = {}
+local function emit(ip, wid, rec)
+  if not rec then return end
+  out[#out + 1] = ip
+  out[#out + 1] = wid
+  out[#out + 1] = rec
+  out[#out + 1] = redis.call('HGET', wkey(ip), '#') or ''
+  out[#out + 1] = redis.call('ZSCORE', DUE, ip) or ''
+end
+if mode == 'i' then
+  local all = redis.call('HGETALL', wkey(id))
+  for i = 1, #all, 2 do
+    if all[i] ~= '#' then emit(id, all[i], all[i + 1]) end
+  end
+elseif mode == 'k' then
+  emit(id, ARGV[4], redis.call('HGET', wkey(id), ARGV[4]))
+else
+  for _, f in ipairs(redis.call('HKEYS', P .. ':' .. mode .. ':' .. id)) do
+    local ip, rest = string.match(f, '^(%S+) (.*)$')
+    local wid = rest
+    if mode == 'c' then wid = id .. ':' .. rest end
+    emit(ip, wid, redis.call('HGET', wkey(ip), wid))
+  end
+end
+return out
+`)
+
+// ARGV: prefix. Returns the earliest check and announcement due times (” for none).
+var scriptNextDue = redis.NewScript(luaPrelude + `
+local d = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
+local a = redis.call('ZRANGE', ANN, 0, 0, 'WITHSCORES')
+return {d[2] or '', a[2] or ''}
+`)

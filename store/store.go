@@ -1,0 +1,255 @@
+// Package store keeps rdnsbot's watches (an IP being rechecked for a Slack
+// thread until its reverse DNS passes FCrDNS, RFC 8601 section 3 "iprev"), the
+// recheck schedule, and the announcement intents that make every "fixed",
+// "progress" and "expired" message reach each thread exactly once.
+//
+// Two implementations pass one contract test suite: Redis (NewRedis, Open;
+// several bot replicas share one Redis deployment) and Memory (watches die
+// with the process; main should log a warning when it uses it).
+//
+// # Model
+//
+// A Watch is one (IP, channel, thread) subscription. The schedule is keyed by
+// IP: an IP watched from several threads is checked once per due time and the
+// outcome is applied to all of its watches.
+//
+// The scheduler (package watch) drives the store:
+//
+//	claims, _ := st.ClaimDue(ctx, now, 8, 2*time.Minute) // due IPs, leased to this replica
+//	res := diagnose(claim.IP)                              // DNS, no store access
+//	st.Complete(ctx, claim, store.Outcome{...})           // next due time + announcement intents
+//	ps, _ := st.ClaimAnnouncements(ctx, now, 8, time.Minute)
+//	post(p)                                                // Slack, keyed by p.IdempotencyKey
+//	st.MarkPosted(ctx, p)
+//
+// Claiming a due IP moves its due time to the end of the lease, atomically:
+// that is both the lease (no other replica sees the IP as due) and the retry
+// time if this replica dies mid-check. Complete is fenced by the claim's token
+// and fails with ErrLeaseLost once another replica has re-claimed the IP.
+//
+// Announcements are recorded as intents by Complete, in the same atomic step as
+// the watch's state change, before anything is posted. At most one intent per
+// watch is pending (fixed or expired supersede progress). A claimed intent is
+// leased like a check; a poster that crashes or fails leaves it to be claimed
+// again after the lease with Attempt+1 and the same IdempotencyKey, so the
+// poster can look for its earlier message before posting again.
+//
+// Handlers use Add, Remove, Get, ListForIP, ListByUser (App Home) and
+// ListByChannel (/rdns list). Adding a watch that ended (fixed or expired, its
+// final announcement possibly still pending) starts it again: that is "Keep
+// watching".
+//
+// # Errors
+//
+// Methods of the Redis store fail with an error wrapping ErrUnavailable, fast
+// (short dial and read timeouts), when Redis cannot be reached; handlers then
+// say "watching is unavailable". go-redis reconnects by itself, and every
+// write is acknowledged only once Redis has applied it.
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+)
+
+var (
+	// ErrUnavailable: the backing store could not be reached; nothing was
+	// acknowledged, retry later.
+	ErrUnavailable = errors.New("store: unavailable")
+	// ErrLeaseLost: the claim expired and the IP was claimed again elsewhere;
+	// the outcome was not applied.
+	ErrLeaseLost = errors.New("store: lease lost")
+	// ErrInvalid: the watch is malformed (no IP, no channel, a field containing
+	// the separators the encoding reserves).
+	ErrInvalid = errors.New("store: invalid watch")
+)
+
+// Source says how a watch was started.
+type Source string
+
+const (
+	SourceCommand Source = "command" // /rdns or /rdns watch
+	SourceMention Source = "mention" // @rdnsbot <ip>
+	SourceBounce  Source = "bounce"  // a bounce posted in a channel
+	SourceButton  Source = "button"  // "Watch until fixed" or "Keep watching"
+)
+
+// State is where a watch is in its life.
+type State string
+
+const (
+	// StateActive: rechecked on schedule.
+	StateActive State = "active"
+	// StateFixed: the IP passed; the "fixed" announcement is pending, then the
+	// watch is deleted.
+	StateFixed State = "fixed"
+	// StateExpired: WATCH_MAX_AGE passed; the "expired" announcement is
+	// pending, then the watch is deleted.
+	StateExpired State = "expired"
+)
+
+// Kind is the kind of an announcement posted in a watching thread.
+type Kind string
+
+const (
+	// KindProgress: fixed at the authoritative servers, caches still serve the
+	// old answer. Posted at most once per watch.
+	KindProgress Kind = "progress"
+	// KindFixed: FCrDNS passes everywhere; the watch ends.
+	KindFixed Kind = "fixed"
+	// KindExpired: the watch reached its maximum age; it ends.
+	KindExpired Kind = "expired"
+)
+
+// Key identifies a watch.
+type Key struct {
+	IP      netip.Addr
+	Channel string // Slack channel ID
+	Thread  string // thread_ts of the thread the bot answers in
+}
+
+func (k Key) String() string { return k.IP.String() + " " + k.Channel + ":" + k.Thread }
+
+// Watch is one thread's subscription to an IP's reverse DNS.
+type Watch struct {
+	Key
+	RequestedBy string // Slack user ID
+	Source      Source
+	CreatedAt   time.Time // truncated to milliseconds; identifies this generation of the watch
+
+	// Filled in by the store.
+	State             State
+	Pending           Kind // the announcement waiting to be posted, "" if none
+	ProgressAnnounced bool
+
+	// IP-wide, filled in by the store: the last recheck's status and time
+	// (zero before the first recheck) and the next check (zero when none is
+	// scheduled).
+	Status    diagnose.Status
+	CheckedAt time.Time
+	NextCheck time.Time
+}
+
+// Claim is a due IP leased to one replica by ClaimDue.
+type Claim struct {
+	IP     netip.Addr
+	Checks int   // rechecks completed so far for this IP
+	Token  int64 // fences Complete
+}
+
+// Transition moves one watch (identified by Key and CreatedAt) on, and records
+// the announcement intent for it.
+type Transition struct {
+	Key
+	CreatedAt time.Time
+	Kind      Kind
+}
+
+// Outcome is the result of one recheck of a claimed IP.
+type Outcome struct {
+	Result diagnose.Result // stored for the announcements of this outcome
+	// Next is when the IP is due again if any watch is still active after
+	// Transitions are applied.
+	Next        time.Time
+	Transitions []Transition
+	// Now is when the recheck finished; intents become claimable from then.
+	Now time.Time
+}
+
+// Pending is an announcement intent claimed by ClaimAnnouncements.
+type Pending struct {
+	Watch  Watch
+	Kind   Kind
+	Result diagnose.Result
+	// Attempt counts claims of this intent, starting at 1. Above 1 an earlier
+	// attempt may have reached Slack: look for IdempotencyKey before posting.
+	Attempt int
+	// IdempotencyKey is the same on every attempt for this (watch generation,
+	// kind) and differs for any other.
+	IdempotencyKey string
+}
+
+// Store keeps watches and their schedule. Times are passed in, never read from
+// a clock, so callers (and tests) control time.
+type Store interface {
+	// Add stores w (IP, Channel, RequestedBy, Source and CreatedAt are
+	// required) and schedules its IP no later than due. It reports false when
+	// an active watch for the key exists already (it is left as it is). A watch
+	// that ended is started again.
+	Add(ctx context.Context, w Watch, due time.Time) (added bool, err error)
+	// Remove deletes a watch and any announcement pending for it.
+	Remove(ctx context.Context, k Key) (removed bool, err error)
+	// Get returns one watch.
+	Get(ctx context.Context, k Key) (w Watch, ok bool, err error)
+	ListForIP(ctx context.Context, ip netip.Addr) ([]Watch, error)
+	ListByUser(ctx context.Context, user string) ([]Watch, error)
+	ListByChannel(ctx context.Context, channel string) ([]Watch, error)
+
+	// ClaimDue leases up to max IPs due at now for lease.
+	ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error)
+	// Complete applies a recheck's outcome to a claimed IP (ErrLeaseLost if
+	// the claim expired and was taken again).
+	Complete(ctx context.Context, c Claim, o Outcome) error
+	// Reschedule brings a scheduled IP's next check forward to at ("Recheck
+	// now"); it never delays it and does nothing for an IP not scheduled.
+	Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error
+	// NextDue is the earliest due time of a check or an announcement.
+	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
+
+	// ClaimAnnouncements leases up to max announcement intents due at now.
+	ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error)
+	// MarkPosted records that p reached its thread. A fixed or expired watch
+	// is then deleted. It does nothing when p was superseded meanwhile.
+	MarkPosted(ctx context.Context, p Pending) error
+
+	// Ping checks that the store is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// validate checks what every store requires of a new watch. The Redis
+// encoding reserves '|', ' ' and ':' (channel IDs and thread timestamps never
+// contain them; user IDs never contain '|' or ' ').
+func (w *Watch) validate() error {
+	switch {
+	case !w.IP.IsValid():
+		return fmt.Errorf("%w: no IP", ErrInvalid)
+	case w.Channel == "" || strings.ContainsAny(w.Channel, "| :"):
+		return fmt.Errorf("%w: channel %q", ErrInvalid, w.Channel)
+	case strings.ContainsAny(w.Thread, "| :"):
+		return fmt.Errorf("%w: thread %q", ErrInvalid, w.Thread)
+	case w.RequestedBy == "" || strings.ContainsAny(w.RequestedBy, "| "):
+		return fmt.Errorf("%w: user %q", ErrInvalid, w.RequestedBy)
+	case w.CreatedAt.IsZero():
+		return fmt.Errorf("%w: no creation time", ErrInvalid)
+	}
+	switch w.Source {
+	case SourceCommand, SourceMention, SourceBounce, SourceButton:
+	default:
+		return fmt.Errorf("%w: source %q", ErrInvalid, w.Source)
+	}
+	w.IP = w.IP.Unmap()
+	w.CreatedAt = w.CreatedAt.Truncate(time.Millisecond)
+	return nil
+}
+
+// idempotencyKey names one announcement of one generation of a watch.
+func idempotencyKey(w Watch, k Kind) string {
+	return fmt.Sprintf("rdns/%s/%s/%s/%s/%d", k, w.IP, w.Channel, w.Thread, w.CreatedAt.UnixMilli())
+}
+
+// sortWatches orders lists the same way in every store: by IP, then channel
+// and thread.
+func sortWatches(ws []Watch) {
+	slices.SortFunc(ws, func(a, b Watch) int {
+		return cmp.Or(a.IP.Compare(b.IP), cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Thread, b.Thread))
+	})
+}

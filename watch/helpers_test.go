@@ -1,0 +1,202 @@
+package watch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/redistest"
+	"github.com/rdnsbot/rdnsbot/store"
+	"github.com/rdnsbot/rdnsbot/watch"
+)
+
+// server is this package's shared redis-server; tests use a prefix each.
+var server *redistest.Server
+
+func TestMain(m *testing.M) {
+	var err error
+	if server, err = redistest.New(redistest.Options{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := server.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func redisStore(tb testing.TB, srv *redistest.Server) *store.Redis {
+	tb.Helper()
+	c, err := store.NewClient(srv.URL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st := store.NewRedis(c, srv.Prefix())
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// wait receives from ch or fails the test; the timeout only guards against a
+// hang, it is never what a test waits for.
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(20 * time.Second)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// scriptedChecker is a Checker that answers each IP from a script: the n-th
+// check gets the n-th result, the last repeating. It reports each call.
+type scriptedChecker struct {
+	clock *fakeClock
+	mu    sync.Mutex
+	plan  map[netip.Addr][]diagnose.Result
+	calls map[netip.Addr]int
+	seen  chan netip.Addr
+}
+
+func newScriptedChecker(clock *fakeClock, buffer int) *scriptedChecker {
+	return &scriptedChecker{clock: clock, plan: map[netip.Addr][]diagnose.Result{}, calls: map[netip.Addr]int{}, seen: make(chan netip.Addr, buffer)}
+}
+
+func (c *scriptedChecker) script(ip netip.Addr, rs ...diagnose.Result) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.plan[ip] = rs
+}
+
+func (c *scriptedChecker) DiagnoseIP(ctx context.Context, ip netip.Addr, _ diagnose.Options) diagnose.Result {
+	c.mu.Lock()
+	rs := c.plan[ip]
+	n := c.calls[ip]
+	c.calls[ip]++
+	c.mu.Unlock()
+	r := diagnose.Result{IP: ip.String(), Status: diagnose.StatusTemperror}
+	if len(rs) > 0 {
+		r = rs[min(n, len(rs)-1)]
+	}
+	r.IP, r.CheckedAt = ip.String(), c.clock.Now()
+	c.seen <- ip
+	return r
+}
+
+func (c *scriptedChecker) count(ip netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[ip]
+}
+
+// recorder is an Announcer that keeps what it posted, can fail chosen
+// attempts, and reports each post.
+type recorder struct {
+	mu     sync.Mutex
+	posted map[string]watch.Announcement // by idempotency key
+	dups   []string
+	fail   func(watch.Announcement) bool
+	seen   chan watch.Announcement
+}
+
+func newRecorder(buffer int) *recorder {
+	return &recorder{posted: map[string]watch.Announcement{}, seen: make(chan watch.Announcement, buffer)}
+}
+
+var errSlackDown = errors.New("slack: 500")
+
+func (r *recorder) Announce(ctx context.Context, a watch.Announcement) error {
+	r.mu.Lock()
+	if r.fail != nil && r.fail(a) {
+		r.mu.Unlock()
+		r.seen <- a
+		return errSlackDown
+	}
+	// What the real poster does with the key on a retry: look before posting.
+	if _, dup := r.posted[a.IdempotencyKey]; dup {
+		r.dups = append(r.dups, a.IdempotencyKey)
+	}
+	r.posted[a.IdempotencyKey] = a
+	r.mu.Unlock()
+	r.seen <- a
+	return nil
+}
+
+func (r *recorder) snapshot() (map[string]watch.Announcement, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]watch.Announcement, len(r.posted))
+	for k, v := range r.posted {
+		m[k] = v
+	}
+	return m, append([]string(nil), r.dups...)
+}
+
+// observed wraps the scheduler's store to report each recorded recheck and
+// each store error, so tests know when to move the clock.
+type observed struct {
+	watch.Store
+	completed chan netip.Addr
+	failed    chan error
+}
+
+func observe(st watch.Store, buffer int) *observed {
+	return &observed{Store: st, completed: make(chan netip.Addr, buffer), failed: make(chan error, buffer)}
+}
+
+func (o *observed) Complete(ctx context.Context, c store.Claim, out store.Outcome) error {
+	err := o.Store.Complete(ctx, c, out)
+	if err == nil {
+		o.completed <- c.IP
+	}
+	return err
+}
+
+// ClaimAnnouncements is the first store call of each pass of the loop.
+func (o *observed) ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]store.Pending, error) {
+	ps, err := o.Store.ClaimAnnouncements(ctx, now, max, lease)
+	if err != nil {
+		select {
+		case o.failed <- err:
+		default:
+		}
+	}
+	return ps, err
+}
+
+// run starts s and returns a function that stops it and waits for it.
+func run(s *watch.Scheduler) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		s.Run(ctx)
+		close(done)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func failing(status diagnose.Status) diagnose.Result { return diagnose.Result{Status: status} }
+
+func fixedAtSource(stale uint32) diagnose.Result {
+	return diagnose.Result{Status: diagnose.StatusPermerror, Source: &diagnose.SourceCheck{Status: diagnose.StatusPass, Agree: true, StaleForSeconds: stale}}
+}
+
+func fixed() diagnose.Result {
+	return diagnose.Result{Status: diagnose.StatusPass, Source: &diagnose.SourceCheck{Status: diagnose.StatusPass, Agree: true}}
+}

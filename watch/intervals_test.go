@@ -1,0 +1,40 @@
+package watch_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/watch"
+)
+
+func TestParseIntervals(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in      string
+		want    []time.Duration
+		wantErr string
+	}{
+		{in: "", want: watch.DefaultIntervals},
+		{in: "1m,2m,5m,10m,15m,30m,1h", want: watch.DefaultIntervals},
+		{in: " 30s , 1h30m", want: []time.Duration{30 * time.Second, 90 * time.Minute}},
+		{in: "5m", want: []time.Duration{5 * time.Minute}},
+		{in: "1m,,5m", wantErr: "item 2 is empty"},
+		{in: "1m,5", wantErr: `item 2 "5" is not a duration`},
+		{in: "1m,fast", wantErr: `item 2 "fast" is not a duration`},
+		{in: "10ms", wantErr: "below the minimum"},
+		{in: "-1m", wantErr: "below the minimum"},
+	} {
+		got, err := watch.ParseIntervals(tc.in)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("ParseIntervals(%q) error = %v; want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseIntervals(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package watch_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/store"
+	"github.com/rdnsbot/rdnsbot/watch"
+)
+
+var ip1 = netip.MustParseAddr("203.0.113.5")
+
+func key(ch, thread string) store.Key { return store.Key{IP: ip1, Channel: ch, Thread: thread} }
+
+// TestSchedulerLifecycle walks one IP watched from two threads through a
+// negative-TTL floor, a progress message (one per thread, one of them retried
+// after a failed post), a repeated fixed-at-source result that says nothing
+// more, and the fix, with the clock under the test's control.
+func TestSchedulerLifecycle(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		st   func(t *testing.T) watch.Store
+	}{
+		{"redis", func(t *testing.T) watch.Store { return redisStore(t, server) }},
+		{"memory", func(t *testing.T) watch.Store { return store.NewMemory() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			testLifecycle(t, tc.st(t))
+		})
+	}
+}
+
+func testLifecycle(t *testing.T, backing watch.Store) {
+	ctx := context.Background()
+	clock := newFakeClock(t0)
+	checker := newScriptedChecker(clock, 10)
+	checker.script(ip1, fixedAtSource(300), fixedAtSource(300), fixed())
+	ann := newRecorder(10)
+	failedOnce := false
+	ann.fail = func(a watch.Announcement) bool { // the first post to thread B fails
+		if a.Watch.Thread == "2.2" && !failedOnce {
+			failedOnce = true
+			return true
+		}
+		return false
+	}
+	st := observe(backing, 10)
+	sch, err := watch.New(watch.Config{Store: st, Checker: checker, Announcer: ann, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ttl := uint32(120)
+	first := diagnose.Result{Status: diagnose.StatusPermerror, NegativeTTLSeconds: &ttl, CheckedAt: t0}
+	for _, tc := range []struct {
+		w         store.Watch
+		wantAdded bool
+	}{
+		{store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceBounce}, true},
+		{store.Watch{Key: key("C2", "2.2"), RequestedBy: "U2", Source: store.SourceCommand}, true},
+		{store.Watch{Key: key("C1", "1.1"), RequestedBy: "U3", Source: store.SourceButton}, false},
+	} {
+		added, next, err := sch.Watch(ctx, tc.w, first)
+		// The negative TTL (2m) beats the first interval (1m).
+		if err != nil || added != tc.wantAdded || !next.Equal(t0.Add(2*time.Minute)) {
+			t.Fatalf("Watch(%v) = %v, %v, %v; want %v, %v", tc.w.Key, added, next, err, tc.wantAdded, t0.Add(2*time.Minute))
+		}
+	}
+	if _, _, err := sch.Watch(ctx, store.Watch{Key: key("C3", "3.3"), RequestedBy: "U1", Source: store.SourceCommand}, fixed()); !errors.Is(err, watch.ErrFixed) {
+		t.Fatalf("Watch of a passing IP: %v; want ErrFixed", err)
+	}
+	stop := run(sch)
+	defer stop()
+
+	// 12:02, check 1: fixed at the source. One progress message per thread.
+	clock.Advance(2 * time.Minute)
+	wait(t, checker.seen, "check 1")
+	wait(t, st.completed, "check 1 recorded")
+	for range 2 {
+		a := wait(t, ann.seen, "progress")
+		if a.Kind != store.KindProgress || a.Attempt != 1 || !a.StaleUntil.Equal(t0.Add(7*time.Minute)) {
+			t.Fatalf("announcement = %+v; want progress, attempt 1, stale until 12:07", a)
+		}
+	}
+	// 12:03: the failed post is retried after its lease, with the same key.
+	clock.Advance(time.Minute)
+	if a := wait(t, ann.seen, "progress retry"); a.Watch.Thread != "2.2" || a.Attempt != 2 {
+		t.Fatalf("retry = %+v; want thread 2.2 attempt 2", a)
+	}
+	// 12:07, check 2: the stale time (5m) beat the 2m interval. Still fixed
+	// at the source only: nothing new to say.
+	clock.Advance(4 * time.Minute)
+	wait(t, checker.seen, "check 2")
+	wait(t, st.completed, "check 2 recorded")
+	// 12:12, check 3: fixed. Each thread is told once, with who asked and
+	// how long it took.
+	clock.Advance(5 * time.Minute)
+	wait(t, checker.seen, "check 3")
+	for range 2 {
+		a := wait(t, ann.seen, "fixed")
+		if a.Kind != store.KindFixed || a.Elapsed != 12*time.Minute || a.Result.Status != diagnose.StatusPass ||
+			a.Watch.RequestedBy != map[string]string{"1.1": "U1", "2.2": "U2"}[a.Watch.Thread] {
+			t.Fatalf("announcement = %+v; want fixed after 12m for the one who asked", a)
+		}
+	}
+	clock.Advance(3 * time.Hour)
+	stop()
+
+	posted, dups := ann.snapshot()
+	if len(posted) != 4 || len(dups) != 0 {
+		t.Fatalf("posted %d announcements (duplicates %v); want 4, none twice", len(posted), dups)
+	}
+	if n := checker.count(ip1); n != 3 {
+		t.Fatalf("%d checks; want 3", n)
+	}
+	if ws, err := backing.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
+		t.Fatalf("watches left: %v, %v", ws, err)
+	}
+	if _, ok, err := backing.NextDue(ctx); err != nil || ok {
+		t.Fatalf("NextDue = %v, %v; want nothing scheduled", ok, err)
+	}
+}
+
+// TestExpiry: a watch that never gets fixed ends at WATCH_MAX_AGE, on time,
+// with one "expired" message; "Keep watching" starts it again.
+func TestExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newFakeClock(t0)
+	checker := newScriptedChecker(clock, 10)
+	checker.script(ip1, failing(diagnose.StatusFail))
+	ann := newRecorder(10)
+	st := observe(redisStore(t, server), 10)
+	sch, err := watch.New(watch.Config{Store: st, Checker: checker, Announcer: ann, Clock: clock,
+		Intervals: []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute}, MaxAge: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceCommand}
+	if _, _, err := sch.Watch(ctx, w, failing(diagnose.StatusFail)); err != nil {
+		t.Fatal(err)
+	}
+	stop := run(sch)
+	defer stop()
+	// Checks at 12:01, 12:03, 12:08; the next (12:13) is pulled in to the
+	// expiry at 12:10.
+	for _, step := range []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 2 * time.Minute} {
+		clock.Advance(step)
+		wait(t, checker.seen, "check")
+		wait(t, st.completed, "check recorded")
+	}
+	a := wait(t, ann.seen, "expired")
+	if a.Kind != store.KindExpired || a.Elapsed != 10*time.Minute {
+		t.Fatalf("announcement = %+v; want expired after 10m", a)
+	}
+	// Keep watching: the same thread starts again and is checked again.
+	w.Source = store.SourceButton
+	added, next, err := sch.Watch(ctx, w, a.Result)
+	if err != nil || !added || !next.Equal(t0.Add(11*time.Minute)) {
+		t.Fatalf("Keep watching = %v, %v, %v; want added, due 12:11", added, next, err)
+	}
+	clock.Advance(time.Minute)
+	wait(t, checker.seen, "check after Keep watching")
+	wait(t, st.completed, "check recorded")
+	stop()
+	if posted, _ := ann.snapshot(); len(posted) != 1 {
+		t.Fatalf("posted %v; want the one expired message", posted)
+	}
+}
