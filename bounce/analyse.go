@@ -3,17 +3,12 @@ package bounce
 import (
 	"net/netip"
 	"regexp"
-	"strconv"
 	"strings"
 )
 
 // Receiver contexts: where a bounce names the rejecting server and its
 // address. Those addresses are never reported as the sender's.
 var (
-	// Postfix "host mx.example.net[192.0.2.1] said:", Exim "host mx.example.net [192.0.2.1]".
-	reHostIP = regexp.MustCompile(`\bhost\s+([a-z0-9][a-z0-9.\-]*[a-z0-9])\.?\s*\[([0-9a-f:.]+)\]`)
-	// Postfix "mx.example.net[192.0.2.1]:25 said", "connect to mx[...]".
-	reNameIP = regexp.MustCompile(`([a-z0-9][a-z0-9.\-]*\.[a-z]{2,})\.?\[([0-9a-f:.]+)\](?::\d+)?:?\s+(?:said|refused)|\b(?:connect(?:ion)? to\s+|relay=)([a-z0-9][a-z0-9.\-]*)\[([0-9a-f:.]+)\]`)
 	// RFC 3464 2.3.5 Remote-MTA, Microsoft "Receiving server: name (ip)",
 	// qmail "Connected to 192.0.2.1 but", Sendmail "while talking to name.:".
 	reRemoteMTA = regexp.MustCompile(`^remote-mta:\s*dns\s*;\s*\[?([^\s\];]+)\]?(?:\s*\(?\[?([0-9a-f:.]+)\]?\)?)?`)
@@ -24,10 +19,7 @@ var (
 	// The receiver echoing the client's address in its greeting or EHLO reply.
 	reEcho = regexp.MustCompile(`(?:\bhello\b|at your service,)[^\[\]]{0,80}\[([0-9a-f:.]+)\]`)
 
-	reReply  = regexp.MustCompile(`(?:^|[\s:;'"(\[=<*])([245]\d\d)(?:[ -]|$)(?:\s*#?([245]\.\d{1,3}\.\d{1,3})\b)?`)
-	reStatus = regexp.MustCompile(`(?:^|[^\d.])([245]\.\d{1,3}\.\d{1,3})(?:$|[^\d.]|\.\D)`)
 	reRcptTo = regexp.MustCompile(`\brcpt to:\s*<([^<>\s]+@[^<>\s]+)>`)
-	reEmail  = regexp.MustCompile(`[a-z0-9._%+\-=]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}`)
 )
 
 // providers name the receiver from its wording when no host is given.
@@ -69,7 +61,7 @@ func analyse(chunks []chunk) Result {
 		// rejection; a bare DSN Status field only backs it up.
 		k := 0
 		for j, i := range hits {
-			if reReply.MatchString(sts[i].lower) {
+			if hasReplyCode(sts[i].lower) {
 				k = j
 				break
 			}
@@ -100,36 +92,45 @@ func isRejection(st *statement) bool {
 }
 
 // replyCode returns the SMTP reply code and enhanced status nearest before
-// offset at (the matched phrase), or the first ones in the statement.
+// offset at (the matched phrase), or the first ones in the statement. A 2xx
+// (a transcript's 250) is never the rejection.
 func replyCode(l string, at int) (int, string) {
 	code, status := 0, ""
-	for _, m := range reReply.FindAllStringSubmatchIndex(l, -1) {
-		if m[2] > at && code != 0 {
+	for i := 0; i+3 <= len(l); i++ {
+		if i > at && code != 0 {
 			break
 		}
-		if l[m[2]] == '2' { // a 250 in a transcript is not the rejection
+		c := l[i]
+		if (c != '4' && c != '5') || !isDigit(l[i+1]) || !isDigit(l[i+2]) ||
+			(i > 0 && !isCodeLead(l[i-1])) || (i+3 < len(l) && l[i+3] != ' ' && l[i+3] != '-') {
 			continue
 		}
-		code, _ = strconv.Atoi(l[m[2]:m[3]])
+		code = int(c-'0')*100 + int(l[i+1]-'0')*10 + int(l[i+2]-'0')
 		status = ""
-		if m[4] >= 0 {
-			status = l[m[4]:m[5]]
+		rest := strings.TrimLeft(l[min(len(l), i+4):], " #")
+		if st, at := findStatus(rest[:min(len(rest), 12)]); at == 0 {
+			status = st
 		}
+		i += 3
 	}
-	if status == "" {
-		if m := reStatus.FindStringSubmatch(l); m != nil && (code == 0 || int(m[1][0]-'0') == code/100) {
-			status = m[1]
-		}
+	if st, _ := findStatus(l); status == "" && st != "" && (code == 0 || int(st[0]-'0') == code/100) {
+		status = st
 	}
 	return code, status
+}
+
+// isCodeLead reports whether c may precede a reply code: not part of a
+// number, a word or an address.
+func isCodeLead(c byte) bool {
+	return !isDigit(c) && !isAlpha(c) && c != '.' && c != '-' && c != '/' && c != '_'
 }
 
 // dsnStatus returns the first RFC 3464 Status field, if any.
 func dsnStatus(sts []statement) string {
 	for i := range sts {
 		if sts[i].field == "status" && !sts[i].returned {
-			if m := reStatus.FindStringSubmatch(sts[i].lower); m != nil {
-				return m[1]
+			if st, _ := findStatus(sts[i].lower); st != "" {
+				return st
 			}
 		}
 	}
@@ -171,15 +172,8 @@ func findReceiver(sts []statement) receiver {
 		if isNoise(st.field) {
 			continue
 		}
-		if strings.Contains(l, "host") && strings.Contains(l, "[") {
-			for _, m := range reHostIP.FindAllStringSubmatch(l, -1) {
-				add(m[1], m[2])
-			}
-		}
-		if strings.Contains(l, "[") && containsAny(l, []string{"said", "refused", "connect", "relay="}) {
-			for _, m := range reNameIP.FindAllStringSubmatch(l, -1) {
-				add(m[1]+m[3], m[2]+m[4])
-			}
+		if strings.IndexByte(l, '[') >= 0 {
+			bracketReceivers(l, add)
 		}
 		if strings.Contains(l, "receiving server:") {
 			for _, m := range reReceiving.FindAllStringSubmatch(l, -1) {
@@ -198,6 +192,49 @@ func findReceiver(sts []statement) receiver {
 		}
 	}
 	return r
+}
+
+// receiverLead words put the host and address after them in the receiver's
+// role: Postfix "host mx[ip] said", "connect to mx[ip]", "relay=mx[ip]",
+// Exim "host mx [ip]".
+var receiverLead = []string{"host ", "connect to ", "connection to ", "relay="}
+
+// bracketReceivers reports each "name[addr]" or "name [addr]" that is the
+// receiver: led by receiverLead or followed by "said" or "refused"
+// (Postfix "mx.example.net[192.0.2.1]:25 said:").
+func bracketReceivers(l string, add func(host, ip string)) {
+	for i := 0; ; {
+		open := strings.IndexByte(l[i:], '[')
+		if open < 0 {
+			return
+		}
+		open += i
+		end := strings.IndexByte(l[open:min(len(l), open+48)], ']')
+		if end < 0 {
+			i = open + 1
+			continue
+		}
+		end += open
+		i = end
+		ip := strings.TrimPrefix(l[open+1:end], "ipv6:")
+		if _, err := netip.ParseAddr(ip); err != nil {
+			continue
+		}
+		before := strings.TrimSuffix(l[:open], " ")
+		h := len(before)
+		for h > 0 && (isAlpha(before[h-1]) || isDigit(before[h-1]) || before[h-1] == '.' || before[h-1] == '-') {
+			h--
+		}
+		host := strings.TrimSuffix(before[h:], ".")
+		after := strings.TrimLeft(l[end+1:], ":0123456789 ")
+		led := false
+		for _, w := range receiverLead {
+			led = led || strings.HasSuffix(before[:h], w)
+		}
+		if led || strings.HasPrefix(after, "said") || strings.HasPrefix(after, "refused") {
+			add(host, ip)
+		}
+	}
 }
 
 // sendingIPs returns the rejected sender's addresses and where they came
@@ -304,14 +341,17 @@ func recipient(sts []statement, primary int) string {
 	for _, f := range []string{"final-recipient", "original-recipient", "x-failed-recipients"} {
 		for i := range sts {
 			if sts[i].field == f && !sts[i].returned {
-				if loc := reEmail.FindStringIndex(sts[i].lower); loc != nil {
-					return sts[i].text[loc[0]:loc[1]]
+				if locs := findEmails(sts[i].lower); locs != nil {
+					return sts[i].text[locs[0][0]:locs[0][1]]
 				}
 			}
 		}
 	}
 	for i := range sts {
 		if sts[i].returned {
+			continue
+		}
+		if !strings.Contains(sts[i].lower, "rcpt to:") {
 			continue
 		}
 		if m := reRcptTo.FindStringSubmatchIndex(sts[i].lower); m != nil {
@@ -327,7 +367,7 @@ func recipient(sts []statement, primary int) string {
 		}
 	}
 	if primary >= 0 {
-		for _, loc := range reEmail.FindAllStringIndex(sts[primary].lower, -1) {
+		for _, loc := range findEmails(sts[primary].lower) {
 			e := sts[primary].lower[loc[0]:loc[1]]
 			if strings.HasPrefix(e, "postmaster@") || strings.HasPrefix(e, "mailer-daemon@") {
 				continue

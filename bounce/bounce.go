@@ -77,7 +77,7 @@ func Parse(r io.Reader) (Result, error) {
 	if len(data) > MaxSize {
 		return Result{}, fmt.Errorf("%w (limit %d bytes)", ErrTooLarge, MaxSize)
 	}
-	return parse(data), nil
+	return parse(string(data)), nil
 }
 
 // ParseString parses text already in memory: a Slack message, attachment or
@@ -86,10 +86,10 @@ func ParseString(s string) Result {
 	if len(s) > MaxSize {
 		s = s[:MaxSize]
 	}
-	return parse([]byte(s))
+	return parse(s)
 }
 
 // parse splits the input into text chunks and reads the verdict from them.
-func parse(data []byte) Result {
-	return analyse(extract(data))
+func parse(s string) Result {
+	return analyse(extract(s))
 }

@@ -30,14 +30,6 @@ var (
 	reHELO      = regexp.MustCompile(`\b(?:helo|ehlo)\b`)
 )
 
-// anchors are cheap substring tests: a statement with none of them cannot
-// match any family, so the regular expressions never see it.
-var anchors = []string{
-	"ptr", "reverse", "rdns", "7.25", "hostname", "host name", "ip name",
-	"resolve", "forward", "generic", "dynamic", "dns:nr", "rp:rdn", "inverse", "iprev",
-	"client ip", "your ip", "your address",
-}
-
 // match is one statement's verdict.
 type match struct {
 	rdns bool
@@ -45,60 +37,114 @@ type match struct {
 }
 
 // classify decides whether one statement blames the sender's reverse DNS.
+// One pass finds the families' anchors; a statement with none (most of
+// them) never reaches a regular expression.
 func classify(st *statement) match {
 	l := st.lower
-	if !containsAny(l, anchors) || !inRejection(st) {
-		return match{}
-	}
 	if strings.Contains(l, "ptr:") {
 		l = rePTRToken.ReplaceAllStringFunc(l, func(s string) string { return strings.Repeat(" ", len(s)) })
 	}
+	var buf [16]hit
+	hits := anchorHits(l, buf[:0])
+	if len(hits) == 0 || !inRejection(st) {
+		return match{}
+	}
 	// Strong families name rDNS outright; weak ones need a context that
 	// is not a blocklist or a HELO check.
-	for _, f := range strong {
-		if !containsAny(l, f.anchors) {
-			continue
+	for fi, f := range families {
+		if !f.strong && fi > 0 && families[fi-1].strong && vetoed(l) {
+			return match{}
 		}
-		if loc := f.re.FindStringIndex(l); loc != nil {
+		if at, ok := f.find(l, fi, hits); ok {
 			if f.re == rePTR && !containsAny(l, ptrWords) {
 				continue
 			}
-			return match{rdns: true, at: loc[0]}
-		}
-	}
-	if reBlocklist.MatchString(l) || reHELO.MatchString(l) {
-		return match{}
-	}
-	for _, f := range weak {
-		if !containsAny(l, f.anchors) {
-			continue
-		}
-		if loc := f.re.FindStringIndex(l); loc != nil {
-			return match{rdns: true, at: loc[0]}
+			return match{rdns: true, at: at}
 		}
 	}
 	return match{}
 }
 
-// family is a phrase family with the literals any of its matches contains,
-// tested first because substring search is far cheaper than a regexp.
+// vetoed reports whether l is a blocklist or HELO rejection, where dynamic
+// or unresolvable names are the list's or the HELO name's business.
+func vetoed(l string) bool {
+	return (containsAny(l, blocklistWords) && reBlocklist.MatchString(l)) ||
+		((strings.Contains(l, "helo") || strings.Contains(l, "ehlo")) && reHELO.MatchString(l))
+}
+
+// family is a phrase family with the literals any of its matches contains.
 type family struct {
 	re      *regexp.Regexp
 	anchors []string
+	strong  bool // enough on its own; weak families yield to a veto
 }
 
-var (
-	strong = []family{
-		{reStatus725, []string{"7.25"}},
-		{rePTR, []string{"ptr"}},
-		{reReverse, []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}},
-		{reHostname, []string{"your", "client", "sending", "connecting", "ip name", "unresolvable", "ip must", "dns:nr", "rp:rdn"}},
+// families in the order they are tried: strong first.
+var families = []family{
+	{reStatus725, []string{"7.25"}, true},
+	{rePTR, []string{"ptr"}, true},
+	{reReverse, []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, true},
+	{reHostname, []string{"find your", "resolve your", "look up your", "lookup your", "determine your", "verify your",
+		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "dns:nr", "rp:rdn"}, true},
+	{reForward, []string{"forward", "resolve", "point"}, false},
+	{reGeneric, []string{"generic", "dynamic", "residential", "dial"}, false},
+}
+
+// blocklistWords gate reBlocklist.
+var blocklistWords = []string{"block", "black", "listed", "bl", "spamhaus", "spamcop", "barracuda", "sorbs", "uceprotect", "senderscore", "proofpoint", "cloudmark"}
+
+// hit is an anchor of family fam, n bytes long, found at offset at.
+type hit struct{ fam, at, n int }
+
+type anchorRef struct {
+	fam int
+	lit string
+}
+
+// anchorsByFirst indexes every family's anchors by their first byte.
+var anchorsByFirst = func() (t [256][]anchorRef) {
+	for fi, f := range families {
+		for _, a := range f.anchors {
+			t[a[0]] = append(t[a[0]], anchorRef{fi, a})
+		}
 	}
-	weak = []family{
-		{reForward, []string{"forward", "resolve", "point"}},
-		{reGeneric, []string{"generic", "dynamic", "residential", "dial"}},
+	return t
+}()
+
+// anchorHits appends the anchors found in l, in one pass.
+func anchorHits(l string, hits []hit) []hit {
+	for i := 0; i < len(l); i++ {
+		for _, a := range anchorsByFirst[l[i]] {
+			if strings.HasPrefix(l[i:], a.lit) {
+				hits = append(hits, hit{a.fam, i, len(a.lit)})
+			}
+		}
 	}
-)
+	return hits
+}
+
+// window is how far around an anchor a family's phrase may reach.
+const window = 96
+
+// find runs the family's expression only around its anchors' hits, so a
+// long statement costs a few short regexp runs, not a scan of it all.
+func (f family) find(l string, fi int, hits []hit) (int, bool) {
+	seen := 0 // l[:seen] was covered by an earlier window
+	for _, h := range hits {
+		if h.fam != fi {
+			continue
+		}
+		lo, hi := max(0, h.at-window), min(len(l), h.at+h.n+window)
+		if hi <= seen {
+			continue
+		}
+		if loc := f.re.FindStringIndex(l[lo:hi]); loc != nil {
+			return lo + loc[0], true
+		}
+		seen = hi
+	}
+	return 0, false
+}
 
 func containsAny(s string, subs []string) bool {
 	for _, sub := range subs {
@@ -117,7 +163,7 @@ var rejectionWords = []string{"reject", "refus", "denied", "not accept", "fail",
 // an SMTP reply or enhanced status code, is a DSN diagnostic, or says so.
 func inRejection(st *statement) bool {
 	return st.field == "diagnostic-code" || st.field == "status" || hasReplyCode(st.lower) ||
-		containsAny(st.lower, rejectionWords) || reStatus.MatchString(st.lower)
+		containsAny(st.lower, rejectionWords) || hasStatus(st.lower)
 }
 
 // hasReplyCode reports whether l holds a 4xx or 5xx SMTP reply code: three
@@ -125,7 +171,7 @@ func inRejection(st *statement) bool {
 func hasReplyCode(l string) bool {
 	for i := 0; i+3 <= len(l); i++ {
 		c := l[i]
-		if (c != '4' && c != '5') || (i > 0 && (isDigit(l[i-1]) || l[i-1] == '.' || isAlpha(l[i-1]))) {
+		if (c != '4' && c != '5') || (i > 0 && !isCodeLead(l[i-1])) {
 			continue
 		}
 		if isDigit(l[i+1]) && isDigit(l[i+2]) && (i+3 == len(l) || l[i+3] == ' ' || l[i+3] == '-') {
@@ -161,4 +207,9 @@ func isNoise(field string) bool {
 	return noiseFields[field] || strings.HasPrefix(field, "x-") ||
 		strings.HasPrefix(field, "arc-") || strings.HasPrefix(field, "list-") ||
 		strings.HasPrefix(field, "content-")
+}
+
+func hasStatus(l string) bool {
+	_, at := findStatus(l)
+	return at >= 0
 }

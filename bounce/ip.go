@@ -120,3 +120,71 @@ func ipToken(s string, i, j int) (netip.Addr, int, bool) {
 }
 
 func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
+
+// findStatus returns the first RFC 3463 enhanced status code in l
+// ("5.7.25": class 2, 4 or 5, then two numbers of up to three digits) and
+// its offset, or -1. Parts of longer dotted numbers (addresses, versions)
+// do not count.
+func findStatus(l string) (string, int) {
+	for i := 0; i+5 <= len(l); i++ {
+		c := l[i]
+		if (c != '2' && c != '4' && c != '5') || l[i+1] != '.' || (i > 0 && (isDigit(l[i-1]) || l[i-1] == '.')) {
+			continue
+		}
+		j := digits(l, i+2)
+		if j == i+2 || j-(i+2) > 3 || j >= len(l) || l[j] != '.' {
+			continue
+		}
+		k := digits(l, j+1)
+		if k == j+1 || k-(j+1) > 3 {
+			continue
+		}
+		if k < len(l) && (isDigit(l[k]) || (l[k] == '.' && k+1 < len(l) && isDigit(l[k+1]))) {
+			continue
+		}
+		return l[i:k], i
+	}
+	return "", -1
+}
+
+// digits returns the end of the run of digits starting at i.
+func digits(s string, i int) int {
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return i
+}
+
+// findEmails returns the offsets of the mail addresses in l (lower-cased):
+// a local part and a dotted domain around each "@".
+func findEmails(l string) [][2]int {
+	var out [][2]int
+	for from := 0; ; {
+		at := strings.IndexByte(l[from:], '@')
+		if at < 0 {
+			return out
+		}
+		at += from
+		from = at + 1
+		lo := at
+		for lo > 0 && isLocalChar(l[lo-1]) {
+			lo--
+		}
+		hi := at + 1
+		for hi < len(l) && (isAlpha(l[hi]) || isDigit(l[hi]) || l[hi] == '.' || l[hi] == '-') {
+			hi++
+		}
+		for hi > at+1 && (l[hi-1] == '.' || l[hi-1] == '-') {
+			hi--
+		}
+		dot := strings.LastIndexByte(l[at+1:hi], '.')
+		if lo == at || dot <= 0 || hi-(at+1+dot+1) < 2 {
+			continue
+		}
+		out = append(out, [2]int{lo, hi})
+	}
+}
+
+func isLocalChar(c byte) bool {
+	return isAlpha(c) || isDigit(c) || strings.IndexByte("._%+-=", c) >= 0
+}

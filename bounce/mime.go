@@ -1,7 +1,6 @@
 package bounce
 
 import (
-	"bytes"
 	"encoding/base64"
 	"io"
 	"mime"
@@ -26,26 +25,26 @@ const maxDepth = 8
 // extract turns the input into text chunks. An RFC 5322 message is walked
 // part by part (RFC 2045-2049); anything else, or a message whose structure
 // is broken, is read as raw text so that no content is lost.
-func extract(data []byte) []chunk {
+func extract(data string) []chunk {
 	data = skipMboxLine(data)
 	if !looksLikeMessage(data) {
-		return []chunk{{text: string(data)}}
+		return []chunk{{text: data}}
 	}
-	msg, err := mail.ReadMessage(bytes.NewReader(data))
+	msg, err := mail.ReadMessage(strings.NewReader(data))
 	if err != nil {
-		return []chunk{{text: string(data)}}
+		return []chunk{{text: data}}
 	}
 	// The header block is read as text too: a pasted DSN whose first lines
 	// are Diagnostic-Code and Status fields parses as a header.
-	chunks := []chunk{{text: string(data[:headerEnd(data)])}}
-	body, _ := io.ReadAll(msg.Body) // a bytes.Reader cannot fail
-	return walk(chunks, textproto.MIMEHeader(msg.Header), body, 0)
+	end := headerEnd(data)
+	chunks := []chunk{{text: data[:end]}}
+	return walk(chunks, textproto.MIMEHeader(msg.Header), strings.TrimLeft(data[end:], "\r\n"), 0)
 }
 
 // skipMboxLine drops the "From sender date" line mbox files start with.
-func skipMboxLine(data []byte) []byte {
-	if bytes.HasPrefix(data, []byte("From ")) {
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+func skipMboxLine(data string) string {
+	if strings.HasPrefix(data, "From ") {
+		if i := strings.IndexByte(data, '\n'); i >= 0 {
 			return data[i+1:]
 		}
 	}
@@ -54,13 +53,13 @@ func skipMboxLine(data []byte) []byte {
 
 // looksLikeMessage reports whether data starts with an RFC 5322 header field
 // and has a header/body separator.
-func looksLikeMessage(data []byte) bool {
-	colon := bytes.IndexByte(data, ':')
+func looksLikeMessage(data string) bool {
+	colon := strings.IndexByte(data, ':')
 	if colon <= 0 || colon > 76 {
 		return false
 	}
-	for _, c := range data[:colon] {
-		if c <= ' ' || c > '~' {
+	for i := range colon {
+		if c := data[i]; c <= ' ' || c > '~' {
 			return false
 		}
 	}
@@ -69,9 +68,9 @@ func looksLikeMessage(data []byte) bool {
 
 // headerEnd returns the offset of the blank line ending the header block, or
 // len(data) when there is none.
-func headerEnd(data []byte) int {
-	lf := bytes.Index(data, []byte("\n\n"))
-	crlf := bytes.Index(data, []byte("\r\n\r\n"))
+func headerEnd(data string) int {
+	lf := strings.Index(data, "\n\n")
+	crlf := strings.Index(data, "\r\n\r\n")
 	switch {
 	case lf < 0 && crlf < 0:
 		return len(data)
@@ -83,7 +82,7 @@ func headerEnd(data []byte) int {
 }
 
 // walk appends the readable text of one MIME entity to chunks.
-func walk(chunks []chunk, h textproto.MIMEHeader, body []byte, depth int) []chunk {
+func walk(chunks []chunk, h textproto.MIMEHeader, body string, depth int) []chunk {
 	body = decodeTransfer(h.Get("Content-Transfer-Encoding"), body)
 	mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil {
@@ -94,13 +93,13 @@ func walk(chunks []chunk, h textproto.MIMEHeader, body []byte, depth int) []chun
 		return walkMultipart(chunks, body, params["boundary"], depth)
 	case mediaType == "message/rfc822" || mediaType == "message/global" ||
 		mediaType == "text/rfc822-headers" || mediaType == "message/global-headers":
-		return append(chunks, chunk{text: string(body[:headerEnd(body)]), returned: true})
+		return append(chunks, chunk{text: body[:headerEnd(body)], returned: true})
 	case mediaType == "text/html":
 		return append(chunks, chunk{text: htmlText(body)})
 	case strings.HasPrefix(mediaType, "text/") || strings.HasPrefix(mediaType, "message/"):
 		// message/delivery-status (RFC 3464) is read like text: its fields
 		// are lines the reader knows.
-		return append(chunks, chunk{text: string(body)})
+		return append(chunks, chunk{text: body})
 	default:
 		return chunks // images, attachments: nothing to read
 	}
@@ -109,11 +108,11 @@ func walk(chunks []chunk, h textproto.MIMEHeader, body []byte, depth int) []chun
 // walkMultipart appends the text of each body part. If the structure is
 // broken (no boundary, truncated part), the whole body is read as raw text
 // so nothing is lost.
-func walkMultipart(chunks []chunk, body []byte, boundary string, depth int) []chunk {
+func walkMultipart(chunks []chunk, body string, boundary string, depth int) []chunk {
 	if boundary == "" {
-		return append(chunks, chunk{text: string(body)})
+		return append(chunks, chunk{text: body})
 	}
-	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	mr := multipart.NewReader(strings.NewReader(body), boundary)
 	parts := 0
 	for {
 		p, err := mr.NextRawPart()
@@ -121,31 +120,31 @@ func walkMultipart(chunks []chunk, body []byte, boundary string, depth int) []ch
 			break
 		}
 		if err != nil {
-			return append(chunks, chunk{text: string(body)})
+			return append(chunks, chunk{text: body})
 		}
 		partBody, err := io.ReadAll(p)
 		if err != nil {
-			return append(chunks, chunk{text: string(body)})
+			return append(chunks, chunk{text: body})
 		}
-		chunks = walk(chunks, p.Header, partBody, depth+1)
+		chunks = walk(chunks, p.Header, string(partBody), depth+1)
 		parts++
 	}
 	if parts == 0 {
-		return append(chunks, chunk{text: string(body)})
+		return append(chunks, chunk{text: body})
 	}
 	return chunks
 }
 
 // decodeTransfer undoes a Content-Transfer-Encoding (RFC 2045 6). A body that
 // does not decode is returned as it is.
-func decodeTransfer(cte string, body []byte) []byte {
+func decodeTransfer(cte string, body string) string {
 	var r io.Reader
 	switch strings.ToLower(strings.TrimSpace(cte)) {
 	case "quoted-printable":
-		r = quotedprintable.NewReader(bytes.NewReader(body))
+		r = quotedprintable.NewReader(strings.NewReader(body))
 	case "base64":
 		// The decoder skips CR and LF but not other whitespace.
-		r = base64.NewDecoder(base64.StdEncoding, bytes.NewReader(bytes.TrimSpace(body)))
+		r = base64.NewDecoder(base64.StdEncoding, strings.NewReader(strings.TrimSpace(body)))
 	default:
 		return body
 	}
@@ -153,7 +152,7 @@ func decodeTransfer(cte string, body []byte) []byte {
 	if err != nil {
 		// Keep what decoded and the raw body: a broken encoding must not
 		// hide the text behind it.
-		return append(append(out, '\n'), body...)
+		return string(out) + "\n" + body
 	}
-	return out
+	return string(out)
 }

@@ -19,19 +19,54 @@ type statement struct {
 // linear time and the evidence stays readable.
 const maxStatement = 16 << 10
 
-// slackText undoes what Slack does to message text (mrkdwn escaping,
-// auto-links, code marks) and normalises line endings. Plain mail text has
-// none of it and passes through unchanged.
-var slackText = strings.NewReplacer(
-	"\r\n", "\n", "\r", "\n",
-	"&lt;", "<", "&gt;", ">", "&amp;", "&", "&quot;", `"`, "&#39;", "'", "&nbsp;", " ",
-	"`", "",
-)
-
-// cleanText returns s with Slack links replaced by their labels, entities
-// decoded and line endings normalised.
+// cleanText undoes what Slack does to message text (mrkdwn escaping,
+// auto-links, code marks) and normalises line endings to LF. Plain mail
+// text with LF endings comes back unchanged, without a copy.
 func cleanText(s string) string {
-	return slackText.Replace(unlink(s))
+	s = unlink(s)
+	if !strings.ContainsAny(s, "\r&`") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\r':
+			b.WriteByte('\n')
+			if i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+		case '`':
+		case '&':
+			n := entity(s[i:])
+			if n == 0 {
+				b.WriteByte('&')
+				continue
+			}
+			b.WriteString(entities[s[i:i+n]])
+			i += n - 1
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// entities are the ones Slack escapes, and the few pasted mail carries.
+var entities = map[string]string{
+	"&lt;": "<", "&gt;": ">", "&amp;": "&", "&quot;": `"`, "&#39;": "'", "&nbsp;": " ",
+}
+
+// entity returns the length of the entity s starts with, or 0.
+func entity(s string) int {
+	semi := strings.IndexByte(s[:min(len(s), 7)], ';')
+	if semi < 0 {
+		return 0
+	}
+	if _, ok := entities[s[:semi+1]]; ok {
+		return semi + 1
+	}
+	return 0
 }
 
 // unlink replaces Slack links <scheme:target|label> and <scheme:target> by
@@ -81,10 +116,9 @@ func isLink(s string) bool {
 
 // htmlText returns the readable text of an HTML part: tags dropped, block
 // elements turned into line breaks, script and style skipped, entities decoded.
-func htmlText(body []byte) string {
+func htmlText(s string) string {
 	var b strings.Builder
-	b.Grow(len(body))
-	s := string(body)
+	b.Grow(len(s))
 	lower := lowerASCII(s) // same offsets as s
 	unclosed := map[string]bool{}
 	for i := 0; i < len(s); {
@@ -128,34 +162,52 @@ func htmlText(body []byte) string {
 }
 
 // splitStatements cuts a chunk into statements. After a marker that starts
-// the copy of the returned message, statements are flagged returned.
+// the copy of the returned message, statements are flagged returned. Lines
+// are handled as offsets into the cleaned text and its lower-cased twin, so
+// a one-line statement costs no copy.
 func splitStatements(c chunk, out []statement) []statement {
-	var cur []string
+	text := cleanText(c.text)
+	lower := lowerASCII(text)
+	var cur [][2]int // spans of text making the current statement
 	curField := ""
 	curCode := "" // "550-" when the current statement is an open multi-line reply
 	returned := c.returned
-	flush := func() {
-		if len(cur) > 0 {
-			text := strings.Join(cur, " ")
-			out = append(out, statement{text: text, lower: lowerASCII(text), field: curField, returned: returned})
-		}
-		cur, curField, curCode = cur[:0], "", ""
-	}
 	size := 0
+	flush := func() {
+		switch len(cur) {
+		case 0:
+		case 1:
+			out = append(out, statement{text: text[cur[0][0]:cur[0][1]], lower: lower[cur[0][0]:cur[0][1]], field: curField, returned: returned})
+		default:
+			out = append(out, statement{text: joinSpans(text, cur, size), lower: joinSpans(lower, cur, size), field: curField, returned: returned})
+		}
+		cur, curField, curCode, size = cur[:0], "", "", 0
+	}
 	quoted := false
-	for line := range strings.Lines(cleanText(c.text)) {
-		line, q := stripQuote(strings.TrimRight(line, " \t\n"))
+	for pos := 0; pos < len(text); {
+		a, b := pos, len(text)
+		if nl := strings.IndexByte(text[pos:], '\n'); nl >= 0 {
+			b = pos + nl
+		}
+		pos = b + 1
+		for b > a && (text[b-1] == ' ' || text[b-1] == '\t') {
+			b--
+		}
+		a, q := stripQuote(text, a, b)
 		if q != quoted { // chat text around a quoted bounce is not part of it
 			flush()
 			quoted = q
 		}
-		trimmed := strings.TrimSpace(line)
-		indented := len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
+		indented := a < b && (text[a] == ' ' || text[a] == '\t')
+		for a < b && (text[a] == ' ' || text[a] == '\t') {
+			a++
+		}
+		trimmed := text[a:b]
 		switch {
 		case trimmed == "":
 			flush()
 			continue
-		case isCopyMarker(trimmed):
+		case isCopyMarker(lower[a:b]):
 			flush()
 			returned = true
 			continue
@@ -163,17 +215,21 @@ func splitStatements(c chunk, out []statement) []statement {
 		if size > maxStatement {
 			flush()
 		}
-		if len(cur) == 0 {
-			size = 0
-		}
 		code := replyPrefix(trimmed)
+		field := ""
+		if !indented {
+			field = fieldName(lower[a:b])
+		}
 		switch {
 		case curCode != "" && code != "" && code[:3] == curCode[:3]:
-			trimmed = strings.TrimSpace(trimmed[4:]) // RFC 5321 4.2.1 continuation
+			a += 4 // RFC 5321 4.2.1 continuation: the code is said once
+			for a < b && text[a] == ' ' {
+				a++
+			}
 		case indented && len(cur) > 0:
-		case !indented && fieldName(trimmed) != "":
+		case field != "":
 			flush()
-			curField = fieldName(trimmed)
+			curField = field
 		case curField != "":
 			flush()
 		}
@@ -182,22 +238,43 @@ func splitStatements(c chunk, out []statement) []statement {
 		} else if code != "" {
 			curCode = ""
 		}
-		cur = append(cur, trimmed)
-		size += len(trimmed)
+		if a < b {
+			cur = append(cur, [2]int{a, b})
+			size += b - a + 1
+		}
 	}
 	flush()
 	return out
 }
 
-// stripQuote removes mail and Slack quote markers ("> ", ">> ") and
-// transcript direction marks ("<<< ", ">>> ") from the start of a line, and
-// reports whether the line was quoted.
-func stripQuote(line string) (string, bool) {
-	t := strings.TrimLeft(line, " \t")
-	if !strings.HasPrefix(t, ">") && !strings.HasPrefix(t, "<<<") {
-		return line, false
+// joinSpans joins the spans of s with single spaces.
+func joinSpans(s string, spans [][2]int, size int) string {
+	var b strings.Builder
+	b.Grow(size)
+	for k, sp := range spans {
+		if k > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s[sp[0]:sp[1]])
 	}
-	return strings.TrimLeft(t, "<> \t"), true
+	return b.String()
+}
+
+// stripQuote skips mail and Slack quote markers ("> ", ">> ") and
+// transcript direction marks ("<<< ", ">>> ") at the start of the line
+// s[a:b], returning the new start and whether the line was quoted.
+func stripQuote(s string, a, b int) (int, bool) {
+	t := a
+	for t < b && (s[t] == ' ' || s[t] == '\t') {
+		t++
+	}
+	if t == b || (s[t] != '>' && !strings.HasPrefix(s[t:b], "<<<")) {
+		return a, false
+	}
+	for t < b && (s[t] == '<' || s[t] == '>' || s[t] == ' ' || s[t] == '\t') {
+		t++
+	}
+	return t, true
 }
 
 // replyPrefix returns "550-" or "550 " when line starts with an SMTP reply
@@ -212,8 +289,8 @@ func replyPrefix(line string) string {
 	return line[:4]
 }
 
-// fieldName returns the lower-cased name when line starts a header field
-// ("Name: value"), "" otherwise.
+// fieldName returns the name when the lower-cased line starts a header
+// field ("name: value"), "" otherwise.
 func fieldName(line string) string {
 	colon := strings.IndexByte(line, ':')
 	if colon <= 0 || colon > 40 || !isAlpha(line[0]) {
@@ -228,7 +305,7 @@ func fieldName(line string) string {
 	if colon+1 < len(line) && line[colon+1] != ' ' && line[colon+1] != '\t' {
 		return ""
 	}
-	return lowerASCII(line[:colon])
+	return line[:colon]
 }
 
 // copyMarkers start the copy of the returned message in human-readable
@@ -245,13 +322,13 @@ var copyMarkers = []string{
 	"content-type: message/global",
 }
 
-// isCopyMarker reports whether line is one of copyMarkers, decorated with
-// dashes as MTAs print them.
+// isCopyMarker reports whether the lower-cased line is one of copyMarkers,
+// decorated with dashes as MTAs print them.
 func isCopyMarker(line string) bool {
-	if len(line) > 80 {
+	if len(line) > 80 || !(strings.Contains(line, "message") || strings.Contains(line, "content-")) {
 		return false
 	}
-	l := strings.Trim(lowerASCII(line), "-=_ :.,")
+	l := strings.Trim(line, "-=_ :.,")
 	for _, m := range copyMarkers {
 		if strings.HasPrefix(m, "content-type") {
 			if strings.HasPrefix(l, m) {

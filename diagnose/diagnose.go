@@ -268,47 +268,55 @@ func (d *Diagnoser) gather(ctx context.Context, f *facts) {
 		f.names = append(f.names, name)
 	}
 
-	// Round 2: forward lookups of every name (the verdict), the reverse
-	// zone's servers, every name's forward zone, SPF.
+	// Round 2: forward lookups of every name (the verdict), the zone cuts
+	// and servers of the reverse zone and of every name's forward zone, SPF.
+	// Round 3: the authoritative servers, bypassing every cache. Each
+	// chain starts its next query as soon as its own answer is in, so one
+	// slow lookup does not hold back the others.
 	var mu sync.Mutex
 	var spfWG sync.WaitGroup
-	fz := map[string]zoneInfo{}
-	switch {
-	case nsRev.ok():
-		wg.Go(func() { f.rz = d.servers(ctx, nsRev.final, nsRev) })
-	default:
-		soa := nsRev.soa
-		if soa == nil {
-			soa = f.ptr.soa
-		}
-		if soa == nil {
-			f.rz = zoneInfo{err: fmt.Errorf("no zone cut found for %s: NS %s", strings.TrimSuffix(f.rev, "."), nsRev.describe())}
-			break
-		}
-		f.soaMname = dns.CanonicalName(soa.Ns)
-		wg.Go(func() { f.rz = d.zoneAt(ctx, dns.CanonicalName(soa.Hdr.Name)) })
-	}
-	for i, name := range f.names {
-		if invalidName(name) != "" {
-			continue
-		}
+	var revAns []lookup
+	srcFwd := map[string][]fwdAnswer{}
+	wg.Go(func() {
+		f.rz = d.reverseZone(ctx, f, nsRev)
+		revAns = d.askReverse(ctx, f.rz, f.ptrAt)
+	})
+	valid := validNames(f.names)
+	speculated := valid[:min(len(valid), spfSpeculative)]
+	for _, name := range valid {
 		wg.Go(func() { store(&mu, f.fwd, name, d.lookupAddrs(ctx, "", name)) })
-		wg.Go(func() { store(&mu, fz, name, d.forwardZone(ctx, name)) })
-		if i < spfSpeculative {
+		wg.Go(func() { store(&mu, srcFwd, name, d.askForward(ctx, name, d.forwardZone(ctx, name))) })
+		if slices.Contains(speculated, name) {
 			// SPF may need a further round trip ("a", "mx"): it runs
-			// alongside the source check rather than before it.
+			// alongside the rest rather than before it.
 			spfWG.Go(func() { store(&mu, f.spf, name, d.checkSPF(ctx, f.ip, name)) })
 		}
 	}
 	wg.Wait()
 	f.status, f.confirm = evaluate(f.ip, f.ptr, f.names, f.fwd)
-	if f.confirm != "" && !slices.Contains(f.names[:min(len(f.names), spfSpeculative)], f.confirm) {
+	if f.confirm != "" && !slices.Contains(speculated, f.confirm) {
 		spfWG.Go(func() { store(&mu, f.spf, f.confirm, d.checkSPF(ctx, f.ip, f.confirm)) })
 	}
-
-	// Round 3: the authoritative servers, bypassing every cache.
-	f.source, f.srcNames = d.checkSource(ctx, f, fz)
+	f.source, f.srcNames = d.checkSource(ctx, f, revAns, srcFwd)
 	spfWG.Wait()
+}
+
+// reverseZone finds the servers of the zone holding the PTR: from the NS
+// answer itself when the PTR's name is a zone apex, else from the zone the
+// negative answer's SOA names.
+func (d *Diagnoser) reverseZone(ctx context.Context, f *facts, nsRev lookup) zoneInfo {
+	if nsRev.ok() {
+		return d.servers(ctx, nsRev.final, nsRev)
+	}
+	soa := nsRev.soa
+	if soa == nil {
+		soa = f.ptr.soa
+	}
+	if soa == nil {
+		return zoneInfo{err: fmt.Errorf("no zone cut found for %s: NS %s", strings.TrimSuffix(f.rev, "."), nsRev.describe())}
+	}
+	f.soaMname = dns.CanonicalName(soa.Ns)
+	return d.zoneAt(ctx, dns.CanonicalName(soa.Hdr.Name))
 }
 
 // evaluate applies RFC 8601 §3: pass when some PTR name's addresses include

@@ -323,6 +323,24 @@ func TestRoundTrips(t *testing.T) {
 			t.Errorf("%s: %d sequential round trips, want at most %d (status %s)", tc.ip, got, tc.rounds, r.Status)
 		}
 	}
+
+	// The verdict needs two: the forward lookups follow the PTR lookup
+	// directly, with nothing else in between.
+	g.ResetLog()
+	d.DiagnoseIP(context.Background(), netip.MustParseAddr("203.0.113.5"), Options{})
+	var forward dnstest.Query
+	for _, q := range g[0].Queries() {
+		if q.Name == "mail.example.com." && q.Type == dns.TypeA && (forward.Start.IsZero() || q.Start.Before(forward.Start)) {
+			forward = q // the first; SPF's "a" asks again later
+		}
+	}
+	for _, s := range g {
+		for _, q := range s.Queries() {
+			if q.End.Before(forward.Start) && q.Name != "5.113.0.203.in-addr.arpa." {
+				t.Errorf("%s %s came before the forward lookup", q.Name, dns.TypeToString[q.Type])
+			}
+		}
+	}
 }
 
 func BenchmarkDiagnosePass(b *testing.B) {

@@ -70,7 +70,7 @@ var guidanceTable = []stepRule{
 	},
 	{
 		text:     "Verify: the PTR must name the host, and the host must point back to {{.IP}}.",
-		commands: []string{"dig +short -x {{.IP}}", "dig +short {{.Name}} {{.AddrType}}"},
+		commands: []string{"dig +short -x {{.IP}}", "{{if not .Guess}}dig +short {{.Name}} {{.AddrType}}{{end}}"},
 	},
 }
 
@@ -133,7 +133,7 @@ func (rule stepRule) applies(has map[Code]bool, status Status, ipv6 bool) bool {
 	if rule.status != "" && rule.status != status {
 		return false
 	}
-	if rule.ipv6Fail && (!ipv6 || status == StatusPass) {
+	if rule.ipv6Fail && (!ipv6 || status == StatusPass || status == StatusTemperror) {
 		return false
 	}
 	if len(rule.on) == 0 {

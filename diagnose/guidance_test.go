@@ -18,7 +18,7 @@ func TestGuidanceTemplates(t *testing.T) {
 			if err := tmpl.Execute(&b, data); err != nil {
 				t.Errorf("rule %d: %v", i, err)
 			}
-			if got := execute(text, data); strings.Contains(got, "{{") || got == "" {
+			if got := execute(text, data); strings.Contains(got, "{{") || strings.TrimSpace(got) == "" {
 				t.Errorf("rule %d: %q", i, got)
 			}
 		}

@@ -109,7 +109,7 @@ func (l *lookup) ok() bool { return l.err == nil && len(l.rrs) > 0 }
 func (l *lookup) describe() string {
 	switch {
 	case l.err != nil:
-		return fmt.Sprintf("no answer from %s (%v)", l.server, l.err)
+		return fmt.Sprintf("no usable answer from %s (%v)", l.server, l.err)
 	case l.nx:
 		return "NXDOMAIN"
 	case l.neg:
@@ -236,7 +236,11 @@ func (d *Diagnoser) lookupAddrs(ctx context.Context, server, name string) addrs 
 	var out addrs
 	for i, l := range []lookup{a, aaaa} {
 		if l.err != nil {
-			out.err = errors.Join(out.err, fmt.Errorf("%s %s: %w", strings.TrimSuffix(name, "."), [2]string{"A", "AAAA"}[i], l.err))
+			err := fmt.Errorf("%s %s: %w", strings.TrimSuffix(name, "."), [2]string{"A", "AAAA"}[i], l.err)
+			if out.err != nil {
+				err = fmt.Errorf("%w; %w", out.err, err) // one line, unlike errors.Join
+			}
+			out.err = err
 		}
 		for _, rr := range l.rrs {
 			out.list = append(out.list, rrAddr(rr))

@@ -18,13 +18,24 @@ type fwdAnswer struct {
 	err  error // the zone's servers could not be found
 }
 
-// checkSource asks the reverse zone's servers for the PTR, and each PTR
-// name's forward-zone servers for its A/AAAA, all with RD=0 and at once: the
-// FCrDNS verdict as the zones' owners publish it right now. Propagation is
-// the authoritative servers agreeing; what caches still hold is a separate
-// matter, bounded by TTLs. Names the source serves but the resolver did not
-// (a fix not yet in caches) cost two more round trips.
-func (d *Diagnoser) checkSource(ctx context.Context, f *facts, fz map[string]zoneInfo) (*SourceCheck, []string) {
+// askReverse asks every server of the reverse zone for the PTR at name.
+func (d *Diagnoser) askReverse(ctx context.Context, z zoneInfo, name string) []lookup {
+	out := make([]lookup, len(z.servers))
+	var wg sync.WaitGroup
+	for i, s := range z.servers {
+		wg.Go(func() { out[i] = d.ask(ctx, s.addr, name, dns.TypePTR, false) })
+	}
+	wg.Wait()
+	return out
+}
+
+// checkSource builds the FCrDNS verdict from the authoritative answers alone
+// (the reverse zone's servers for the PTR, each name's forward-zone servers
+// for A/AAAA, all asked with RD=0): what the zones' owners publish right
+// now. Propagation is the authoritative servers agreeing; what caches still
+// hold is a separate matter, bounded by TTLs. Names the source serves but the
+// resolver did not (a fix not yet in caches) cost two more round trips here.
+func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, fwd map[string][]fwdAnswer) (*SourceCheck, []string) {
 	sc := &SourceCheck{Status: StatusTemperror, Servers: []ServerAnswer{}}
 	zone := strings.TrimSuffix(f.rz.name, ".")
 	if len(f.rz.servers) == 0 {
@@ -35,21 +46,8 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, fz map[string]zon
 		sc.Servers = append(sc.Servers, ServerAnswer{Zone: zone, Error: msg})
 		return sc, nil
 	}
-
-	revAns := make([]lookup, len(f.rz.servers))
-	fwd := map[string][]fwdAnswer{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for i, s := range f.rz.servers {
-		wg.Go(func() { revAns[i] = d.ask(ctx, s.addr, f.ptrAt, dns.TypePTR, false) })
-	}
-	askNames := func(names []string, zones map[string]zoneInfo) {
-		for _, name := range names {
-			wg.Go(func() { store(&mu, fwd, name, d.askForward(ctx, name, zones[name])) })
-		}
-	}
-	askNames(validNames(f.names), fz)
-	wg.Wait()
 
 	var names []string
 	answered := 0
@@ -81,15 +79,10 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, fz map[string]zon
 			fresh = append(fresh, n)
 		}
 	}
-	if len(fresh) > 0 {
-		zones := map[string]zoneInfo{}
-		for _, n := range fresh {
-			wg.Go(func() { store(&mu, zones, n, d.forwardZone(ctx, n)) })
-		}
-		wg.Wait()
-		askNames(fresh, zones)
-		wg.Wait()
+	for _, n := range fresh {
+		wg.Go(func() { store(&mu, fwd, n, d.askForward(ctx, n, d.forwardZone(ctx, n))) })
 	}
+	wg.Wait()
 
 	union := map[string]addrs{}
 	for _, n := range validNames(names) {

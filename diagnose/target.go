@@ -28,17 +28,19 @@ func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 	case len(t) > maxTarget:
 		return bad("too long")
 	}
-	if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
+	literal := strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]")
+	if literal {
 		t = t[1 : len(t)-1] // an SMTP address literal
 	}
-	if a, err := netip.ParseAddr(t); err == nil {
+	a, err := netip.ParseAddr(t)
+	if err == nil {
 		if a.Zone() != "" {
 			return bad("an IPv6 zone is local to one host")
 		}
 		return a.Unmap(), true, nil
 	}
-	if strings.Contains(t, ":") {
-		return bad("not a valid IPv6 address")
+	if literal || strings.Contains(t, ":") {
+		return bad("not a valid IP address")
 	}
 	if why := hostSyntax(t); why != "" {
 		return bad(why)

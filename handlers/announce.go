@@ -11,6 +11,7 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/store"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // announcementEvent is the message-metadata event type that marks our
@@ -31,7 +32,7 @@ func mention(user string) string {
 // Announce posts one announcement in its watch's thread, exactly once: on a
 // retry (Attempt > 1) it first looks for the earlier attempt's message by its
 // idempotency key.
-func (b *Bot) Announce(ctx context.Context, p store.Pending) error {
+func (b *Bot) Announce(ctx context.Context, p watch.Announcement) error {
 	w := p.Watch
 	if p.Attempt > 1 {
 		found, err := b.findAnnouncement(ctx, w.Channel, w.Thread, p.IdempotencyKey)
@@ -42,7 +43,7 @@ func (b *Bot) Announce(ctx context.Context, p store.Pending) error {
 			return nil
 		}
 	}
-	m := announcement(p, time.Now())
+	m := announcement(p)
 	meta := slack.MsgOptionMetadata(slack.SlackMetadata{
 		EventType:    announcementEvent,
 		EventPayload: map[string]any{"key": p.IdempotencyKey, "kind": string(p.Kind), "ip": w.IP.String()},
@@ -81,30 +82,23 @@ func (b *Bot) findAnnouncement(ctx context.Context, channel, thread, key string)
 }
 
 // announcement renders the message for one pending announcement.
-func announcement(p store.Pending, now time.Time) message {
+func announcement(p watch.Announcement) message {
 	w, r := p.Watch, &p.Result
 	ip := code(w.IP.String())
 	switch p.Kind {
 	case store.KindProgress:
-		until := now
-		if r.Source != nil {
-			until = now.Add(time.Duration(r.Source.StaleForSeconds) * time.Second)
-		}
+		until := p.StaleUntil
 		text := fmt.Sprintf(":hourglass_flowing_sand: %sFixed at the source: the authoritative servers now answer %s for %s. "+
 			"Resolvers may keep the old answer until about <!date^%d^{time}|%s>; I'll post here when it passes everywhere.",
 			mention(w.RequestedBy), records(r), ip, until.Unix(), until.UTC().Format("15:04 UTC"))
 		return textMessage(text)
 	case store.KindFixed:
-		took := r.CheckedAt.Sub(w.CreatedAt)
-		if r.CheckedAt.IsZero() || took < 0 {
-			took = now.Sub(w.CreatedAt)
-		}
 		text := fmt.Sprintf(":tada: %s%s is fixed: %s. FCrDNS passes at the resolver and at every authoritative server, so receivers such as Gmail will accept it. "+
-			"It took %s from when I started watching.", mention(w.RequestedBy), ip, records(r), humanDuration(took))
+			"It took %s from when I started watching.", mention(w.RequestedBy), ip, records(r), humanDuration(p.Elapsed))
 		return textMessage(text)
 	default: // store.KindExpired
 		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(w.RequestedBy), ip,
-			humanDuration(now.Sub(w.CreatedAt)), statusVerb(r))
+			humanDuration(p.Elapsed), statusVerb(r))
 		keep := slack.NewButtonBlockElement(actionKeepWatching, w.IP.String(), slack.NewTextBlockObject(slack.PlainTextType, "Keep watching", false, false))
 		recheck := slack.NewButtonBlockElement(actionRecheck, w.IP.String(), slack.NewTextBlockObject(slack.PlainTextType, "Recheck now", false, false))
 		return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text), slack.NewActionBlock("", keep, recheck)}}

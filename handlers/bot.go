@@ -65,6 +65,9 @@ type Bot struct {
 	ready atomic.Bool
 	seen  *dedupe
 	jobs  chan job
+
+	// afterJob, when set (by tests), is called after each job.
+	afterJob func(name string)
 }
 
 // identity is who the bot is in the workspace (auth.test), so it never
@@ -77,9 +80,9 @@ type job struct {
 }
 
 // New builds a bot on api (a slack.Client with the bot token, the app-level
-// token and, in tests, the fake Slack's URL). watches may be nil: watching is
-// then reported unavailable.
-func New(api *slack.Client, diag Diagnoser, watches Watches, cfg Config) *Bot {
+// token and, in tests, the fake Slack's URL). Until UseWatches is called,
+// watching is reported unavailable.
+func New(api *slack.Client, diag Diagnoser, cfg Config) *Bot {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
 	}
@@ -105,7 +108,6 @@ func New(api *slack.Client, diag Diagnoser, watches Watches, cfg Config) *Bot {
 		cfg:        cfg,
 		api:        api,
 		diag:       diag,
-		watches:    watches,
 		log:        cfg.Logger.With("pkg", "handlers"),
 		metrics:    cfg.Metrics,
 		httpClient: &http.Client{Timeout: 30 * time.Second},
@@ -120,6 +122,10 @@ func New(api *slack.Client, diag Diagnoser, watches Watches, cfg Config) *Bot {
 	}
 	return b
 }
+
+// UseWatches connects the recheck scheduler; call it before Run. (The
+// scheduler announces through the bot, so the two are built in turn.)
+func (b *Bot) UseWatches(w Watches) { b.watches = w }
 
 // Ready reports whether the bot holds a live socket-mode connection.
 func (b *Bot) Ready() bool { return b.ready.Load() }
@@ -191,6 +197,9 @@ func (b *Bot) work(ctx context.Context) {
 func (b *Bot) runJob(ctx context.Context, j job) {
 	b.metrics.InFlight.Add(1)
 	defer b.metrics.InFlight.Add(-1)
+	if b.afterJob != nil {
+		defer b.afterJob(j.name)
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			b.metrics.Panics.Add(1)

@@ -89,7 +89,7 @@ func bounceIntro(r bounce.Result, ips []string) string {
 	}
 	if len(ips) == 0 {
 		return ":mag: This bounce is " + desc + ", but it does not say which IP address your server sent from. " +
-			"Mention me in this thread with it, e.g. `@rdnsbot 203.0.113.5`, or run `/rdns <ip>`."
+			"Mention me in this thread with it, e.g. `@rdnsbot 203.0.113.5`, or run `/rdns &lt;ip&gt;`."
 	}
 	quoted := make([]string, len(ips))
 	for i, ip := range ips {

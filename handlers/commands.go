@@ -16,10 +16,12 @@ import (
 // maxTargets bounds the targets one command may name.
 const maxTargets = 10
 
+// usageText is mrkdwn: its angle brackets are escaped, or Slack would read
+// <ip|hostname> as a link.
 const usageText = "*Usage*\n" +
-	"• `/rdns <ip|hostname> […]`: check reverse DNS (FCrDNS) the way Gmail and Outlook do\n" +
-	"• `/rdns watch <ip>`: recheck until it is fixed, and say so here\n" +
-	"• `/rdns unwatch <ip>`: stop rechecking\n" +
+	"• `/rdns &lt;ip|hostname&gt; […]`: check reverse DNS (FCrDNS) the way Gmail and Outlook do\n" +
+	"• `/rdns watch &lt;ip&gt;`: recheck until it is fixed, and say so here\n" +
+	"• `/rdns unwatch &lt;ip&gt;`: stop rechecking\n" +
 	"• `/rdns list`: what is watched in this conversation\n" +
 	"• `/rdns help`: this help\n" +
 	"Or paste/forward a bounce (`550 5.7.25 …`) into a channel I am in, or mention me with an IP."

@@ -14,6 +14,12 @@ import (
 // hostile holds texts that would ping or link people if echoed raw.
 var hostile = []string{"<!channel>", "<!here>", "<@U0HOSTILE>", "<http://evil.example|click>", "<#C0123>", "<!subteam^S1>"}
 
+func TestUsageHasNoRawControlSequences(t *testing.T) {
+	for _, m := range slackLink.FindAllString(usageText, -1) {
+		t.Errorf("usage text holds %q, which Slack reads as a link", m)
+	}
+}
+
 func TestEscape(t *testing.T) {
 	for in, want := range map[string]string{
 		"<!channel>":          "&lt;!channel&gt;",

@@ -227,7 +227,7 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 	case errors.Is(err, errNoWatches) || err != nil:
 		blocks = append(blocks, mrkdwnSection(":hourglass: "+errNoWatches.Error()+"."))
 	case len(infos) == 0:
-		blocks = append(blocks, mrkdwnSection("You are not watching anything. Run `/rdns <ip>` or paste a bounce into a channel I am in."))
+		blocks = append(blocks, mrkdwnSection("You are not watching anything. Run `/rdns &lt;ip&gt;` or paste a bounce into a channel I am in."))
 	default:
 		var lines []string
 		for _, w := range infos {

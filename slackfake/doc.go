@@ -26,6 +26,7 @@
 // # Socket Mode
 //
 // SendEnvelope sends any envelope; SendEvent (events_api, wrapped in an event_callback),
+// SendUserMessage (stores a user's message and sends its message event),
 // SendSlashCommand and SendBlockAction (interactive) build Slack's payloads. Envelopes
 // sent while no socket is connected wait for the next connection. WaitAck returns the ack
 // payload and its latency; Redeliver resends an envelope with retry_attempt and
@@ -37,6 +38,11 @@
 // across attempts; bots must dedupe by event_id, as Slack asks.
 //
 // # Web API
+//
+// Methods read the token from "Authorization: Bearer" or the "token" form field, as
+// slack-go sends it: the app token for apps.connections.open, the bot token for the
+// rest. No token is not_authed, the other kind of token not_allowed_token_type, any
+// other token invalid_auth.
 //
 // auth.test, apps.connections.open, chat.postMessage, chat.postEphemeral, chat.update,
 // conversations.join, conversations.info, conversations.replies, files.info and
@@ -53,8 +59,9 @@
 //
 // FailNext makes the next calls of a method fail (HTTP 429 with Retry-After, 5xx, or an
 // ok:false error); SetLatency delays a method. Calls lists every call in order with the
-// token removed; Messages, Thread, Ephemerals, Views and Responses show what the bot
-// produced; WaitForMessage and Wait block on a condition, never on a timer.
+// token removed; Messages, Thread, Ephemerals, Views, Responses and Acks show what the
+// bot produced; WaitForMessage, WaitAck, WaitConnected and Wait block on a condition,
+// never on a timer. AddMessage stores a user's message (a thread the bot answers in).
 //
 // A Fake is safe for concurrent use. Close stops every goroutine it started.
 package slackfake

@@ -1,6 +1,7 @@
 package slackfake
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -84,11 +85,15 @@ func WithTokens(botToken, appToken string) Option {
 	return func(c *config) { c.botToken, c.appToken = botToken, appToken }
 }
 
-// WithPingInterval sets how often the fake pings each socket (default 250ms). slack-go
-// drops a connection that has not been pinged for its OptionPingInterval (default 30s),
-// so keep this well below the client's interval.
+// WithPingInterval sets how often the fake pings each socket (default 250ms; d <= 0
+// keeps it). slack-go drops a connection that has not been pinged for its
+// OptionPingInterval (default 30s), so keep this well below the client's interval.
 func WithPingInterval(d time.Duration) Option {
-	return func(c *config) { c.pingInterval = d }
+	return func(c *config) {
+		if d > 0 {
+			c.pingInterval = d
+		}
+	}
 }
 
 // WithRedelivery makes the fake redeliver an events_api envelope that is not acked
@@ -100,7 +105,8 @@ func WithRedelivery(d time.Duration) Option {
 
 // Fault is an injected failure of one Web API call. HTTPStatus, when set and not 200,
 // is the response status (429 carries Retry-After, rounded up to whole seconds as Slack
-// sends it); otherwise the call answers 200 with {"ok":false,"error":Error}.
+// sends it); otherwise the call answers 200 with {"ok":false,"error":Error}, Error
+// defaulting to "internal_error".
 type Fault struct {
 	HTTPStatus int
 	RetryAfter time.Duration
@@ -148,8 +154,11 @@ type Fake struct {
 	conns        map[*conn]bool
 	connectCount int
 	envelopes    map[string]*envelope
-	pending      []*envelope // waiting for a connection
-	acks         []Ack
+	// unackedEvents are the events_api envelopes not acked yet, which redeliverLoop
+	// scans on every change; the acked ones, the bulk of a long test, stay out of it.
+	unackedEvents map[string]*envelope
+	pending       []*envelope // waiting for a connection
+	acks          []Ack
 }
 
 // Start starts a Fake and closes it when t's test ends.
@@ -172,18 +181,19 @@ func New(opts ...Option) *Fake {
 		o(&cfg)
 	}
 	f := &Fake{
-		cfg:       cfg,
-		done:      make(chan struct{}),
-		changed:   make(chan struct{}),
-		faults:    map[string][]Fault{},
-		latency:   map[string]time.Duration{},
-		channels:  map[string]*Channel{},
-		files:     map[string]*File{},
-		views:     map[string][]json.RawMessage{},
-		responses: map[string][]ResponsePost{},
-		tickets:   map[string]bool{},
-		conns:     map[*conn]bool{},
-		envelopes: map[string]*envelope{},
+		cfg:           cfg,
+		done:          make(chan struct{}),
+		changed:       make(chan struct{}),
+		faults:        map[string][]Fault{},
+		latency:       map[string]time.Duration{},
+		channels:      map[string]*Channel{},
+		files:         map[string]*File{},
+		views:         map[string][]json.RawMessage{},
+		responses:     map[string][]ResponsePost{},
+		tickets:       map[string]bool{},
+		conns:         map[*conn]bool{},
+		envelopes:     map[string]*envelope{},
+		unackedEvents: map[string]*envelope{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", f.serveAPI)
@@ -267,9 +277,9 @@ func (f *Fake) CallsTo(method string) []Call {
 	return out
 }
 
-// Wait blocks until cond returns true, ctx ends or the Fake is closed. cond is checked
-// now and after every change of the fake's state (a call, a post, an ack, a connection),
-// so it may read the Fake freely; it must not block.
+// Wait blocks until cond returns true, ctx ends (ctx.Err()) or the Fake is closed
+// (ErrClosed). cond is checked now and after every change of the fake's state (a call, a
+// post, an ack, a connection); it may read the Fake freely but must not block.
 func (f *Fake) Wait(ctx context.Context, cond func() bool) error {
 	for {
 		f.mu.Lock()
@@ -282,7 +292,7 @@ func (f *Fake) Wait(ctx context.Context, cond func() bool) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("slackfake: waiting: %w", ctx.Err())
+			return ctx.Err()
 		case <-f.done:
 			return ErrClosed
 		}
@@ -382,11 +392,12 @@ func (f *Fake) answer(ctx context.Context, method, token string, params url.Valu
 	}
 
 	if fault != nil {
-		status := fault.HTTPStatus
-		if status == 0 {
-			status = http.StatusOK
+		resp := apiResponse{status: fault.HTTPStatus, retryAfter: fault.RetryAfter, code: fault.Error}
+		if resp.status == 0 || resp.status == http.StatusOK {
+			resp.status = http.StatusOK
+			resp.code = cmp.Or(resp.code, "internal_error")
 		}
-		return apiResponse{status: status, retryAfter: fault.RetryAfter, code: fault.Error}
+		return resp
 	}
 
 	if code := f.authenticate(method, token); code != "" {

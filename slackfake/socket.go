@@ -34,9 +34,9 @@ type envelope struct {
 	queued          bool      // waiting in pending or in a connection's queue
 	firstSent       time.Time // first write to a socket; ack latency counts from here
 	// lastSent is the latest write; the redelivery timer counts from it.
-	lastSent        time.Time
-	acked           bool
-	ack             Ack
+	lastSent time.Time
+	acked    bool
+	ack      Ack
 }
 
 // wireEnvelope is the frame Slack writes for a request.
@@ -109,6 +109,9 @@ func (f *Fake) sendEnvelopeWithID(envelopeID, typ string, payload any) (string, 
 		return "", ErrClosed
 	}
 	f.envelopes[e.id] = e
+	if typ == "events_api" {
+		f.unackedEvents[e.id] = e
+	}
 	f.deliverLocked(e)
 	f.notifyLocked()
 	return e.id, nil
@@ -199,7 +202,10 @@ func (f *Fake) DropConnections() {
 // WaitConnected waits until n connections in all have been opened (each one got its
 // hello), counting reconnections.
 func (f *Fake) WaitConnected(ctx context.Context, n int) error {
-	return f.Wait(ctx, func() bool { return f.ConnectCount() >= n })
+	if err := f.Wait(ctx, func() bool { return f.ConnectCount() >= n }); err != nil {
+		return fmt.Errorf("slackfake: waiting for connection %d: %w", n, err)
+	}
+	return nil
 }
 
 // Connections is the number of sockets open now.
@@ -305,6 +311,7 @@ func (f *Fake) recordAck(a Ack) {
 	f.acks = append(f.acks, a)
 	if e, ok := f.envelopes[a.EnvelopeID]; ok && !e.acked {
 		e.acked, e.ack = true, a
+		delete(f.unackedEvents, e.id)
 	}
 	f.notifyLocked()
 }
@@ -449,8 +456,8 @@ func (f *Fake) redeliverLoop() {
 		f.mu.Lock()
 		now := time.Now()
 		var next time.Time
-		for _, e := range f.envelopes {
-			if e.typ != "events_api" || e.acked || e.queued || e.lastSent.IsZero() || e.retryAttempt >= maxRedeliveries {
+		for _, e := range f.unackedEvents {
+			if e.queued || e.lastSent.IsZero() || e.retryAttempt >= maxRedeliveries {
 				continue
 			}
 			due := e.lastSent.Add(wait)
@@ -481,7 +488,7 @@ func (f *Fake) redeliverLoop() {
 			timer.Stop()
 		}
 		select {
-		case <-make(chan int):
+		case <-f.done:
 			return
 		default:
 		}

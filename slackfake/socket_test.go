@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
@@ -246,8 +248,8 @@ func TestExplicitRedeliver(t *testing.T) {
 
 func TestReconnects(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		break_ func(*slackfake.Fake) error
+		name string
+		cut  func(*slackfake.Fake) error
 	}{
 		{"refresh requested", func(f *slackfake.Fake) error { return f.Disconnect("refresh_requested") }},
 		{"connection dropped", func(f *slackfake.Fake) error { f.DropConnections(); return nil }},
@@ -259,7 +261,7 @@ func TestReconnects(t *testing.T) {
 			if err := fake.WaitConnected(ctx, 1); err != nil {
 				t.Fatal(err)
 			}
-			if err := tc.break_(fake); err != nil {
+			if err := tc.cut(fake); err != nil {
 				t.Fatal(err)
 			}
 			if err := fake.WaitConnected(ctx, 2); err != nil {
@@ -354,4 +356,113 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		}
 	}()
 	<-done
+}
+
+// TestWireProtocol checks the frames themselves with a bare websocket client: the hello,
+// server pings, acks, and that a connection URL works once.
+func TestWireProtocol(t *testing.T) {
+	ctx := testContext(t)
+	fake := slackfake.Start(t, slackfake.WithPingInterval(10*time.Millisecond))
+	_, wsURL, err := socketmode.New(newAPI(fake)).OpenContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if _, resp, err := websocket.DefaultDialer.DialContext(ctx, wsURL, nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("second dial with the same URL: %v, want 401", err)
+	}
+
+	pings := make(chan struct{}, 10)
+	ws.SetPingHandler(func(string) error {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	frames := make(chan map[string]any, 10)
+	go func() {
+		defer close(frames)
+		for {
+			var frame map[string]any
+			if err := ws.ReadJSON(&frame); err != nil {
+				return
+			}
+			frames <- frame
+		}
+	}()
+	receive := func() map[string]any {
+		t.Helper()
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				t.Fatal("socket closed")
+			}
+			return f
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+		return nil
+	}
+
+	hello := receive()
+	debug, _ := hello["debug_info"].(map[string]any)
+	if hello["type"] != "hello" || hello["num_connections"] != 1.0 || debug["approximate_connection_time"] == nil {
+		t.Errorf("hello = %v", hello)
+	}
+	for range 2 {
+		select {
+		case <-pings:
+		case <-ctx.Done():
+			t.Fatal("no pings from the server")
+		}
+	}
+
+	envID, err := fake.SendEnvelope("events_api", map[string]any{"type": "event_callback", "event_id": "Ev1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := receive()
+	if env["envelope_id"] != envID || env["type"] != "events_api" || env["retry_attempt"] != 0.0 || env["accepts_response_payload"] != false {
+		t.Errorf("envelope = %v", env)
+	}
+	if err := ws.WriteJSON(map[string]any{"envelope_id": envID, "payload": map[string]any{"ok": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	payload, _, err := fake.WaitAck(ctx, envID)
+	if err != nil || string(payload) != `{"ok":1}` {
+		t.Errorf("ack payload %s, %v", payload, err)
+	}
+	if acks := fake.Acks(); len(acks) != 1 || acks[0].EnvelopeID != envID {
+		t.Errorf("acks = %+v", acks)
+	}
+}
+
+func TestSendUserMessageWithEmail(t *testing.T) {
+	ctx := testContext(t)
+	fake := slackfake.Start(t)
+	fake.AddChannel(slackfake.Channel{ID: "C0MAIL", Name: "mail", Type: slackfake.Private, BotMember: true})
+	b := runBot(t, fake)
+	email := fake.AddFile(slackfake.File{Mode: "email", Filetype: "email", PlainText: "550 5.7.25 [203.0.113.5]"})
+
+	sent, envID, err := fake.SendUserMessage(slackfake.Message{
+		Channel: "C0MAIL", User: "USLACKBOT", BotID: "B0EMAIL", Files: []slackfake.File{email},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evt := b.next(ctx, t, socketmode.EventTypeEventsAPI)
+	msg := evt.Data.(slackevents.EventsAPIEvent).InnerEvent.Data.(*slackevents.MessageEvent)
+	if evt.Request.EnvelopeID != envID || msg.TimeStamp != sent.TS || msg.ChannelType != "group" || msg.BotID != "B0EMAIL" ||
+		msg.Message == nil || len(msg.Message.Files) != 1 || msg.Message.Files[0].Mode != "email" ||
+		msg.Message.Files[0].PlainText != "550 5.7.25 [203.0.113.5]" {
+		t.Errorf("message event = %+v (files %+v)", msg, msg.Message)
+	}
+	if len(fake.Thread("C0MAIL", sent.TS)) != 1 {
+		t.Error("the email post was not stored")
+	}
 }

@@ -189,9 +189,10 @@ func joinConversation(f *Fake, p url.Values, _ []byte) (map[string]any, string) 
 	defer f.mu.Unlock()
 	c, ok := f.channels[p.Get("channel")]
 	switch {
-	case !ok || (c.Type != Public && !c.BotMember):
+	case !ok:
 		return nil, "channel_not_found"
 	case c.Type != Public:
+		// Only public channels can be self-joined; someone must invite the bot elsewhere.
 		return nil, "method_not_supported_for_channel_type"
 	}
 	out := map[string]any{}
@@ -230,6 +231,7 @@ func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 			thread = append(thread, m)
 		}
 	}
+	slices.SortStableFunc(thread, func(a, b *Message) int { return compareTS(a.TS, b.TS) })
 	if len(thread) == 0 {
 		return nil, "thread_not_found"
 	}

@@ -184,13 +184,13 @@ func TestChannelMembership(t *testing.T) {
 	if got := slackErr(post("C0SECRET")); got != "channel_not_found" {
 		t.Errorf("private, not a member: %q, want channel_not_found", got)
 	}
-	if _, _, _, err := api.JoinConversation("C0SECRET"); slackErr(err) != "channel_not_found" {
-		t.Errorf("joining an unseen private channel: %v, want channel_not_found", err)
-	}
-	fake.AddChannel(slackfake.Channel{ID: "C0SECRET", Name: "ops", Type: slackfake.Private, BotMember: true})
 	if _, _, _, err := api.JoinConversation("C0SECRET"); slackErr(err) != "method_not_supported_for_channel_type" {
 		t.Errorf("joining a private channel: %v, want method_not_supported_for_channel_type", err)
 	}
+	if _, _, _, err := api.JoinConversation("C0NOWHERE"); slackErr(err) != "channel_not_found" {
+		t.Errorf("joining an unknown channel: %v, want channel_not_found", err)
+	}
+	fake.AddChannel(slackfake.Channel{ID: "C0SECRET", Name: "ops", Type: slackfake.Private, BotMember: true}) // invited
 	for _, ch := range []string{"C0SECRET", "D0ALICE", "G0TRIO"} {
 		if err := post(ch); err != nil {
 			t.Errorf("posting to %s: %v", ch, err)
@@ -270,6 +270,10 @@ func TestFaults(t *testing.T) {
 	}
 	if err := post(); err != nil {
 		t.Errorf("fourth post: %v, want ok", err)
+	}
+	fake.FailNext("auth.test", 1, slackfake.Fault{})
+	if _, err := api.AuthTest(); slackErr(err) != "internal_error" {
+		t.Errorf("empty fault: %v, want internal_error", err)
 	}
 
 	calls := fake.CallsTo("chat.postMessage")
@@ -440,5 +444,15 @@ func TestWaitForMessage(t *testing.T) {
 	defer cancel()
 	if _, err := fake.WaitForMessage(short, func(slackfake.Message) bool { return false }); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("waiting for nothing: %v, want the deadline to pass", err)
+	}
+}
+
+func TestMessagesInTSOrder(t *testing.T) {
+	fake := slackfake.Start(t)
+	later := fake.AddMessage(slackfake.Message{Channel: "C0GENERAL", User: "U0ALICE", Text: "later"})
+	fake.AddMessage(slackfake.Message{Channel: "C0GENERAL", User: "U0ALICE", Text: "earlier", TS: "999999999.999999"})
+	msgs := fake.Messages("C0GENERAL")
+	if len(msgs) != 2 || msgs[0].Text != "earlier" || msgs[1].TS != later.TS {
+		t.Errorf("messages = %+v, want earlier (a shorter ts) first", msgs)
 	}
 }

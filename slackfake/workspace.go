@@ -1,11 +1,13 @@
 package slackfake
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -126,6 +128,9 @@ type Message struct {
 	Recipient string
 	// Edited is set once chat.update changed the message.
 	Edited bool
+	// Subtype ("file_share", "bot_message", …) and Files, for messages tests add.
+	Subtype string
+	Files   []File
 }
 
 // AddMessage stores a message as if a user had posted it (for threads a test starts), and
@@ -139,6 +144,21 @@ func (f *Fake) AddMessage(m Message) Message {
 	f.messages = append(f.messages, &m)
 	f.notifyLocked()
 	return m
+}
+
+// SendUserMessage stores m as AddMessage does and sends the message event Slack
+// delivers for it (channel_type from the channel's type), returning the stored message
+// and the envelope_id. For a Slackbot email post, set User "USLACKBOT", a BotID and Files.
+func (f *Fake) SendUserMessage(m Message) (Message, string, error) {
+	m = f.AddMessage(m)
+	ev := m.json(f, false, 0)
+	ev["channel"] = m.Channel
+	ev["event_ts"] = m.TS
+	if c, ok := f.Channel(m.Channel); ok {
+		ev["channel_type"] = map[ChannelType]string{Public: "channel", Private: "group", IM: "im", MPIM: "mpim"}[c.Type]
+	}
+	envelopeID, _, err := f.SendEvent(Event{Inner: ev})
+	return m, envelopeID, err
 }
 
 // newTSLocked returns a new, increasing message ts: "1700000000.000100", then
@@ -175,7 +195,22 @@ func (f *Fake) selectMessages(keep func(*Message) bool) []Message {
 			out = append(out, *m)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b Message) int { return compareTS(a.TS, b.TS) })
 	return out
+}
+
+// compareTS orders message timestamps ("1700000000.000100") numerically; as strings they
+// only sort right when their integer parts have the same length.
+func compareTS(a, b string) int {
+	ai, af, _ := strings.Cut(a, ".")
+	bi, bf, _ := strings.Cut(b, ".")
+	if c := cmp.Compare(len(ai), len(bi)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(ai, bi); c != 0 {
+		return c
+	}
+	return strings.Compare(af, bf)
 }
 
 // WaitForMessage waits until some message, ephemeral or not, satisfies match (checked
@@ -210,11 +245,20 @@ func (m *Message) json(f *Fake, withMetadata bool, replyCount int) map[string]an
 	}
 	if m.BotID != "" {
 		out["bot_id"] = m.BotID
+	}
+	if m.BotID == f.cfg.identity.BotID {
 		out["app_id"] = f.cfg.identity.AppID
 		out["bot_profile"] = map[string]any{
 			"id": m.BotID, "app_id": f.cfg.identity.AppID, "name": f.cfg.identity.BotName,
 			"team_id": f.cfg.identity.TeamID, "deleted": false,
 		}
+	}
+	if m.Subtype != "" {
+		out["subtype"] = m.Subtype
+	}
+	if len(m.Files) > 0 {
+		out["files"] = m.Files
+		out["upload"] = true
 	}
 	if m.ThreadTS != "" {
 		out["thread_ts"] = m.ThreadTS
@@ -247,7 +291,7 @@ type EmailAddress struct {
 
 // File is a file in the fake workspace. Emails sent to a channel's address are files
 // with Mode and Filetype "email" and their text in PlainText; Slack documents none of
-// those fields, so their shapes follow real payloads (../shared/notes/slack.md §4).
+// those fields, so their shapes follow real payloads (see slack-go #1521).
 type File struct {
 	ID       string // "" gets a new F… id
 	Name     string

@@ -226,8 +226,8 @@ func TestClaimLeaseAndComplete(t *testing.T) {
 
 		mustClaim(t, st, t0, 10)
 		claims := mustClaim(t, st, t0.Add(90*time.Second), 10, ip1)
-		if claims[0].Checks != 0 {
-			t.Fatalf("Checks = %d; want 0", claims[0].Checks)
+		if c := claims[0]; c.Checks != 0 || len(c.Watches) != 2 || c.Watches[0].Thread != "1.1" || c.Watches[1].RequestedBy != "U2" {
+			t.Fatalf("claim = %+v; want no checks yet and both watches", c)
 		}
 		// Leased: no other replica gets it within the lease.
 		mustClaim(t, st, t0.Add(2*time.Minute), 10)

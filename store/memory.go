@@ -155,7 +155,14 @@ func (m *Memory) ClaimDue(ctx context.Context, now time.Time, max int, lease tim
 		}
 		if e.scheduled && e.due <= ms(now) {
 			e.due = tok
-			claims = append(claims, Claim{IP: ip, Checks: e.checks, Token: tok})
+			c := Claim{IP: ip, Checks: e.checks, Token: tok}
+			for _, mw := range e.watches {
+				w := e.view(mw)
+				w.NextCheck = time.Time{} // as in Redis: claimed, the lease is not a check time
+				c.Watches = append(c.Watches, w)
+			}
+			sortWatches(c.Watches)
+			claims = append(claims, c)
 		}
 	}
 	return claims, nil

@@ -348,19 +348,53 @@ func (r *Redis) ClaimDue(ctx context.Context, now time.Time, max int, lease time
 	if err != nil {
 		return nil, err
 	}
-	tok, vs, err := tokenAndRest(v, 2)
+	claims, err := decodeClaims(v)
 	if err != nil {
 		return nil, wrapErr("claim due", err)
 	}
-	claims := make([]Claim, 0, len(vs)/2)
-	for i := 0; i < len(vs); i += 2 {
-		ip, err := netip.ParseAddr(vs[i])
-		if err != nil {
-			return nil, wrapErr("claim due", err)
+	return claims, nil
+}
+
+// decodeClaims reads scriptClaim's reply.
+func decodeClaims(v any) ([]Claim, error) {
+	a, ok := v.([]any)
+	if !ok || len(a) == 0 {
+		return nil, fmt.Errorf("unexpected script reply %T", v)
+	}
+	tok, ok := a[0].(int64)
+	if !ok {
+		return nil, fmt.Errorf("unexpected token %T", a[0])
+	}
+	claims := make([]Claim, 0, len(a)-1)
+	for _, e := range a[1:] {
+		vs, err := strs(e, 1)
+		if err != nil || len(vs)%2 != 1 {
+			return nil, fmt.Errorf("unexpected claim %v: %w", e, err)
 		}
-		checks, _, _ := strings.Cut(vs[i+1], "|")
-		n, _ := strconv.Atoi(checks)
-		claims = append(claims, Claim{IP: ip, Checks: n, Token: tok})
+		c := Claim{Token: tok}
+		if c.IP, err = netip.ParseAddr(vs[0]); err != nil {
+			return nil, err
+		}
+		meta := ""
+		for i := 1; i < len(vs); i += 2 {
+			if vs[i] == "#" {
+				meta = vs[i+1]
+			}
+		}
+		checks, _, _ := strings.Cut(meta, "|")
+		c.Checks, _ = strconv.Atoi(checks)
+		for i := 1; i < len(vs); i += 2 {
+			if vs[i] == "#" {
+				continue
+			}
+			w, err := decodeWatch(vs[0], vs[i], vs[i+1], meta)
+			if err != nil {
+				return nil, err
+			}
+			c.Watches = append(c.Watches, w)
+		}
+		sortWatches(c.Watches)
+		claims = append(claims, c)
 	}
 	return claims, nil
 }

@@ -77,16 +77,18 @@ settle(ip)
 return 1
 `)
 
-// ARGV: prefix, now_ms, max, lease_ms. Returns token, then ip and meta pairs.
-// Claiming moves the IP's due time to the end of the lease: the lease and the
-// retry after a crash are one and the same.
+// ARGV: prefix, now_ms, max, lease_ms. Returns token, then one array per IP:
+// ip, then the IP's hash (field, value pairs, "#" included). Claiming moves
+// the IP's due time to the end of the lease: the lease and the retry after a
+// crash are one and the same.
 var scriptClaim = redis.NewScript(luaPrelude + `
 local tok = tonumber(ARGV[2]) + tonumber(ARGV[4])
 local out = {tok}
 for _, ip in ipairs(redis.call('ZRANGEBYSCORE', DUE, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
   redis.call('ZADD', DUE, tok, ip)
-  out[#out + 1] = ip
-  out[#out + 1] = redis.call('HGET', wkey(ip), '#') or ''
+  local e = redis.call('HGETALL', wkey(ip))
+  table.insert(e, 1, ip)
+  out[#out + 1] = e
 end
 return out
 `)

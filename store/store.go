@@ -140,9 +140,10 @@ type Watch struct {
 
 // Claim is a due IP leased to one replica by ClaimDue.
 type Claim struct {
-	IP     netip.Addr
-	Checks int   // rechecks completed so far for this IP
-	Token  int64 // fences Complete
+	IP      netip.Addr
+	Checks  int     // rechecks completed so far for this IP
+	Watches []Watch // the IP's watches when claimed
+	Token   int64   // fences Complete
 }
 
 // Transition moves one watch (identified by Key and CreatedAt) on, and records
@@ -193,7 +194,8 @@ type Store interface {
 	ListByUser(ctx context.Context, user string) ([]Watch, error)
 	ListByChannel(ctx context.Context, channel string) ([]Watch, error)
 
-	// ClaimDue leases up to max IPs due at now for lease.
+	// ClaimDue leases up to max IPs due at now for lease, each with its
+	// watches (one round trip: the recheck needs them).
 	ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error)
 	// Complete applies a recheck's outcome to a claimed IP (ErrLeaseLost if
 	// the claim expired and was taken again).

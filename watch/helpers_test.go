@@ -145,16 +145,26 @@ func (r *recorder) snapshot() (map[string]watch.Announcement, []string) {
 	return m, append([]string(nil), r.dups...)
 }
 
-// observed wraps the scheduler's store to report each recorded recheck and
-// each store error, so tests know when to move the clock.
+// observed wraps the scheduler's store to report each recorded recheck,
+// each recorded post and each store error, so tests know when to move the
+// clock.
 type observed struct {
 	watch.Store
 	completed chan netip.Addr
+	marked    chan store.Key // nil: not reported
 	failed    chan error
 }
 
 func observe(st watch.Store, buffer int) *observed {
-	return &observed{Store: st, completed: make(chan netip.Addr, buffer), failed: make(chan error, buffer)}
+	return &observed{Store: st, completed: make(chan netip.Addr, buffer), marked: make(chan store.Key, buffer), failed: make(chan error, buffer)}
+}
+
+func (o *observed) MarkPosted(ctx context.Context, p store.Pending) error {
+	err := o.Store.MarkPosted(ctx, p)
+	if err == nil && o.marked != nil {
+		o.marked <- p.Watch.Key
+	}
+	return err
 }
 
 func (o *observed) Complete(ctx context.Context, c store.Claim, out store.Outcome) error {
@@ -179,16 +189,23 @@ func (o *observed) ClaimAnnouncements(ctx context.Context, now time.Time, max in
 
 // run starts s and returns a function that stops it and waits for it.
 func run(s *watch.Scheduler) (stop func()) {
+	halt, wait := runHalt(s)
+	return func() {
+		halt()
+		wait()
+	}
+}
+
+// runHalt starts s; halt stops its loop (as a crash would stop it claiming
+// work) without waiting for the work in flight, which wait waits for.
+func runHalt(s *watch.Scheduler) (halt, wait func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		s.Run(ctx)
 		close(done)
 	}()
-	return func() {
-		cancel()
-		<-done
-	}
+	return cancel, func() { <-done }
 }
 
 func failing(status diagnose.Status) diagnose.Result { return diagnose.Result{Status: status} }

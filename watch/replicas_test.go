@@ -131,9 +131,10 @@ func TestReplicaDiesMidCheck(t *testing.T) {
 	if _, _, err := a.Watch(ctx, store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceCommand}, failing(diagnose.StatusFail)); err != nil {
 		t.Fatal(err)
 	}
-	stopA := run(a)
+	haltA, waitA := runHalt(a)
 	clock.Advance(time.Minute)
 	wait(t, dead.started, "the doomed check")
+	haltA() // replica A is gone: it claims nothing more
 	stopB := run(b)
 	defer stopB()
 	clock.Advance(2 * time.Minute) // the lease (2m) runs out
@@ -142,7 +143,7 @@ func TestReplicaDiesMidCheck(t *testing.T) {
 		t.Fatalf("announcement = %+v; want fixed", a)
 	}
 	close(dead.release) // the dead replica's outcome arrives late
-	stopA()
+	waitA()
 	stopB()
 	if posted, dups := ann.snapshot(); len(posted) != 1 || len(dups) != 0 {
 		t.Fatalf("posted %d, duplicates %v; want one fixed message", len(posted), dups)

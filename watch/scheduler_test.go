@@ -24,10 +24,10 @@ func TestSchedulerLifecycle(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		st   func(t *testing.T) watch.Store
+		st   func(t *testing.T) store.Store
 	}{
-		{"redis", func(t *testing.T) watch.Store { return redisStore(t, server) }},
-		{"memory", func(t *testing.T) watch.Store { return store.NewMemory() }},
+		{"redis", func(t *testing.T) store.Store { return redisStore(t, server) }},
+		{"memory", func(t *testing.T) store.Store { return store.NewMemory() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -36,7 +36,7 @@ func TestSchedulerLifecycle(t *testing.T) {
 	}
 }
 
-func testLifecycle(t *testing.T, backing watch.Store) {
+func testLifecycle(t *testing.T, backing store.Store) {
 	ctx := context.Background()
 	clock := newFakeClock(t0)
 	checker := newScriptedChecker(clock, 10)
@@ -88,11 +88,13 @@ func testLifecycle(t *testing.T, backing watch.Store) {
 			t.Fatalf("announcement = %+v; want progress, attempt 1, stale until 12:07", a)
 		}
 	}
+	wait(t, st.marked, "progress recorded") // the post that succeeded
 	// 12:03: the failed post is retried after its lease, with the same key.
 	clock.Advance(time.Minute)
 	if a := wait(t, ann.seen, "progress retry"); a.Watch.Thread != "2.2" || a.Attempt != 2 {
 		t.Fatalf("retry = %+v; want thread 2.2 attempt 2", a)
 	}
+	wait(t, st.marked, "retried progress recorded")
 	// 12:07, check 2: the stale time (5m) beat the 2m interval. Still fixed
 	// at the source only: nothing new to say.
 	clock.Advance(4 * time.Minute)

@@ -84,7 +84,6 @@ type Announcement struct {
 // Store is what the scheduler needs of a store.Store.
 type Store interface {
 	Add(ctx context.Context, w store.Watch, due time.Time) (bool, error)
-	ListForIP(ctx context.Context, ip netip.Addr) ([]store.Watch, error)
 	ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]store.Claim, error)
 	Complete(ctx context.Context, c store.Claim, o store.Outcome) error
 	Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error
@@ -270,6 +269,16 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case <-done:
 			busy--
 		}
+		// Collect every worker that finished meanwhile: one pass claims work
+		// for all the free slots at once.
+		for drained := false; !drained; {
+			select {
+			case <-done:
+				busy--
+			default:
+				drained = true
+			}
+		}
 	}
 }
 
@@ -324,12 +333,7 @@ func (s *Scheduler) check(ctx context.Context, c store.Claim) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
 	res := s.cfg.Checker.DiagnoseIP(cctx, c.IP, diagnose.Options{})
 	cancel()
-	ws, err := s.cfg.Store.ListForIP(ctx, c.IP)
-	if err != nil {
-		log.Warn("recheck not recorded; retried after the lease", "err", err)
-		return
-	}
-	o := s.outcome(c, ws, res)
+	o := s.outcome(c, res)
 	if err := s.cfg.Store.Complete(ctx, c, o); err != nil {
 		log.Warn("recheck not recorded; retried after the lease", "err", err)
 		return
@@ -341,13 +345,13 @@ func (s *Scheduler) check(ctx context.Context, c store.Claim) {
 }
 
 // outcome decides what a recheck result means for each watch of the IP.
-func (s *Scheduler) outcome(c store.Claim, ws []store.Watch, r diagnose.Result) store.Outcome {
+func (s *Scheduler) outcome(c store.Claim, r diagnose.Result) store.Outcome {
 	now := s.cfg.Clock.Now()
 	if r.CheckedAt.IsZero() {
 		r.CheckedAt = now
 	}
 	o := store.Outcome{Result: r, Now: now, Next: now.Add(s.delay(c.Checks+1, r))}
-	for _, w := range ws {
+	for _, w := range c.Watches {
 		if w.State != store.StateActive {
 			continue
 		}

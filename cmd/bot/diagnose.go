@@ -78,7 +78,7 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	bad := false
 	for _, t := range targets {
 		if _, _, err := diagnose.ParseTarget(t); err != nil {
-			fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
+			fmt.Fprintf(stderr, "bot %v\n", err) // "bot diagnose: invalid target …"
 			bad = true
 		}
 	}
@@ -92,7 +92,7 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		AuthorityPort: *authPort,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
+		fmt.Fprintf(stderr, "bot %v\n", err)
 		return 2
 	}
 
@@ -121,7 +121,7 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		if o.err != nil {
 			out.Errors = append(out.Errors, targetError{Target: targets[i], Error: o.err.Error()})
-			fmt.Fprintf(stderr, "bot diagnose: %v\n", o.err)
+			fmt.Fprintf(stderr, "bot %v\n", o.err)
 		}
 		for _, r := range o.results {
 			switch r.Status {

@@ -2,12 +2,125 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+	"github.com/slack-go/slack"
+
+	"github.com/rdnsbot/rdnsbot/config"
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/handlers"
+	"github.com/rdnsbot/rdnsbot/store"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
-// STUB: owned by the lead, replaced by the Slack bot.
+// cmdServe runs the Slack bot until ctx ends (SIGINT/SIGTERM).
 func cmdServe(ctx context.Context, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "bot: not built yet")
-	return 2
+	cfg, err := config.Load(ctx, envconfig.OsLookuper())
+	if err != nil {
+		fmt.Fprintf(stderr, "bot: %v\n", err)
+		return 2
+	}
+	intervals, err := watch.ParseIntervals(cfg.RecheckIntervals)
+	if err != nil {
+		fmt.Fprintf(stderr, "bot: config: RECHECK_INTERVALS: %v\n", err)
+		return 2
+	}
+	level, _ := cfg.Level() // validated by Load
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := serve(ctx, cfg, intervals, log); err != nil {
+		log.Error("bot stopped", "err", err)
+		return 1
+	}
+	return 0
 }
+
+// serve wires the parts together and runs them until ctx ends.
+func serve(ctx context.Context, cfg *config.Config, intervals []time.Duration, log *slog.Logger) error {
+	diag, err := diagnose.New(diagnose.Config{Resolver: cfg.DNSResolver, Timeout: cfg.DNSTimeout})
+	if err != nil {
+		return fmt.Errorf("diagnose: %w", err)
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	api := slack.New(cfg.BotToken.Reveal(), slack.OptionAppLevelToken(cfg.AppToken.Reveal()), slack.OptionAPIURL(cfg.APIURL))
+	metrics := &handlers.Metrics{}
+	bot := handlers.New(api, diag, handlers.Config{
+		Workers:        cfg.Workers,
+		BounceChannels: cfg.BounceChannels,
+		Logger:         log,
+		Metrics:        metrics,
+	})
+	sched, err := watch.New(watch.Config{
+		Store: st, Checker: diag, Announcer: bot,
+		Intervals: intervals, MaxAge: cfg.WatchMaxAge, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	bot.UseWatches(handlers.NewWatches(sched, st))
+
+	var background sync.WaitGroup
+	defer background.Wait()
+	schedCtx, stopSched := context.WithCancel(ctx)
+	defer stopSched()
+	background.Go(func() { sched.Run(schedCtx) })
+
+	if cfg.HTTPAddr != "" {
+		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: opsHandler(bot.Ready, metrics.WritePrometheus), ReadHeaderTimeout: 5 * time.Second}
+		background.Go(func() {
+			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("http server", "addr", cfg.HTTPAddr, "err", err)
+			}
+		})
+		defer func() {
+			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdownCtx)
+		}()
+	}
+	log.Info("starting", "slack_api", cfg.APIURL, "resolver", cfg.DNSResolver, "workers", cfg.Workers,
+		"recheck_intervals", cfg.RecheckIntervals, "watch_max_age", cfg.WatchMaxAge.String())
+	return bot.Run(ctx)
+}
+
+// closingStore is a store that may hold a connection.
+type closingStore interface {
+	store.Store
+	Close() error
+}
+
+// openStore opens Redis when REDIS_URL is set, else an in-memory store.
+// An unreachable Redis is not fatal: diagnoses need none, watching reports
+// itself unavailable, and go-redis reconnects by itself.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (closingStore, error) {
+	if cfg.RedisURL == "" {
+		log.Warn("REDIS_URL is unset: watches are kept in memory and die with the process")
+		return memoryStore{store.NewMemory()}, nil
+	}
+	r, err := store.Open(cfg.RedisURL.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := r.Ping(pingCtx); err != nil {
+		log.Warn("redis is not reachable yet; watching is unavailable until it is", "err", err)
+	}
+	return r, nil
+}
+
+// memoryStore gives the in-memory store the Close the Redis one has.
+type memoryStore struct{ *store.Memory }
+
+func (memoryStore) Close() error { return nil }

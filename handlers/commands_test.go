@@ -1,0 +1,186 @@
+package handlers
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/slackfake"
+)
+
+func TestSlashCommandAcksThenPostsSummaryAndThreadedGuidance(t *testing.T) {
+	h := startHarness(t)
+	env, err := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.6 84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, latency := h.ack(env)
+	if !strings.Contains(string(payload), "ephemeral") || !strings.Contains(string(payload), "Checking 84.200.10.6, 84.200.10.5") {
+		t.Errorf("ack payload = %s, want an ephemeral 'Checking…'", payload)
+	}
+	if latency > time.Second {
+		t.Errorf("ack took %s", latency)
+	}
+	summary := h.waitMessage("summary", func(m slackfake.Message) bool {
+		return m.Channel == chanOps && m.ThreadTS == "" && strings.Contains(content(m), "84.200.10.6")
+	})
+	for _, want := range []string{"84.200.10.6* has no PTR record (permerror)", "84.200.10.5* passes FCrDNS"} {
+		if !strings.Contains(content(summary), want) {
+			t.Errorf("summary lacks %q: %s", want, content(summary))
+		}
+	}
+	guide := h.waitMessage("threaded guidance", inThread(chanOps, summary.TS, "no PTR", "-x 84.200.10.6", actionRecheck))
+	if !strings.Contains(content(guide), "10.200.84.in-addr.arpa") || !strings.Contains(content(guide), "not your domain registrar") {
+		t.Errorf("guidance does not say who fixes it: %s", content(guide))
+	}
+	if *guide.UnfurlLinks || *guide.UnfurlMedia {
+		t.Errorf("replies must not unfurl links")
+	}
+}
+
+func TestBadSlashCommandsGetUsageInTheAck(t *testing.T) {
+	h := startHarness(t)
+	for _, tc := range []struct{ text, want string }{
+		{"", "which IP"},
+		{"999.1.1.1", "999.1.1.1"},
+		{"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;script&gt;alert(1)&lt;/script&gt;"},
+		{"<!channel>", "!channel"},
+		{"help", "/rdns watch"},
+	} {
+		env, err := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: tc.text, UserID: userAlice, ChannelID: chanOps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := h.ack(env)
+		var ack struct {
+			ResponseType string          `json:"response_type"`
+			Blocks       json.RawMessage `json:"blocks"`
+		}
+		if err := json.Unmarshal(payload, &ack); err != nil {
+			t.Fatalf("%q: ack payload %s: %v", tc.text, payload, err)
+		}
+		shown := decodeJSON(t, ack.Blocks)
+		if ack.ResponseType != "ephemeral" || !strings.Contains(shown, tc.want) || !strings.Contains(shown, "Usage") {
+			t.Errorf("%q: ack = %s, want ephemeral usage mentioning %q", tc.text, payload, tc.want)
+		}
+		if strings.Contains(shown, "<script>") || strings.Contains(shown, "<!channel>") {
+			t.Errorf("%q: hostile input echoed raw: %s", tc.text, shown)
+		}
+	}
+	if posts := h.botPosts(chanOps); len(posts) != 0 {
+		t.Errorf("bad commands must not post in the channel, got %d posts", len(posts))
+	}
+}
+
+func TestSlashCommandJoinsPublicChannelOrFallsBackToResponseURL(t *testing.T) {
+	h := startHarness(t)
+	// Public channel the bot is not in: it joins, then posts.
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOther})
+	h.ack(env)
+	h.waitMessage("summary after join", func(m slackfake.Message) bool { return m.Channel == chanOther && m.ThreadTS == "" })
+	if len(h.fake.CallsTo("conversations.join")) != 1 {
+		t.Errorf("expected one conversations.join")
+	}
+	// Private channel: Slack refuses both post and join; answer via response_url.
+	env, _ = h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.6", UserID: userAlice, ChannelID: chanSecret})
+	h.ack(env)
+	h.waitJob("command")
+	h.waitJob("command") // the first command's job may finish after the ack of the second
+	resps := h.fake.Responses(env)
+	if len(resps) == 0 {
+		t.Fatalf("no response_url post; calls: %v", h.fake.Calls())
+	}
+	body := string(resps[0].Body)
+	if !strings.Contains(body, "84.200.10.6") || !strings.Contains(body, "ephemeral") {
+		t.Errorf("response_url post = %s", body)
+	}
+	if len(h.botPosts(chanSecret)) != 0 {
+		t.Error("posted in a private channel the bot is not in")
+	}
+}
+
+func TestRateLimitedPostIsRetriedAfterRetryAfter(t *testing.T) {
+	h := startHarness(t)
+	h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{HTTPStatus: 429, RetryAfter: time.Second})
+	start := time.Now()
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	h.waitMessage("summary", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("posted after %s, before Retry-After (1s) elapsed", waited)
+	}
+	if n := len(h.fake.CallsTo("chat.postMessage")); n < 2 {
+		t.Errorf("expected a retried chat.postMessage, saw %d calls", n)
+	}
+}
+
+func TestServerErrorsAreRetried(t *testing.T) {
+	h := startHarness(t)
+	h.fake.FailNext("chat.postMessage", 2, slackfake.Fault{HTTPStatus: 503})
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	h.waitMessage("summary after 5xx", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+}
+
+func TestInvalidBlocksFallBackToText(t *testing.T) {
+	h := startHarness(t)
+	h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{Error: "invalid_blocks"})
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.6", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	m := h.waitMessage("text fallback", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+	if m.Blocks != nil || !strings.Contains(m.Text, "no PTR record") {
+		t.Errorf("fallback = text %q blocks %s", m.Text, m.Blocks)
+	}
+}
+
+func TestMentionIsAnsweredInItsThread(t *testing.T) {
+	h := startHarness(t)
+	bot := h.fake.Identity().BotUserID
+	ev := msgEvent(chanOps, userAlice, "<@"+bot+"> can you check 84.200.10.7 please", "1700000100.000100")
+	ev["type"] = "app_mention"
+	h.sendEvent(ev)
+	// The same text also arrives as a message event: it must not be answered twice.
+	h.sendEvent(msgEvent(chanOps, userAlice, "<@"+bot+"> can you check 84.200.10.7 please", "1700000100.000100"))
+	m := h.waitMessage("mention reply", inThread(chanOps, "1700000100.000100", "84.200.10.7", "does not point back"))
+	if !strings.Contains(content(m), "84.200.10.99") {
+		t.Errorf("reply should show where the PTR name points: %s", content(m))
+	}
+	h.waitJob("mention")
+	if n := len(h.botPosts(chanOps)); n != 1 {
+		t.Errorf("want exactly one reply, got %d:%s", n, h.dump())
+	}
+}
+
+func TestTemperrorIsNeverCalledMissingPTR(t *testing.T) {
+	h := startHarness(t)
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.8", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	m := h.waitMessage("summary", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+	if c := content(m); !strings.Contains(c, "can't tell yet") || strings.Contains(c, "no PTR") {
+		t.Errorf("a timeout must read as 'can't tell', not 'no PTR': %s", c)
+	}
+}
+
+func TestDisconnectMidRunRecovers(t *testing.T) {
+	h := startHarness(t)
+	if err := h.fake.Disconnect("refresh_requested"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitConnected(2)
+	h.fake.DropConnections()
+	h.waitConnected(3)
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	h.waitMessage("summary after reconnects", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+}
+
+func TestAppHomeListsWatchesOrSaysUnavailable(t *testing.T) {
+	h := startHarness(t)
+	h.sendEvent(map[string]any{"type": "app_home_opened", "user": userAlice, "channel": "D0ALICE", "tab": "home"})
+	h.waitJob("home")
+	views := h.fake.Views(userAlice)
+	if len(views) != 1 || !strings.Contains(string(views[0]), "Your reverse-DNS watches") || !strings.Contains(string(views[0]), "unavailable") {
+		t.Errorf("home view = %s", views)
+	}
+}

@@ -1,0 +1,261 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/dnstest"
+	"github.com/rdnsbot/rdnsbot/slackfake"
+)
+
+// Conversations of the test workspace.
+const (
+	chanOps     = "C0MAILOPS" // public, bot is a member
+	chanOther   = "C0OTHER"   // public, bot is not a member
+	chanSecret  = "G0SECRET"  // private, bot is not a member
+	chanNoBounc = "C0CHATTER" // public member, not in BOUNCE_CHANNELS when set
+	userAlice   = "U0ALICE"
+	slackbotID  = "USLACKBOT"
+	slackbotBot = "B0SLACKBOT"
+)
+
+// harness is a running bot wired to a fake Slack and test DNS servers.
+type harness struct {
+	t      *testing.T
+	fake   *slackfake.Fake
+	dns    dnstest.Group
+	diag   *diagnose.Diagnoser
+	bot    *Bot
+	jobs   chan string // names of finished jobs
+	stop   func()      // stops the bot and waits for Run to return
+	runErr error
+}
+
+type harnessOption func(*Config)
+
+func startHarness(t *testing.T, opts ...harnessOption) *harness {
+	t.Helper()
+	fake := slackfake.Start(t, slackfake.WithPingInterval(100*time.Millisecond))
+	for _, c := range []slackfake.Channel{
+		{ID: chanOps, Name: "mail-ops", Type: slackfake.Public, BotMember: true},
+		{ID: chanOther, Name: "other", Type: slackfake.Public},
+		{ID: chanSecret, Name: "secret", Type: slackfake.Private},
+		{ID: chanNoBounc, Name: "chatter", Type: slackfake.Public, BotMember: true},
+	} {
+		fake.AddChannel(c)
+	}
+	zone, err := os.ReadFile("testdata/world.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := dnstest.Start(t, 3)
+	if err := g.Load(string(zone)); err != nil {
+		t.Fatal(err)
+	}
+	g[0].SetFault("8.10.200.84.in-addr.arpa.", 0, dnstest.Fault{Drop: true})
+	diag, err := diagnose.New(diagnose.Config{Resolver: g[0].Addr(), AuthorityPort: g.Port(), Timeout: 2 * time.Second, QueryTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()))
+	cfg := Config{Workers: 4, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := &harness{t: t, fake: fake, dns: g, diag: diag, jobs: make(chan string, 1024)}
+	h.bot = New(api, diag, cfg)
+	h.bot.afterJob = func(name string) { h.jobs <- name }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.runErr = h.bot.Run(ctx); close(done) }()
+	var once sync.Once
+	h.stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(h.checkNoRawControlSequences)
+	t.Cleanup(h.stop)
+	h.waitConnected(1)
+	return h
+}
+
+// allowedSequences are the mrkdwn control sequences the bot writes on
+// purpose: a mention of the requester, dates, channel links, provider docs.
+var allowedSequences = regexp.MustCompile(`^<(@[UW][A-Z0-9]+|!date\^\d+\^[^|>]*\|[^>]*|#[CG][A-Z0-9]+|https://[^|> ]+\|Provider docs)>$`)
+
+// checkNoRawControlSequences fails the test if anything the bot posted holds
+// a control sequence it did not mean to write: echoed user, bounce or DNS
+// text must always arrive escaped.
+func (h *harness) checkNoRawControlSequences() {
+	var texts []string
+	for _, c := range []string{chanOps, chanOther, chanSecret, chanNoBounc} {
+		for _, m := range h.botPosts(c) {
+			texts = append(texts, m.Text, decodeJSON(h.t, m.Blocks))
+		}
+		for _, m := range h.fake.Ephemerals(c) {
+			texts = append(texts, m.Text, decodeJSON(h.t, m.Blocks))
+		}
+	}
+	for _, a := range h.fake.Acks() {
+		texts = append(texts, decodeJSON(h.t, a.Payload))
+	}
+	for _, text := range texts {
+		for _, seq := range regexp.MustCompile(`<[^<>]*>`).FindAllString(text, -1) {
+			if !allowedSequences.MatchString(seq) {
+				h.t.Errorf("bot wrote raw control sequence %q in: %s", seq, text)
+			}
+		}
+	}
+}
+
+// decodeJSON returns raw JSON as Slack reads it (no \u003c escapes).
+func decodeJSON(t *testing.T, raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Errorf("bot sent invalid JSON %s: %v", raw, err)
+		return ""
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return b.String()
+}
+
+// testWriter sends logs to t.Log so they show only for failing tests.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (h *harness) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	h.t.Cleanup(cancel)
+	return ctx
+}
+
+func (h *harness) waitConnected(n int) {
+	h.t.Helper()
+	if err := h.fake.WaitConnected(h.ctx(), n); err != nil {
+		h.t.Fatalf("bot did not connect: %v", err)
+	}
+	// Ready follows the hello; wait for it so tests start from a live socket.
+	if err := waitFor(h.ctx(), h.bot.Ready); err != nil {
+		h.t.Fatal("bot never became ready")
+	}
+}
+
+// waitFor waits for cond, checking whenever the bot finishes work and at
+// short intervals otherwise (readiness flips on the socket, not on a job).
+func waitFor(ctx context.Context, cond func() bool) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// waitJob waits for the next finished job named name.
+func (h *harness) waitJob(name string) {
+	h.t.Helper()
+	ctx := h.ctx()
+	for {
+		select {
+		case got := <-h.jobs:
+			if got == name {
+				return
+			}
+		case <-ctx.Done():
+			h.t.Fatalf("job %q never finished", name)
+		}
+	}
+}
+
+func (h *harness) sendEvent(inner map[string]any) (envelopeID, eventID string) {
+	h.t.Helper()
+	env, id, err := h.fake.SendEvent(slackfake.Event{Inner: inner})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return env, id
+}
+
+func (h *harness) ack(envelopeID string) (json.RawMessage, time.Duration) {
+	h.t.Helper()
+	payload, latency, err := h.fake.WaitAck(h.ctx(), envelopeID)
+	if err != nil {
+		h.t.Fatalf("no ack for %s: %v", envelopeID, err)
+	}
+	return payload, latency
+}
+
+// waitMessage waits for a bot post matching match.
+func (h *harness) waitMessage(what string, match func(m slackfake.Message) bool) slackfake.Message {
+	h.t.Helper()
+	m, err := h.fake.WaitForMessage(h.ctx(), match)
+	if err != nil {
+		h.t.Fatalf("no message %s: %v\nposted: %s", what, err, h.dump())
+	}
+	return m
+}
+
+// dump lists everything the bot posted, for failure messages.
+func (h *harness) dump() string {
+	var b strings.Builder
+	for _, c := range []string{chanOps, chanOther, chanSecret, chanNoBounc} {
+		for _, m := range h.fake.Messages(c) {
+			b.WriteString("\n" + c + " " + m.TS + " thread=" + m.ThreadTS + ": " + m.Text + " " + string(m.Blocks))
+		}
+	}
+	return b.String()
+}
+
+// content is what a user sees of a message: text and blocks, as sent.
+func content(m slackfake.Message) string { return m.Text + "\n" + string(m.Blocks) }
+
+func inThread(channel, thread string, contains ...string) func(slackfake.Message) bool {
+	return func(m slackfake.Message) bool {
+		if m.Channel != channel || m.ThreadTS != thread {
+			return false
+		}
+		c := content(m)
+		for _, s := range contains {
+			if !strings.Contains(c, s) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// botPosts are every message the bot posted in channel.
+func (h *harness) botPosts(channel string) []slackfake.Message {
+	var out []slackfake.Message
+	for _, m := range h.fake.Messages(channel) {
+		if m.BotID == h.fake.Identity().BotID {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func msgEvent(channel, user, text, ts string) map[string]any {
+	return map[string]any{"type": "message", "channel": channel, "channel_type": "channel", "user": user, "text": text, "ts": ts}
+}

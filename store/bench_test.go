@@ -1,0 +1,125 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/redistest"
+	"github.com/rdnsbot/rdnsbot/store"
+)
+
+const benchWatches = 100_000
+
+// load adds n watches: distinct IPs, 10 per user, 100 per channel (Slack
+// IDs and thread timestamps of realistic length), due an hour from t0.
+func load(b *testing.B, st store.Store, n int) {
+	b.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 16 {
+		wg.Go(func() {
+			for i := g; i < n; i += 16 {
+				w := store.Watch{
+					Key: store.Key{
+						IP:      netip.AddrFrom4([4]byte{100, byte(64 + i>>16), byte(i >> 8), byte(i)}),
+						Channel: fmt.Sprintf("C0%09d", i/100),
+						Thread:  fmt.Sprintf("17%08d.%06d", i, i%1000000),
+					},
+					RequestedBy: fmt.Sprintf("U0%09d", i/10),
+					Source:      store.SourceBounce,
+					CreatedAt:   t0,
+					Status:      diagnose.StatusPermerror,
+					CheckedAt:   t0,
+				}
+				if _, err := st.Add(context.Background(), w, t0.Add(time.Hour)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+func usedMemory(b *testing.B, c *redis.Client) int64 {
+	b.Helper()
+	info, err := c.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO")
+	return 0
+}
+
+// BenchmarkRedisMemoryPerWatch reports Redis's used_memory growth per
+// active watch with 100,000 watches (target: <= 512 bytes).
+func BenchmarkRedisMemoryPerWatch(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	c := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
+	defer c.Close()
+	for b.Loop() {
+		b.StopTimer()
+		if err := c.FlushAll(context.Background()).Err(); err != nil {
+			b.Fatal(err)
+		}
+		st := store.NewRedis(c, "")
+		before := usedMemory(b, c)
+		b.StartTimer()
+		load(b, st, benchWatches)
+		b.StopTimer()
+		b.ReportMetric(float64(usedMemory(b, c)-before)/benchWatches, "bytes/watch")
+		b.StartTimer()
+	}
+}
+
+// BenchmarkRedisRecheck is the store's share of one due recheck, DNS
+// excluded, with 100,000 active watches: the claim (in batches of 8, as a
+// scheduler with 8 free slots claims) and the outcome, one caller
+// (target: <= 100 µs). Run with -benchtime=Nx, N <= 100000.
+func BenchmarkRedisRecheck(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	c := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.Socket()})
+	defer c.Close()
+	st := store.NewRedis(c, "")
+	load(b, st, benchWatches)
+	ctx := context.Background()
+	now := t0.Add(time.Hour)
+	res := diagnose.Result{Status: diagnose.StatusPermerror, CheckedAt: now}
+	var claims []store.Claim
+	b.ResetTimer()
+	for b.Loop() {
+		if len(claims) == 0 {
+			var err error
+			if claims, err = st.ClaimDue(ctx, now, 8, time.Minute); err != nil || len(claims) == 0 {
+				b.Fatalf("ClaimDue = %v, %v (more iterations than watches?)", claims, err)
+			}
+		}
+		// Next is past every due time so each iteration claims a new IP.
+		if err := st.Complete(ctx, claims[0], store.Outcome{Result: res, Next: now.Add(24 * time.Hour), Now: now}); err != nil {
+			b.Fatal(err)
+		}
+		claims = claims[1:]
+	}
+}
