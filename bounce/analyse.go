@@ -19,7 +19,9 @@ var (
 	// The receiver echoing the client's address in its greeting or EHLO reply.
 	reEcho = regexp.MustCompile(`(?:\bhello\b|at your service,)[^\[\]]{0,80}\[([0-9a-f:.]+)\]`)
 
-	reRcptTo = regexp.MustCompile(`\brcpt to:\s*<([^<>\s]+@[^<>\s]+)>`)
+	// A multi-line reply flattened onto one line repeats "550-5.7.25 ".
+	reContinuation = regexp.MustCompile(`\s[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3}\s)?`)
+	reRcptTo       = regexp.MustCompile(`\brcpt to:\s*<([^<>\s]+@[^<>\s]+)>`)
 )
 
 // providers name the receiver from its wording when no host is given.
@@ -71,14 +73,17 @@ func analyse(chunks []chunk) Result {
 	if primary >= 0 {
 		res.ReplyCode, res.Status = replyCode(sts[primary].lower, at)
 	}
-	if res.Status == "" {
-		res.Status = dsnStatus(sts)
+	if st := dsnStatus(sts); res.Status == "" && st != "" && (res.ReplyCode == 0 || int(st[0]-'0') == res.ReplyCode/100) {
+		res.Status = st // a DSN Status of another class than the reply describes the retry, not the reply
 	}
 	res.Temporary = res.ReplyCode/100 == 4 || (res.ReplyCode == 0 && strings.HasPrefix(res.Status, "4."))
 	res.SendingIPs, res.IPSource = sendingIPs(sts, hits, primary, recv.ips)
 	res.Receiver = recv.host
 	if res.Receiver == "" && primary >= 0 {
 		res.Receiver = provider(sts[primary].lower)
+	}
+	if res.Receiver == "" && recv.firstIP.IsValid() {
+		res.Receiver = recv.firstIP.String() // qmail names the receiver by address only
 	}
 	res.Recipient = recipient(sts, primary)
 	res.Evidence = evidence(sts, hits, hitAt, primary)
@@ -138,8 +143,9 @@ func dsnStatus(sts []statement) string {
 }
 
 type receiver struct {
-	host string
-	ips  map[netip.Addr]bool
+	host    string
+	firstIP netip.Addr
+	ips     map[netip.Addr]bool
 }
 
 // findReceiver collects the rejecting server's name and every address the
@@ -149,6 +155,9 @@ func findReceiver(sts []statement) receiver {
 	add := func(host, ip string) {
 		if a, err := netip.ParseAddr(ip); err == nil {
 			r.ips[a.Unmap()] = true
+			if !r.firstIP.IsValid() {
+				r.firstIP = a.Unmap()
+			}
 		} else if r.host == "" && host == "" && strings.Contains(ip, ".") {
 			host = ip // Remote-MTA: dns; name
 		}
@@ -398,7 +407,7 @@ func evidence(sts []statement, hits, hitAt []int, primary int) string {
 		if len(lines) == maxHits {
 			break
 		}
-		t := excerpt(sts[i].text, hitAt[k])
+		t := reContinuation.ReplaceAllString(excerpt(sts[i].text, hitAt[k]), " ")
 		dup := false
 		for _, l := range lines {
 			dup = dup || l == t

@@ -6,9 +6,10 @@ import (
 )
 
 // Phrase families that name the sender's reverse DNS as the reason. Each is a
-// family, not one receiver's sentence: the wordings in testdata/SOURCES.md
-// are instances. They run on lower-cased text, and only on statements that
-// contain one of the anchors below, which keeps the cost per byte low.
+// family, not one receiver's sentence: the sourced wordings of
+// testdata/fixtures are instances. They run on lower-cased text, and only
+// around the literal anchors listed with each family (see families), which
+// keeps the cost per byte low.
 var (
 	// RFC 7372 3.3: X.7.25 "Reverse DNS validation failed".
 	reStatus725 = regexp.MustCompile(`(?:^|[^\d.])[45]\.7\.25(?:$|[^\d]|\.\D)`)
@@ -19,7 +20,9 @@ var (
 	// Client host name not found (Postfix, Sendmail, and look-alikes).
 	reHostname = regexp.MustCompile(`\b(?:cannot|can't|could not|couldn't|unable to) (?:find|resolve|look ?up|determine|verify) (?:your|the client'?s?|the sending|the connecting) (?:reverse )?(?:host ?name|ip|ip address|address|domain name)\b|\bip name (?:lookup failed|possibly forged)\b|\bunresolvable (?:relay )?host ?name\b|\bip must resolve\b|\bmismatches client ip\b|\(dns:nr\)|\bdns:nr\b|\brp:rdn\b`)
 	// Forward confirmation of the PTR name (FCrDNS).
-	reForward = regexp.MustCompile(`\bforward[- ]?(?:confirm\w*|dns|lookup|resolution)\b|\bdoes(?: not|n't) (?:resolve|point)(?: back)? to (?:your|the|this|that)? ?(?:ip|address|sending|connecting|client)`)
+	reForward = regexp.MustCompile(`\bforward[- ]?(?:confirm\w*|dns|lookup|resolution)\b|\bdoes(?: not|n't) (?:resolve|point|match)(?: back)?(?: to)? (?:your|the|this|that)? ?(?:ip|address|sending|connecting|client)`)
+	// The client address has no name at all.
+	reNoName = regexp.MustCompile(`\bhas no (?:valid )?(?:dns |host ?|reverse )?name\b|\bdoes(?: not|n't) have an? (?:valid )?(?:host ?name|dns name)\b|\bno (?:valid )?(?:host ?name|dns name) (?:for|found for) (?:this|your|the)\b|\bunresolv(?:able|ed) (?:relay|sending|client|connecting) (?:host ?names?|host|ip|address)\b`)
 	// Generic or dynamic names, judged by the PTR.
 	reGeneric = regexp.MustCompile(`\b(?:generic|dynamic|residential|dial-?up)\b[^.;]{0,40}\b(?:ptr|rdns|reverse|host ?names?|dns names?|dns)\b|\b(?:ptr|rdns|reverse dns|host ?name)\b[^.;]{0,40}\b(?:generic|dynamic)\b|\bgeneric\b.{0,30}\brelay via isp\b`)
 	// Office 365's antispam header names a PTR result as a token
@@ -86,7 +89,8 @@ var families = []family{
 	{reReverse, []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, true},
 	{reHostname, []string{"find your", "resolve your", "look up your", "lookup your", "determine your", "verify your",
 		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "dns:nr", "rp:rdn"}, true},
-	{reForward, []string{"forward", "resolve", "point"}, false},
+	{reForward, []string{"forward", "resolve", "point", "match"}, false},
+	{reNoName, []string{"has no", "have a", "no host", "no dns", "no valid", "unresolv"}, false},
 	{reGeneric, []string{"generic", "dynamic", "residential", "dial"}, false},
 }
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// fixture is one file of testdata/fixtures: leading "# key: value" lines
-// give its source and expected verdict, the rest is the bounce.
+// fixture is one bounce of testdata/fixtures, with its expected verdict
+// and the source of its wording from testdata/fixtures.tsv.
 type fixture struct {
 	name   string
 	source string
@@ -20,37 +20,31 @@ type fixture struct {
 
 func loadFixtures(tb testing.TB) []fixture {
 	tb.Helper()
-	files, err := filepath.Glob("testdata/fixtures/*.txt")
-	if err != nil || len(files) == 0 {
-		tb.Fatalf("no fixtures: %v", err)
+	manifest, err := os.ReadFile("testdata/fixtures.tsv")
+	if err != nil {
+		tb.Fatal(err)
 	}
 	var out []fixture
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
+	for line := range strings.Lines(string(manifest)) {
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		cols := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+		if len(cols) != 4 || cols[3] == "" {
+			tb.Fatalf("fixtures.tsv: want file, rdns, ips, source: %q", line)
+		}
+		fx := fixture{name: cols[0], rdns: cols[1] == "true", source: cols[3]}
+		if cols[2] != "" {
+			fx.ips = strings.Split(cols[2], ",")
+		}
+		if fx.body, err = os.ReadFile(filepath.Join("testdata/fixtures", fx.name)); err != nil {
 			tb.Fatal(err)
 		}
-		fx := fixture{name: filepath.Base(f)}
-		for strings.HasPrefix(string(data), "# ") {
-			line, rest, _ := strings.Cut(string(data), "\n")
-			data = []byte(rest)
-			key, val, _ := strings.Cut(strings.TrimPrefix(line, "# "), ": ")
-			switch key {
-			case "source":
-				fx.source = val
-			case "rdns":
-				fx.rdns = val == "true"
-			case "ips":
-				if val != "" {
-					fx.ips = strings.Split(val, ",")
-				}
-			}
-		}
-		if fx.source == "" {
-			tb.Fatalf("%s: fixture without a source line", f)
-		}
-		fx.body = data
 		out = append(out, fx)
+	}
+	files, _ := filepath.Glob("testdata/fixtures/*")
+	if len(files) != len(out) {
+		tb.Fatalf("%d fixture files, %d in fixtures.tsv", len(files), len(out))
 	}
 	return out
 }

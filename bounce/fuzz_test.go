@@ -14,7 +14,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/report; boundary=b\n\n--b\nContent-Type: message/delivery-status\n\nStatus: 5.7.25\n--b--"))
 	f.Add([]byte("&gt; &lt;<mailto:a@b|a@b>&gt; ```x``` <http://x|y>"))
 	f.Add([]byte("Content-Transfer-Encoding: base64\n\n!!!"))
-	files, _ := filepath.Glob("testdata/fixtures/*.txt")
+	files, _ := filepath.Glob("testdata/fixtures/*.eml")
 	for _, p := range files[:min(len(files), 12)] {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)

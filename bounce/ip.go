@@ -14,7 +14,7 @@ func namedIPs(s string, skip func(netip.Addr) bool) []netip.Addr {
 	found, at := scanIPsAt(s)
 	var all, named []netip.Addr
 	for k, a := range found {
-		if skip(a) {
+		if skip(a) || cited(s[:at[k]]) {
 			continue
 		}
 		all = append(all, a)
@@ -26,6 +26,13 @@ func namedIPs(s string, skip func(netip.Addr) bool) []netip.Addr {
 		return named
 	}
 	return all
+}
+
+// cited reports whether the text before a dotted quad makes it a section
+// number ("see RFC 2821 4.1.1.1", "section 4.1.4").
+func cited(before string) bool {
+	tail := before[max(0, len(before)-16):]
+	return strings.Contains(tail, "rfc") || strings.Contains(tail, "section") || strings.Contains(tail, "sect.")
 }
 
 // introducers precede an address that a reply names as such.

@@ -226,6 +226,12 @@ func splitStatements(c chunk, out []statement) []statement {
 			for a < b && text[a] == ' ' {
 				a++
 			}
+			if st, at := findStatus(text[a:min(b, a+12)]); at == 0 { // and so is the status
+				a += len(st)
+				for a < b && text[a] == ' ' {
+					a++
+				}
+			}
 		case indented && len(cur) > 0:
 		case field != "":
 			flush()

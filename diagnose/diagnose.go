@@ -169,7 +169,9 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 	return results, nil
 }
 
-// DiagnoseIP diagnoses one address; the Result's Target is the address.
+// DiagnoseIP diagnoses one valid address (ParseTarget gives one); the
+// Result's Target is the address. DNS failures are in the Result (status
+// temperror, finding dns_error), never an error.
 func (d *Diagnoser) DiagnoseIP(ctx context.Context, ip netip.Addr, opts Options) Result {
 	return d.diagnose(ctx, ip.Unmap().String(), ip, opts)
 }
@@ -237,7 +239,7 @@ func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, 
 	}
 	res.Provider = d.provider(f)
 	res.Findings = d.findings(f, res.Provider, opts)
-	res.Guidance = guidance(f, &res, opts)
+	res.Guidance = d.guidance(f, &res, opts)
 	res.DurationMS = time.Since(start).Milliseconds()
 	d.log.DebugContext(ctx, "diagnosed", "ip", res.IP, "status", res.Status, "ms", res.DurationMS)
 	return res

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -169,6 +170,14 @@ func TestDiagnoseDetails(t *testing.T) {
 		t.Errorf("provider = %+v", r.Provider)
 	}
 
+	// Steps never suggest keeping a generated name; a HELO name is a better one.
+	for helo, want := range map[string]string{"": "your mail server's host name (say mail.example.com)", "mx.example.org": "Set the PTR of 203.0.113.13 to mx.example.org"} {
+		r = d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.13"), Options{HELO: helo})
+		if steps := joinSteps(r); !strings.Contains(steps, want) || strings.Contains(steps, "PTR of 203.0.113.13 to 203-0-113-13") {
+			t.Errorf("generic PTR, HELO %q: steps\n%s", helo, steps)
+		}
+	}
+
 	r = d.DiagnoseIP(ctx, netip.MustParseAddr("2001:db8::11"), Options{})
 	if !strings.Contains(joinSteps(r), "smtp_address_preference = ipv4") {
 		t.Errorf("IPv6 without PTR gets no force-IPv4 step: %s", joinSteps(r))
@@ -185,6 +194,20 @@ func TestDiagnoseDetails(t *testing.T) {
 		if got := slices.Contains(codes(r), CodeHELOMismatch); got != tc.mismatch {
 			t.Errorf("HELO %q: helo_mismatch = %v, want %v", tc.helo, got, tc.mismatch)
 		}
+	}
+
+	// The provider table is extensible: a row recognising the test world's
+	// name servers names the provider in the finding and the steps.
+	custom, err := New(Config{Resolver: g[0].Addr(), AuthorityPort: g.Port(), Providers: []ProviderRule{{
+		Provider:    Provider{Name: "Example Hosting", HowTo: "Panel → IPs → Reverse DNS."},
+		NameServers: regexp.MustCompile(`^ns\d\.example\.net$`),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = custom.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.20"), Options{})
+	if r.Provider == nil || !strings.Contains(message(r, CodeNoPTR), "run by Example Hosting") || !strings.Contains(joinSteps(r), "Panel → IPs → Reverse DNS.") {
+		t.Errorf("custom provider: %+v\n%s", r.Provider, joinSteps(r))
 	}
 
 	// The truncated answer was fetched again over TCP.

@@ -3,6 +3,8 @@ package diagnose
 import (
 	"strings"
 	"text/template"
+
+	"github.com/miekg/dns"
 )
 
 // stepRule is one row of the guidance table: when it applies and what it
@@ -94,13 +96,13 @@ type stepData struct {
 }
 
 // guidance returns the ordered fix and verification steps for a result.
-func guidance(f *facts, r *Result, opts Options) []Step {
+func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 	has := map[Code]bool{}
 	for _, fd := range r.Findings {
 		has[fd.Code] = true
 	}
 	data := stepData{IP: r.IP, Rev: strings.TrimSuffix(f.rev, "."), Zone: r.ReverseZone, AddrType: "A", IPv6: f.ip.Is6()}
-	data.Name, data.Guess = suggestedName(f, opts)
+	data.Name, data.Guess = suggestedName(d, f, opts)
 	if data.IPv6 {
 		data.AddrType = "AAAA"
 	}
@@ -158,17 +160,15 @@ func execute(text string, data stepData) string {
 }
 
 // suggestedName is the host name the steps tell the user to use: the
-// confirmed PTR name, else the HELO name, else a PTR name that looks chosen,
-// else a placeholder (guess true).
-func suggestedName(f *facts, opts Options) (name string, guess bool) {
-	if f.confirm != "" {
-		return strings.TrimSuffix(f.confirm, "."), false
+// confirmed PTR name, else the HELO name, else another PTR name, as long as
+// it looks chosen rather than generated; else a placeholder (guess true).
+func suggestedName(d *Diagnoser, f *facts, opts Options) (name string, guess bool) {
+	chosen := func(n string) bool {
+		return n != "" && invalidName(n) == "" && genericPTR(f.ip, n) == "" && d.providerDefault(n) == ""
 	}
-	if opts.HELO != "" && hostSyntax(opts.HELO) == "" {
-		return strings.TrimSuffix(opts.HELO, "."), false
-	}
-	for _, n := range f.names {
-		if invalidName(n) == "" && genericPTR(f.ip, n) == "" {
+	candidates := append([]string{f.confirm, dns.Fqdn(opts.HELO)}, f.names...)
+	for _, n := range candidates {
+		if n != "." && chosen(n) {
 			return strings.TrimSuffix(n, "."), false
 		}
 	}

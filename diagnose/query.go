@@ -185,11 +185,14 @@ func interpret(l *lookup, r *dns.Msg, qtype uint16, recursive bool) {
 		// A referral or a server that does not hold the zone (RFC 2181 §6.1).
 		l.err = errLame
 	case recursive && !r.Authoritative && !r.RecursionAvailable && len(l.rrs) == 0 && len(l.chain) == 0:
+		// A "resolver" that does not recurse and holds nothing: Go's
+		// resolver calls this a lame referral too.
 		l.err = errLame
 	case len(l.rrs) > 0:
+		// Data.
 	case len(l.chain) > 0 && l.soa == nil && r.Rcode == dns.RcodeSuccess && !recursive:
-		// The chain leaves this server's zones; the client must follow it.
-		// The resolver's view of the target decides, see followAuth.
+		// The chain leaves this server's zones: neither data nor a denial.
+		// lookupAddrs asks the resolver for the target.
 	default:
 		l.neg = true
 		l.nx = r.Rcode == dns.RcodeNameError

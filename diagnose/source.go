@@ -46,9 +46,6 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 		sc.Servers = append(sc.Servers, ServerAnswer{Zone: zone, Error: msg})
 		return sc, nil
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-
 	var names []string
 	answered := 0
 	var sets [][]string
@@ -79,6 +76,8 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 			fresh = append(fresh, n)
 		}
 	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for _, n := range fresh {
 		wg.Go(func() { store(&mu, fwd, n, d.askForward(ctx, n, d.forwardZone(ctx, n))) })
 	}
@@ -86,7 +85,7 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 
 	union := map[string]addrs{}
 	for _, n := range validNames(names) {
-		var sets [][]string
+		var fsets [][]string
 		u := addrs{err: errNoReply}
 		for _, fa := range fwd[n] {
 			sa := ServerAnswer{Zone: fa.zone, Server: strings.TrimSuffix(fa.srv.name, "."), Address: fa.srv.addr}
@@ -101,11 +100,11 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 				u.err = nil
 				u.list = append(u.list, fa.a.list...)
 				sa.Addresses = fa.a.strings()
-				sets = append(sets, sorted(sa.Addresses))
+				fsets = append(fsets, sorted(sa.Addresses))
 			}
 			sc.Servers = append(sc.Servers, sa)
 		}
-		agree = agree && allEqual(sets)
+		agree = agree && allEqual(fsets)
 		union[n] = u
 	}
 	ptr := lookup{}

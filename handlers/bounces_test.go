@@ -82,7 +82,7 @@ func TestUploadedEMLIsDownloadedAndRead(t *testing.T) {
 }
 
 func TestOversizedUploadIsRefusedWithoutDownload(t *testing.T) {
-	h := startHarness(t, func(c *Config) { c.MaxFileBytes = 1024; c.Workers = 1 })
+	h := startHarness(t, withConfig(func(c *Config) { c.MaxFileBytes = 1024; c.Workers = 1 }))
 	big := strings.Repeat("x", 2048) + gmailBounceRaw
 	f := h.fake.AddFile(slackfake.File{Name: "bounce.txt", Mimetype: "text/plain", Content: []byte(big), Channels: []string{chanOps}})
 	ev := msgEvent(chanOps, userAlice, "", "1700000600.000100")
@@ -95,7 +95,7 @@ func TestOversizedUploadIsRefusedWithoutDownload(t *testing.T) {
 }
 
 func TestNothingForChatterOtherBouncesOrOwnMessages(t *testing.T) {
-	h := startHarness(t, func(c *Config) { c.Workers = 1 })
+	h := startHarness(t, withConfig(func(c *Config) { c.Workers = 1 }))
 	self := h.fake.Identity()
 	mailboxFull := "<mailto:bob@example.org|bob@example.org>: host mx.example.org[192.0.2.8] said: 552 5.2.2 Mailbox full (in reply to RCPT TO command)"
 	own := msgEvent(chanOps, self.BotUserID, gmailBounce, "1700000700.000100")
@@ -121,7 +121,7 @@ func TestNothingForChatterOtherBouncesOrOwnMessages(t *testing.T) {
 }
 
 func TestBounceChannelsLimitsWhereBouncesAreRead(t *testing.T) {
-	h := startHarness(t, func(c *Config) { c.BounceChannels = []string{chanOps}; c.Workers = 1 })
+	h := startHarness(t, withConfig(func(c *Config) { c.BounceChannels = []string{chanOps}; c.Workers = 1 }))
 	h.sendEvent(msgEvent(chanNoBounc, userAlice, gmailBounce, "1700000800.000100"))
 	h.sendEvent(msgEvent(chanOps, userAlice, gmailBounce, "1700000800.000200"))
 	h.waitMessage("reply in watched channel", inThread(chanOps, "1700000800.000200", "84.200.10.6"))
@@ -140,7 +140,7 @@ func TestHostileBounceIsNeverEchoedRaw(t *testing.T) {
 }
 
 func TestRedeliveredEventIsHandledOnce(t *testing.T) {
-	h := startHarness(t, func(c *Config) { c.Workers = 1 })
+	h := startHarness(t, withConfig(func(c *Config) { c.Workers = 1 }))
 	env, _ := h.sendEvent(msgEvent(chanOps, userAlice, gmailBounce, "1700001000.000100"))
 	h.ack(env)
 	if err := h.fake.Redeliver(env); err != nil {

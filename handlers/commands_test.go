@@ -85,8 +85,7 @@ func TestSlashCommandJoinsPublicChannelOrFallsBackToResponseURL(t *testing.T) {
 	// Private channel: Slack refuses both post and join; answer via response_url.
 	env, _ = h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.6", UserID: userAlice, ChannelID: chanSecret})
 	h.ack(env)
-	h.waitJob("command")
-	h.waitJob("command") // the first command's job may finish after the ack of the second
+	h.waitResponse(env)
 	resps := h.fake.Responses(env)
 	if len(resps) == 0 {
 		t.Fatalf("no response_url post; calls: %v", h.fake.Calls())

@@ -16,6 +16,8 @@ import (
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
 	"github.com/rdnsbot/rdnsbot/slackfake"
+	"github.com/rdnsbot/rdnsbot/store"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // Conversations of the test workspace.
@@ -37,11 +39,23 @@ type harness struct {
 	diag   *diagnose.Diagnoser
 	bot    *Bot
 	jobs   chan string // names of finished jobs
-	stop   func()      // stops the bot and waits for Run to return
+	store  store.Store // nil unless withWatches
+	stop   func()      // stops the bot (and scheduler) and waits for them
 	runErr error
 }
 
-type harnessOption func(*Config)
+// setup is what harness options change before the bot starts.
+type setup struct {
+	cfg   Config
+	store store.Store // non-nil: run a recheck scheduler on it
+}
+
+type harnessOption func(*setup)
+
+func withConfig(f func(*Config)) harnessOption { return func(s *setup) { f(&s.cfg) } }
+
+// withWatches runs a scheduler on st that rechecks every 100ms.
+func withWatches(st store.Store) harnessOption { return func(s *setup) { s.store = st } }
 
 func startHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
@@ -68,18 +82,33 @@ func startHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()))
-	cfg := Config{Workers: 4, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	su := setup{cfg: Config{Workers: 4, Logger: log}}
 	for _, o := range opts {
-		o(&cfg)
+		o(&su)
 	}
-	h := &harness{t: t, fake: fake, dns: g, diag: diag, jobs: make(chan string, 1024)}
-	h.bot = New(api, diag, cfg)
-	h.bot.afterJob = func(name string) { h.jobs <- name }
+	h := &harness{t: t, fake: fake, dns: g, diag: diag, jobs: make(chan string, 1024), store: su.store}
+	h.bot = New(api, diag, su.cfg)
+	h.bot.afterJob = func(name string) {
+		select {
+		case h.jobs <- name:
+		default: // nobody is waiting for jobs in this test
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { h.runErr = h.bot.Run(ctx); close(done) }()
+	var running sync.WaitGroup
+	if su.store != nil {
+		sched, err := watch.New(watch.Config{Store: su.store, Checker: diag, Announcer: h.bot, Logger: log,
+			Intervals: []time.Duration{100 * time.Millisecond}, Poll: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.bot.UseWatches(NewWatches(sched, su.store))
+		running.Go(func() { sched.Run(ctx) })
+	}
+	running.Go(func() { h.runErr = h.bot.Run(ctx) })
 	var once sync.Once
-	h.stop = func() { once.Do(func() { cancel(); <-done }) }
+	h.stop = func() { once.Do(func() { cancel(); running.Wait() }) }
 	t.Cleanup(h.checkNoRawControlSequences)
 	t.Cleanup(h.stop)
 	h.waitConnected(1)
@@ -185,6 +214,14 @@ func (h *harness) waitJob(name string) {
 		case <-ctx.Done():
 			h.t.Fatalf("job %q never finished", name)
 		}
+	}
+}
+
+// waitResponse waits for a post to the response_url of envelope env.
+func (h *harness) waitResponse(env string) {
+	h.t.Helper()
+	if err := h.fake.Wait(h.ctx(), func() bool { return len(h.fake.Responses(env)) > 0 }); err != nil {
+		h.t.Fatalf("no response_url post for %s: %v", env, err)
 	}
 }
 

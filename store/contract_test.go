@@ -421,3 +421,26 @@ func TestKeepWatchingRestartsExpired(t *testing.T) {
 		mustClaim(t, st, t0.Add(time.Hour+time.Minute), 1, ip1)
 	})
 }
+
+// TestAddDuringCheck: a thread that starts watching an IP while it is being
+// checked neither voids the check nor loses its earlier due time.
+func TestAddDuringCheck(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0)
+		c := mustClaim(t, st, t0, 1, ip1)[0]
+		late := newWatch(ip1, "C2", "2.2", "U2")
+		late.CreatedAt = t0.Add(time.Second)
+		mustAdd(t, st, late, t0.Add(30*time.Second)) // before the lease ends
+		if err := st.Complete(ctx, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0}); err != nil {
+			t.Fatalf("Complete after an Add: %v", err)
+		}
+		if at, ok, err := st.NextDue(ctx); err != nil || !ok || !at.Equal(t0.Add(30*time.Second)) {
+			t.Fatalf("NextDue = %v, %v, %v; want the new thread's %v", at, ok, err, t0.Add(30*time.Second))
+		}
+		// The claim is used up: completing it twice is refused.
+		if err := st.Complete(ctx, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0}); !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("second Complete = %v; want ErrLeaseLost", err)
+		}
+	})
+}

@@ -28,6 +28,7 @@ type memIP struct {
 	checkedAt time.Time
 	due       int64 // Unix ms; meaningful when scheduled
 	scheduled bool
+	token     int64 // the current claim's, 0 when unclaimed
 	watches   map[Key]*memWatch
 	results   map[Kind]diagnose.Result
 }
@@ -154,7 +155,7 @@ func (m *Memory) ClaimDue(ctx context.Context, now time.Time, max int, lease tim
 			break
 		}
 		if e.scheduled && e.due <= ms(now) {
-			e.due = tok
+			e.due, e.token = tok, tok
 			c := Claim{IP: ip, Checks: e.checks, Token: tok}
 			for _, mw := range e.watches {
 				w := e.view(mw)
@@ -172,9 +173,10 @@ func (m *Memory) Complete(ctx context.Context, c Claim, o Outcome) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.ips[c.IP]
-	if e == nil || !e.scheduled || e.due != c.Token {
+	if e == nil || e.token != c.Token {
 		return fmt.Errorf("store: complete %s: %w", c.IP, ErrLeaseLost)
 	}
+	e.token = 0
 	e.checks++
 	e.status, e.checkedAt = o.Result.Status, o.Result.CheckedAt.Truncate(time.Millisecond).UTC()
 	for _, t := range o.Transitions {
@@ -197,7 +199,13 @@ func (m *Memory) Complete(ctx context.Context, c Claim, o Outcome) error {
 		e.results[t.Kind] = o.Result
 	}
 	if m.settle(c.IP, e) {
-		e.due = ms(o.Next)
+		// A due time below the token was set during the check (a new
+		// thread's watch, "Recheck now"): keep it if it is earlier.
+		next := ms(o.Next)
+		if e.due < c.Token {
+			next = min(next, e.due)
+		}
+		e.due = next
 	}
 	return nil
 }

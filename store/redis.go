@@ -308,7 +308,7 @@ func decodeWatch(ip, wid, rec, meta string) (Watch, error) {
 		return w, fmt.Errorf("corrupt watch state in %q", rec)
 	}
 	w.ProgressAnnounced = f[4] == "1"
-	if m := strings.Split(meta, "|"); len(m) == 3 {
+	if m := strings.Split(meta, "|"); len(m) == 4 {
 		w.Status, w.CheckedAt = diagnose.Status(m[1]), fromMS(m[2])
 	}
 	return w, nil

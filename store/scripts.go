@@ -12,7 +12,8 @@ import "github.com/redis/go-redis/v9"
 // p (active, progress announcement pending), f (fixed, announcement pending)
 // or e (expired, announcement pending); progress is 1 once a progress
 // announcement was recorded; attempts counts claims of the pending
-// announcement. The field "#" holds the IP's "checks|status|checked_ms".
+// announcement. The field "#" holds the IP's "checks|status|checked_ms|token":
+// token is the current claim's, 0 when unclaimed.
 const luaPrelude = `
 local P = ARGV[1]
 local DUE, ANN = P .. ':due', P .. ':ann'
@@ -24,6 +25,14 @@ local function parse(v)
 end
 local function enc(w) return w.u .. '|' .. w.s .. '|' .. w.c .. '|' .. w.st .. '|' .. w.pr .. '|' .. w.a end
 local function active(w) return w.st == 'a' or w.st == 'p' end
+local function getmeta(ip)
+  local v = redis.call('HGET', wkey(ip), '#') or '0|||0'
+  local n, st, ck, tok = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  return {n = tonumber(n), st = st, ck = ck, tok = tok}
+end
+local function setmeta(ip, m)
+  redis.call('HSET', wkey(ip), '#', m.n .. '|' .. m.st .. '|' .. m.ck .. '|' .. m.tok)
+end
 local function unindex(ip, wid, w)
   local ch, th = string.match(wid, '^([^:]*):(.*)$')
   redis.call('HDEL', P .. ':u:' .. w.u, ip .. ' ' .. wid)
@@ -58,7 +67,7 @@ if cur then
   unindex(ip, wid, w) -- an ended watch starts again ("Keep watching")
 end
 redis.call('HSET', wk, wid, user .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|a|0|0')
-redis.call('HSETNX', wk, '#', '0|' .. ARGV[8] .. '|' .. ARGV[9])
+redis.call('HSETNX', wk, '#', '0|' .. ARGV[8] .. '|' .. ARGV[9] .. '|0')
 redis.call('ZADD', DUE, 'LT', ARGV[7], ip)
 local ch, th = string.match(wid, '^([^:]*):(.*)$')
 redis.call('HSET', P .. ':u:' .. user, ip .. ' ' .. wid, '')
@@ -80,12 +89,16 @@ return 1
 // ARGV: prefix, now_ms, max, lease_ms. Returns token, then one array per IP:
 // ip, then the IP's hash (field, value pairs, "#" included). Claiming moves
 // the IP's due time to the end of the lease: the lease and the retry after a
-// crash are one and the same.
+// crash are one and the same. The token (the lease's end, which grows with
+// every claim) is kept in "#" to fence Complete.
 var scriptClaim = redis.NewScript(luaPrelude + `
 local tok = tonumber(ARGV[2]) + tonumber(ARGV[4])
 local out = {tok}
 for _, ip in ipairs(redis.call('ZRANGEBYSCORE', DUE, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
   redis.call('ZADD', DUE, tok, ip)
+  local m = getmeta(ip)
+  m.tok = tok
+  setmeta(ip, m)
   local e = redis.call('HGETALL', wkey(ip))
   table.insert(e, 1, ip)
   out[#out + 1] = e
@@ -97,12 +110,11 @@ return out
 // then (wid, created_ms, kind) triples. Returns -1 when the lease was lost.
 var scriptComplete = redis.NewScript(luaPrelude + `
 local ip = ARGV[2]
-local sc = redis.call('ZSCORE', DUE, ip)
-if not sc or tonumber(sc) ~= tonumber(ARGV[3]) then return -1 end
+local m = getmeta(ip)
+if m.tok ~= ARGV[3] then return -1 end
 local wk = wkey(ip)
-local m = redis.call('HGET', wk, '#')
-local checks = m and tonumber(string.match(m, '^(%d+)')) or 0
-redis.call('HSET', wk, '#', (checks + 1) .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+m.n, m.st, m.ck, m.tok = m.n + 1, ARGV[5], ARGV[6], '0'
+setmeta(ip, m)
 local kinds = {}
 for i = 9, #ARGV, 3 do
   local wid, kind = ARGV[i], ARGV[i + 2]
@@ -119,7 +131,13 @@ for i = 9, #ARGV, 3 do
   end
 end
 for kind in pairs(kinds) do redis.call('HSET', P .. ':r:' .. ip, kind, ARGV[7]) end
-if settle(ip) then redis.call('ZADD', DUE, ARGV[4], ip) end
+if settle(ip) then
+  -- A due time below the token was set during the check (a new thread's
+  -- watch, "Recheck now"): keep it if it is earlier.
+  local nx, sc = tonumber(ARGV[4]), tonumber(redis.call('ZSCORE', DUE, ip))
+  if sc and sc < tonumber(ARGV[3]) then nx = math.min(nx, sc) end
+  redis.call('ZADD', DUE, nx, ip)
+end
 return 1
 `)
 

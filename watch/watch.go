@@ -290,29 +290,30 @@ func backoff(failures int) time.Duration {
 // pass starts due posts, then due checks, within free slots, and returns
 // when the loop should look again.
 func (s *Scheduler) pass(ctx, work context.Context, now time.Time, free int, start func(func())) (time.Time, error) {
-	if free > 0 {
-		ps, err := s.cfg.Store.ClaimAnnouncements(ctx, now, free, s.cfg.AnnounceLease)
-		if err != nil {
-			return time.Time{}, err
-		}
-		for _, p := range ps {
-			start(func() { s.post(work, p) })
-		}
-		free -= len(ps)
+	poll := now.Add(s.cfg.Poll)
+	if free <= 0 {
+		return poll, nil // full: a finishing worker wakes the loop
 	}
-	if free > 0 {
-		cs, err := s.cfg.Store.ClaimDue(ctx, now, free, s.cfg.CheckLease)
-		if err != nil {
+	ps, err := s.cfg.Store.ClaimAnnouncements(ctx, now, free, s.cfg.AnnounceLease)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, p := range ps {
+		start(func() { s.post(work, p) })
+	}
+	var cs []store.Claim
+	if free > len(ps) {
+		if cs, err = s.cfg.Store.ClaimDue(ctx, now, free-len(ps), s.cfg.CheckLease); err != nil {
 			return time.Time{}, err
 		}
 		for _, c := range cs {
 			start(func() { s.check(work, c) })
 		}
-		free -= len(cs)
 	}
-	poll := now.Add(s.cfg.Poll)
-	if free <= 0 {
-		// Full: a finishing worker wakes the loop.
+	if len(ps)+len(cs) > 0 {
+		// The work just started wakes the loop when it finishes, within
+		// seconds (a check is bounded by CheckTimeout); rechecks are minutes
+		// apart, so this saves a round trip per pass at no real cost.
 		return poll, nil
 	}
 	next, ok, err := s.cfg.Store.NextDue(ctx)
