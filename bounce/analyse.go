@@ -52,6 +52,9 @@ func analyse(chunks []chunk) Result {
 		if m := classify(st); m.rdns {
 			hits = append(hits, i)
 			hitAt = append(hitAt, m.at)
+			if len(hits) == maxHits { // a bounce that says it more often repeats itself
+				break
+			}
 		} else if primary < 0 && isRejection(st) {
 			primary = i
 		}

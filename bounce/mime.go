@@ -19,8 +19,17 @@ type chunk struct {
 	returned bool
 }
 
-// maxDepth bounds MIME nesting; real bounces nest three or four levels.
-const maxDepth = 8
+// maxDepth bounds MIME nesting and maxParts the body parts walked: real
+// bounces nest three or four levels and have a handful of parts. Past
+// either bound the rest is read as raw text, so a hostile message costs no
+// more than a long one.
+const (
+	maxDepth = 8
+	maxParts = 64
+)
+
+// walker carries the part count across a message's recursion.
+type walker struct{ parts int }
 
 // extract turns the input into text chunks. An RFC 5322 message is walked
 // part by part (RFC 2045-2049); anything else, or a message whose structure
@@ -38,7 +47,8 @@ func extract(data string) []chunk {
 	// are Diagnostic-Code and Status fields parses as a header.
 	end := headerEnd(data)
 	chunks := []chunk{{text: data[:end]}}
-	return walk(chunks, textproto.MIMEHeader(msg.Header), strings.TrimLeft(data[end:], "\r\n"), 0)
+	var w walker
+	return w.walk(chunks, textproto.MIMEHeader(msg.Header), strings.TrimLeft(data[end:], "\r\n"), 0)
 }
 
 // skipMboxLine drops the "From sender date" line mbox files start with.
@@ -82,7 +92,7 @@ func headerEnd(data string) int {
 }
 
 // walk appends the readable text of one MIME entity to chunks.
-func walk(chunks []chunk, h textproto.MIMEHeader, body string, depth int) []chunk {
+func (w *walker) walk(chunks []chunk, h textproto.MIMEHeader, body string, depth int) []chunk {
 	body = decodeTransfer(h.Get("Content-Transfer-Encoding"), body)
 	mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil {
@@ -90,7 +100,7 @@ func walk(chunks []chunk, h textproto.MIMEHeader, body string, depth int) []chun
 	}
 	switch {
 	case strings.HasPrefix(mediaType, "multipart/") && depth < maxDepth:
-		return walkMultipart(chunks, body, params["boundary"], depth)
+		return w.walkMultipart(chunks, body, params["boundary"], depth)
 	case mediaType == "message/rfc822" || mediaType == "message/global" ||
 		mediaType == "text/rfc822-headers" || mediaType == "message/global-headers":
 		return append(chunks, chunk{text: body[:headerEnd(body)], returned: true})
@@ -108,7 +118,7 @@ func walk(chunks []chunk, h textproto.MIMEHeader, body string, depth int) []chun
 // walkMultipart appends the text of each body part. If the structure is
 // broken (no boundary, truncated part), the whole body is read as raw text
 // so nothing is lost.
-func walkMultipart(chunks []chunk, body string, boundary string, depth int) []chunk {
+func (w *walker) walkMultipart(chunks []chunk, body string, boundary string, depth int) []chunk {
 	if boundary == "" {
 		return append(chunks, chunk{text: body})
 	}
@@ -119,14 +129,15 @@ func walkMultipart(chunks []chunk, body string, boundary string, depth int) []ch
 		if err == io.EOF {
 			break
 		}
-		if err != nil {
+		if err != nil || w.parts == maxParts {
 			return append(chunks, chunk{text: body})
 		}
+		w.parts++
 		partBody, err := io.ReadAll(p)
 		if err != nil {
 			return append(chunks, chunk{text: body})
 		}
-		chunks = walk(chunks, p.Header, string(partBody), depth+1)
+		chunks = w.walk(chunks, p.Header, string(partBody), depth+1)
 		parts++
 	}
 	if parts == 0 {

@@ -2,6 +2,7 @@ package bounce
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -42,11 +43,34 @@ func TestMaxSizeInBoundedTime(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 25 MiB")
 	}
-	in := strings.Repeat("550 5.1.1 <a@example.com>: Recipient address rejected: User unknown [192.0.2.1]\n\n", MaxSize/86)
-	start := time.Now()
-	r, err := Parse(strings.NewReader(in))
-	if err != nil || r.RDNS {
-		t.Fatalf("%+v, %v", r.RDNS, err)
+	tests := map[string]string{
+		"many statements": "550 5.1.1 <a@example.com>: Recipient address rejected: User unknown [192.0.2.1]\n\n",
+		"one paragraph":   "host mx.example.net[192.0.2.1] said: 550 reverse DNS ptr hostname generic [198.51.100.1]\n",
+		"mime parts":      "--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\n550 no PTR=\n\n",
 	}
-	t.Logf("%d MiB in %v", len(in)>>20, time.Since(start))
+	for name, unit := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := strings.Repeat(unit, MaxSize/len(unit))
+			if name == "mime parts" {
+				in = "Content-Type: multipart/mixed; boundary=b\n\n" + in[:len(in)-64]
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			if _, err := Parse(strings.NewReader(in)); err != nil {
+				t.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			runtime.ReadMemStats(&after)
+			// The input is held as one string and cut into statements; the
+			// copies (decoded parts, lower-cased text, joined lines) are each
+			// a bounded multiple of it.
+			allocated := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d MiB in %v, %d MiB allocated", len(in)>>20, elapsed, allocated>>20)
+			if allocated > 16*uint64(len(in)) {
+				t.Errorf("allocated %d MiB for %d MiB of input", allocated>>20, len(in)>>20)
+			}
+		})
+	}
 }

@@ -65,6 +65,7 @@ func TestDiagnoseIP(t *testing.T) {
 	resolver.SetFault("24.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Lame: true})
 	resolver.SetFault("25.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Truncate: true})
 	resolver.SetFault("26.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Delay: 2 * time.Second})
+	resolver.SetFault("fwdfail.example.com.", dns.TypeA, dnstest.Fault{Rcode: dns.RcodeServerFailure})
 
 	tests := []struct {
 		ip        string
@@ -93,6 +94,8 @@ func TestDiagnoseIP(t *testing.T) {
 		{ip: "203.0.113.24", status: StatusTemperror, want: []Code{CodeDNSError}, not: []Code{CodeNoPTR}, msg: "lame"},
 		{ip: "203.0.113.25", status: StatusPass, confirmed: "mail25.example.com"},
 		{ip: "203.0.113.26", status: StatusTemperror, want: []Code{CodeDNSError}, not: []Code{CodeNoPTR}},
+		{ip: "203.0.113.27", status: StatusTemperror, want: []Code{CodeDNSError}, not: []Code{CodeForwardMissing, CodeForwardMismatch}, msg: "SERVFAIL"},
+		{ip: "203.0.113.28", status: StatusPass, confirmed: "mail28.example.com", want: []Code{CodeDNSError, CodeMultiplePTR}},
 		{ip: "203.0.113.31", status: StatusPass, want: []Code{CodeGenericPTR}, msg: "Amazon"},
 		{ip: "203.0.113.70", status: StatusPass, confirmed: "classless.example.com", want: []Code{CodeClasslessDelegation}, msg: "70.64-26.113.0.203.in-addr.arpa"},
 		{ip: "2001:db8::10", status: StatusPass, confirmed: "v6only.example.com"},
@@ -119,6 +122,11 @@ func TestDiagnoseIP(t *testing.T) {
 			for _, c := range tc.not {
 				if slices.Contains(got, c) {
 					t.Errorf("finding %s present: %q", c, message(r, c))
+				}
+			}
+			for _, f := range r.Findings {
+				if f.Severity == SeverityError && r.Status == StatusPass {
+					t.Errorf("error-level finding on a passing IP: %+v", f)
 				}
 			}
 			if tc.msg != "" && !strings.Contains(message(r, tc.want[0]), tc.msg) {

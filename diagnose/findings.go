@@ -51,6 +51,12 @@ func (d *Diagnoser) findings(f *facts, p *Provider, opts Options) []Finding {
 		}
 		add(CodeMultiplePTR, SeverityWarning, "%s", msg)
 	}
+	// When another name confirms, a name that does not is only a warning:
+	// it matters to receivers that check just one name.
+	forwardSeverity := SeverityError
+	if f.status == StatusPass {
+		forwardSeverity = SeverityWarning
+	}
 	for _, name := range f.names {
 		n := strings.TrimSuffix(name, ".")
 		if why := invalidName(name); why != "" {
@@ -60,12 +66,12 @@ func (d *Diagnoser) findings(f *facts, p *Provider, opts Options) []Finding {
 		a := f.fwd[name]
 		switch {
 		case a.err != nil:
-			add(CodeDNSError, SeverityError, "The forward lookup of %s did not get an answer (%v); it is not a missing record.", n, a.err)
+			add(CodeDNSError, forwardSeverity, "The forward lookup of %s did not get an answer (%v); it is not a missing record.", n, a.err)
 		case name == f.confirm:
 		case a.neg || len(a.list) == 0:
-			add(CodeForwardMissing, SeverityError, "The PTR name %s has no A or AAAA record, so it does not point back to %s.", n, ip)
+			add(CodeForwardMissing, forwardSeverity, "The PTR name %s has no A or AAAA record, so it does not point back to %s.", n, ip)
 		case !a.has(f.ip):
-			add(CodeForwardMismatch, SeverityError, "The PTR name %s resolves to %s, not to %s.%s", n, strings.Join(a.strings(), ", "), ip, familyNote(f.ip, a.list))
+			add(CodeForwardMismatch, forwardSeverity, "The PTR name %s resolves to %s, not to %s.%s", n, strings.Join(a.strings(), ", "), ip, familyNote(f.ip, a.list))
 		}
 		if len(a.chain) > 0 {
 			add(CodePTRNameAlias, SeverityWarning, "The PTR name %s is an alias (%s); a PTR should name the host itself, not a CNAME (RFC 2181 §10.2). "+

@@ -33,7 +33,7 @@ const (
 
 // harness is a running bot wired to a fake Slack and test DNS servers.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	fake   *slackfake.Fake
 	dns    dnstest.Group
 	diag   *diagnose.Diagnoser
@@ -57,7 +57,7 @@ func withConfig(f func(*Config)) harnessOption { return func(s *setup) { f(&s.cf
 // withWatches runs a scheduler on st that rechecks every 100ms.
 func withWatches(st store.Store) harnessOption { return func(s *setup) { s.store = st } }
 
-func startHarness(t *testing.T, opts ...harnessOption) *harness {
+func startHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
 	fake := slackfake.Start(t, slackfake.WithPingInterval(100*time.Millisecond))
 	for _, c := range []slackfake.Channel{
@@ -145,7 +145,7 @@ func (h *harness) checkNoRawControlSequences() {
 }
 
 // decodeJSON returns raw JSON as Slack reads it (no \u003c escapes).
-func decodeJSON(t *testing.T, raw json.RawMessage) string {
+func decodeJSON(t testing.TB, raw json.RawMessage) string {
 	if len(raw) == 0 {
 		return ""
 	}
@@ -162,7 +162,7 @@ func decodeJSON(t *testing.T, raw json.RawMessage) string {
 }
 
 // testWriter sends logs to t.Log so they show only for failing tests.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))

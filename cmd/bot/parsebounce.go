@@ -100,8 +100,15 @@ func summary(name string, r bounce.Result) string {
 		verdict = "REVERSE DNS rejection"
 	}
 	fmt.Fprintf(&b, "%s: %s", name, verdict)
-	if r.ReplyCode != 0 || r.Status != "" {
-		fmt.Fprintf(&b, " (%d %s", r.ReplyCode, r.Status)
+	var code []string
+	if r.ReplyCode != 0 {
+		code = append(code, fmt.Sprint(r.ReplyCode))
+	}
+	if r.Status != "" {
+		code = append(code, r.Status)
+	}
+	if len(code) > 0 {
+		fmt.Fprintf(&b, " (%s", strings.Join(code, " "))
 		if r.Temporary {
 			b.WriteString(", temporary")
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
 	"github.com/slack-go/slack"
 
@@ -34,6 +35,7 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 	}
 	level, _ := cfg.Level() // validated by Load
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	redis.SetLogger(redisLogger{log.With("pkg", "go-redis")})
 	if err := serve(ctx, cfg, intervals, log); err != nil {
 		log.Error("bot stopped", "err", err)
 		return 1
@@ -118,6 +120,14 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (closi
 		log.Warn("redis is not reachable yet; watching is unavailable until it is", "err", err)
 	}
 	return r, nil
+}
+
+// redisLogger sends go-redis's own messages (reconnects, pool errors) to slog
+// at warning level instead of its default stderr logger.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
 
 // memoryStore gives the in-memory store the Close the Redis one has.
