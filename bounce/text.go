@@ -2,6 +2,7 @@ package bounce
 
 import (
 	"html"
+	"slices"
 	"strings"
 )
 
@@ -173,10 +174,16 @@ func splitStatements(c chunk, out []statement) []statement {
 	curCode := "" // "550-" when the current statement is an open multi-line reply
 	returned := c.returned
 	size := 0
+	if cap(out)-len(out) < 64 {
+		// One statement per line at most: sizing once avoids regrowing a
+		// large slice for a long input.
+		out = slices.Grow(out, min(strings.Count(text, "\n")+1, len(text)/8+64))
+	}
 	flush := func() {
-		switch len(cur) {
-		case 0:
-		case 1:
+		switch {
+		case len(cur) == 0 || (isNoise(curField) && !keepField(curField, returned)):
+			// Trace and antispam fields are never read: not kept.
+		case len(cur) == 1:
 			out = append(out, statement{text: text[cur[0][0]:cur[0][1]], lower: lower[cur[0][0]:cur[0][1]], field: curField, returned: returned})
 		default:
 			out = append(out, statement{text: joinSpans(text, cur, size), lower: joinSpans(lower, cur, size), field: curField, returned: returned})
@@ -251,6 +258,12 @@ func splitStatements(c chunk, out []statement) []statement {
 	}
 	flush()
 	return out
+}
+
+// keepField reports whether a noise field is still read: the returned
+// message's Received trail and Exim's X-Failed-Recipients.
+func keepField(field string, returned bool) bool {
+	return (field == "received" && returned) || field == "x-failed-recipients"
 }
 
 // joinSpans joins the spans of s with single spaces.

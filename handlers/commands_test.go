@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rdnsbot/rdnsbot/dnstest"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 )
 
@@ -181,5 +182,42 @@ func TestAppHomeListsWatchesOrSaysUnavailable(t *testing.T) {
 	views := h.fake.Views(userAlice)
 	if len(views) != 1 || !strings.Contains(string(views[0]), "Your reverse-DNS watches") || !strings.Contains(string(views[0]), "unavailable") {
 		t.Errorf("home view = %s", views)
+	}
+}
+
+func TestDirectMessagesAndGroupDMs(t *testing.T) {
+	h := startHarness(t)
+	h.fake.AddChannel(slackfake.Channel{ID: "D0ALICE", Type: slackfake.IM, User: userAlice})
+	h.fake.AddChannel(slackfake.Channel{ID: "G0GROUPDM", Type: slackfake.MPIM})
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: "D0ALICE"})
+	h.ack(env)
+	h.waitMessage("DM summary", func(m slackfake.Message) bool {
+		return m.Channel == "D0ALICE" && strings.Contains(m.Text, "passes FCrDNS")
+	})
+	// A group DM the bot is not part of: the answer goes to the response_url.
+	env, _ = h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: "G0GROUPDM"})
+	h.ack(env)
+	h.waitResponse(env)
+	if body := string(h.fake.Responses(env)[0].Body); !strings.Contains(body, "passes FCrDNS") {
+		t.Errorf("group DM answer = %s", body)
+	}
+}
+
+func TestShutdownFinishesInFlightWork(t *testing.T) {
+	h := startHarness(t)
+	// Slow DNS: the diagnosis is still running when shutdown starts.
+	h.dns[0].SetFault("", 0, dnstest.Fault{Delay: 150 * time.Millisecond})
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	h.stop()
+	if h.runErr != nil {
+		t.Fatalf("Run returned %v", h.runErr)
+	}
+	var summary bool
+	for _, m := range h.botPosts(chanOps) {
+		summary = summary || (m.ThreadTS == "" && strings.Contains(m.Text, "84.200.10.5"))
+	}
+	if !summary {
+		t.Errorf("in-flight command was dropped at shutdown:%s", h.dump())
 	}
 }

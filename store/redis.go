@@ -329,7 +329,7 @@ func strs(v any, n int) ([]string, error) {
 	return out, nil
 }
 
-// tokenAndRest splits the claim scripts' reply: the token, then strings.
+// tokenAndRest splits scriptClaimAnn's reply: the token, then strings.
 func tokenAndRest(v any, n int) (int64, []string, error) {
 	a, ok := v.([]any)
 	if !ok || len(a) == 0 {

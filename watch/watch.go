@@ -173,20 +173,18 @@ func (s *Scheduler) Kick() {
 	}
 }
 
-// Watch starts watching w.IP for w's thread after the failing diagnosis
-// first, and returns when the first recheck is due. CreatedAt defaults to
-// now; Status and CheckedAt are taken from first. added is false when the
-// thread already watches the IP. A watch that ended (fixed or expired) starts
-// again: that is "Keep watching".
+// Watch starts watching w.IP for w's thread (Key, RequestedBy and Source
+// are used) after the failing diagnosis first, and returns when the first
+// recheck is due. The watch starts now: WATCH_MAX_AGE counts from here. added
+// is false when the thread already watches the IP (it is left as it was, and
+// next is only the earliest it may be checked). A watch that ended (fixed or
+// expired) starts again: that is "Keep watching".
 func (s *Scheduler) Watch(ctx context.Context, w store.Watch, first diagnose.Result) (added bool, next time.Time, err error) {
 	if first.Fixed() {
 		return false, time.Time{}, ErrFixed
 	}
 	now := s.cfg.Clock.Now()
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = now
-	}
-	w.Status, w.CheckedAt = first.Status, first.CheckedAt
+	w.CreatedAt, w.Status, w.CheckedAt = now, first.Status, first.CheckedAt
 	next = now.Add(s.delay(0, first))
 	if added, err = s.cfg.Store.Add(ctx, w, next); err != nil {
 		return false, time.Time{}, fmt.Errorf("watch %s: %w", w.Key, err)
