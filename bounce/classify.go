@@ -132,20 +132,34 @@ const window = 96
 
 // find runs the family's expression only around its anchors' hits, so a
 // long statement costs a few short regexp runs, not a scan of it all.
+// Overlapping windows are merged first: text dense with anchors is scanned
+// once, not once per anchor.
 func (f family) find(l string, fi int, hits []hit) (int, bool) {
-	seen := 0 // l[:seen] was covered by an earlier window
+	lo, hi := -1, -1
 	for _, h := range hits {
 		if h.fam != fi {
 			continue
 		}
-		lo, hi := max(0, h.at-window), min(len(l), h.at+h.n+window)
-		if hi <= seen {
+		wlo, whi := max(0, h.at-window), min(len(l), h.at+h.n+window)
+		if lo >= 0 && wlo <= hi {
+			hi = max(hi, whi)
 			continue
 		}
-		if loc := f.re.FindStringIndex(l[lo:hi]); loc != nil {
-			return lo + loc[0], true
+		if at, ok := f.match(l, lo, hi); ok {
+			return at, true
 		}
-		seen = hi
+		lo, hi = wlo, whi
+	}
+	return f.match(l, lo, hi)
+}
+
+// match runs the family's expression on l[lo:hi]; lo < 0 is no range.
+func (f family) match(l string, lo, hi int) (int, bool) {
+	if lo < 0 {
+		return 0, false
+	}
+	if loc := f.re.FindStringIndex(l[lo:hi]); loc != nil {
+		return lo + loc[0], true
 	}
 	return 0, false
 }

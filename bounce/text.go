@@ -79,36 +79,32 @@ func unlink(s string) string {
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	for {
-		i := strings.IndexByte(s, '<')
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		s = s[i:]
-		// Links are short: looking no further than maxLink keeps text
-		// full of unclosed "<http" linear.
-		end := strings.IndexAny(s[:min(len(s), maxLink)], ">\n ")
-		inner := ""
-		if end > 0 && s[end] == '>' {
-			inner = s[1:end]
-		}
-		if !isLink(inner) {
-			b.WriteByte('<')
-			s = s[1:]
+	done := 0  // s[:done] is written
+	stop := -1 // the next '>', '\n' or ' ' at or after the current '<': found once, reused
+	for i := 0; i < len(s); i++ {
+		if s[i] != '<' {
 			continue
 		}
+		if stop < i {
+			stop = len(s)
+			if k := strings.IndexAny(s[i:], ">\n "); k >= 0 {
+				stop = i + k
+			}
+		}
+		if stop == len(s) || s[stop] != '>' || !isLink(s[i+1:stop]) {
+			continue
+		}
+		inner := s[i+1 : stop]
 		if bar := strings.IndexByte(inner, '|'); bar >= 0 {
 			inner = inner[bar+1:]
 		}
+		b.WriteString(s[done:i])
 		b.WriteString(strings.TrimPrefix(inner, "mailto:"))
-		s = s[end+1:]
+		done, i = stop+1, stop
 	}
+	b.WriteString(s[done:])
+	return b.String()
 }
-
-// maxLink bounds the length of a Slack link.
-const maxLink = 4 << 10
 
 func isLink(s string) bool {
 	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") ||

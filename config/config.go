@@ -44,6 +44,9 @@ type Config struct {
 
 	DNSResolver string        `env:"DNS_RESOLVER"`
 	DNSTimeout  time.Duration `env:"DNS_TIMEOUT, default=5s"`
+	// DNSAuthorityPort is where authoritative servers are asked directly;
+	// only test labs change it.
+	DNSAuthorityPort int `env:"DNS_AUTHORITY_PORT, default=53"`
 
 	// RedisURL may carry a password, hence Secret.
 	RedisURL Secret `env:"REDIS_URL"`
@@ -101,6 +104,9 @@ func (c *Config) validate() error {
 		if _, _, err := net.SplitHostPort(c.DNSResolver); err != nil {
 			problem("DNS_RESOLVER", "must be host:port, e.g. 127.0.0.1:53 or [::1]:53 (%v)", err)
 		}
+	}
+	if c.DNSAuthorityPort < 1 || c.DNSAuthorityPort > 65535 {
+		problem("DNS_AUTHORITY_PORT", "must be a port number, got %d", c.DNSAuthorityPort)
 	}
 	if c.DNSTimeout <= 0 || c.DNSTimeout > time.Minute {
 		problem("DNS_TIMEOUT", "must be between 0 and 1m, got %s", c.DNSTimeout)

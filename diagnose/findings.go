@@ -33,9 +33,9 @@ func (d *Diagnoser) findings(f *facts, p *Provider, opts Options) []Finding {
 		if zone != "" {
 			msg += fmt.Sprintf(" The PTR belongs in the reverse zone %s", zone)
 			if p != nil {
-				msg += ", run by " + p.Name
+				msg += " (run by " + p.Name + ")"
 			}
-			msg += ", which whoever owns the IP controls, not your domain's registrar."
+			msg += ": whoever owns the IP controls it, not your domain's registrar."
 		}
 		add(CodeNoPTR, SeverityError, "%s", msg)
 	}

@@ -255,6 +255,10 @@ func (m *Memory) ClaimAnnouncements(ctx context.Context, now time.Time, max int,
 			continue
 		}
 		e := m.ips[k.IP]
+		if e == nil || e.watches[k] == nil || e.watches[k].w.Pending == "" {
+			delete(m.ann, k) // as in Redis: an intent outliving its watch is dropped
+			continue
+		}
 		mw := e.watches[k]
 		mw.attempts++
 		m.ann[k] = ms(now) + lease.Milliseconds()

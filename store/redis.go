@@ -329,20 +329,6 @@ func strs(v any, n int) ([]string, error) {
 	return out, nil
 }
 
-// tokenAndRest splits scriptClaimAnn's reply: the token, then strings.
-func tokenAndRest(v any, n int) (int64, []string, error) {
-	a, ok := v.([]any)
-	if !ok || len(a) == 0 {
-		return 0, nil, fmt.Errorf("unexpected script reply %T", v)
-	}
-	tok, ok := a[0].(int64)
-	if !ok {
-		return 0, nil, fmt.Errorf("unexpected token %T", a[0])
-	}
-	rest, err := strs(a[1:], n)
-	return tok, rest, err
-}
-
 func (r *Redis) ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error) {
 	v, err := r.run(ctx, "claim due", scriptClaim, ms(now), max, lease.Milliseconds())
 	if err != nil {
@@ -460,7 +446,7 @@ func (r *Redis) ClaimAnnouncements(ctx context.Context, now time.Time, max int, 
 	if err != nil {
 		return nil, err
 	}
-	_, vs, err := tokenAndRest(v, 4)
+	vs, err := strs(v, 4)
 	if err != nil {
 		return nil, wrapErr("claim announcements", err)
 	}

@@ -141,11 +141,12 @@ end
 return 1
 `)
 
-// ARGV: prefix, now_ms, max, lease_ms. Returns token, then (member, record,
-// meta, result_json) quadruples.
+// ARGV: prefix, now_ms, max, lease_ms. Returns (member, record, meta,
+// result_json) quadruples. No fencing token: a post that reached Slack is
+// recorded whoever made it, and the idempotency key stops a second one.
 var scriptClaimAnn = redis.NewScript(luaPrelude + `
 local tok = tonumber(ARGV[2]) + tonumber(ARGV[4])
-local out = {tok}
+local out = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', ANN, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
   local ip, wid = string.match(m, '^(%S+) (.*)$')
   local cur = redis.call('HGET', wkey(ip), wid)

@@ -15,17 +15,20 @@
 //
 // The scheduler (package watch) drives the store:
 //
-//	claims, _ := st.ClaimDue(ctx, now, 8, 2*time.Minute) // due IPs, leased to this replica
-//	res := diagnose(claim.IP)                              // DNS, no store access
-//	st.Complete(ctx, claim, store.Outcome{...})           // next due time + announcement intents
+//	claims, _ := st.ClaimDue(ctx, now, 8, 2*time.Minute) // due IPs and their watches, leased
+//	res := diagnose(claim.IP)                             // DNS, no store access
+//	st.Complete(ctx, claim, store.Outcome{...})           // next due time, announcement intents
 //	ps, _ := st.ClaimAnnouncements(ctx, now, 8, time.Minute)
-//	post(p)                                                // Slack, keyed by p.IdempotencyKey
+//	post(p)                                               // Slack, keyed by p.IdempotencyKey
 //	st.MarkPosted(ctx, p)
 //
 // Claiming a due IP moves its due time to the end of the lease, atomically:
 // that is both the lease (no other replica sees the IP as due) and the retry
 // time if this replica dies mid-check. Complete is fenced by the claim's token
-// and fails with ErrLeaseLost once another replica has re-claimed the IP.
+// and fails with ErrLeaseLost once another replica has re-claimed the IP (or
+// the claim was completed already). A watch added, or a "Recheck now", while
+// the IP is being checked keeps its earlier due time. The Redis key schema is
+// in docs/store-schema.md.
 //
 // Announcements are recorded as intents by Complete, in the same atomic step as
 // the watch's state change, before anything is posted. At most one intent per

@@ -3,6 +3,7 @@ package watch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -174,4 +175,48 @@ func TestExpiry(t *testing.T) {
 	if posted, _ := ann.snapshot(); len(posted) != 1 {
 		t.Fatalf("posted %v; want the one expired message", posted)
 	}
+}
+
+// TestUndeliverable: an announcement Slack will never take (archived
+// channel) is given up, not retried forever, and the fixed watch ends.
+func TestUndeliverable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newFakeClock(t0)
+	checker := newScriptedChecker(clock, 4)
+	checker.script(ip1, fixed())
+	ann := newRecorder(4)
+	ann.fail = func(watch.Announcement) bool { return true }
+	archived := &undeliverable{ann}
+	backing := redisStore(t, server)
+	st := observe(backing, 4)
+	sch, err := watch.New(watch.Config{Store: st, Checker: checker, Announcer: archived, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sch.Watch(ctx, store.Watch{Key: key("C9", "9.9"), RequestedBy: "U1", Source: store.SourceBounce}, failing(diagnose.StatusPermerror)); err != nil {
+		t.Fatal(err)
+	}
+	stop := run(sch)
+	defer stop()
+	clock.Advance(time.Minute)
+	wait(t, ann.seen, "the attempt")
+	wait(t, st.marked, "the announcement given up")
+	stop()
+	if ws, err := backing.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
+		t.Fatalf("watches left: %v, %v; want the fixed watch ended", ws, err)
+	}
+	if _, ok, err := backing.NextDue(ctx); err != nil || ok {
+		t.Fatalf("NextDue = %v, %v; want no retry scheduled", ok, err)
+	}
+}
+
+// undeliverable answers like a poster facing an archived channel.
+type undeliverable struct{ *recorder }
+
+func (u *undeliverable) Announce(ctx context.Context, a watch.Announcement) error {
+	if err := u.recorder.Announce(ctx, a); err != nil {
+		return fmt.Errorf("chat.postMessage: is_archived: %w", watch.ErrUndeliverable)
+	}
+	return nil
 }

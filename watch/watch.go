@@ -62,7 +62,9 @@ type Checker interface {
 
 // Announcer posts an announcement in its watch's thread. Attempt > 1 means an
 // earlier attempt may have reached Slack: look for IdempotencyKey (kept in the
-// message metadata) before posting again. A nil error means it was posted.
+// message metadata) before posting again. A nil error means it was posted
+// (now or earlier); an error is retried after AnnounceLease, unless it wraps
+// ErrUndeliverable (channel archived, bot removed): then it is dropped.
 type Announcer interface {
 	Announce(ctx context.Context, a Announcement) error
 }
@@ -123,8 +125,14 @@ type Scheduler struct {
 	kick chan struct{}
 }
 
-// ErrFixed: a watch was asked for an IP whose diagnosis already passes.
-var ErrFixed = errors.New("watch: the IP already passes FCrDNS")
+var (
+	// ErrFixed: a watch was asked for an IP whose diagnosis already passes.
+	ErrFixed = errors.New("watch: the IP already passes FCrDNS")
+	// ErrUndeliverable, wrapped by an Announcer's error, says retrying cannot
+	// help; the announcement is given up as if posted (a fixed or expired
+	// watch still ends).
+	ErrUndeliverable = errors.New("watch: announcement undeliverable")
+)
 
 // New checks cfg and fills in defaults.
 func New(cfg Config) (*Scheduler, error) {
@@ -387,7 +395,10 @@ func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 		a.StaleUntil = p.Result.CheckedAt.Add(time.Duration(p.Result.Source.StaleForSeconds) * time.Second)
 	}
 	log := s.log.With("ip", p.Watch.IP, "channel", p.Watch.Channel, "kind", p.Kind, "attempt", p.Attempt)
-	if err := s.cfg.Announcer.Announce(ctx, a); err != nil {
+	switch err := s.cfg.Announcer.Announce(ctx, a); {
+	case errors.Is(err, ErrUndeliverable):
+		log.Warn("announcement undeliverable; given up", "err", err)
+	case err != nil:
 		log.Warn("announcement failed; retried after the lease", "err", err)
 		return
 	}

@@ -45,7 +45,7 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 
 // serve wires the parts together and runs them until ctx ends.
 func serve(ctx context.Context, cfg *config.Config, intervals []time.Duration, log *slog.Logger) error {
-	diag, err := diagnose.New(diagnose.Config{Resolver: cfg.DNSResolver, Timeout: cfg.DNSTimeout})
+	diag, err := diagnose.New(diagnose.Config{Resolver: cfg.DNSResolver, Timeout: cfg.DNSTimeout, AuthorityPort: cfg.DNSAuthorityPort})
 	if err != nil {
 		return fmt.Errorf("diagnose: %w", err)
 	}

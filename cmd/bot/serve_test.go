@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,16 @@ import (
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 )
+
+// serveWorld is the test DNS; fixed adds the PTR (and its A) that a
+// provider publishes for 84.200.10.9.
+func serveWorld(fixed bool) string {
+	if !fixed {
+		return serveZone
+	}
+	return strings.NewReplacer("mail\tA\t84.200.10.5\n", "mail\tA\t84.200.10.5\nfixed\tA\t84.200.10.9\n",
+		"5\tPTR\tmail.example.com.\n", "5\tPTR\tmail.example.com.\n9\tPTR\tfixed.example.com.\n").Replace(serveZone)
+}
 
 const serveZone = `
 $ORIGIN example.net.
@@ -60,21 +71,9 @@ func TestServeEndToEnd(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, botBin)
-	cmd.Env = append(os.Environ(),
-		"SLACK_APP_TOKEN="+fake.AppToken(), "SLACK_BOT_TOKEN="+fake.BotToken(), "SLACK_API_URL="+fake.APIURL(),
-		"DNS_RESOLVER="+g[0].Addr(), "REDIS_URL="+redisSrv.URL(), "HTTP_ADDR="+httpAddr, "LOG_LEVEL=debug")
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() { _ = cmd.Process.Kill() }()
-
+	bot := startBot(t, ctx, botEnv(fake, g, redisSrv, "HTTP_ADDR="+httpAddr))
 	if err := fake.WaitConnected(ctx, 1); err != nil {
-		t.Fatalf("bot did not connect: %v\n%s", err, logs.String())
+		t.Fatalf("bot did not connect: %v\n%s", err, bot.logs.String())
 	}
 	waitHTTP(t, ctx, "http://"+httpAddr+"/readyz", http.StatusOK)
 
@@ -86,7 +85,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := fake.WaitForMessage(ctx, func(m slackfake.Message) bool { return m.ThreadTS != "" && strings.Contains(m.Text, "passes FCrDNS") }); err != nil {
-		t.Fatalf("no threaded answer: %v\n%s", err, logs.String())
+		t.Fatalf("no threaded answer: %v\n%s", err, bot.logs.String())
 	}
 
 	metrics := get(t, ctx, "http://"+httpAddr+"/metrics")
@@ -99,21 +98,131 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Error("/healthz not ok")
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	bot.stop(t, ctx)
+	for _, secret := range []string{fake.AppToken(), fake.BotToken()} {
+		if strings.Contains(bot.logs.String(), secret) {
+			t.Errorf("logs leak a token")
+		}
+	}
+}
+
+// botEnv is the environment of a bot wired to the test's fake Slack, DNS
+// and Redis.
+func botEnv(fake *slackfake.Fake, g dnstest.Group, redisSrv *redistest.Server, extra ...string) []string {
+	return append(append(os.Environ(),
+		"SLACK_APP_TOKEN="+fake.AppToken(), "SLACK_BOT_TOKEN="+fake.BotToken(), "SLACK_API_URL="+fake.APIURL(),
+		"DNS_RESOLVER="+g[0].Addr(), "DNS_AUTHORITY_PORT="+strconv.Itoa(g.Port()), "DNS_TIMEOUT=2s",
+		"REDIS_URL="+redisSrv.URL(), "LOG_LEVEL=debug"), extra...)
+}
+
+// botProcess is the bot binary running as a child process.
+type botProcess struct {
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	exited chan error
+}
+
+func startBot(t *testing.T, ctx context.Context, env []string) *botProcess {
+	t.Helper()
+	p := &botProcess{cmd: exec.CommandContext(ctx, botBin), logs: &syncBuffer{}, exited: make(chan error, 1)}
+	p.cmd.Env = env
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("bot logs:\n%s", p.logs.String())
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (p *botProcess) stop(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
+	case err := <-p.exited:
 		if err != nil {
-			t.Fatalf("bot exited with %v after SIGTERM\n%s", err, logs.String())
+			t.Fatalf("bot exited with %v after SIGTERM", err)
 		}
 	case <-ctx.Done():
 		t.Fatal("bot did not stop after SIGTERM")
 	}
-	for _, secret := range []string{fake.AppToken(), fake.BotToken()} {
-		if strings.Contains(logs.String(), secret) {
-			t.Errorf("logs leak a token")
+}
+
+// kill ends the bot the hard way, as a crash or an OOM kill would.
+func (p *botProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+}
+
+// TestServeWatchSurvivesBotAndRedisRestarts: a watch acknowledged in a
+// thread survives a SIGKILL of the bot and of Redis (append-only), and the
+// next bot announces the fix once.
+func TestServeWatchSurvivesBotAndRedisRestarts(t *testing.T) {
+	fake := slackfake.Start(t)
+	fake.AddChannel(slackfake.Channel{ID: "C0OPS", Name: "ops", Type: slackfake.Public, BotMember: true})
+	g := dnstest.Start(t, 2)
+	if err := g.Load(serveZone); err != nil {
+		t.Fatal(err)
+	}
+	redisSrv := redistest.Start(t, redistest.Options{AppendOnly: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	env := botEnv(fake, g, redisSrv, "RECHECK_INTERVALS=1s")
+
+	first := startBot(t, ctx, env)
+	if err := fake.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cmdEnv, err := fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.9", UserID: "U0ALICE", ChannelID: "C0OPS"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := fake.WaitAck(ctx, cmdEnv); err != nil {
+		t.Fatal(err)
+	}
+	guide, err := fake.WaitForMessage(ctx, func(m slackfake.Message) bool {
+		return m.ThreadTS != "" && strings.Contains(string(m.Blocks), "keep rechecking")
+	})
+	if err != nil {
+		t.Fatalf("watch not started: %v", err)
+	}
+	first.kill(t)
+	redisSrv.Kill(t)
+	redisSrv.Restart(t)
+
+	second := startBot(t, ctx, env)
+	if err := fake.WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Load(serveWorld(true)); err != nil {
+		t.Fatal(err)
+	}
+	isFixed := func(m slackfake.Message) bool {
+		return m.ThreadTS == guide.ThreadTS && strings.Contains(m.Text, "is fixed")
+	}
+	if _, err := fake.WaitForMessage(ctx, isFixed); err != nil {
+		t.Fatalf("no fixed announcement after restarts: %v", err)
+	}
+	second.stop(t, ctx)
+	n := 0
+	for _, m := range fake.Thread("C0OPS", guide.ThreadTS) {
+		if isFixed(m) {
+			n++
 		}
+	}
+	if n != 1 {
+		t.Errorf("want one fixed announcement, got %d", n)
 	}
 }
 

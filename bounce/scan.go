@@ -1,5 +1,8 @@
 package bounce
 
+// Hand-written scanners for addresses, status codes and mail addresses:
+// they run over every statement, where a regexp would cost several times more.
+
 import (
 	"net/netip"
 	"strings"
@@ -99,7 +102,7 @@ func ipToken(s string, i, j int) (netip.Addr, int, bool) {
 	}
 	tok := s[i:j]
 	// Sentence punctuation and a trailing port separator are not part of it.
-	for len(tok) > 0 && (tok[len(tok)-1] == '.' || (tok[len(tok)-1] == ':' && !hasSuffix(tok, "::"))) {
+	for len(tok) > 0 && (tok[len(tok)-1] == '.' || (tok[len(tok)-1] == ':' && !strings.HasSuffix(tok, "::"))) {
 		if tok[len(tok)-1] == '.' && j < len(s) && isAlpha(s[j]) {
 			return netip.Addr{}, 0, false // "203.0.113.5.in-addr"
 		}
@@ -125,8 +128,6 @@ func ipToken(s string, i, j int) (netip.Addr, int, bool) {
 		return netip.Addr{}, 0, false
 	}
 }
-
-func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
 
 // findStatus returns the first RFC 3463 enhanced status code in l
 // ("5.7.25": class 2, 4 or 5, then two numbers of up to three digits) and
