@@ -46,8 +46,9 @@ type harness struct {
 
 // setup is what harness options change before the bot starts.
 type setup struct {
-	cfg   Config
-	store store.Store // non-nil: run a recheck scheduler on it
+	cfg    Config
+	store  store.Store   // non-nil: run a recheck scheduler on it
+	maxAge time.Duration // the scheduler's WATCH_MAX_AGE, default 72h
 }
 
 type harnessOption func(*setup)
@@ -56,6 +57,9 @@ func withConfig(f func(*Config)) harnessOption { return func(s *setup) { f(&s.cf
 
 // withWatches runs a scheduler on st that rechecks every 100ms.
 func withWatches(st store.Store) harnessOption { return func(s *setup) { s.store = st } }
+
+// withMaxAge ends watches after d.
+func withMaxAge(d time.Duration) harnessOption { return func(s *setup) { s.maxAge = d } }
 
 func startHarness(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
@@ -99,7 +103,7 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 	var running sync.WaitGroup
 	if su.store != nil {
 		sched, err := watch.New(watch.Config{Store: su.store, Checker: diag, Announcer: h.bot, Logger: log,
-			Intervals: []time.Duration{100 * time.Millisecond}, Poll: 200 * time.Millisecond})
+			Intervals: []time.Duration{100 * time.Millisecond}, Poll: 200 * time.Millisecond, MaxAge: su.maxAge})
 		if err != nil {
 			t.Fatal(err)
 		}

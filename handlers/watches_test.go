@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -182,3 +183,35 @@ func TestRedisDownKeepsDiagnosesWorking(t *testing.T) {
 	summary := h.waitMessage("summary", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
 	h.waitMessage("guidance saying watching is unavailable", inThread(chanOps, summary.TS, "has no PTR record", "watching is unavailable"))
 }
+
+func TestExpiredWatchOffersKeepWatching(t *testing.T) {
+	h := startHarness(t, withWatches(store.NewMemory()), withMaxAge(400*time.Millisecond))
+	thread := startWatchedCommand(t, h)
+	expired := h.waitMessage("expiry", inThread(chanOps, thread, "I stopped watching", actionKeepWatching))
+	if !strings.Contains(content(expired), "has no PTR record") {
+		t.Errorf("expiry should say how things stand: %s", content(expired))
+	}
+	if _, err := h.fake.SendBlockAction(slackfake.BlockAction{UserID: userAlice, ChannelID: chanOps, MessageTS: expired.TS, ThreadTS: thread,
+		ActionID: actionKeepWatching, Value: "84.200.10.9", Text: "Keep watching"}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitMessage("watching again", func(m slackfake.Message) bool {
+		return m.ThreadTS == thread && m.TS > expired.TS && strings.Contains(content(m), "I'll keep rechecking")
+	})
+}
+
+func TestSameIPWatchedFromTwoThreadsTellsBoth(t *testing.T) {
+	h := startHarness(t, withWatches(store.NewMemory()))
+	first := startWatchedCommand(t, h)
+	h.sendEvent(msgEvent(chanOps, userAlice, gmailBounce9, "1700004000.000100"))
+	h.waitMessage("bounce reply", inThread(chanOps, "1700004000.000100", "84.200.10.9", "I'll keep rechecking"))
+	if err := h.dns.Load(reverseZone(fixPTR)); err != nil {
+		t.Fatal(err)
+	}
+	for _, thread := range []string{first, "1700004000.000100"} {
+		h.waitMessage("fixed in "+thread, inThread(chanOps, thread, ":tada:"))
+	}
+}
+
+// gmailBounce9 is gmailBounce for the sending IP 84.200.10.9.
+var gmailBounce9 = strings.ReplaceAll(gmailBounce, "84.200.10.6", "84.200.10.9")
