@@ -300,6 +300,13 @@ func TestSourceAndCaches(t *testing.T) {
 			t.Errorf("%s ns2: %s agree=%v findings %v", name, r.Status, r.Source.Agree, r.Findings)
 		}
 	}
+	// No authoritative server reachable at all (DNS allowed out only through
+	// the resolver): the resolver's pass is what there is, and it says so.
+	g[1].SetFault("", 0, dnstest.Fault{Drop: true})
+	r = d.DiagnoseIP(ctx, ip, Options{})
+	if r.Status != StatusPass || !r.SourceUnreachable() || !r.Fixed() {
+		t.Errorf("unreachable source: %s unreachable=%v fixed=%v servers %+v", r.Status, r.SourceUnreachable(), r.Fixed(), r.Source.Servers)
+	}
 }
 
 func TestDiagnoseTargets(t *testing.T) {

@@ -127,9 +127,29 @@ type Result struct {
 }
 
 // Fixed reports whether the IP passes FCrDNS at the resolver and at every
-// authoritative server: the fix has propagated.
+// authoritative server: the fix has propagated. When no authoritative server
+// could be reached at all (a network that lets DNS out only through its
+// resolver), the resolver's pass is all there is to go on: SourceUnreachable
+// tells callers to say so.
 func (r *Result) Fixed() bool {
-	return r.Status == StatusPass && r.Source != nil && r.Source.Status == StatusPass && r.Source.Agree
+	if r.Status != StatusPass || r.Source == nil {
+		return false
+	}
+	return r.SourceUnreachable() || (r.Source.Status == StatusPass && r.Source.Agree)
+}
+
+// SourceUnreachable reports whether the authoritative check was tried and no
+// authoritative server answered.
+func (r *Result) SourceUnreachable() bool {
+	if r.Source == nil || len(r.Source.Servers) == 0 {
+		return false
+	}
+	for _, s := range r.Source.Servers {
+		if s.Error == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // FixedAtSource reports whether the authoritative servers already serve a

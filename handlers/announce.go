@@ -93,8 +93,12 @@ func announcement(p watch.Announcement) message {
 			mention(w.RequestedBy), records(r), ip, until.Unix(), until.UTC().Format("15:04 UTC"))
 		return textMessage(text)
 	case store.KindFixed:
-		text := fmt.Sprintf(":tada: %s%s is fixed: %s. FCrDNS passes at the resolver and at every authoritative server, so receivers such as Gmail will accept it. "+
-			"It took %s from when I started watching.", mention(w.RequestedBy), ip, records(r), humanDuration(p.Elapsed))
+		where := "at the resolver and at every authoritative server"
+		if r.SourceUnreachable() {
+			where = "at the resolver (the zone's own servers could not be reached to confirm)"
+		}
+		text := fmt.Sprintf(":tada: %s%s is fixed: %s. FCrDNS passes %s, so receivers such as Gmail will accept it. "+
+			"It took %s from when I started watching.", mention(w.RequestedBy), ip, records(r), where, humanDuration(p.Elapsed))
 		return textMessage(text)
 	default: // store.KindExpired
 		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(w.RequestedBy), ip,
