@@ -95,15 +95,30 @@ func (b *Bot) watchCommand(ctx context.Context, o origin, ips []string) {
 	b.check(ctx, o, ips, "")
 }
 
-// unwatchCommand: `/rdns unwatch <ip>…` in this conversation.
-func (b *Bot) unwatchCommand(ctx context.Context, o origin, ips []string) {
+// unavailable tells the user that watching cannot be done right now.
+func (b *Bot) unavailable(ctx context.Context, o origin) {
+	b.reply(ctx, o, textMessage(":hourglass: "+errNoWatches.Error()+"."))
+}
+
+// channelWatches lists o's conversation's watches, or says why it can't.
+func (b *Bot) channelWatches(ctx context.Context, o origin) ([]WatchInfo, bool) {
 	if b.watches == nil {
-		b.reply(ctx, o, textMessage(":hourglass: "+errNoWatches.Error()+"."))
-		return
+		b.unavailable(ctx, o)
+		return nil, false
 	}
 	infos, err := b.watches.ListChannel(ctx, o.channel)
 	if err != nil {
-		b.reply(ctx, o, textMessage(":hourglass: "+errNoWatches.Error()+"."))
+		b.log.WarnContext(ctx, "listing watches failed", "channel", o.channel, "err", err)
+		b.unavailable(ctx, o)
+		return nil, false
+	}
+	return infos, true
+}
+
+// unwatchCommand: `/rdns unwatch <ip>…` in this conversation.
+func (b *Bot) unwatchCommand(ctx context.Context, o origin, ips []string) {
+	infos, ok := b.channelWatches(ctx, o)
+	if !ok {
 		return
 	}
 	var lines []string
@@ -128,13 +143,8 @@ func (b *Bot) unwatchCommand(ctx context.Context, o origin, ips []string) {
 
 // listCommand: `/rdns list` shows this conversation's watches.
 func (b *Bot) listCommand(ctx context.Context, o origin) {
-	if b.watches == nil {
-		b.reply(ctx, o, textMessage(":hourglass: "+errNoWatches.Error()+"."))
-		return
-	}
-	infos, err := b.watches.ListChannel(ctx, o.channel)
-	if err != nil {
-		b.reply(ctx, o, textMessage(":hourglass: "+errNoWatches.Error()+"."))
+	infos, ok := b.channelWatches(ctx, o)
+	if !ok {
 		return
 	}
 	if len(infos) == 0 {
@@ -196,13 +206,13 @@ func (b *Bot) handleButton(ctx context.Context, o origin, action, ip string) {
 		b.check(ctx, o, []string{ip}, "")
 	case actionUnwatch:
 		if b.watches == nil {
-			b.reply(ctx, o, textMessage(":hourglass: "+errNoWatches.Error()+"."))
+			b.unavailable(ctx, o)
 			return
 		}
 		ok, err := b.watches.Stop(ctx, ip, o.channel, o.threadTS)
 		switch {
 		case err != nil:
-			b.reply(ctx, o, textMessage(":hourglass: "+errNoWatches.Error()+"."))
+			b.unavailable(ctx, o)
 		case ok:
 			b.reply(ctx, o, textMessage(fmt.Sprintf(":no_bell: %sstopped watching %s.", mention(o.user), code(ip))))
 		default:

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,16 +16,6 @@ import (
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
 )
-
-// buildDiagnoseBot builds the bot into the test's temporary directory.
-func buildDiagnoseBot(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "bot")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // runBot runs the built binary and returns its exit status and output.
 func runBot(t *testing.T, bin string, args ...string) (int, string, string) {
@@ -54,7 +43,7 @@ func TestDiagnoseCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	g[0].SetFault("9.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
-	bin := buildDiagnoseBot(t)
+	bin := botBin
 	empty := dnstest.Start(t, 1) // a resolver that knows nothing, like one cut off from the internet
 	dead := dnstest.Start(t, 1)
 	dead.Close() // nothing listens there any more
@@ -126,7 +115,7 @@ func TestDiagnoseCommandJSON(t *testing.T) {
 	if err := g.Load(string(text)); err != nil {
 		t.Fatal(err)
 	}
-	exit, stdout, stderr := runBot(t, buildDiagnoseBot(t), "diagnose", "--json", "--resolver", g[0].Addr(), "--authority-port", strconv.Itoa(g.Port()),
+	exit, stdout, stderr := runBot(t, botBin, "diagnose", "--json", "--resolver", g[0].Addr(), "--authority-port", strconv.Itoa(g.Port()),
 		"203.0.113.5", "203.0.113.20", "nothing.example.com")
 	if exit != 1 {
 		t.Fatalf("exit %d, stderr %s", exit, stderr)
