@@ -19,9 +19,7 @@ var (
 	// The receiver echoing the client's address in its greeting or EHLO reply.
 	reEcho = regexp.MustCompile(`(?:\bhello\b|at your service,)[^\[\]]{0,80}\[([0-9a-f:.]+)\]`)
 
-	// A multi-line reply flattened onto one line repeats "550-5.7.25 ".
-	reContinuation = regexp.MustCompile(`\s[245]\d\d-(?:[245]\.\d{1,3}\.\d{1,3}\s)?`)
-	reRcptTo       = regexp.MustCompile(`\brcpt to:\s*<([^<>\s]+@[^<>\s]+)>`)
+	reRcptTo = regexp.MustCompile(`\brcpt to:\s*<([^<>\s]+@[^<>\s]+)>`)
 )
 
 // providers name the receiver from its wording when no host is given.
@@ -410,7 +408,7 @@ func evidence(sts []statement, hits, hitAt []int, primary int) string {
 		if len(lines) == maxHits {
 			break
 		}
-		t := reContinuation.ReplaceAllString(excerpt(sts[i].text, hitAt[k]), " ")
+		t := dropContinuations(excerpt(sts[i].text, hitAt[k]))
 		dup := false
 		for _, l := range lines {
 			dup = dup || l == t
@@ -420,6 +418,37 @@ func evidence(sts []statement, hits, hitAt []int, primary int) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// dropContinuations removes the " 550-5.7.25" marks a multi-line reply
+// flattened onto one line repeats after its first line (RFC 5321 4.2.1),
+// for readable evidence.
+func dropContinuations(t string) string {
+	var b strings.Builder
+	done, first := 0, true
+	for i := 0; i+4 <= len(t); i++ {
+		if (i > 0 && t[i-1] != ' ') || t[i+3] != '-' || !isDigit(t[i]) || !isDigit(t[i+1]) || !isDigit(t[i+2]) {
+			continue
+		}
+		if first { // the reply's own code stays
+			first = false
+			continue
+		}
+		end := i + 4
+		if st, at := findStatus(t[end:min(len(t), end+12)]); at == 0 {
+			end += len(st)
+		}
+		for end < len(t) && t[end] == ' ' {
+			end++
+		}
+		b.WriteString(t[done:i])
+		done, i = end, end
+	}
+	if done == 0 {
+		return t
+	}
+	b.WriteString(t[done:])
+	return b.String()
 }
 
 // excerpt cuts text to maxEvidence bytes keeping offset at in view, on

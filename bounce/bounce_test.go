@@ -21,6 +21,7 @@ func TestParseString(t *testing.T) {
 		temporary bool
 		receiver  string
 		recipient string
+		evidence  string // checked when set
 	}{
 		{
 			name: "slack escaped quote with mailto link",
@@ -38,6 +39,7 @@ func TestParseString(t *testing.T) {
 			name: "one-line wrapped multi-line reply",
 			in:   "550-5.7.25 [203.0.113.5] The IP address sending this message does not have a 550-5.7.25 PTR record setup",
 			rdns: true, ips: []string{"203.0.113.5"}, source: SourceRejection, code: 550, status: "5.7.25",
+			evidence: "550-5.7.25 [203.0.113.5] The IP address sending this message does not have a PTR record setup",
 		},
 		{
 			name: "receiver address is never the sender's",
@@ -102,6 +104,9 @@ func TestParseString(t *testing.T) {
 			}
 			if tc.rdns && r.Evidence == "" {
 				t.Error("no evidence for a positive verdict")
+			}
+			if tc.evidence != "" && r.Evidence != tc.evidence {
+				t.Errorf("evidence %q, want %q", r.Evidence, tc.evidence)
 			}
 		})
 	}

@@ -89,8 +89,8 @@ var families = []family{
 	{reReverse, []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, true},
 	{reHostname, []string{"find your", "resolve your", "look up your", "lookup your", "determine your", "verify your",
 		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "dns:nr", "rp:rdn"}, true},
-	{reForward, []string{"forward", "resolve", "point", "match"}, false},
-	{reNoName, []string{"has no", "have a", "no host", "no dns", "no valid", "unresolv"}, false},
+	{reForward, []string{"forward", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match"}, false},
+	{reNoName, []string{"has no", "not have a", "n't have a", "no host", "no dns", "no valid", "unresolv"}, false},
 	{reGeneric, []string{"generic", "dynamic", "residential", "dial"}, false},
 }
 
@@ -105,19 +105,25 @@ type anchorRef struct {
 	lit string
 }
 
-// anchorsByFirst indexes every family's anchors by their first byte.
-var anchorsByFirst = func() (t [256][]anchorRef) {
+// anchorsByFirst indexes every family's anchors by their first byte, and
+// anchorPairs holds, per first byte, the set of second bytes any anchor has:
+// most positions of a statement are ruled out by one bit test.
+var anchorsByFirst, anchorPairs = func() (t [256][]anchorRef, pairs [256][4]uint64) {
 	for fi, f := range families {
 		for _, a := range f.anchors {
 			t[a[0]] = append(t[a[0]], anchorRef{fi, a})
+			pairs[a[0]][a[1]>>6] |= 1 << (a[1] & 63)
 		}
 	}
-	return t
+	return t, pairs
 }()
 
 // anchorHits appends the anchors found in l, in one pass.
 func anchorHits(l string, hits []hit) []hit {
-	for i := 0; i < len(l); i++ {
+	for i := 0; i+1 < len(l); i++ {
+		if anchorPairs[l[i]][l[i+1]>>6]&(1<<(l[i+1]&63)) == 0 {
+			continue
+		}
 		for _, a := range anchorsByFirst[l[i]] {
 			if strings.HasPrefix(l[i:], a.lit) {
 				hits = append(hits, hit{a.fam, i, len(a.lit)})

@@ -249,17 +249,22 @@ func (s *Scheduler) Run(ctx context.Context) {
 		})
 	}
 	var failures int
+	// Announcements are looked for when the timer or a kick (a check that
+	// recorded some) wakes the loop, or while a batch filled every slot; a
+	// wake-up by a finished worker needs only the check claim: one round
+	// trip per pass in the steady state.
+	posts := true
 	for {
 		// Deadlines are computed from the time the pass started: a clock
 		// that moved meanwhile makes the timer fire at once, never late.
 		now := s.cfg.Clock.Now()
-		wake, err := s.pass(ctx, work, now, s.cfg.Concurrency-busy, start)
+		wake, morePosts, err := s.pass(ctx, work, now, s.cfg.Concurrency-busy, posts, start)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			failures++
-			wake = now.Add(backoff(failures))
+			wake = now.Add(backoff(failures)) // the timer wake looks at everything
 			if failures == 1 || failures%10 == 0 {
 				s.log.Warn("store unavailable, retrying", "err", err, "failures", failures, "retry_at", wake)
 			}
@@ -267,11 +272,14 @@ func (s *Scheduler) Run(ctx context.Context) {
 			failures = 0
 		}
 		timer.Reset(wake)
+		posts = morePosts
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
+			posts = true
 		case <-timer.C():
+			posts = true
 		case <-done:
 			busy--
 		}
@@ -293,24 +301,28 @@ func backoff(failures int) time.Duration {
 	return min(time.Second<<min(failures-1, 5), 30*time.Second)
 }
 
-// pass starts due posts, then due checks, within free slots, and returns
-// when the loop should look again.
-func (s *Scheduler) pass(ctx, work context.Context, now time.Time, free int, start func(func())) (time.Time, error) {
+// pass starts due posts (when asked to look for them), then due checks,
+// within free slots, and returns when the loop should look again and whether
+// that next pass must look for posts (more may be waiting).
+func (s *Scheduler) pass(ctx, work context.Context, now time.Time, free int, posts bool, start func(func())) (wake time.Time, morePosts bool, err error) {
 	poll := now.Add(s.cfg.Poll)
 	if free <= 0 {
-		return poll, nil // full: a finishing worker wakes the loop
+		return poll, posts, nil // full: a finishing worker wakes the loop
 	}
-	ps, err := s.cfg.Store.ClaimAnnouncements(ctx, now, free, s.cfg.AnnounceLease)
-	if err != nil {
-		return time.Time{}, err
+	var ps []store.Pending
+	if posts {
+		if ps, err = s.cfg.Store.ClaimAnnouncements(ctx, now, free, s.cfg.AnnounceLease); err != nil {
+			return time.Time{}, false, err
+		}
+		for _, p := range ps {
+			start(func() { s.post(work, p) })
+		}
 	}
-	for _, p := range ps {
-		start(func() { s.post(work, p) })
-	}
+	full := len(ps) == free
 	var cs []store.Claim
-	if free > len(ps) {
+	if !full {
 		if cs, err = s.cfg.Store.ClaimDue(ctx, now, free-len(ps), s.cfg.CheckLease); err != nil {
-			return time.Time{}, err
+			return time.Time{}, false, err
 		}
 		for _, c := range cs {
 			start(func() { s.check(work, c) })
@@ -320,18 +332,21 @@ func (s *Scheduler) pass(ctx, work context.Context, now time.Time, free int, sta
 		// The work just started wakes the loop when it finishes, within
 		// seconds (a check is bounded by CheckTimeout); rechecks are minutes
 		// apart, so this saves a round trip per pass at no real cost.
-		return poll, nil
+		return poll, full, nil
 	}
 	next, ok, err := s.cfg.Store.NextDue(ctx)
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, false, err
 	}
 	if !ok {
-		return poll, nil
+		return poll, false, nil
+	}
+	if !next.After(now) && !posts {
+		return now, true, nil // due now: an announcement this pass did not look for
 	}
 	// Something due now that nothing claimed is another replica's race; look
 	// again shortly rather than spin.
-	return now.Add(min(max(next.Sub(now), 10*time.Millisecond), s.cfg.Poll)), nil
+	return now.Add(min(max(next.Sub(now), 10*time.Millisecond), s.cfg.Poll)), false, nil
 }
 
 // check runs one recheck of a claimed IP and records its outcome.

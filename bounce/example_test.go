@@ -1,0 +1,20 @@
+package bounce_test
+
+import (
+	"fmt"
+
+	"github.com/rdnsbot/rdnsbot/bounce"
+)
+
+// A Gmail rejection as Slack delivers a pasted quote: escaped, quoted, with a
+// mailto link.
+func ExampleParseString() {
+	r := bounce.ParseString("&gt; &lt;<mailto:bob@gmail.com|bob@gmail.com>&gt;: host gmail-smtp-in.l.google.com[142.251.170.27] said:\n" +
+		"&gt; 550-5.7.25 [203.0.113.5] The IP address sending this message does not have a\n" +
+		"&gt; 550 5.7.25 PTR record setup. - gsmtp (in reply to end of DATA command)")
+	fmt.Println(r.RDNS, r.SendingIPs, r.IPSource, r.ReplyCode, r.Status)
+	fmt.Println(r.Receiver, r.Recipient)
+	// Output:
+	// true [203.0.113.5] rejection 550 5.7.25
+	// gmail-smtp-in.l.google.com bob@gmail.com
+}
