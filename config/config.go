@@ -114,7 +114,7 @@ func (c *Config) validate() error {
 	if r := c.RedisURL.Reveal(); r != "" {
 		if u, err := url.Parse(r); err != nil || u.Scheme == "" {
 			// The URL itself may hold a password: do not echo it.
-			problem("REDIS_URL", "is not a URL (expected redis://, rediss://, unix://, redis-sentinel:// or redis-cluster://)")
+			problem("REDIS_URL", "is not a URL (expected redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://)")
 		}
 	}
 	if c.HTTPAddr != "" {

@@ -49,6 +49,10 @@ func (b *Bot) Announce(ctx context.Context, p watch.Announcement) error {
 		EventPayload: map[string]any{"key": p.IdempotencyKey, "kind": string(p.Kind), "ip": w.IP.String()},
 	})
 	if _, err := b.post(ctx, w.Channel, w.Thread, m, meta); err != nil {
+		if cannotPost(err) {
+			// Archived, deleted or the bot was removed: retrying cannot help.
+			return fmt.Errorf("announce %s: %w: %w", p.IdempotencyKey, watch.ErrUndeliverable, err)
+		}
 		return fmt.Errorf("announce %s: %w", p.IdempotencyKey, err)
 	}
 	return nil

@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -48,5 +50,30 @@ func TestMentionOnlyWellFormedUserIDs(t *testing.T) {
 		if got := mention(user); got != want {
 			t.Errorf("mention(%q) = %q, want %q", user, got, want)
 		}
+	}
+}
+
+func TestAnnounceGivesUpOnArchivedChannels(t *testing.T) {
+	h := startHarness(t)
+	w := store.Watch{Key: store.Key{IP: netip.MustParseAddr("84.200.10.9"), Channel: chanOps, Thread: "1700006000.000100"}, RequestedBy: userAlice}
+	a := watch.Announcement{Kind: store.KindFixed, Watch: w, Result: diagnose.Result{Status: diagnose.StatusPass}, IdempotencyKey: "k1", Attempt: 1}
+	h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{Error: "is_archived"})
+	if err := h.bot.Announce(h.ctx(), a); !errors.Is(err, watch.ErrUndeliverable) {
+		t.Errorf("archived channel: err = %v, want ErrUndeliverable", err)
+	}
+	h.fake.FailNext("chat.postMessage", maxAttempts, slackfake.Fault{HTTPStatus: 500})
+	if err := h.bot.Announce(h.ctx(), a); err == nil || errors.Is(err, watch.ErrUndeliverable) {
+		t.Errorf("server errors: err = %v, want a retryable error", err)
+	}
+	// A retry whose first attempt did reach Slack posts nothing new.
+	if err := h.bot.Announce(h.ctx(), a); err != nil {
+		t.Fatal(err)
+	}
+	a.Attempt = 2
+	if err := h.bot.Announce(h.ctx(), a); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.fake.Thread(chanOps, w.Thread)); n != 1 {
+		t.Errorf("want the announcement once, thread has %d messages", n)
 	}
 }

@@ -211,6 +211,9 @@ func (b *Bot) runJob(ctx context.Context, j job) {
 	j.run(ctx)
 }
 
+// queueFull reports whether a job enqueued now would be refused.
+func (b *Bot) queueFull() bool { return len(b.jobs) >= cap(b.jobs) }
+
 // enqueue hands work to the pool without ever blocking the event loop: a
 // slow DNS answer for one user must not delay the ack for another.
 func (b *Bot) enqueue(name string, run func(ctx context.Context)) bool {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,14 +112,56 @@ func messageTexts(ev *messageEvent) []string {
 	for _, a := range ev.Attachments {
 		for _, mb := range a.MessageBlocks {
 			add(mb.Message.Text)
+			add(richText(mb.Message.Blocks))
 		}
 		add(a.Text)
 		add(a.Pretext)
-		if a.Text == "" {
-			add(a.Fallback)
-		}
+		add(a.Fallback)
 	}
 	return texts
+}
+
+// richText flattens rich_text blocks (how a forwarded message carries its
+// original) into plain text: text and link elements, in order, with the
+// sections and preformatted parts on their own lines.
+func richText(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var blocks []any
+	if err := json.Unmarshal(raw, &blocks); err != nil {
+		return ""
+	}
+	var b strings.Builder
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			switch v["type"] {
+			case "text":
+				s, _ := v["text"].(string)
+				b.WriteString(s)
+			case "link":
+				if s, _ := v["text"].(string); s != "" {
+					b.WriteString(s)
+				} else {
+					s, _ := v["url"].(string)
+					b.WriteString(s)
+				}
+			case "rich_text_section", "rich_text_preformatted", "rich_text_quote", "rich_text_list":
+				walk(v["elements"])
+				b.WriteByte('\n')
+				return
+			}
+			walk(v["elements"])
+		}
+	}
+	walk(blocks)
+	return b.String()
 }
 
 // errFileTooLarge marks uploads we refuse to read.
@@ -127,6 +170,12 @@ var errFileTooLarge = errors.New("file too large")
 // readFile reads a bounce from a file on a message: an email sent to the
 // channel's address (mode "email"), or an uploaded .eml/.txt.
 func (b *Bot) readFile(ctx context.Context, f *slackFile) (bounce.Result, error) {
+	if f.FileAccess == "check_file_info" || (f.Mode == "" && f.Name == "" && f.ID != "") {
+		// A stub (Slack Connect, some event shapes): files.info has the rest.
+		if err := b.completeFile(ctx, f); err != nil {
+			return bounce.Result{}, err
+		}
+	}
 	if f.isEmail() {
 		text := f.PlainText
 		if text == "" || f.HasMore || f.PreviewIsTruncated {
@@ -148,6 +197,24 @@ func (b *Bot) readFile(ctx context.Context, f *slackFile) (bounce.Result, error)
 		return bounce.Result{}, nil
 	}
 	return b.download(ctx, f)
+}
+
+// completeFile fills in a file stub from files.info.
+func (b *Bot) completeFile(ctx context.Context, f *slackFile) error {
+	var info *slack.File
+	err := withRetry(ctx, func() error {
+		var err error
+		info, _, _, err = b.api.GetFileInfoContext(ctx, f.ID, 0, 0)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("files.info %s: %w", f.ID, err)
+	}
+	f.Name, f.Mode, f.Filetype, f.Mimetype, f.Size = info.Name, info.Mode, info.Filetype, info.Mimetype, int64(info.Size)
+	f.PlainText, f.PreviewPlainText = info.PlainText, info.PreviewPlainText
+	f.URLPrivate, f.URLPrivateDownload = info.URLPrivate, info.URLPrivateDownload
+	f.PreviewIsTruncated = info.PreviewIsTruncated != nil && *info.PreviewIsTruncated
+	return nil
 }
 
 // bounceFile reports whether an upload may be a bounce worth reading.

@@ -168,3 +168,30 @@ func TestBounceNamingNoIPAsksForIt(t *testing.T) {
 	h.sendEvent(msgEvent(chanOps, userAlice, text, "1700001100.000100"))
 	h.waitMessage("ask for IP", inThread(chanOps, "1700001100.000100", "does not say which IP"))
 }
+
+func TestForwardedRichTextOnlyBounce(t *testing.T) {
+	h := startHarness(t)
+	var elements []map[string]any
+	for _, line := range strings.Split(gmailBounceRaw, "\n") {
+		elements = append(elements, map[string]any{"type": "text", "text": line + "\n"})
+	}
+	shared := msgEvent(chanOps, userAlice, "", "1700005000.000100")
+	shared["attachments"] = []map[string]any{{
+		"is_share": true, "is_msg_unfurl": true,
+		"message_blocks": []map[string]any{{"message": map[string]any{"text": "", "blocks": []map[string]any{{
+			"type": "rich_text", "elements": []map[string]any{{"type": "rich_text_preformatted", "elements": elements}},
+		}}}}},
+	}}
+	h.sendEvent(shared)
+	h.waitMessage("reply to rich-text forward", inThread(chanOps, "1700005000.000100", "84.200.10.6"))
+}
+
+func TestFileStubIsCompletedWithFilesInfo(t *testing.T) {
+	h := startHarness(t)
+	f := h.fake.AddFile(slackfake.File{Name: "bounce", Mode: "email", Filetype: "email", PlainText: gmailBounceRaw, Channels: []string{chanOps}})
+	ev := msgEvent(chanOps, slackbotID, "", "1700005100.000100")
+	ev["bot_id"] = slackbotBot
+	ev["files"] = []map[string]any{{"id": f.ID, "file_access": "check_file_info"}}
+	h.sendEvent(ev)
+	h.waitMessage("reply to a file stub", inThread(chanOps, "1700005100.000100", "84.200.10.6"))
+}

@@ -114,7 +114,11 @@ func usageMessage(problem string) message {
 
 // ephemeralAck is an ack payload that shows text to the command's user only.
 func ephemeralAck(m message) map[string]any {
-	return map[string]any{"response_type": slack.ResponseTypeEphemeral, "text": m.Text, "blocks": m.Blocks}
+	ack := map[string]any{"response_type": slack.ResponseTypeEphemeral, "text": m.Text}
+	if len(m.Blocks) > 0 {
+		ack["blocks"] = m.Blocks
+	}
+	return ack
 }
 
 // onSlashCommand acks /rdns at once (usage, errors and "checking…" need no
@@ -126,6 +130,11 @@ func (b *Bot) onSlashCommand(ctx context.Context, env envelope, sc slack.SlashCo
 		return
 	}
 	origin := origin{channel: sc.ChannelID, user: sc.UserID, responseURL: sc.ResponseURL, source: "command"}
+	if b.queueFull() {
+		// Say so in the ack: a reply queued behind the full queue would never come.
+		b.ack(ctx, env, ephemeralAck(textMessage(":hourglass: I am overloaded right now; please try again in a minute.")))
+		return
+	}
 	switch cmd.verb {
 	case verbHelp:
 		b.ack(ctx, env, ephemeralAck(usageMessage("")))
@@ -135,11 +144,8 @@ func (b *Bot) onSlashCommand(ctx context.Context, env envelope, sc slack.SlashCo
 	default:
 		b.ack(ctx, env, nil)
 	}
-	if !b.enqueue("command", func(ctx context.Context) { b.runCommand(ctx, origin, cmd) }) {
-		b.enqueue("busy", func(ctx context.Context) {
-			_ = b.respond(ctx, sc.ResponseURL, message{Text: "I am overloaded right now; please try again in a minute."}, false)
-		})
-	}
+	// The event loop is the only producer, so the room seen above is still there.
+	b.enqueue("command", func(ctx context.Context) { b.runCommand(ctx, origin, cmd) })
 }
 
 // origin is where a request came from and where answers go.
@@ -232,16 +238,27 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 	}
 }
 
-// fallbackToResponseURL answers a slash command in a conversation the bot
-// may not post to (private channel it is not in, DM between others).
+// fallbackToResponseURL answers a slash command whose summary could not be
+// posted: in a conversation the bot may not post to (private channel it is
+// not in, DM between others) the user gets the whole report privately;
+// after any other failure, at least a word on what went wrong.
 func (b *Bot) fallbackToResponseURL(ctx context.Context, o origin, results []diagnose.Result, note string, postErr error) {
-	if o.responseURL == "" || !cannotPost(postErr) {
+	b.log.WarnContext(ctx, "posting summary failed", "channel", o.channel, "err", postErr)
+	if o.responseURL == "" {
 		b.metrics.SlackErrors.Add(1)
-		b.log.ErrorContext(ctx, "posting summary failed", "channel", o.channel, "err", postErr)
+		return
+	}
+	if !cannotPost(postErr) {
+		b.metrics.SlackErrors.Add(1)
+		msg := textMessage(":warning: I could not post the answer here (Slack said " + code(errorCode(postErr)) + "); please try again.")
+		if err := b.respond(ctx, o.responseURL, msg, false); err != nil {
+			b.log.ErrorContext(ctx, "response_url failed", "err", err)
+		}
 		return
 	}
 	intro := strings.TrimSpace(note + "\nI can't post in this conversation, so only you see this, and I can't watch it here: invite me (`/invite @rdnsbot`) to get updates.")
-	msgs := reportMessages(results, func(string) bool { return false }, intro)
+	// No buttons: their answers would go to a conversation the bot cannot reach.
+	msgs := reportMessages(results, nil, intro)
 	for _, m := range msgs {
 		if err := b.respond(ctx, o.responseURL, m, false); err != nil {
 			b.metrics.SlackErrors.Add(1)

@@ -69,7 +69,8 @@ type attachment struct {
 	IsMsgUnfurl   bool   `json:"is_msg_unfurl"`
 	MessageBlocks []struct {
 		Message struct {
-			Text string `json:"text"`
+			Text   string          `json:"text"`
+			Blocks json.RawMessage `json:"blocks"`
 		} `json:"message"`
 	} `json:"message_blocks"`
 	Files []slackFile `json:"files"`

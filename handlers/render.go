@@ -133,8 +133,9 @@ func buttons(ip string, watching bool) *slack.ActionBlock {
 	return slack.NewActionBlock("", recheck, w)
 }
 
-// reportBlocks renders the full guidance for one result.
-func reportBlocks(r *diagnose.Result, watching bool) []slack.Block {
+// reportBlocks renders the full guidance for one result, with buttons
+// unless withButtons is false.
+func reportBlocks(r *diagnose.Result, withButtons, watching bool) []slack.Block {
 	blocks := []slack.Block{mrkdwnSection(headline(r))}
 	if d := details(r); d != "" {
 		blocks = append(blocks, contextBlock(d))
@@ -161,7 +162,9 @@ func reportBlocks(r *diagnose.Result, watching bool) []slack.Block {
 		}
 		blocks = append(blocks, sections(b.String())...)
 	}
-	blocks = append(blocks, buttons(r.IP, watching))
+	if withButtons {
+		blocks = append(blocks, buttons(r.IP, watching))
+	}
 	return blocks
 }
 
@@ -257,7 +260,8 @@ func whoFixes(r *diagnose.Result) string {
 }
 
 // reportMessages renders full reports for results, split over as many
-// messages as Block Kit's 50-block limit needs.
+// messages as Block Kit's 50-block limit needs. watching says which IPs are
+// watched; nil means no buttons at all.
 func reportMessages(results []diagnose.Result, watching func(ip string) bool, intro string) []message {
 	var blocks []slack.Block
 	var plain []string
@@ -269,7 +273,7 @@ func reportMessages(results []diagnose.Result, watching func(ip string) bool, in
 		if i > 0 {
 			blocks = append(blocks, slack.NewDividerBlock())
 		}
-		blocks = append(blocks, reportBlocks(r, watching(r.IP))...)
+		blocks = append(blocks, reportBlocks(r, watching != nil, watching != nil && watching(r.IP))...)
 		plain = append(plain, plainHeadline(r))
 	}
 	return splitMessages(blocks, truncate(strings.Join(plain, "; "), maxFallbackChars))

@@ -130,7 +130,7 @@ func TestReportShowsStatusStepsAndButtons(t *testing.T) {
 		Guidance: []diagnose.Step{{Text: "Ask your provider to set the PTR", Commands: []string{"dig -x 203.0.113.5 +short"}}},
 	}
 	for _, watching := range []bool{false, true} {
-		s := blocksJSON(t, reportBlocks(&r, watching))
+		s := blocksJSON(t, reportBlocks(&r, true, watching))
 		for _, want := range []string{"has no PTR record (permerror)", "113.0.203.in-addr.arpa.", "not your domain registrar",
 			"*1.* Ask your provider", "dig -x 203.0.113.5 +short", actionRecheck} {
 			if !strings.Contains(s, want) {
@@ -143,6 +143,15 @@ func TestReportShowsStatusStepsAndButtons(t *testing.T) {
 		}
 		if !strings.Contains(s, `"`+wantAction+`"`) || strings.Contains(s, `"`+notAction+`"`) {
 			t.Errorf("watching=%v: want button %s only: %s", watching, wantAction, s)
+		}
+	}
+}
+
+func TestReportWithoutButtons(t *testing.T) {
+	r := diagnose.Result{IP: "192.0.2.1", Status: diagnose.StatusPermerror}
+	for _, m := range reportMessages([]diagnose.Result{r}, nil, "") {
+		if s := blocksJSON(t, m.Blocks); strings.Contains(s, `"actions"`) {
+			t.Errorf("buttons rendered where they cannot work: %s", s)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -135,10 +136,40 @@ func (b *Bot) respond(ctx context.Context, responseURL string, m message, inChan
 	if len(blocks) > maxBlocksPerMessage {
 		blocks = blocks[:maxBlocksPerMessage]
 	}
-	msg := &slack.WebhookMessage{Text: m.Text, ResponseType: kind, Blocks: &slack.Blocks{BlockSet: blocks}}
-	return withRetry(ctx, func() error {
+	msg := &slack.WebhookMessage{Text: m.Text, ResponseType: kind}
+	if len(blocks) > 0 {
+		msg.Blocks = &slack.Blocks{BlockSet: blocks}
+	}
+	err := withRetry(ctx, func() error {
 		return slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.httpClient, msg)
 	})
+	return redactURL(err)
+}
+
+// redactURL hides the URL inside err: a response_url is a capability (anyone
+// holding it can post as the bot for a while) and must not reach the logs.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("response_url: %s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// errorCode is Slack's error code for err, or a short generic word.
+func errorCode(err error) string {
+	if c := slackError(err); c != "" {
+		return c
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return "ratelimited"
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) {
+		return sc.Status
+	}
+	return "an error"
 }
 
 // ephemeral shows m to one user only.

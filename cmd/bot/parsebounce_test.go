@@ -13,17 +13,6 @@ import (
 	"time"
 )
 
-// buildBot compiles the real binary once per test into a temporary directory.
-func buildBot(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "bot")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 const gmailBounce = `<bob@gmail.com>: host gmail-smtp-in.l.google.com[142.251.170.27] said:
     550-5.7.25 [203.0.113.5] The IP address sending this message does not have a
     550-5.7.25 PTR record setup, or the corresponding forward DNS entry does not
@@ -48,7 +37,7 @@ type jsonLine struct {
 }
 
 func TestParseBounceCLI(t *testing.T) {
-	bin := buildBot(t)
+	bin := botBin
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -115,7 +104,7 @@ func TestParseBounceCLI(t *testing.T) {
 // TestParseBounceManyFiles: hundreds of files in one call give one JSON line
 // per file, in order, at a pace far above one file per process.
 func TestParseBounceManyFiles(t *testing.T) {
-	bin := buildBot(t)
+	bin := botBin
 	dir := t.TempDir()
 	const n = 600
 	var files []string

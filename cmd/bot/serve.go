@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -79,9 +80,15 @@ func serve(ctx context.Context, cfg *config.Config, intervals []time.Duration, l
 	background.Go(func() { sched.Run(schedCtx) })
 
 	if cfg.HTTPAddr != "" {
-		srv := &http.Server{Addr: cfg.HTTPAddr, Handler: opsHandler(bot.Ready, metrics.WritePrometheus), ReadHeaderTimeout: 5 * time.Second}
+		// Bind before connecting to Slack: a bot without its health endpoint
+		// would be restarted forever by its orchestrator.
+		l, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("HTTP_ADDR: %w", err)
+		}
+		srv := &http.Server{Handler: opsHandler(bot.Ready, metrics.WritePrometheus), ReadHeaderTimeout: 5 * time.Second}
 		background.Go(func() {
-			if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server", "addr", cfg.HTTPAddr, "err", err)
 			}
 		})

@@ -325,3 +325,19 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestServeFailsWhenHTTPAddrIsTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cmd := exec.Command(botBin)
+	cmd.Env = []string{"SLACK_APP_TOKEN=xapp-1", "SLACK_BOT_TOKEN=xoxb-1", "SLACK_API_URL=http://127.0.0.1:1/api/", "HTTP_ADDR=" + l.Addr().String()}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	_ = cmd.Run()
+	if cmd.ProcessState.ExitCode() != 1 || !strings.Contains(stderr.String(), "HTTP_ADDR") {
+		t.Errorf("exit %d, stderr %s", cmd.ProcessState.ExitCode(), stderr.String())
+	}
+}
