@@ -81,6 +81,7 @@ type Diagnoser struct {
 	resolver string
 	q        *querier
 	log      *slog.Logger
+	sanity   saneProbe
 }
 
 // New checks cfg, fills in defaults and returns a Diagnoser.
@@ -188,20 +189,39 @@ type zoneInfo struct {
 
 // facts is everything the lookups established for one IP.
 type facts struct {
-	ip       netip.Addr
-	rev      string
-	ptr      lookup
-	ptrAt    string   // the name that holds (or would hold) the PTR, after any CNAME
-	names    []string // PTR names, canonical, capped at MaxPTRNames
-	dropped  int      // PTR names beyond the cap
-	fwd      map[string]addrs
-	rz       zoneInfo
-	soaMname string
-	spf      map[string]spfOutcome
-	status   Status
-	confirm  string
-	source   *SourceCheck
-	srcNames []string
+	ip        netip.Addr
+	rev       string
+	ptr       lookup
+	ptrAt     string   // the name that holds (or would hold) the PTR, after any CNAME
+	names     []string // PTR names, canonical, capped at MaxPTRNames
+	dropped   int      // PTR names beyond the cap
+	fwd       map[string]addrs
+	rz        zoneInfo
+	soaMname  string
+	spf       map[string]spfOutcome
+	status    Status
+	confirm   string
+	source    *SourceCheck
+	srcNames  []string         // PTR names the authoritative servers give
+	srcFwd    map[string]addrs // their addresses, from their zones' servers
+	srcDiffer bool             // two authoritative answers differ
+	srcNegTTL *uint32          // the reverse zone's negative TTL, from its servers
+}
+
+// negativeTTL is how long resolvers may cache the PTR's denial: from the
+// reverse zone's own servers when they deny it too (a resolver's copy counts
+// down, RFC 2308 §5), else from the resolver's SOA; ok is false when the
+// answer is not negative or no SOA came with it.
+func (f *facts) negativeTTL() (ttl uint32, ok bool) {
+	switch {
+	case !f.ptr.neg:
+		return 0, false
+	case f.srcNegTTL != nil:
+		return *f.srcNegTTL, true
+	case f.ptr.soa != nil:
+		return f.ptr.ttl, true
+	}
+	return 0, false
 }
 
 func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, opts Options) Result {
@@ -233,8 +253,7 @@ func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, 
 			res.ReverseNameservers = append(res.ReverseNameservers, strings.TrimSuffix(s.name, "."))
 		}
 	}
-	if f.ptr.neg && f.ptr.soa != nil {
-		ttl := f.ptr.ttl
+	if ttl, ok := f.negativeTTL(); ok {
 		res.NegativeTTLSeconds = &ttl
 	}
 	res.Provider = d.provider(f)
@@ -245,8 +264,24 @@ func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, 
 	return res
 }
 
+// Bounds of the source check and SPF, which need other servers than the
+// resolver: at most sourceMaxWait, and at most sourceShare of the diagnosis's
+// remaining budget, so that dead authoritative servers cost that much and
+// never the resolver's verdict.
+const (
+	sourceMaxWait = 1500 * time.Millisecond
+	sourceShare   = 0.4
+)
+
 // gather runs the lookups, independent ones at once, in three rounds.
 func (d *Diagnoser) gather(ctx context.Context, f *facts) {
+	wait := sourceMaxWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Duration(float64(time.Until(dl))*sourceShare))
+	}
+	srcCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+
 	// Round 1: the PTR, and NS at the same name: a negative NS answer's SOA
 	// names the zone that holds the PTR, after any RFC 2317 CNAME (RFC 2308 §2).
 	var nsRev lookup
@@ -281,25 +316,25 @@ func (d *Diagnoser) gather(ctx context.Context, f *facts) {
 	srcFwd := map[string][]fwdAnswer{}
 	wg.Go(func() {
 		f.rz = d.reverseZone(ctx, f, nsRev)
-		revAns = d.askReverse(ctx, f.rz, f.ptrAt)
+		revAns = d.askReverse(srcCtx, f.rz, f.ptrAt)
 	})
 	valid := validNames(f.names)
 	speculated := valid[:min(len(valid), spfSpeculative)]
 	for _, name := range valid {
 		wg.Go(func() { store(&mu, f.fwd, name, d.lookupAddrs(ctx, "", name)) })
-		wg.Go(func() { store(&mu, srcFwd, name, d.askForward(ctx, name, d.forwardZone(ctx, name))) })
+		wg.Go(func() { store(&mu, srcFwd, name, d.askForward(srcCtx, name, d.forwardZone(srcCtx, name))) })
 		if slices.Contains(speculated, name) {
 			// SPF may need a further round trip ("a", "mx"): it runs
 			// alongside the rest rather than before it.
-			spfWG.Go(func() { store(&mu, f.spf, name, d.checkSPF(ctx, f.ip, name)) })
+			spfWG.Go(func() { store(&mu, f.spf, name, d.checkSPF(srcCtx, f.ip, name)) })
 		}
 	}
 	wg.Wait()
 	f.status, f.confirm = evaluate(f.ip, f.ptr, f.names, f.fwd)
 	if f.confirm != "" && !slices.Contains(speculated, f.confirm) {
-		spfWG.Go(func() { store(&mu, f.spf, f.confirm, d.checkSPF(ctx, f.ip, f.confirm)) })
+		spfWG.Go(func() { store(&mu, f.spf, f.confirm, d.checkSPF(srcCtx, f.ip, f.confirm)) })
 	}
-	f.source, f.srcNames = d.checkSource(ctx, f, revAns, srcFwd)
+	d.checkSource(srcCtx, f, revAns, srcFwd)
 	spfWG.Wait()
 }
 

@@ -27,9 +27,11 @@ var (
 	errChain   = errors.New("CNAME chain too long or looping")
 	errNoReply = errors.New("no answer")
 	// errNoSOA: RFC 2308 §3 has the zone's servers put the SOA in every
-	// negative answer, and resolvers pass it on. A denial without it comes
-	// from a filtering or cut-off resolver, not from the zone's owner.
-	errNoSOA = errors.New("negative answer without the zone's SOA (a filtering or offline resolver?)")
+	// negative answer, and resolvers should pass it on. A denial without it
+	// comes from a filtering or cut-off resolver, or from one that strips it
+	// (systemd-resolved's stub, some public resolvers): resolve tells these
+	// apart with one probe.
+	errNoSOA = errors.New("negative answer without the zone's SOA from a resolver that answers nothing (offline or filtering?)")
 )
 
 // rcodeError is an answer whose RCODE means the server could not or would not
@@ -134,9 +136,67 @@ func (d *Diagnoser) ask(ctx context.Context, server, name string, qtype uint16, 
 	return l
 }
 
-// resolve asks the recursive resolver.
+// resolve asks the recursive resolver. A denial without SOA is believed
+// only from a resolver that answers real questions (resolverSane); its
+// negative TTL stays unknown (lookup.soa nil).
 func (d *Diagnoser) resolve(ctx context.Context, name string, qtype uint16) lookup {
-	return d.ask(ctx, d.resolver, name, qtype, true)
+	l := d.ask(ctx, d.resolver, name, qtype, true)
+	if errors.Is(l.err, errNoSOA) && d.sanity.sane(ctx, d) {
+		l.err, l.neg = nil, true
+	}
+	return l
+}
+
+// saneFor is how long a resolver sanity verdict is reused: a resolver's
+// health changes rarely, and one probe per diagnosis would add a round trip
+// to every diagnosis of an IP without PTR behind such a resolver.
+const saneFor = time.Minute
+
+// saneProbe remembers whether the resolver answers real questions. It asks
+// the SOA of in-addr.arpa: a working resolver returns it; an offline or
+// filtering one (this sandbox's, which denies even the root) says NXDOMAIN
+// or REFUSED, and its denials then say nothing about the PTR.
+type saneProbe struct {
+	mu      sync.Mutex
+	running chan struct{} // closed when the probe in flight ends
+	ok      bool
+	until   time.Time
+}
+
+// sane reports whether the resolver is working, probing it at most once per
+// saneFor however many lookups ask at the same time.
+func (p *saneProbe) sane(ctx context.Context, d *Diagnoser) bool {
+	p.mu.Lock()
+	if time.Now().Before(p.until) {
+		defer p.mu.Unlock()
+		return p.ok
+	}
+	if wait := p.running; wait != nil {
+		p.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return false
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.ok
+	}
+	done := make(chan struct{})
+	p.running = done
+	p.mu.Unlock()
+
+	l := d.ask(ctx, d.resolver, "in-addr.arpa.", dns.TypeSOA, true)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ok = l.ok()
+	if ctx.Err() == nil { // our own deadline is no verdict on the resolver
+		p.until = time.Now().Add(saneFor)
+	}
+	p.running = nil
+	close(done)
+	return p.ok
 }
 
 // interpret classifies an answer as data, NXDOMAIN, NODATA or failure
@@ -201,7 +261,7 @@ func interpret(l *lookup, r *dns.Msg, qtype uint16, recursive bool) {
 			// RFC 2308 §3: the negative TTL is min(SOA TTL, SOA MINIMUM).
 			l.ttl = min(l.soa.Hdr.Ttl, l.soa.Minttl)
 		case recursive:
-			l.neg, l.nx, l.err = false, false, errNoSOA
+			l.neg, l.err = false, errNoSOA // l.nx kept: resolve may accept the denial
 		}
 	}
 }

@@ -35,8 +35,10 @@ func (d *Diagnoser) askReverse(ctx context.Context, z zoneInfo, name string) []l
 // now. Propagation is the authoritative servers agreeing; what caches still
 // hold is a separate matter, bounded by TTLs. Names the source serves but the
 // resolver did not (a fix not yet in caches) cost two more round trips here.
-func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, fwd map[string][]fwdAnswer) (*SourceCheck, []string) {
+// It sets f.source, f.srcNames, f.srcFwd, f.srcDiffer and f.srcNegTTL.
+func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, fwd map[string][]fwdAnswer) {
 	sc := &SourceCheck{Status: StatusTemperror, Servers: []ServerAnswer{}}
+	f.source = sc
 	zone := strings.TrimSuffix(f.rz.name, ".")
 	if len(f.rz.servers) == 0 {
 		msg := "no name servers found for the reverse zone"
@@ -44,30 +46,34 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 			msg = f.rz.err.Error()
 		}
 		sc.Servers = append(sc.Servers, ServerAnswer{Zone: zone, Error: msg})
-		return sc, nil
+		return
 	}
 	var names []string
-	answered := 0
-	var sets [][]string
+	var rev agreement
 	for i, s := range f.rz.servers {
 		l := revAns[i]
 		sa := ServerAnswer{Zone: zone, Server: strings.TrimSuffix(s.name, "."), Address: s.addr}
 		if l.err != nil {
 			sa.Error = l.err.Error()
-		} else {
-			answered++
-			for _, rr := range l.rrs {
-				n := dns.CanonicalName(rr.(*dns.PTR).Ptr)
-				sa.PTRNames = append(sa.PTRNames, strings.TrimSuffix(n, "."))
-				if !slices.Contains(names, n) && len(names) < d.cfg.MaxPTRNames {
-					names = append(names, n)
-				}
-			}
-			sets = append(sets, sorted(sa.PTRNames))
+			sc.Servers = append(sc.Servers, sa)
+			continue
 		}
+		for _, rr := range l.rrs {
+			n := dns.CanonicalName(rr.(*dns.PTR).Ptr)
+			sa.PTRNames = append(sa.PTRNames, strings.TrimSuffix(n, "."))
+			if !slices.Contains(names, n) && len(names) < d.cfg.MaxPTRNames {
+				names = append(names, n)
+			}
+		}
+		if l.neg && l.soa != nil {
+			// The zone's own negative TTL (RFC 2308 §3), not a cache's
+			// count-down; servers with different SOAs: the longest bounds.
+			ttl := max(l.ttl, ptrOr(f.srcNegTTL))
+			f.srcNegTTL = &ttl
+		}
+		rev.add(sa.PTRNames)
 		sc.Servers = append(sc.Servers, sa)
 	}
-	agree := answered == len(f.rz.servers) && allEqual(sets)
 
 	// Names only the source knows: find their zones, then ask them.
 	var fresh []string
@@ -83,46 +89,77 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 	}
 	wg.Wait()
 
-	union := map[string]addrs{}
+	agree := rev.answered && !rev.differ
+	f.srcDiffer = rev.differ
+	f.srcFwd = map[string]addrs{}
 	for _, n := range validNames(names) {
-		var fsets [][]string
+		var zone agreement
 		u := addrs{err: errNoReply}
 		for _, fa := range fwd[n] {
 			sa := ServerAnswer{Zone: fa.zone, Server: strings.TrimSuffix(fa.srv.name, "."), Address: fa.srv.addr}
 			switch {
 			case fa.err != nil:
 				sa.Error = fmt.Sprintf("%s: %v", strings.TrimSuffix(n, "."), fa.err)
-				agree = false
 			case fa.a.err != nil:
 				sa.Error = fa.a.err.Error()
-				agree = false
 			default:
 				u.err = nil
+				u.neg = fa.a.neg
 				u.list = append(u.list, fa.a.list...)
 				sa.Addresses = fa.a.strings()
-				fsets = append(fsets, sorted(sa.Addresses))
+				zone.add(sa.Addresses)
 			}
 			sc.Servers = append(sc.Servers, sa)
 		}
-		agree = agree && allEqual(fsets)
-		union[n] = u
+		agree = agree && zone.answered && !zone.differ
+		f.srcDiffer = f.srcDiffer || zone.differ
+		f.srcFwd[n] = u
 	}
 	ptr := lookup{}
-	if answered == 0 {
+	if !rev.answered {
 		ptr.err = errNoReply
 	}
-	sc.Status, _ = evaluate(f.ip, ptr, names, union)
+	sc.Status, _ = evaluate(f.ip, ptr, names, f.srcFwd)
 	sc.Agree = agree
-	if sc.Status != f.status || !slices.Equal(sorted(names), sorted(f.names)) {
+	f.srcNames = names
+	if f.status != StatusTemperror && (sc.Status != f.status || !slices.Equal(sorted(names), sorted(f.names))) {
 		// Resolvers may keep the old answer for its remaining TTL: the
 		// negative TTL of a cached NXDOMAIN/NODATA (RFC 2308 §5), or the
 		// TTL of the PTR or address records they hold.
 		sc.StaleForSeconds = f.ptr.ttl
+		if ttl, ok := f.negativeTTL(); ok {
+			sc.StaleForSeconds = ttl
+		}
 		for _, a := range f.fwd {
 			sc.StaleForSeconds = max(sc.StaleForSeconds, a.ttl)
 		}
 	}
-	return sc, names
+}
+
+// agreement tracks what one zone's servers answered: whether any did, and
+// whether two answers differ. Servers that did not answer (a dead address,
+// an IPv6 address on a host without IPv6) are reported, but they are not a
+// disagreement: RFC 1034 §5.3.3 has resolvers try the next server.
+type agreement struct {
+	first    []string
+	answered bool
+	differ   bool
+}
+
+func (a *agreement) add(data []string) {
+	data = sorted(data)
+	if !a.answered {
+		a.first, a.answered = data, true
+		return
+	}
+	a.differ = a.differ || !slices.Equal(a.first, data)
+}
+
+func ptrOr(p *uint32) uint32 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // askForward asks every server of the name's forward zone for A and AAAA.
@@ -159,13 +196,4 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
-}
-
-func allEqual(sets [][]string) bool {
-	for _, s := range sets {
-		if !slices.Equal(s, sets[0]) {
-			return false
-		}
-	}
-	return true
 }

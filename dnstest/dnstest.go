@@ -10,7 +10,8 @@
 // UDP answers larger than the client's buffer are truncated (TC=1, RFC 2181 §9).
 //
 // Faults are injected per name (and optionally per type): a delay, a dropped
-// query, SERVFAIL, REFUSED, forced truncation, a lame answer. Zones and
+// query, SERVFAIL, REFUSED, forced truncation, a lame answer, a negative
+// answer without its SOA. Zones and
 // faults can be replaced while the server runs, so a test can publish a fix
 // mid-test, or give the resolver and the authoritative servers different data
 // to simulate stale caches.
@@ -47,6 +48,10 @@ type Fault struct {
 	// Lame answers NOERROR with AA=0, RA=0 and no records: a server listed in
 	// the NS set that is not authoritative for the zone.
 	Lame bool
+	// NoSOA answers normally but leaves the SOA out of negative answers, as
+	// systemd-resolved's stub and some public resolvers do (against RFC 2308
+	// §3/§6): the client cannot read a negative TTL from them.
+	NoSOA bool
 }
 
 // Query is one query a server received, for tests that count round trips.
@@ -277,6 +282,9 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	case f.Lame:
 	default:
 		s.answer(m, q.Name, q.Type, q.RD)
+		if f.NoSOA && len(m.Answer) == 0 {
+			m.Ns = nil
+		}
 	}
 	if !q.TCP {
 		size := dns.MinMsgSize

@@ -124,6 +124,9 @@ func TestFaults(t *testing.T) {
 	s.SetFault("a.b.example.org.", 0, Fault{Lame: true})
 	s.SetFault("www.example.org.", 0, Fault{Drop: true})
 	s.SetFault("example.org.", dns.TypeSOA, Fault{Truncate: true})
+	s.SetFault("nope.example.org.", 0, Fault{NoSOA: true})
+	s.SetFault("ns1.example.org.", dns.TypeMX, Fault{NoSOA: true})
+	s.SetFault("example.org.", dns.TypeNS, Fault{NoSOA: true})
 
 	for _, tc := range []struct {
 		name  string
@@ -143,6 +146,13 @@ func TestFaults(t *testing.T) {
 			return errors.As(err, &ne) && ne.Timeout()
 		}},
 		{"truncated over UDP", "example.org.", dns.TypeSOA, "udp", func(r *dns.Msg, err error) bool { return err == nil && r.Truncated && len(r.Answer) == 0 }},
+		{"NXDOMAIN without SOA", "nope.example.org.", dns.TypeA, "udp", func(r *dns.Msg, err error) bool {
+			return err == nil && r.Rcode == dns.RcodeNameError && r.Authoritative && len(r.Answer)+len(r.Ns) == 0
+		}},
+		{"NODATA without SOA", "ns1.example.org.", dns.TypeMX, "udp", func(r *dns.Msg, err error) bool {
+			return err == nil && r.Rcode == dns.RcodeSuccess && r.Authoritative && len(r.Answer)+len(r.Ns) == 0
+		}},
+		{"data unaffected by NoSOA", "example.org.", dns.TypeNS, "udp", func(r *dns.Msg, err error) bool { return err == nil && len(r.Answer) == 1 && len(r.Extra) == 1 }},
 		{"whole over TCP", "example.org.", dns.TypeSOA, "tcp", func(r *dns.Msg, err error) bool { return err == nil && !r.Truncated && len(r.Answer) == 1 }},
 	} {
 		r, err := exchange(t, tc.net, s.Addr(), tc.qname, tc.qtype, false, true)

@@ -101,19 +101,31 @@ func postMessage(f *Fake, p url.Values, _ []byte) (map[string]any, string) {
 	if code != "" {
 		return nil, code
 	}
+	if code := f.storeBotPost(&m); code != "" {
+		return nil, code
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return map[string]any{"channel": m.Channel, "ts": m.TS, "message": m.json(f, true, 0)}, ""
+}
+
+// storeBotPost records a message the bot posts, as Slack would: it refuses
+// an empty one and one to a conversation the bot may not post in, and gives
+// it the bot's identity and a new ts. It returns Slack's error code or "".
+func (f *Fake) storeBotPost(m *Message) string {
 	if m.Text == "" && m.Blocks == nil && m.Attachments == nil {
-		return nil, "no_text"
+		return "no_text"
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if code := f.postErrorLocked(m.Channel); code != "" {
-		return nil, code
+		return code
 	}
 	m.User, m.BotID = f.cfg.identity.BotUserID, f.cfg.identity.BotID
 	m.TS = f.newTSLocked()
-	f.messages = append(f.messages, &m)
+	f.messages = append(f.messages, m)
 	f.notifyLocked()
-	return map[string]any{"channel": m.Channel, "ts": m.TS, "message": m.json(f, true, 0)}, ""
+	return ""
 }
 
 // https://docs.slack.dev/reference/methods/chat.postEphemeral
@@ -126,18 +138,9 @@ func postEphemeral(f *Fake, p url.Values, _ []byte) (map[string]any, string) {
 	if m.Recipient == "" {
 		return nil, "user_not_in_channel"
 	}
-	if m.Text == "" && m.Blocks == nil && m.Attachments == nil {
-		return nil, "no_text"
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if code := f.postErrorLocked(m.Channel); code != "" {
+	if code := f.storeBotPost(&m); code != "" {
 		return nil, code
 	}
-	m.User, m.BotID = f.cfg.identity.BotUserID, f.cfg.identity.BotID
-	m.TS = f.newTSLocked()
-	f.messages = append(f.messages, &m)
-	f.notifyLocked()
 	return map[string]any{"message_ts": m.TS}, ""
 }
 

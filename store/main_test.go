@@ -1,8 +1,6 @@
 package store_test
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
@@ -14,17 +12,7 @@ import (
 var server *redistest.Server
 
 func TestMain(m *testing.M) {
-	var err error
-	if server, err = redistest.New(redistest.Options{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := server.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+	redistest.Main(m, redistest.Options{}, func(s *redistest.Server) { server = s })
 }
 
 // newRedis returns a Redis store with a fresh prefix on the shared server.

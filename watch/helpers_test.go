@@ -3,9 +3,7 @@ package watch_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -20,17 +18,7 @@ import (
 var server *redistest.Server
 
 func TestMain(m *testing.M) {
-	var err error
-	if server, err = redistest.New(redistest.Options{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := server.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		code = 1
-	}
-	os.Exit(code)
+	redistest.Main(m, redistest.Options{}, func(s *redistest.Server) { server = s })
 }
 
 func redisStore(tb testing.TB, srv *redistest.Server) *store.Redis {

@@ -23,18 +23,6 @@ const userUnknown = `<nobody@example.com>: host mx.example.com[192.0.2.1] said: 
     <nobody@example.com>: Recipient address rejected: User unknown (in reply to RCPT TO command)
 `
 
-type jsonLine struct {
-	File       string   `json:"file"`
-	RDNS       bool     `json:"rdns"`
-	SendingIPs []string `json:"sending_ips"`
-	IPSource   string   `json:"ip_source"`
-	ReplyCode  int      `json:"reply_code"`
-	Status     string   `json:"status"`
-	Temporary  bool     `json:"temporary"`
-	Receiver   string   `json:"receiver"`
-	Recipient  string   `json:"recipient"`
-	Evidence   string   `json:"evidence"`
-}
 
 func TestParseBounceCLI(t *testing.T) {
 	bin := botBin
@@ -129,7 +117,7 @@ func TestParseBounceManyFiles(t *testing.T) {
 	sc.Buffer(nil, 1<<20)
 	i := 0
 	for ; sc.Scan(); i++ {
-		var l jsonLine
+		var l bounceLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("line %d: %v", i, err)
 		}

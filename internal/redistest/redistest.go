@@ -50,6 +50,24 @@ type Server struct {
 // readyTimeout bounds how long a start may take before it is reported as broken.
 const readyTimeout = 15 * time.Second
 
+// Main is the TestMain of a package whose tests share one server: it starts
+// the server, hands it to use, runs the tests, stops the server and exits
+// with the tests' status (failing when the server cannot start or stop).
+func Main(m *testing.M, opts Options, use func(*Server)) {
+	srv, err := New(opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	use(srv)
+	code := m.Run()
+	if err := srv.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
 // New starts a server; the caller must Close it. Use it from TestMain; tests
 // use Start, which registers the cleanup.
 func New(opts Options) (*Server, error) {
