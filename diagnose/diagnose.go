@@ -41,9 +41,19 @@ var (
 	ErrInvalidTarget = errors.New("diagnose: invalid target")
 	// ErrNoAddress: the host name exists in no A or AAAA record (DNS said no).
 	ErrNoAddress = errors.New("diagnose: host name has no A or AAAA record")
-	// ErrLookup: the host name's A/AAAA lookups did not answer (DNS did not say).
+	// ErrLookup: the host name's A or AAAA lookup did not answer (DNS did
+	// not say). When the other family gave addresses, Diagnose returns
+	// their results together with this error.
 	ErrLookup = errors.New("diagnose: host name lookup failed")
+	// ErrTooManyAddresses: the host name has more addresses than are
+	// diagnosed (MaxHostAddresses); Diagnose returns the results of the
+	// first ones together with this error.
+	ErrTooManyAddresses = errors.New("diagnose: host name has too many addresses")
 )
+
+// MaxHostAddresses caps the addresses of one host name that are diagnosed:
+// each costs a dozen queries, and a zone can publish hundreds of A records.
+const MaxHostAddresses = 8
 
 // Config configures a Diagnoser. Zero values mean the documented defaults.
 type Config struct {
@@ -142,7 +152,10 @@ func resolverAddr(s string) (string, error) {
 }
 
 // Diagnose diagnoses an IP address (any textual form; IPv4-mapped IPv6 is
-// treated as IPv4) or every A and AAAA address of a host name.
+// treated as IPv4) or the A and AAAA addresses of a host name. For a host
+// name it may return results and an error together: a family whose lookup
+// did not answer (ErrLookup) or addresses beyond MaxHostAddresses
+// (ErrTooManyAddresses) are never passed over in silence.
 func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) ([]Result, error) {
 	ip, isIP, err := ParseTarget(target)
 	if err != nil {
@@ -161,13 +174,52 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNoAddress, strings.TrimSuffix(host, "."))
 	}
-	results := make([]Result, len(a.list))
+	var errs []error
+	if a.err != nil {
+		// One family answered, the other did not: its addresses (say the
+		// IPv6 one without PTR) are unknown, not absent.
+		errs = append(errs, fmt.Errorf("%w: %v; only the addresses found were diagnosed", ErrLookup, a.err))
+	}
+	list := capAddrs(a.list, MaxHostAddresses)
+	if len(list) < len(a.list) {
+		errs = append(errs, fmt.Errorf("%w: %s has %d addresses; only %d were diagnosed, of both families",
+			ErrTooManyAddresses, strings.TrimSuffix(host, "."), len(a.list), len(list)))
+	}
+	results := make([]Result, len(list))
 	var wg sync.WaitGroup
-	for i, ip := range a.list {
-		wg.Go(func() { results[i] = d.diagnose(ctx, target, ip.Unmap(), opts) })
+	for i, ip := range list {
+		wg.Go(func() { results[i] = d.diagnose(ctx, target, ip, opts) })
 	}
 	wg.Wait()
-	return results, nil
+	var joined error
+	for _, e := range errs { // one line, unlike errors.Join
+		if joined == nil {
+			joined = e
+		} else {
+			joined = fmt.Errorf("%w; %w", joined, e)
+		}
+	}
+	return results, joined
+}
+
+// capAddrs keeps the distinct addresses, IPv4 first, at most limit of them with
+// each family getting half when both have more: a host's IPv6 address (the
+// one that often lacks a PTR) must not be crowded out by many A records.
+func capAddrs(list []netip.Addr, limit int) []netip.Addr {
+	var v4, v6 []netip.Addr
+	for _, ip := range list {
+		ip = ip.Unmap()
+		switch {
+		case slices.Contains(v4, ip) || slices.Contains(v6, ip):
+		case ip.Is4():
+			v4 = append(v4, ip)
+		default:
+			v6 = append(v6, ip)
+		}
+	}
+	n6 := min(len(v6), limit-min(len(v4), limit/2))
+	n4 := min(len(v4), limit-n6)
+	return append(v4[:n4], v6[:n6]...)
 }
 
 // DiagnoseIP diagnoses one valid address (ParseTarget gives one); the
@@ -391,12 +443,20 @@ func (d *Diagnoser) zoneAt(ctx context.Context, zone string) zoneInfo {
 	return d.servers(ctx, zone, l)
 }
 
+// maxZoneProbes caps the NS questions forwardZone asks for one name: a PTR
+// name from DNS may have 127 labels. The name itself and its ancestors of up
+// to maxZoneProbes-1 labels are probed, which covers registered domains
+// (example.co.uk) and the delegated sub-zones mail hosts live in.
+const maxZoneProbes = 6
+
 // forwardZone finds the zone cut of a host name by asking NS at the name and
-// each ancestor at once: the deepest that has NS records is the zone.
+// its ancestors at once: the deepest that has NS records is the zone.
 func (d *Diagnoser) forwardZone(ctx context.Context, name string) zoneInfo {
 	var cands []string
 	for n := name; dns.CountLabel(n) >= 2; {
-		cands = append(cands, n)
+		if n == name || dns.CountLabel(n) < maxZoneProbes {
+			cands = append(cands, n)
+		}
 		i, _ := dns.NextLabel(n, 0)
 		n = n[i:]
 	}

@@ -27,8 +27,8 @@ func (d *Diagnoser) findings(f *facts, p *Provider, opts Options) []Finding {
 			"receivers get the same error and defer or reject the mail (temperror).", ip, f.ptr.err)
 	case len(f.names) == 0:
 		msg := fmt.Sprintf("%s has no PTR record (%s for %s).", ip, strings.ToUpper(negWord(f.ptr)), strings.TrimSuffix(f.ptrAt, "."))
-		if f.ptr.soa != nil {
-			msg += fmt.Sprintf(" Resolvers may keep this negative answer for up to %d s after it is fixed (RFC 2308).", f.ptr.ttl)
+		if ttl, ok := f.negativeTTL(); ok {
+			msg += fmt.Sprintf(" Resolvers may keep this negative answer for up to %d s after it is fixed (RFC 2308).", ttl)
 		}
 		if zone != "" {
 			msg += fmt.Sprintf(" The PTR belongs in the reverse zone %s", zone)
@@ -118,6 +118,9 @@ func sourceFindings(f *facts) []Finding {
 		return nil
 	}
 	var out []Finding
+	add := func(c Code, s Severity, format string, a ...any) {
+		out = append(out, Finding{Code: c, Severity: s, Message: fmt.Sprintf(format, a...)})
+	}
 	var broken []string
 	for _, s := range sc.Servers {
 		switch {
@@ -129,23 +132,52 @@ func sourceFindings(f *facts) []Finding {
 		}
 	}
 	if len(broken) > 0 {
-		out = append(out, Finding{Code: CodeDNSError, Severity: SeverityWarning,
-			Message: "Authoritative servers asked directly did not answer usefully: " + strings.Join(broken, "; ") + "."})
+		add(CodeDNSError, SeverityWarning, "Authoritative servers asked directly did not answer usefully: %s.", strings.Join(broken, "; "))
 	}
-	if !sc.Agree && len(broken) < len(sc.Servers) {
-		out = append(out, Finding{Code: CodeAuthoritativeDisagree, Severity: SeverityWarning,
-			Message: "The authoritative servers do not all give the same answer: some have not loaded the latest zone " +
-				"(or are broken), so receivers get different answers depending on the server their resolver asks."})
+	if f.srcDiffer {
+		add(CodeAuthoritativeDisagree, SeverityWarning, "The authoritative servers do not all give the same answer: some have not loaded the latest zone "+
+			"(or are broken), so receivers get different answers depending on the server their resolver asks.")
 	}
-	if sc.Status != f.status && sc.Status != StatusTemperror {
-		msg := fmt.Sprintf("The authoritative servers give %s while the resolver gives %s", sc.Status, f.status)
-		if sc.Status == StatusPass && sc.Agree {
-			msg = "Fixed at the source: the authoritative servers already give pass while the resolver still serves the old answer"
-		}
-		out = append(out, Finding{Code: CodeCachePropagating, Severity: SeverityInfo,
-			Message: fmt.Sprintf("%s; caches may keep the old answer for up to %d s.", msg, sc.StaleForSeconds)})
+	switch {
+	case sc.Status == StatusTemperror || sc.Status == f.status:
+	case f.status == StatusTemperror:
+		// Not a cache matter: the resolver did not answer at all.
+		add(CodeDNSError, SeverityInfo, "The resolver did not answer, but the authoritative servers asked directly give %s%s: "+
+			"that is what receivers see whose resolvers get through.", sc.Status, sourceDetail(f))
+	case sc.Status == StatusPass && sc.Agree:
+		add(CodeCachePropagating, SeverityInfo, "Fixed at the source: the authoritative servers already give pass while the resolver "+
+			"still serves the old answer (%s); caches may keep it for up to %d s.", f.status, sc.StaleForSeconds)
+	case sc.Status != StatusPass && !f.srcDiffer:
+		add(CodeSourceChanged, SeverityWarning, "The authoritative servers give %s%s while the resolver still gives %s: the zone changed, "+
+			"and the new data is what receivers will see once caches expire (up to %d s). Fix the new data, not the old.",
+			sc.Status, sourceDetail(f), f.status, sc.StaleForSeconds)
 	}
 	return out
+}
+
+// sourceDetail says in words what the authoritative servers publish, for
+// messages that compare it with the resolver's answer.
+func sourceDetail(f *facts) string {
+	if len(f.srcNames) == 0 {
+		return " (no PTR)"
+	}
+	var parts []string
+	for _, n := range f.srcNames {
+		a, name := f.srcFwd[n], strings.TrimSuffix(n, ".")
+		switch {
+		case invalidName(n) != "":
+			parts = append(parts, fmt.Sprintf("%s, which is not a usable host name", name))
+		case a.err != nil:
+			parts = append(parts, fmt.Sprintf("%s, whose forward zone did not answer", name))
+		case a.has(f.ip):
+			parts = append(parts, fmt.Sprintf("%s, which points back", name))
+		case len(a.list) == 0:
+			parts = append(parts, fmt.Sprintf("%s, which has no A or AAAA record", name))
+		default:
+			parts = append(parts, fmt.Sprintf("%s, which resolves to %s", name, strings.Join(a.strings(), ", ")))
+		}
+	}
+	return " (PTR " + strings.Join(parts, "; ") + ")"
 }
 
 func negWord(l lookup) string {

@@ -1,6 +1,8 @@
 package diagnose
 
 import (
+	"net/netip"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -12,6 +14,7 @@ import (
 type stepRule struct {
 	on       []Code // applies when any of these findings is present; none = always
 	status   Status // applies only with this iprev status, when set
+	failing  bool   // applies only when the status is not pass
 	ipv6Fail bool   // applies only to an IPv6 address that does not pass
 	text     string
 	commands []string // one command per line once executed
@@ -33,12 +36,24 @@ var guidanceTable = []stepRule{
 		commands: []string{"dig -x {{.IP}}", "{{range .Servers}}dig @{{.}} {{$.Rev}} PTR +norecurse\n{{end}}"},
 	},
 	{
+		on:       []Code{CodeSourceChanged},
+		text:     "The name servers of {{or .Zone \"the reverse zone\"}} already publish a changed PTR; resolvers still serve the old answer for up to {{.Stale}} s. What they publish now is what needs fixing: the steps below are about it.",
+		commands: []string{"{{range .Servers}}dig @{{.}} {{$.Rev}} PTR +norecurse\n{{end}}"},
+	},
+	{
+		on:     []Code{CodeGenericPTR},
+		status: StatusPass,
+		text:   "{{.Name}} forward-confirms, so FCrDNS passes, but it looks like a generated name and spam filters score such names as unmanaged hosts. Consider giving the mail server a name of its own ({{or .Alt \"say mail.example.com\"}}): an {{.AddrType}} record pointing at {{.IP}}, then the PTR set to it where the IP is owned{{if .Provider}} ({{.Provider}}){{end}}.",
+	},
+	{
 		on:       []Code{CodeNoPTR, CodeForwardMissing, CodeForwardMismatch, CodeInvalidPTRName, CodeGenericPTR},
+		failing:  true,
 		text:     "Make sure {{if .Guess}}your mail server's host name (say {{.Name}}){{else}}{{.Name}}{{end}} has an {{.AddrType}} record pointing at {{.IP}}, at the DNS host of its domain. Do this first: many providers refuse a PTR whose name does not resolve to the IP.",
 		commands: []string{"dig +short {{.Name}} {{.AddrType}}"},
 	},
 	{
 		on:       []Code{CodeNoPTR, CodeForwardMismatch, CodeInvalidPTRName, CodeGenericPTR},
+		failing:  true,
 		text:     "Set the PTR of {{.IP}} to {{.Name}} where the IP is owned, not at your domain's registrar: {{if .Provider}}{{.Provider}}. {{.HowTo}}{{else}}your hosting provider or ISP (the reverse zone {{or .Zone \"of this address\"}} is theirs; ask them if they offer no setting).{{end}}",
 		commands: []string{"dig +short -x {{.IP}}"},
 	},
@@ -86,9 +101,13 @@ var stepTemplates = func() map[string]*template.Template {
 	return m
 }()
 
-// stepData is what the step templates can use.
+// stepData is what the step templates can use. Commands are pasted into
+// shells: everything a command template uses is either computed here (IP,
+// Rev, AddrType) or passes commandHost (Name, Servers). Zone, Provider,
+// HowTo and Alt appear in step texts only.
 type stepData struct {
 	IP, Rev, Zone, Name, AddrType, Provider, HowTo string
+	Alt                                            string // a chosen name other than Name (the HELO), for generic names
 	IPv6                                           bool
 	Guess                                          bool     // Name is a placeholder
 	Servers                                        []string // authoritative server names (or addresses)
@@ -103,13 +122,16 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 	}
 	data := stepData{IP: r.IP, Rev: strings.TrimSuffix(f.rev, "."), Zone: r.ReverseZone, AddrType: "A", IPv6: f.ip.Is6()}
 	data.Name, data.Guess = suggestedName(d, f, opts)
+	if helo := dns.Fqdn(opts.HELO); opts.HELO != "" && chosenName(d, f, helo) && !strings.EqualFold(helo, data.Name+".") {
+		data.Alt = strings.TrimSuffix(helo, ".")
+	}
 	if data.IPv6 {
 		data.AddrType = "AAAA"
 	}
 	if r.Provider != nil {
 		data.Provider, data.HowTo = r.Provider.Name, r.Provider.HowTo
 	}
-	data.Servers = r.ReverseNameservers
+	data.Servers = commandServers(f.rz.servers)
 	if r.Source != nil {
 		data.Stale = r.Source.StaleForSeconds
 	}
@@ -132,7 +154,7 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 }
 
 func (rule stepRule) applies(has map[Code]bool, status Status, ipv6 bool) bool {
-	if rule.status != "" && rule.status != status {
+	if (rule.status != "" && rule.status != status) || (rule.failing && status == StatusPass) {
 		return false
 	}
 	if rule.ipv6Fail && (!ipv6 || status == StatusPass || status == StatusTemperror) {
@@ -160,17 +182,56 @@ func execute(text string, data stepData) string {
 }
 
 // suggestedName is the host name the steps tell the user to use: the
-// confirmed PTR name, else the HELO name, else another PTR name, as long as
-// it looks chosen rather than generated; else a placeholder (guess true).
+// confirmed PTR name (it works: the steps never swap it for another), else
+// the HELO name, a PTR name the authoritative servers already publish, or
+// another PTR name, as long as it looks chosen rather than generated; else a
+// placeholder (guess true).
 func suggestedName(d *Diagnoser, f *facts, opts Options) (name string, guess bool) {
-	chosen := func(n string) bool {
-		return n != "" && invalidName(n) == "" && genericPTR(f.ip, n) == "" && d.providerDefault(n) == ""
+	if f.confirm != "" {
+		return strings.TrimSuffix(f.confirm, "."), false
 	}
-	candidates := append([]string{f.confirm, dns.Fqdn(opts.HELO)}, f.names...)
+	candidates := append(append([]string{dns.Fqdn(opts.HELO)}, f.srcNames...), f.names...)
 	for _, n := range candidates {
-		if n != "." && chosen(n) {
+		if chosenName(d, f, n) {
 			return strings.TrimSuffix(n, "."), false
 		}
 	}
 	return "mail.example.com", true
+}
+
+// chosenName reports whether n is a usable host name that looks chosen by
+// its owner. Usable implies commandHost: such names may go into commands.
+func chosenName(d *Diagnoser, f *facts, n string) bool {
+	return n != "." && invalidName(n) == "" && genericPTR(f.ip, n) == "" && d.providerDefault(n) == ""
+}
+
+// commandServers names the authoritative servers for dig commands: by name
+// when the name is a plain host name, else by address. Names come from DNS,
+// where anyone who runs a zone can publish x`id`$(id)y as a name server.
+func commandServers(servers []server) []string {
+	var out []string
+	for _, s := range servers {
+		name := strings.TrimSuffix(s.name, ".")
+		if !commandHost(name) {
+			ap, err := netip.ParseAddrPort(s.addr)
+			if err != nil {
+				continue
+			}
+			name = ap.Addr().String()
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// commandHost reports whether s can be pasted into a shell command as is: a
+// host name of letters, digits, hyphens and dots (RFC 1123 §2.1, no label
+// starting with a hyphen, so never an option), or an IP address literal.
+func commandHost(s string) bool {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Zone() == ""
+	}
+	return strings.Contains(s, ".") && hostSyntax(s) == ""
 }

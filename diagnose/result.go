@@ -53,6 +53,11 @@ const (
 	CodeCachePropagating Code = "cache_propagating"
 	// CodeAuthoritativeDisagree: the reverse zone's servers give different answers.
 	CodeAuthoritativeDisagree Code = "authoritative_disagree"
+	// CodeSourceChanged: the authoritative servers agree on a verdict other
+	// than the resolver's and other than pass (a PTR changed or removed, a
+	// new PTR whose name does not point back yet): caches still serve the
+	// old answer, and the new data needs fixing.
+	CodeSourceChanged Code = "source_changed"
 )
 
 // Finding is one thing the diagnosis noticed, in plain words.
@@ -95,8 +100,10 @@ type ServerAnswer struct {
 type SourceCheck struct {
 	Status  Status         `json:"status"`
 	Servers []ServerAnswer `json:"servers"`
-	// Agree is true when every authoritative server of the reverse zone (and of
-	// the confirmed name's forward zone) gave the same answer.
+	// Agree is true when, for the reverse zone and each PTR name's forward
+	// zone, at least one server answered and every server that answered gave
+	// the same data. Servers that did not answer (listed with an Error) do
+	// not count against it: resolvers move on to the next server.
 	Agree bool `json:"agree"`
 	// StaleForSeconds bounds how long resolvers may keep serving the old answer
 	// when the source differs from the recursive resolver (positive TTL of the

@@ -45,6 +45,11 @@ func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 	if why := hostSyntax(t); why != "" {
 		return bad(why)
 	}
+	if !strings.Contains(strings.TrimSuffix(t, "."), ".") {
+		// A lone word ("/rdns please check 1.2.3.4") is no mail host: it
+		// would be looked up as a top-level domain.
+		return bad("a host name needs at least two labels, like mail.example.com")
+	}
 	return netip.Addr{}, false, nil
 }
 

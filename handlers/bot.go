@@ -46,8 +46,11 @@ type Config struct {
 	MaxFileBytes int64
 	// SocketOptions are passed to socketmode.New (tests shorten ping intervals).
 	SocketOptions []socketmode.Option
-	Logger        *slog.Logger
-	Metrics       *Metrics
+	// Deliveries, when set, dedupes events across replicas (the store); each
+	// process also dedupes in memory.
+	Deliveries Deliveries
+	Logger     *slog.Logger
+	Metrics    *Metrics
 }
 
 // Bot is the running Slack bot. Create it with New, start it with Run.
@@ -68,6 +71,11 @@ type Bot struct {
 
 	// afterJob, when set (by tests), is called after each job.
 	afterJob func(name string)
+}
+
+// Deliveries records which events some replica already handles.
+type Deliveries interface {
+	FirstDelivery(ctx context.Context, eventID string, ttl time.Duration) (bool, error)
 }
 
 // identity is who the bot is in the workspace (auth.test), so it never
@@ -111,7 +119,7 @@ func New(api *slack.Client, diag Diagnoser, cfg Config) *Bot {
 		log:        cfg.Logger.With("pkg", "handlers"),
 		metrics:    cfg.Metrics,
 		httpClient: &http.Client{Timeout: 30 * time.Second},
-		seen:       newDedupe(10 * time.Minute),
+		seen:       newDedupe(dedupeTTL),
 		jobs:       make(chan job, cfg.QueueSize),
 	}
 	if len(cfg.BounceChannels) > 0 {
@@ -300,6 +308,28 @@ func (b *Bot) onBadMessage(ctx context.Context, env envelope, evt socketmode.Eve
 		b.log.Warn("unhandled socket message", "type", req.Type, "cause", bad.Cause)
 	}
 }
+
+// firstDelivery reports whether no other replica took eventID already. It
+// runs on a worker, not the event loop: it may wait on the store. When the
+// store cannot tell, handling twice beats not handling at all.
+func (b *Bot) firstDelivery(ctx context.Context, eventID string) bool {
+	if b.cfg.Deliveries == nil || eventID == "" {
+		return true
+	}
+	first, err := b.cfg.Deliveries.FirstDelivery(ctx, eventID, dedupeTTL)
+	if err != nil {
+		b.log.WarnContext(ctx, "cross-replica dedupe unavailable", "event_id", eventID, "err", err)
+		return true
+	}
+	if !first {
+		b.metrics.Duplicates.Add(1)
+		b.log.InfoContext(ctx, "event handled by another replica", "event_id", eventID)
+	}
+	return first
+}
+
+// dedupeTTL covers Slack's retries (immediately, after 1 and 5 minutes).
+const dedupeTTL = 10 * time.Minute
 
 // dedupe remembers event ids for a while: Slack redelivers an event whose
 // envelope it thinks was not acked (retry_attempt > 0), and each event must

@@ -1,10 +1,14 @@
 package handlers
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/slack-go/slack"
+
 	"github.com/rdnsbot/rdnsbot/slackfake"
+	"github.com/rdnsbot/rdnsbot/store"
 )
 
 // gmailBounce is a Postfix bounce of a Gmail 550 5.7.25 rejection, as Slack
@@ -194,4 +198,36 @@ func TestFileStubIsCompletedWithFilesInfo(t *testing.T) {
 	ev["files"] = []map[string]any{{"id": f.ID, "file_access": "check_file_info"}}
 	h.sendEvent(ev)
 	h.waitMessage("reply to a file stub", inThread(chanOps, "1700005100.000100", "84.200.10.6"))
+}
+
+func TestEventHandledOnceAcrossReplicas(t *testing.T) {
+	shared := store.NewMemory()
+	h := startHarness(t, withConfig(func(c *Config) { c.Deliveries = shared; c.Workers = 1 }))
+	// Replica B shares the store and the workspace; it got the event first.
+	api := slack.New(h.fake.BotToken(), slack.OptionAPIURL(h.fake.APIURL()))
+	other := New(api, h.diag, Config{Deliveries: shared, Logger: h.bot.log})
+	id := h.fake.Identity()
+	other.self.Store(&identity{UserID: id.BotUserID, BotID: id.BotID})
+	ev := msgEvent(chanOps, userAlice, gmailBounce, "1700007000.000100")
+	payload, err := json.Marshal(map[string]any{"type": "event_callback", "event_id": "Ev0SAME", "event": ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.onEventsAPI(h.ctx(), payload, 0)
+	other.runJob(h.ctx(), <-other.jobs)
+
+	// Slack redelivers it to replica A, which must stay silent.
+	if _, _, err := h.fake.SendEvent(slackfake.Event{ID: "Ev0SAME", Inner: ev}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitJob("bounce")
+	replies := 0
+	for _, m := range h.botPosts(chanOps) {
+		if m.ThreadTS == "1700007000.000100" {
+			replies++
+		}
+	}
+	if replies != 1 {
+		t.Errorf("want one reply across replicas, got %d:%s", replies, h.dump())
+	}
 }

@@ -110,14 +110,22 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 			return
 		}
 		if b.wantsMessage(&ev) {
-			b.enqueue("bounce", func(ctx context.Context) { b.handleMessage(ctx, &ev) })
+			b.enqueue("bounce", func(ctx context.Context) {
+				if b.firstDelivery(ctx, cb.EventID) {
+					b.handleMessage(ctx, &ev)
+				}
+			})
 		}
 	case "app_mention":
 		var ev messageEvent
 		if err := json.Unmarshal(cb.Event, &ev); err != nil || b.isSelf(&ev) {
 			return
 		}
-		b.enqueue("mention", func(ctx context.Context) { b.handleMention(ctx, &ev) })
+		b.enqueue("mention", func(ctx context.Context) {
+			if b.firstDelivery(ctx, cb.EventID) {
+				b.handleMention(ctx, &ev)
+			}
+		})
 	case "app_home_opened":
 		var ev struct {
 			User string `json:"user"`

@@ -444,3 +444,18 @@ func TestAddDuringCheck(t *testing.T) {
 		}
 	})
 }
+
+func TestFirstDelivery(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		for i, want := range []bool{true, false, false} {
+			first, err := st.FirstDelivery(ctx, "Ev0ONE", time.Minute)
+			if err != nil || first != want {
+				t.Errorf("delivery %d: first=%v err=%v, want %v", i+1, first, err, want)
+			}
+		}
+		if first, err := st.FirstDelivery(ctx, "Ev0TWO", time.Minute); err != nil || !first {
+			t.Errorf("another event: first=%v err=%v", first, err)
+		}
+	})
+}

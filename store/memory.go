@@ -15,9 +15,10 @@ import (
 // Redis store's semantics (the same contract tests run on both); lookups scan
 // every watch, which is fine for the few a single process holds.
 type Memory struct {
-	mu  sync.Mutex
-	ips map[netip.Addr]*memIP
-	ann map[Key]int64 // pending announcement intents: due time in Unix ms
+	mu     sync.Mutex
+	ips    map[netip.Addr]*memIP
+	ann    map[Key]int64        // pending announcement intents: due time in Unix ms
+	events map[string]time.Time // FirstDelivery: event id → when it expires
 }
 
 var _ Store = (*Memory)(nil)
@@ -288,6 +289,27 @@ func (m *Memory) MarkPosted(ctx context.Context, p Pending) error {
 	delete(e.watches, k)
 	m.settle(k.IP, e)
 	return nil
+}
+
+func (m *Memory) FirstDelivery(ctx context.Context, eventID string, ttl time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if m.events == nil {
+		m.events = make(map[string]time.Time)
+	}
+	if exp, ok := m.events[eventID]; ok && now.Before(exp) {
+		return false, nil
+	}
+	if len(m.events) > 4096 { // keep the map bounded: drop what has expired
+		for id, exp := range m.events {
+			if !now.Before(exp) {
+				delete(m.events, id)
+			}
+		}
+	}
+	m.events[eventID] = now.Add(ttl)
+	return true, nil
 }
 
 func (m *Memory) Ping(ctx context.Context) error { return nil }

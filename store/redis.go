@@ -480,6 +480,14 @@ func (r *Redis) MarkPosted(ctx context.Context, p Pending) error {
 	return err
 }
 
+func (r *Redis) FirstDelivery(ctx context.Context, eventID string, ttl time.Duration) (bool, error) {
+	first, err := r.c.SetNX(ctx, r.key("ev:"+eventID), "", ttl).Result()
+	if err != nil {
+		return false, wrapErr("first delivery", err)
+	}
+	return first, nil
+}
+
 func (r *Redis) Ping(ctx context.Context) error {
 	if err := r.c.Ping(ctx).Err(); err != nil {
 		return wrapErr("ping", err)

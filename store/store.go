@@ -215,6 +215,11 @@ type Store interface {
 	// is then deleted. It does nothing when p was superseded meanwhile.
 	MarkPosted(ctx context.Context, p Pending) error
 
+	// FirstDelivery records a Slack event id for ttl and reports whether it
+	// is the first time any replica saw it: Slack may redeliver an event to
+	// another connection, and each event must be handled once.
+	FirstDelivery(ctx context.Context, eventID string, ttl time.Duration) (bool, error)
+
 	// Ping checks that the store is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

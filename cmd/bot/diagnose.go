@@ -21,8 +21,8 @@ Diagnoses forward-confirmed reverse DNS (RFC 8601 iprev) for each TARGET: an
 IPv4 or IPv6 address, or a host name (every A and AAAA address is diagnosed).
 
 Exit status: 0 every address passes; 1 any fail or permerror (or a host name
-without addresses); 3 only temporary DNS errors; 2 bad usage or an
-unparseable target.
+without addresses); 3 only temporary DNS errors (including a host name whose
+A or AAAA lookup did not answer); 2 bad usage or an unparseable target.
 `
 
 // diagnoseOutput is the --json document: a public contract, see
@@ -32,7 +32,8 @@ type diagnoseOutput struct {
 	Errors  []targetError     `json:"errors,omitempty"`
 }
 
-// targetError is a host name that could not be turned into addresses.
+// targetError is a host name that could not be turned into addresses, or
+// not into all of them (a family that did not answer, too many addresses).
 type targetError struct {
 	Target string `json:"target"`
 	Error  string `json:"error"`
@@ -113,10 +114,12 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	out := diagnoseOutput{Results: []diagnose.Result{}}
 	anyFail, anyTemp := false, false
 	for i, o := range outcomes {
+		// A host name may give results and an error together: a family
+		// that did not answer, or addresses beyond the cap (a note only).
 		switch {
 		case errors.Is(o.err, diagnose.ErrNoAddress):
 			anyFail = true
-		case o.err != nil:
+		case errors.Is(o.err, diagnose.ErrLookup), o.err != nil && !errors.Is(o.err, diagnose.ErrTooManyAddresses):
 			anyTemp = true
 		}
 		if o.err != nil {

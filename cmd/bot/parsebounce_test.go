@@ -23,7 +23,6 @@ const userUnknown = `<nobody@example.com>: host mx.example.com[192.0.2.1] said: 
     <nobody@example.com>: Recipient address rejected: User unknown (in reply to RCPT TO command)
 `
 
-
 func TestParseBounceCLI(t *testing.T) {
 	bin := botBin
 	dir := t.TempDir()

@@ -61,6 +61,7 @@ func serve(ctx context.Context, cfg *config.Config, intervals []time.Duration, l
 	bot := handlers.New(api, diag, handlers.Config{
 		Workers:        cfg.Workers,
 		BounceChannels: cfg.BounceChannels,
+		Deliveries:     st,
 		Logger:         log,
 		Metrics:        metrics,
 	})
@@ -103,19 +104,13 @@ func serve(ctx context.Context, cfg *config.Config, intervals []time.Duration, l
 	return bot.Run(ctx)
 }
 
-// closingStore is a store that may hold a connection.
-type closingStore interface {
-	store.Store
-	Close() error
-}
-
 // openStore opens Redis when REDIS_URL is set, else an in-memory store.
 // An unreachable Redis is not fatal: diagnoses need none, watching reports
 // itself unavailable, and go-redis reconnects by itself.
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (closingStore, error) {
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	if cfg.RedisURL == "" {
 		log.Warn("REDIS_URL is unset: watches are kept in memory and die with the process")
-		return memoryStore{store.NewMemory()}, nil
+		return store.NewMemory(), nil
 	}
 	r, err := store.Open(cfg.RedisURL.Reveal())
 	if err != nil {
@@ -136,8 +131,3 @@ type redisLogger struct{ log *slog.Logger }
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.WarnContext(ctx, fmt.Sprintf(format, v...))
 }
-
-// memoryStore gives the in-memory store the Close the Redis one has.
-type memoryStore struct{ *store.Memory }
-
-func (memoryStore) Close() error { return nil }
