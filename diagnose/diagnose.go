@@ -180,10 +180,10 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 		// IPv6 one without PTR) are unknown, not absent.
 		errs = append(errs, fmt.Errorf("%w: %v; only the addresses found were diagnosed", ErrLookup, a.err))
 	}
-	list := capAddrs(a.list, MaxHostAddresses)
-	if len(list) < len(a.list) {
+	list, distinct := capAddrs(a.list, MaxHostAddresses)
+	if len(list) < distinct {
 		errs = append(errs, fmt.Errorf("%w: %s has %d addresses; only %d were diagnosed, of both families",
-			ErrTooManyAddresses, strings.TrimSuffix(host, "."), len(a.list), len(list)))
+			ErrTooManyAddresses, strings.TrimSuffix(host, "."), distinct, len(list)))
 	}
 	results := make([]Result, len(list))
 	var wg sync.WaitGroup
@@ -205,7 +205,8 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 // capAddrs keeps the distinct addresses, IPv4 first, at most limit of them with
 // each family getting half when both have more: a host's IPv6 address (the
 // one that often lacks a PTR) must not be crowded out by many A records.
-func capAddrs(list []netip.Addr, limit int) []netip.Addr {
+// distinct is how many different addresses there were.
+func capAddrs(list []netip.Addr, limit int) (kept []netip.Addr, distinct int) {
 	var v4, v6 []netip.Addr
 	for _, ip := range list {
 		ip = ip.Unmap()
@@ -219,7 +220,7 @@ func capAddrs(list []netip.Addr, limit int) []netip.Addr {
 	}
 	n6 := min(len(v6), limit-min(len(v4), limit/2))
 	n4 := min(len(v4), limit-n6)
-	return append(v4[:n4], v6[:n6]...)
+	return append(v4[:n4], v6[:n6]...), len(v4) + len(v6)
 }
 
 // DiagnoseIP diagnoses one valid address (ParseTarget gives one); the

@@ -3,6 +3,7 @@ package diagnose
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"regexp"
@@ -408,5 +409,316 @@ func BenchmarkDiagnosePass(b *testing.B) {
 				b.ReportMetric(float64(rounds)/float64(b.N), "roundtrips/op")
 			}
 		})
+	}
+}
+
+// edit returns the world's zone text with one replacement, failing the test
+// when old is not there (a test that edits nothing proves nothing).
+func edit(t testing.TB, text, old, new string) string {
+	t.Helper()
+	if !strings.Contains(text, old) {
+		t.Fatalf("zone text lacks %q", old)
+	}
+	return strings.Replace(text, old, new, 1)
+}
+
+// Agreement is about servers that answered: one that does not answer (a
+// dead address, IPv6 on a host without it) is reported as a DNS error, not
+// as a disagreement, so a watch still sees "fixed".
+func TestSourceAgreement(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		setup                  func(t *testing.T, g dnstest.Group, text string)
+		agree, fixed, disagree bool
+		dnsError               string // a dns_error finding must mention this
+	}{
+		{"an NS address that does not answer", func(t *testing.T, g dnstest.Group, text string) {
+			if err := g.Load(edit(t, text, "ns1\tA\t127.0.0.2\n", "ns1\tA\t127.0.0.2\nns1\tAAAA\t::1\n")); err != nil {
+				t.Fatal(err)
+			}
+		}, true, true, false, "::1"},
+		{"one server dead", func(t *testing.T, g dnstest.Group, text string) {
+			g[2].SetFault("", 0, dnstest.Fault{Drop: true})
+		}, true, true, false, "ns2.example.net"},
+		{"no server answers: the resolver's pass stands", func(t *testing.T, g dnstest.Group, text string) {
+			g[1].SetFault("", 0, dnstest.Fault{Drop: true})
+			g[2].SetFault("", 0, dnstest.Fault{Drop: true})
+		}, false, true, false, "ns1.example.net"},
+		{"a reverse server with other data", func(t *testing.T, g dnstest.Group, text string) {
+			if err := g[2].Load(edit(t, text, "5\tPTR\tmail.example.com.", "5\tPTR\tother.example.com.")); err != nil {
+				t.Fatal(err)
+			}
+		}, false, false, true, ""},
+		{"a forward server with other data", func(t *testing.T, g dnstest.Group, text string) {
+			if err := g[2].Load(edit(t, text, "mail\tA\t203.0.113.5", "mail\tA\t203.0.113.55")); err != nil {
+				t.Fatal(err)
+			}
+		}, false, false, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, d, text := world(t)
+			tc.setup(t, g, text)
+			r := d.DiagnoseIP(context.Background(), netip.MustParseAddr("203.0.113.5"), Options{})
+			disagree := slices.Contains(codes(r), CodeAuthoritativeDisagree)
+			if r.Status != StatusPass || r.Source.Agree != tc.agree || r.Fixed() != tc.fixed || disagree != tc.disagree {
+				t.Errorf("status %s agree %v fixed %v disagree %v, want agree %v fixed %v disagree %v\nservers %+v",
+					r.Status, r.Source.Agree, r.Fixed(), disagree, tc.agree, tc.fixed, tc.disagree, r.Source.Servers)
+			}
+			if stale := strings.Contains(joinSteps(r), "stale secondary"); stale != tc.disagree {
+				t.Errorf("stale-secondary step %v, want %v:\n%s", stale, tc.disagree, joinSteps(r))
+			}
+			if tc.dnsError != "" && !strings.Contains(message(r, CodeDNSError), tc.dnsError) {
+				t.Errorf("dns_error %q does not name %s", message(r, CodeDNSError), tc.dnsError)
+			}
+		})
+	}
+}
+
+// cache_propagating is for a fix the source has and the resolver not yet;
+// other differences between them are told apart.
+func TestSourceVersusResolver(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ip       string
+		setup    func(t *testing.T, g dnstest.Group, text string)
+		status   Status
+		source   Status
+		want     []Code
+		not      []Code
+		steps    []string // present in the steps
+		notSteps []string
+	}{
+		{"fixed at the source", "203.0.113.30", func(t *testing.T, g dnstest.Group, text string) {
+			g[1:].Load(withPTR30(text))
+		}, StatusPermerror, StatusPass, []Code{CodeCachePropagating}, []Code{CodeSourceChanged},
+			[]string{"Nothing more to change"}, nil},
+		{"new PTR whose name points elsewhere", "203.0.113.30", func(t *testing.T, g dnstest.Group, text string) {
+			g[1:].Load(edit(t, text, "70\tCNAME", "30\tPTR\telsewhere.example.com.\n70\tCNAME"))
+		}, StatusPermerror, StatusFail, []Code{CodeSourceChanged, CodeNoPTR}, []Code{CodeCachePropagating},
+			[]string{"Make sure elsewhere.example.com has an A record pointing at 203.0.113.30", "already publish a changed PTR"},
+			[]string{"Nothing more to change", "already serve the new answer"}},
+		{"PTR removed at the source", "203.0.113.5", func(t *testing.T, g dnstest.Group, text string) {
+			g[1:].Load(edit(t, text, "5\tPTR\tmail.example.com.\n", ""))
+		}, StatusPass, StatusPermerror, []Code{CodeSourceChanged}, []Code{CodeCachePropagating}, nil, []string{"Nothing more to change"}},
+		{"resolver timed out", "203.0.113.5", func(t *testing.T, g dnstest.Group, text string) {
+			g[0].SetFault("5.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Drop: true})
+		}, StatusTemperror, StatusPass, []Code{CodeDNSError}, []Code{CodeCachePropagating, CodeSourceChanged},
+			[]string{"DNS did not answer"}, []string{"up to 0 s", "Nothing more to change"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, d, text := world(t)
+			tc.setup(t, g, text)
+			r := d.DiagnoseIP(context.Background(), netip.MustParseAddr(tc.ip), Options{})
+			if r.Status != tc.status || r.Source.Status != tc.source {
+				t.Fatalf("status %s source %s, want %s and %s; findings %v", r.Status, r.Source.Status, tc.status, tc.source, r.Findings)
+			}
+			got, steps := codes(r), joinSteps(r)
+			for _, c := range tc.want {
+				if !slices.Contains(got, c) {
+					t.Errorf("finding %s missing: %v", c, r.Findings)
+				}
+			}
+			for _, c := range tc.not {
+				if slices.Contains(got, c) {
+					t.Errorf("finding %s present: %q", c, message(r, c))
+				}
+			}
+			for _, s := range tc.steps {
+				if !strings.Contains(steps, s) {
+					t.Errorf("steps lack %q:\n%s", s, steps)
+				}
+			}
+			for _, s := range append(tc.notSteps, "up to 0 s") {
+				for _, f := range r.Findings {
+					if strings.Contains(f.Message+"\n"+steps, s) {
+						t.Errorf("%q in %s / steps:\n%s", s, f.Message, steps)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The resolver that strips the SOA from a denial, the one that is cut off,
+// and the negative TTL that comes from the zone, not from a cache's
+// count-down (RFC 2308 §5).
+func TestNegativeAnswers(t *testing.T) {
+	const ptr20 = "20.113.0.203.in-addr.arpa."
+	countedDown := func(t *testing.T, g dnstest.Group, text string) {
+		// A resolver's cached copy: its SOA TTL has counted down to 37.
+		if err := g[0].Load(edit(t, text, "hostmaster.example.net. 1 3600 600 86400 120\n@\tNS\tns1.example.net.\n@\tNS\tns2", "hostmaster.example.net. 1 3600 600 86400 37\n@\tNS\tns1.example.net.\n@\tNS\tns2")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stripSOA := func(t *testing.T, g dnstest.Group, text string) {
+		g[0].SetFault(ptr20, dns.TypePTR, dnstest.Fault{NoSOA: true})
+	}
+	sourceDead := func(t *testing.T, g dnstest.Group, text string) {
+		g[1].SetFault("", 0, dnstest.Fault{Drop: true})
+		g[2].SetFault("", 0, dnstest.Fault{Drop: true})
+	}
+	for _, tc := range []struct {
+		name   string
+		setup  []func(*testing.T, dnstest.Group, string)
+		status Status
+		ttl    uint32 // 0: unknown
+		probes int    // sanity probes the resolver got
+	}{
+		{"the zone's TTL, not the cache's", []func(*testing.T, dnstest.Group, string){countedDown}, StatusPermerror, 120, 0},
+		{"the cache's TTL when the zone's servers are dead", []func(*testing.T, dnstest.Group, string){countedDown, sourceDead}, StatusPermerror, 37, 0},
+		{"denial without SOA from a working resolver", []func(*testing.T, dnstest.Group, string){stripSOA}, StatusPermerror, 120, 1},
+		{"denial without SOA, zone's servers dead", []func(*testing.T, dnstest.Group, string){stripSOA, sourceDead}, StatusPermerror, 0, 1},
+		{"denial without SOA from a resolver that refuses the probe", []func(*testing.T, dnstest.Group, string){stripSOA, func(t *testing.T, g dnstest.Group, text string) {
+			g[0].SetFault("in-addr.arpa.", dns.TypeSOA, dnstest.Fault{Rcode: dns.RcodeRefused})
+		}}, StatusTemperror, 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, d, text := world(t)
+			for _, f := range tc.setup {
+				f(t, g, text)
+			}
+			g.ResetLog()
+			r := d.DiagnoseIP(context.Background(), netip.MustParseAddr("203.0.113.20"), Options{})
+			if r.Status != tc.status {
+				t.Fatalf("status %s, want %s: %v", r.Status, tc.status, r.Findings)
+			}
+			if tc.status == StatusTemperror && slices.Contains(codes(r), CodeNoPTR) {
+				t.Errorf("a resolver that answers nothing reads as no PTR: %v", r.Findings)
+			}
+			switch {
+			case tc.ttl == 0 && r.NegativeTTLSeconds != nil:
+				t.Errorf("negative TTL %d, want unknown", *r.NegativeTTLSeconds)
+			case tc.ttl != 0 && (r.NegativeTTLSeconds == nil || *r.NegativeTTLSeconds != tc.ttl):
+				t.Errorf("negative TTL %v, want %d", r.NegativeTTLSeconds, tc.ttl)
+			case tc.ttl != 0 && !strings.Contains(message(r, CodeNoPTR), fmt.Sprintf("up to %d s", tc.ttl)):
+				t.Errorf("no_ptr message %q lacks the TTL", message(r, CodeNoPTR))
+			}
+			probes := 0
+			for _, q := range g[0].Queries() {
+				if q.Name == "in-addr.arpa." && q.Type == dns.TypeSOA {
+					probes++
+				}
+			}
+			if probes != tc.probes {
+				t.Errorf("%d sanity probes, want %d", probes, tc.probes)
+			}
+		})
+	}
+}
+
+// Dead authoritative servers cost the source check's own budget, not the
+// diagnosis's: the resolver's verdict comes back well before their retries
+// would end (2 attempts × 2 s per query, twice in a row).
+func TestDeadSourceBounded(t *testing.T) {
+	g, _, _ := world(t)
+	d, err := New(Config{Resolver: g[0].Addr(), AuthorityPort: g.Port(), Timeout: 5 * time.Second, QueryTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g[1].SetFault("", 0, dnstest.Fault{Drop: true})
+	g[2].SetFault("", 0, dnstest.Fault{Drop: true})
+	start := time.Now()
+	r := d.DiagnoseIP(context.Background(), netip.MustParseAddr("203.0.113.5"), Options{})
+	if took := time.Since(start); took > sourceMaxWait+time.Second {
+		t.Errorf("took %s with dead authoritative servers, want about %s", took, sourceMaxWait)
+	}
+	if r.Status != StatusPass || r.ConfirmedName != "mail.example.com" || !r.SourceUnreachable() || !strings.Contains(message(r, CodeDNSError), "ns2.example.net") {
+		t.Errorf("status %s confirmed %q unreachable %v findings %v", r.Status, r.ConfirmedName, r.SourceUnreachable(), r.Findings)
+	}
+}
+
+// A family whose lookup did not answer is an error, never left out in
+// silence; a host name's addresses are capped, both families kept.
+func TestDiagnoseHostFamilies(t *testing.T) {
+	g, d, text := world(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		dropped uint16
+		left    string
+	}{{dns.TypeAAAA, "203.0.113.11"}, {dns.TypeA, "2001:db8::11"}} {
+		fam := dns.TypeToString[tc.dropped]
+		g[0].SetFault("dual.example.com.", tc.dropped, dnstest.Fault{Drop: true})
+		rs, err := d.Diagnose(ctx, "dual.example.com", Options{})
+		g[0].SetFault("dual.example.com.", tc.dropped, dnstest.Fault{})
+		if len(rs) != 1 || rs[0].IP != tc.left || !errors.Is(err, ErrLookup) || !strings.Contains(err.Error(), "dual.example.com "+fam+":") {
+			t.Errorf("%s dropped: %d results, error %v", fam, len(rs), err)
+		}
+	}
+
+	var many strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&many, "many\tA\t203.0.113.%d\n", 100+i)
+	}
+	many.WriteString("many\tAAAA\t2001:db8::11\nmany\tAAAA\t2001:db8::11\n")
+	if err := g.Load(edit(t, text, "mail\tA\t203.0.113.5\n", "mail\tA\t203.0.113.5\n"+many.String())); err != nil {
+		t.Fatal(err)
+	}
+	g.ResetLog()
+	rs, err := d.Diagnose(ctx, "many.example.com", Options{})
+	if len(rs) != MaxHostAddresses || rs[MaxHostAddresses-1].IP != "2001:db8::11" || !errors.Is(err, ErrTooManyAddresses) || errors.Is(err, ErrLookup) ||
+		!strings.Contains(err.Error(), "21 addresses") {
+		t.Errorf("%d results, error %v", len(rs), err)
+	}
+	ptrs := 0
+	for _, q := range g[0].Queries() {
+		if q.Type == dns.TypePTR {
+			ptrs++
+		}
+	}
+	if ptrs > MaxHostAddresses {
+		t.Errorf("%d PTR queries for a capped host name", ptrs)
+	}
+}
+
+func TestCapAddrs(t *testing.T) {
+	addrs := func(n int, v6 bool) []netip.Addr {
+		var out []netip.Addr
+		for i := range n {
+			if v6 {
+				out = append(out, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}))
+			} else {
+				out = append(out, netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}))
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct{ v4, v6, want4, want6 int }{
+		{3, 0, 3, 0}, {0, 3, 0, 3}, {20, 1, 7, 1}, {1, 20, 1, 7}, {20, 20, 4, 4}, {4, 4, 4, 4}, {8, 0, 8, 0},
+	} {
+		in := append(addrs(tc.v4, false), addrs(tc.v6, true)...)
+		in = append(in, in...) // duplicates count once
+		got, distinct := capAddrs(in, 8)
+		if distinct != tc.v4+tc.v6 {
+			t.Errorf("%d v4 + %d v6: %d distinct", tc.v4, tc.v6, distinct)
+		}
+		n4 := 0
+		for _, a := range got {
+			if a.Is4() {
+				n4++
+			}
+		}
+		if n4 != tc.want4 || len(got)-n4 != tc.want6 || !slices.IsSortedFunc(got, func(a, b netip.Addr) int { return a.BitLen() - b.BitLen() }) {
+			t.Errorf("%d v4 + %d v6: got %v, want %d + %d", tc.v4, tc.v6, got, tc.want4, tc.want6)
+		}
+	}
+}
+
+// A PTR name from DNS may have a hundred labels: finding its zone asks a
+// bounded number of NS questions.
+func TestForwardZoneProbes(t *testing.T) {
+	g, d, _ := world(t)
+	g.ResetLog()
+	z := d.forwardZone(context.Background(), "a.b.c.d.e.f.g.h.i.j.mail.example.com.")
+	if z.name != "example.com." || len(z.servers) != 2 {
+		t.Errorf("zone %q servers %v err %v", z.name, z.servers, z.err)
+	}
+	ns := 0
+	for _, q := range g[0].Queries() {
+		if q.Type == dns.TypeNS {
+			ns++
+		}
+	}
+	if ns > maxZoneProbes {
+		t.Errorf("%d NS queries, want at most %d", ns, maxZoneProbes)
 	}
 }

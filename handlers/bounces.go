@@ -21,7 +21,17 @@ const maxBounceIPs = 5
 // handleMessage reads a channel message for reverse-DNS bounces and answers
 // in its thread. Ordinary chatter and other bounces get nothing.
 func (b *Bot) handleMessage(ctx context.Context, ev *messageEvent) {
-	b.handleBounceText(ctx, ev, origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: "bounce"})
+	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: "bounce"}
+	if b.handleBounceText(ctx, ev, o) || ev.ChannelType != "im" {
+		return
+	}
+	// In a DM with the bot, plain text is a command: "203.0.113.5", "list".
+	if cmd, err := parseCommand(ev.Text); err == nil {
+		o.source = "command"
+		b.runCommand(ctx, o, cmd)
+	} else if len(ev.Files) == 0 {
+		b.reply(ctx, o, usageMessage(strings.TrimPrefix(err.Error(), errBadCommand.Error()+": ")))
+	}
 }
 
 // handleBounceText looks for an rDNS bounce in everything ev carries: text,

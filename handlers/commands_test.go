@@ -221,3 +221,16 @@ func TestShutdownFinishesInFlightWork(t *testing.T) {
 		t.Errorf("in-flight command was dropped at shutdown:%s", h.dump())
 	}
 }
+
+func TestDirectMessageTextIsACommand(t *testing.T) {
+	h := startHarness(t, withConfig(func(c *Config) { c.BounceChannels = []string{chanOps} }))
+	h.fake.AddChannel(slackfake.Channel{ID: "D0ALICE", Type: slackfake.IM, User: userAlice})
+	ev := msgEvent("D0ALICE", userAlice, "84.200.10.7", "1700008000.000100")
+	ev["channel_type"] = "im"
+	h.sendEvent(ev)
+	h.waitMessage("DM answer", inThread("D0ALICE", "1700008000.000100", "84.200.10.7", "does not point back"))
+	ev = msgEvent("D0ALICE", userAlice, "hello there", "1700008001.000100")
+	ev["channel_type"] = "im"
+	h.sendEvent(ev)
+	h.waitMessage("usage in DM", inThread("D0ALICE", "1700008001.000100", "Usage"))
+}

@@ -150,7 +150,7 @@ func (b *Bot) wantsMessage(ev *messageEvent) bool {
 	if ev.Hidden || ignoredSubtypes[ev.Subtype] || b.isSelf(ev) || ev.Channel == "" {
 		return false
 	}
-	if b.bounceIn != nil && !b.bounceIn[ev.Channel] {
+	if b.bounceIn != nil && !b.bounceIn[ev.Channel] && ev.ChannelType != "im" {
 		return false
 	}
 	// A message that mentions us is answered through its app_mention event.
