@@ -234,3 +234,14 @@ func TestDirectMessageTextIsACommand(t *testing.T) {
 	h.sendEvent(ev)
 	h.waitMessage("usage in DM", inThread("D0ALICE", "1700008001.000100", "Usage"))
 }
+
+func TestMsgTooLongFallsBackToShortText(t *testing.T) {
+	h := startHarness(t)
+	h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{Error: "msg_too_long"})
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.6", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	m := h.waitMessage("short fallback", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+	if m.Blocks != nil || !strings.Contains(m.Text, "84.200.10.6 has no PTR record") {
+		t.Errorf("fallback = %q %s", m.Text, m.Blocks)
+	}
+}
