@@ -16,11 +16,21 @@ var (
 	// A PTR record named as missing, bad or required.
 	rePTR = regexp.MustCompile(`\bptr\b|ptr[- ]?records?\b|\bptr-`)
 	// Reverse DNS under its many names.
-	reReverse = regexp.MustCompile(`\breverse[- ]?(?:dns|lookup|look-up|host ?names?|names?|mapping|resolution|records?|entry|zone|address|ptr|domain)\b|\br-?dns\b|\binverse[- ]?dns\b|\bdns[- ]inverse|\bfcrdns\b|\biprev\b|\bno rdns\b`)
-	// Client host name not found (Postfix, Sendmail, and look-alikes).
-	reHostname = regexp.MustCompile(`\b(?:cannot|can't|could not|couldn't|unable to) (?:find|resolve|look ?up|determine|verify) (?:your|the client'?s?|the sending|the connecting) (?:reverse )?(?:host ?name|ip|ip address|address|domain name)\b|\bip name (?:lookup failed|possibly forged)\b|\bunresolvable (?:relay )?host ?name\b|\bip must resolve\b|\bmismatches client ip\b|\(dns:nr\)|\bdns:nr\b|\brp:rdn\b`)
+	// Separators vary ("reverse-DNS", "check_reverse_dns_list" in a help
+	// link), and so does the word order ("no DNS reverse for", "no reverse");
+	// the SMTP "reverse-path" (RFC 5321 4.1.2, MAIL FROM) is not one of them.
+	reReverse = regexp.MustCompile(`(?:\b|_)reverse[-_ ]?(?:dns|lookup|look-up|host ?names?|names?|mapping|resolution|records?|entry|zone|address|ptr|domain)(?:\b|_)|\br-?dns\b|\binverse[- ]?dns\b|\bdns[-_ ](?:inverse|reverse)\b|\bfcrdns\b|\biprev\b|\b(?:no|missing|without|invalid|bad) reverse(?:$|[^-_ a-z]| (?:for|on|found|set)\b)`)
+	// Client host name not found (Postfix, Sendmail, and look-alikes), and
+	// the receivers' codes documented as reverse DNS failures: AOL's DNS:NR
+	// (no PTR) and RTR:RD (PTR typical of a dynamic address). NetEase's
+	// RP:RDN is not one: it rejects the recipient.
+	reHostname = regexp.MustCompile(`\b(?:cannot|can't|could not|couldn't|unable to) (?:find|resolve|look ?up|determine|verify) (?:your|the client'?s?|the sending|the connecting) (?:reverse )?(?:host ?name|ip|ip address|address|domain name)\b|\bip name (?:lookup failed|possibly forged)\b|\bunresolvable (?:relay )?host ?name\b|\bip must resolve\b|\bmismatches client ip\b|\bunverif[iy]able sending ips?\b|\bdns:nr\b|\brtr:rd\b`)
 	// Forward confirmation of the PTR name (FCrDNS).
 	reForward = regexp.MustCompile(`\bforward[- ]?(?:confirm\w*|dns|lookup|resolution)\b|\bdoes(?: not|n't) (?:resolve|point|match)(?: back)?(?: to)? (?:your|the|this|that)? ?(?:ip|address|sending|connecting|client)`)
+	// The receiver's DNS check of the client failed (Cox "DNS check failure",
+	// AT&T "failure in DNS look-up"): weak, and never when the statement is
+	// about a domain's records rather than the client's address.
+	reDNSFail = regexp.MustCompile(`\bdns (?:check|look-?up) fail(?:ure|ed)\b|\bfailure in dns look-?up\b`)
 	// The client address has no name at all.
 	reNoName = regexp.MustCompile(`\bhas no (?:valid )?(?:dns |host ?|reverse )?name\b|\bdoes(?: not|n't) have an? (?:valid )?(?:host ?name|dns name)\b|\bno (?:valid )?(?:host ?name|dns name) (?:for|found for) (?:this|your|the)\b|\bunresolv(?:able|ed) (?:relay|sending|client|connecting) (?:host ?names?|host|ip|address)\b`)
 	// Generic or dynamic names, judged by the PTR.
@@ -59,7 +69,7 @@ func classify(st *statement) match {
 			return match{}
 		}
 		if at, ok := f.find(l, fi, hits); ok {
-			if f.re == rePTR && !containsAny(l, ptrWords) {
+			if (f.needs != nil && !containsAny(l, f.needs)) || containsAny(l, f.unless) {
 				continue
 			}
 			return match{rdns: true, at: at}
@@ -79,19 +89,22 @@ func vetoed(l string) bool {
 type family struct {
 	re      *regexp.Regexp
 	anchors []string
-	strong  bool // enough on its own; weak families yield to a veto
+	strong  bool     // enough on its own; weak families yield to a veto
+	needs   []string // when set, the statement must contain one of them
+	unless  []string // the statement must contain none of them
 }
 
 // families in the order they are tried: strong first.
 var families = []family{
-	{reStatus725, []string{"7.25"}, true},
-	{rePTR, []string{"ptr"}, true},
-	{reReverse, []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, true},
-	{reHostname, []string{"find your", "resolve your", "look up your", "lookup your", "determine your", "verify your",
-		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "dns:nr", "rp:rdn"}, true},
-	{reForward, []string{"forward", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match"}, false},
-	{reNoName, []string{"has no", "not have a", "n't have a", "no host", "no dns", "no valid", "unresolv"}, false},
-	{reGeneric, []string{"generic", "dynamic", "residential", "dial"}, false},
+	{re: reStatus725, anchors: []string{"7.25"}, strong: true},
+	{re: rePTR, anchors: []string{"ptr"}, strong: true, needs: ptrWords},
+	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, strong: true},
+	{re: reHostname, strong: true, anchors: []string{"find your", "resolve your", "look up your", "lookup your", "determine your", "verify your",
+		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "unverif", "dns:nr", "rtr:rd"}},
+	{re: reForward, anchors: []string{"forward", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match"}},
+	{re: reDNSFail, anchors: []string{"dns check", "dns look", "failure in dns"}, unless: domainWords},
+	{re: reNoName, anchors: []string{"has no", "not have a", "n't have a", "no host", "no dns", "no valid", "unresolv"}},
+	{re: reGeneric, anchors: []string{"generic", "dynamic", "residential", "dial"}},
 }
 
 // blocklistWords gate reBlocklist.
@@ -212,6 +225,10 @@ var ptrWords = []string{
 	"lack", "must", "requir", "need", "setup", "set up", "generic", "dynamic",
 	"inconsistent", "wrong", "match", "unknown", "absent", "empty",
 }
+
+// domainWords put a DNS failure on a domain's records (the recipient's MX,
+// the sender domain's A) rather than on the client's address.
+var domainWords = []string{" domain", "type=mx", "mx record", "name server", "nameserver", "sender address", "recipient address"}
 
 // noiseFields are header fields whose wording is never the rejection: the
 // returned message's trace and antispam stamps (X-Forefront-Antispam-Report

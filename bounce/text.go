@@ -163,7 +163,7 @@ func htmlText(s string) string {
 // are handled as offsets into the cleaned text and its lower-cased twin, so
 // a one-line statement costs no copy.
 func splitStatements(c chunk, out []statement) []statement {
-	text := cleanText(c.text)
+	text := respace(cleanText(c.text))
 	lower := lowerASCII(text)
 	var cur [][2]int // spans of text making the current statement
 	curField := ""
@@ -254,6 +254,40 @@ func splitStatements(c chunk, out []statement) []statement {
 	}
 	flush()
 	return out
+}
+
+// respace gives back the spaces of log lines that wrote them as
+// underscores: qmail-send's log has "Remote_host_said:_450_4.7.1_Client_host
+// _rejected:_…". A line qualifies when it has a ":_" and more underscores
+// than spaces, so an underscore in a name or address elsewhere stays. The
+// text keeps its length, and comes back without a copy when no line
+// qualifies.
+func respace(s string) string {
+	if !strings.Contains(s, ":_") {
+		return s
+	}
+	var b []byte
+	for start := 0; start < len(s); {
+		end := len(s)
+		if nl := strings.IndexByte(s[start:], '\n'); nl >= 0 {
+			end = start + nl
+		}
+		if line := s[start:end]; strings.Contains(line, ":_") && strings.Count(line, "_") > strings.Count(line, " ") {
+			if b == nil {
+				b = []byte(s)
+			}
+			for i := start; i < end; i++ {
+				if b[i] == '_' {
+					b[i] = ' '
+				}
+			}
+		}
+		start = end + 1
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // keepField reports whether a noise field is still read: the returned

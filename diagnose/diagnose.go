@@ -16,7 +16,8 @@
 // Queries go over UDP with TCP fallback on truncation; independent queries
 // run concurrently: the verdict needs two sequential round trips, the full
 // report three when the resolver returns the name servers' addresses with
-// the NS answer.
+// the NS answer. The authoritative servers and SPF get a shorter deadline of
+// their own, so that dead servers never cost the resolver's verdict.
 package diagnose
 
 import (
@@ -178,7 +179,7 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 	if a.err != nil {
 		// One family answered, the other did not: its addresses (say the
 		// IPv6 one without PTR) are unknown, not absent.
-		errs = append(errs, fmt.Errorf("%w: %v; only the addresses found were diagnosed", ErrLookup, a.err))
+		errs = append(errs, fmt.Errorf("%w: %v; DNS did not answer for that family, so its addresses are unknown and were not diagnosed", ErrLookup, a.err))
 	}
 	list, distinct := capAddrs(a.list, MaxHostAddresses)
 	if len(list) < distinct {
@@ -191,15 +192,7 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 		wg.Go(func() { results[i] = d.diagnose(ctx, target, ip, opts) })
 	}
 	wg.Wait()
-	var joined error
-	for _, e := range errs { // one line, unlike errors.Join
-		if joined == nil {
-			joined = e
-		} else {
-			joined = fmt.Errorf("%w; %w", joined, e)
-		}
-	}
-	return results, joined
+	return results, joinLine(errs...)
 }
 
 // capAddrs keeps the distinct addresses, IPv4 first, at most limit of them with
@@ -444,18 +437,19 @@ func (d *Diagnoser) zoneAt(ctx context.Context, zone string) zoneInfo {
 	return d.servers(ctx, zone, l)
 }
 
-// maxZoneProbes caps the NS questions forwardZone asks for one name: a PTR
-// name from DNS may have 127 labels. The name itself and its ancestors of up
-// to maxZoneProbes-1 labels are probed, which covers registered domains
-// (example.co.uk) and the delegated sub-zones mail hosts live in.
-const maxZoneProbes = 6
+// maxZoneDepth bounds the NS questions forwardZone asks for one name: a PTR
+// name from DNS may have 127 labels. It asks at the name itself and at its
+// ancestors of at most maxZoneDepth labels (example.co.uk has 3, a delegated
+// mail.corp.example.co.uk 5), so at most maxZoneDepth questions: top-level
+// domains are never asked.
+const maxZoneDepth = 5
 
 // forwardZone finds the zone cut of a host name by asking NS at the name and
 // its ancestors at once: the deepest that has NS records is the zone.
 func (d *Diagnoser) forwardZone(ctx context.Context, name string) zoneInfo {
 	var cands []string
 	for n := name; dns.CountLabel(n) >= 2; {
-		if n == name || dns.CountLabel(n) < maxZoneProbes {
+		if n == name || dns.CountLabel(n) <= maxZoneDepth {
 			cands = append(cands, n)
 		}
 		i, _ := dns.NextLabel(n, 0)

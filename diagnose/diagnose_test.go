@@ -456,6 +456,7 @@ func TestSourceAgreement(t *testing.T) {
 		}, false, false, true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			g, d, text := world(t)
 			tc.setup(t, g, text)
 			r := d.DiagnoseIP(context.Background(), netip.MustParseAddr("203.0.113.5"), Options{})
@@ -497,6 +498,10 @@ func TestSourceVersusResolver(t *testing.T) {
 		}, StatusPermerror, StatusFail, []Code{CodeSourceChanged, CodeNoPTR}, []Code{CodeCachePropagating},
 			[]string{"Make sure elsewhere.example.com has an A record pointing at 203.0.113.30", "already publish a changed PTR"},
 			[]string{"Nothing more to change", "already serve the new answer"}},
+		{"PTR changed to another name that does not point back", "203.0.113.7", func(t *testing.T, g dnstest.Group, text string) {
+			g[1:].Load(edit(t, text, "7\tPTR\telsewhere.example.com.", "7\tPTR\tnoaddr.example.com."))
+		}, StatusFail, StatusFail, []Code{CodeSourceChanged, CodeForwardMismatch}, []Code{CodeCachePropagating},
+			[]string{"Make sure noaddr.example.com has an A record pointing at 203.0.113.7"}, []string{"Nothing more to change"}},
 		{"PTR removed at the source", "203.0.113.5", func(t *testing.T, g dnstest.Group, text string) {
 			g[1:].Load(edit(t, text, "5\tPTR\tmail.example.com.\n", ""))
 		}, StatusPass, StatusPermerror, []Code{CodeSourceChanged}, []Code{CodeCachePropagating}, nil, []string{"Nothing more to change"}},
@@ -506,6 +511,7 @@ func TestSourceVersusResolver(t *testing.T) {
 			[]string{"DNS did not answer"}, []string{"up to 0 s", "Nothing more to change"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			g, d, text := world(t)
 			tc.setup(t, g, text)
 			r := d.DiagnoseIP(context.Background(), netip.MustParseAddr(tc.ip), Options{})
@@ -573,6 +579,7 @@ func TestNegativeAnswers(t *testing.T) {
 		}}, StatusTemperror, 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			g, d, text := world(t)
 			for _, f := range tc.setup {
 				f(t, g, text)
@@ -718,7 +725,38 @@ func TestForwardZoneProbes(t *testing.T) {
 			ns++
 		}
 	}
-	if ns > maxZoneProbes {
-		t.Errorf("%d NS queries, want at most %d", ns, maxZoneProbes)
+	if ns > maxZoneDepth {
+		t.Errorf("%d NS queries, want at most %d", ns, maxZoneDepth)
+	}
+}
+
+// Names from a hostile zone (a name server and a PTR name with shell
+// syntax in them) and a hostile HELO reach no command, end to end.
+func TestHostileNamesFromDNS(t *testing.T) {
+	g, d, text := world(t)
+	text = edit(t, text, "ns2\tA\t127.0.0.3\n", "ns2\tA\t127.0.0.3\nx`id`\\$\\(id\\)y\tA\t127.0.0.3\n")
+	text = edit(t, text, "@\tNS\tns2.example.net.\n5\tPTR", "@\tNS\tns2.example.net.\n@\tNS\tx`id`\\$\\(id\\)y.example.net.\n41\tPTR\t\\$\\(reboot\\).example.com.\n5\tPTR")
+	if err := g.Load(text); err != nil {
+		t.Fatal(err)
+	}
+	g[0].SetFault("21.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	safe := regexp.MustCompile(`^[A-Za-z0-9 ./:=@&+_-]+$`)
+	for _, ip := range []string{"203.0.113.21", "203.0.113.41", "203.0.113.5"} {
+		r := d.DiagnoseIP(context.Background(), netip.MustParseAddr(ip), Options{HELO: "mail.example.com`id`"})
+		if !slices.ContainsFunc(r.ReverseNameservers, func(n string) bool { return strings.HasPrefix(n, "x`id`$") }) {
+			t.Fatalf("%s: the hostile name server is not in the zone: %v", ip, r.ReverseNameservers)
+		}
+		var cmds []string
+		for _, s := range r.Guidance {
+			cmds = append(cmds, s.Commands...)
+		}
+		for _, c := range cmds {
+			if !safe.MatchString(c) {
+				t.Errorf("%s: unsafe command %q", ip, c)
+			}
+		}
+		if ip == "203.0.113.21" && !slices.Contains(cmds, "dig @127.0.0.3 21.113.0.203.in-addr.arpa PTR +norecurse") {
+			t.Errorf("%s: the hostile server is not asked by address: %q", ip, cmds)
+		}
 	}
 }

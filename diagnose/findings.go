@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"blitiri.com.ar/go/spf"
@@ -139,12 +140,14 @@ func sourceFindings(f *facts) []Finding {
 			"(or are broken), so receivers get different answers depending on the server their resolver asks.")
 	}
 	switch {
-	case sc.Status == StatusTemperror || sc.Status == f.status:
+	case sc.Status == StatusTemperror:
 	case f.status == StatusTemperror:
 		// Not a cache matter: the resolver did not answer at all.
 		add(CodeDNSError, SeverityInfo, "The resolver did not answer, but the authoritative servers asked directly give %s%s: "+
 			"that is what receivers see whose resolvers get through.", sc.Status, sourceDetail(f))
-	case sc.Status == StatusPass && sc.Agree:
+	case sc.Status == f.status && slices.Equal(sorted(f.srcNames), sorted(f.names)):
+		// The source publishes what the resolver serves.
+	case sc.Status == StatusPass && sc.Agree && f.status != StatusPass:
 		add(CodeCachePropagating, SeverityInfo, "Fixed at the source: the authoritative servers already give pass while the resolver "+
 			"still serves the old answer (%s); caches may keep it for up to %d s.", f.status, sc.StaleForSeconds)
 	case sc.Status != StatusPass && !f.srcDiffer:

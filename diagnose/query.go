@@ -137,7 +137,7 @@ func (d *Diagnoser) ask(ctx context.Context, server, name string, qtype uint16, 
 }
 
 // resolve asks the recursive resolver. A denial without SOA is believed
-// only from a resolver that answers real questions (resolverSane); its
+// only from a resolver that answers real questions (saneProbe); its
 // negative TTL stays unknown (lookup.soa nil).
 func (d *Diagnoser) resolve(ctx context.Context, name string, qtype uint16) lookup {
 	l := d.ask(ctx, d.resolver, name, qtype, true)
@@ -299,11 +299,7 @@ func (d *Diagnoser) lookupAddrs(ctx context.Context, server, name string) addrs 
 	var out addrs
 	for i, l := range []lookup{a, aaaa} {
 		if l.err != nil {
-			err := fmt.Errorf("%s %s: %w", strings.TrimSuffix(name, "."), [2]string{"A", "AAAA"}[i], l.err)
-			if out.err != nil {
-				err = fmt.Errorf("%w; %w", out.err, err) // one line, unlike errors.Join
-			}
-			out.err = err
+			out.err = joinLine(out.err, fmt.Errorf("%s %s: %w", strings.TrimSuffix(name, "."), [2]string{"A", "AAAA"}[i], l.err))
 		}
 		for _, rr := range l.rrs {
 			out.list = append(out.list, rrAddr(rr))
@@ -316,6 +312,23 @@ func (d *Diagnoser) lookupAddrs(ctx context.Context, server, name string) addrs 
 		}
 	}
 	out.neg = a.neg && aaaa.neg
+	return out
+}
+
+// joinLine joins the non-nil errors into one line ("a; b"), unlike
+// errors.Join: messages end up on one line of a terminal, JSON or chat.
+// errors.Is sees each of them.
+func joinLine(errs ...error) error {
+	var out error
+	for _, e := range errs {
+		switch {
+		case e == nil:
+		case out == nil:
+			out = e
+		default:
+			out = fmt.Errorf("%w; %w", out, e)
+		}
+	}
 	return out
 }
 

@@ -53,10 +53,10 @@ const (
 	CodeCachePropagating Code = "cache_propagating"
 	// CodeAuthoritativeDisagree: the reverse zone's servers give different answers.
 	CodeAuthoritativeDisagree Code = "authoritative_disagree"
-	// CodeSourceChanged: the authoritative servers agree on a verdict other
-	// than the resolver's and other than pass (a PTR changed or removed, a
-	// new PTR whose name does not point back yet): caches still serve the
-	// old answer, and the new data needs fixing.
+	// CodeSourceChanged: the authoritative servers agree on data other than
+	// the resolver's (another verdict or other PTR names) that does not pass
+	// (a PTR changed or removed, a new PTR whose name does not point back
+	// yet): caches still serve the old answer, and the new data needs fixing.
 	CodeSourceChanged Code = "source_changed"
 )
 

@@ -65,10 +65,10 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 				names = append(names, n)
 			}
 		}
-		if l.neg && l.soa != nil {
+		if l.neg && l.soa != nil && (f.srcNegTTL == nil || l.ttl > *f.srcNegTTL) {
 			// The zone's own negative TTL (RFC 2308 §3), not a cache's
 			// count-down; servers with different SOAs: the longest bounds.
-			ttl := max(l.ttl, ptrOr(f.srcNegTTL))
+			ttl := l.ttl
 			f.srcNegTTL = &ttl
 		}
 		rev.add(sa.PTRNames)
@@ -93,7 +93,7 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 	f.srcDiffer = rev.differ
 	f.srcFwd = map[string]addrs{}
 	for _, n := range validNames(names) {
-		var zone agreement
+		var fz agreement
 		u := addrs{err: errNoReply}
 		for _, fa := range fwd[n] {
 			sa := ServerAnswer{Zone: fa.zone, Server: strings.TrimSuffix(fa.srv.name, "."), Address: fa.srv.addr}
@@ -104,15 +104,14 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 				sa.Error = fa.a.err.Error()
 			default:
 				u.err = nil
-				u.neg = fa.a.neg
 				u.list = append(u.list, fa.a.list...)
 				sa.Addresses = fa.a.strings()
-				zone.add(sa.Addresses)
+				fz.add(sa.Addresses)
 			}
 			sc.Servers = append(sc.Servers, sa)
 		}
-		agree = agree && zone.answered && !zone.differ
-		f.srcDiffer = f.srcDiffer || zone.differ
+		agree = agree && fz.answered && !fz.differ
+		f.srcDiffer = f.srcDiffer || fz.differ
 		f.srcFwd[n] = u
 	}
 	ptr := lookup{}
@@ -153,13 +152,6 @@ func (a *agreement) add(data []string) {
 		return
 	}
 	a.differ = a.differ || !slices.Equal(a.first, data)
-}
-
-func ptrOr(p *uint32) uint32 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 // askForward asks every server of the name's forward zone for A and AAAA.

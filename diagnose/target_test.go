@@ -80,7 +80,7 @@ func FuzzParseTarget(f *testing.F) {
 		if isIP && (!ip.IsValid() || ip.Is4In6()) {
 			t.Fatalf("ParseTarget(%q) = %v: not canonical", s, ip)
 		}
-		if !isIP && hostSyntax(strings.TrimSpace(s)) != "" {
+		if name := strings.TrimSpace(s); !isIP && (hostSyntax(name) != "" || !strings.Contains(strings.TrimSuffix(name, "."), ".")) {
 			t.Fatalf("ParseTarget(%q) accepted a bad host name", s)
 		}
 	})

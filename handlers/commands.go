@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/slack-go/slack"
 
@@ -61,33 +62,34 @@ func plainSlackText(s string) string {
 // to the user together with the usage.
 var errBadCommand = errors.New("bad command")
 
-// parseCommand reads the text of `/rdns …` (or a mention without the
-// mention itself). It validates targets syntactically, before any DNS.
+// parseCommand reads the text of `/rdns …`, a mention without the mention
+// itself, or a DM. People write sentences ("can you check 192.0.2.1
+// please?"), so plain words are skipped; anything else must be an IP address
+// or a host name, checked syntactically before any DNS.
 func parseCommand(text string) (command, error) {
 	fields := strings.FieldsFunc(plainSlackText(text), func(r rune) bool {
 		return r == ' ' || r == '\t' || r == '\n' || r == ',' || r == ';'
 	})
-	if len(fields) == 0 {
-		return command{}, fmt.Errorf("%w: tell me which IP address or mail host name to check", errBadCommand)
-	}
 	c := command{verb: verbCheck}
-	switch strings.ToLower(fields[0]) {
-	case "help", "-h", "--help", "?":
-		return command{verb: verbHelp}, nil
-	case "list", "ls":
-		return command{verb: verbList}, nil
-	case "watch":
-		c.verb, fields = verbWatch, fields[1:]
-	case "unwatch", "stop":
-		c.verb, fields = verbUnwatch, fields[1:]
-	}
-	if len(fields) == 0 {
-		return command{}, fmt.Errorf("%w: name the IP address", errBadCommand)
-	}
-	if len(fields) > maxTargets {
-		return command{}, fmt.Errorf("%w: at most %d targets at once, got %d", errBadCommand, maxTargets, len(fields))
+	if len(fields) > 0 {
+		switch strings.ToLower(fields[0]) {
+		case "help", "-h", "--help", "?":
+			return command{verb: verbHelp}, nil
+		case "list", "ls":
+			return command{verb: verbList}, nil
+		case "watch":
+			c.verb, fields = verbWatch, fields[1:]
+		case "unwatch", "stop":
+			c.verb, fields = verbUnwatch, fields[1:]
+		}
 	}
 	for _, f := range fields {
+		// Quotes, brackets ([192.0.2.1] as bounces print it) and sentence
+		// punctuation are not part of an address.
+		f = strings.TrimSuffix(strings.Trim(f, "()[]\"'`!?"), ".")
+		if isWord(f) {
+			continue
+		}
 		ip, isIP, err := diagnose.ParseTarget(f)
 		if err != nil {
 			return command{}, fmt.Errorf("%w: %q is not an IP address or host name", errBadCommand, truncate(f, 80))
@@ -100,7 +102,26 @@ func parseCommand(text string) (command, error) {
 		}
 		c.targets = append(c.targets, f)
 	}
+	switch {
+	case len(c.targets) == 0 && c.verb == verbCheck:
+		return command{}, fmt.Errorf("%w: tell me which IP address or mail host name to check", errBadCommand)
+	case len(c.targets) == 0:
+		return command{}, fmt.Errorf("%w: name the IP address", errBadCommand)
+	case len(c.targets) > maxTargets:
+		return command{}, fmt.Errorf("%w: at most %d targets at once, got %d", errBadCommand, maxTargets, len(c.targets))
+	}
 	return c, nil
+}
+
+// isWord reports whether s is a plain word (letters only, or empty): never
+// an address, and no host name worth checking (a single label).
+func isWord(s string) bool {
+	for _, r := range s {
+		if !unicode.IsLetter(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // usageMessage shows what went wrong (escaped) and how to use the command.
@@ -195,9 +216,10 @@ func (b *Bot) diagnoseAll(ctx context.Context, targets []string) ([]diagnose.Res
 	var results []diagnose.Result
 	var problems []string
 	for _, o := range outs {
+		// A host name may give results and an error together (its AAAA did
+		// not answer, too many addresses): show both.
 		if o.err != nil {
 			problems = append(problems, fmt.Sprintf(":warning: %s: %s", code(o.target), escape(o.err.Error())))
-			continue
 		}
 		results = append(results, o.results...)
 	}

@@ -44,6 +44,8 @@ func TestParseCommand(t *testing.T) {
 		{text: "203.0.113.5", verb: verbCheck, targets: []string{"203.0.113.5"}},
 		{text: "  203.0.113.5, 2001:db8::1 ", verb: verbCheck, targets: []string{"203.0.113.5", "2001:db8::1"}},
 		{text: "::ffff:192.0.2.1", verb: verbCheck, targets: []string{"192.0.2.1"}},
+		{text: "can you check [192.0.2.1] and mail.example.com. please?", verb: verbCheck, targets: []string{"192.0.2.1", "mail.example.com"}},
+		{text: "hello there", bad: "which IP"},
 		{text: "<http://mail.example.com|mail.example.com>", verb: verbCheck, targets: []string{"mail.example.com"}},
 		{text: "help", verb: verbHelp},
 		{text: "LIST", verb: verbList},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +143,12 @@ func TestAddRejectsInvalid(t *testing.T) {
 			"no user":      func(w *store.Watch) { w.RequestedBy = "" },
 			"no time":      func(w *store.Watch) { w.CreatedAt = time.Time{} },
 			"bad source":   func(w *store.Watch) { w.Source = "carrier pigeon" },
+			// A zone may hold the encoding's separators: "fe80::1%a b" once
+			// lost its announcements in Redis.
+			"zone":         func(w *store.Watch) { w.IP = netip.MustParseAddr("fe80::1%a b") },
+			"huge user":    func(w *store.Watch) { w.RequestedBy = "U" + strings.Repeat("X", 100_000) },
+			"huge channel": func(w *store.Watch) { w.Channel = "C" + strings.Repeat("X", 64) },
+			"huge thread":  func(w *store.Watch) { w.Thread = strings.Repeat("1", 65) },
 		} {
 			w := newWatch(ip1, "C1", "1.1", "U1")
 			mutate(&w)
@@ -456,6 +463,105 @@ func TestFirstDelivery(t *testing.T) {
 		}
 		if first, err := st.FirstDelivery(ctx, "Ev0TWO", time.Minute); err != nil || !first {
 			t.Errorf("another event: first=%v err=%v", first, err)
+		}
+		// Redis keeps a key set without a TTL forever, where the memory
+		// store forgot it at once: both refuse it, and ids no Slack event has.
+		for _, tc := range []struct {
+			id  string
+			ttl time.Duration
+		}{{"Ev0THREE", 0}, {"Ev0THREE", -time.Second}, {"", time.Minute}, {strings.Repeat("E", 65), time.Minute}} {
+			if _, err := st.FirstDelivery(ctx, tc.id, tc.ttl); !errors.Is(err, store.ErrInvalid) {
+				t.Errorf("FirstDelivery(%.10q, %v) = %v; want ErrInvalid", tc.id, tc.ttl, err)
+			}
+		}
+	})
+}
+
+// TestKeyInjection: IDs from Slack payloads that contain the encoding's
+// separators reach neither another watch nor another index.
+func TestKeyInjection(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		w := newWatch(ip1, "C1", "1.1", "U1")
+		mustAdd(t, st, w, t0)
+		for _, k := range []store.Key{
+			{IP: ip1, Channel: "C1:1.1", Thread: ""},
+			{IP: ip1, Channel: "C1", Thread: "1.1 "},
+			{IP: ip1, Channel: "#", Thread: ""},
+			{IP: netip.MustParseAddr("fe80::1%x"), Channel: "C1", Thread: "1.1"},
+		} {
+			if _, ok := get(t, st, k); ok {
+				t.Errorf("Get(%q) found a watch", k)
+			}
+			if removed, err := st.Remove(ctx, k); err != nil || removed {
+				t.Errorf("Remove(%q) = %v, %v; want false, nil", k, removed, err)
+			}
+		}
+		for _, id := range []string{"U1 203.0.113.5", "U1|x", "#"} {
+			if ws, err := st.ListByUser(ctx, id); err != nil || len(ws) != 0 {
+				t.Errorf("ListByUser(%q) = %v, %v; want nothing", id, ws, err)
+			}
+		}
+		if got, ok := get(t, st, w.Key); !ok || got.State != store.StateActive {
+			t.Fatalf("the real watch: %+v, %v", got, ok)
+		}
+	})
+}
+
+// TestClaimOldestFirst: with more due than can be claimed, the most overdue
+// go first in both stores, so a backlog drains in order.
+func TestClaimOldestFirst(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		const n = 40
+		var want netip.Addr
+		for i := range n {
+			ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+			if i == n/2 {
+				want = ip
+			}
+			due := t0.Add(time.Duration(n-i) * time.Second)
+			if ip == want {
+				due = t0
+			}
+			mustAdd(t, st, newWatch(ip, "C1", "1.1", "U1"), due)
+		}
+		mustClaim(t, st, t0.Add(time.Hour), 1, want)
+	})
+}
+
+// TestCycle: one call records finished rechecks, claims the announcements
+// they made and the due IPs within max, and says when to look again.
+func TestCycle(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		ip3 := netip.MustParseAddr("192.0.2.7")
+		a := newWatch(ip1, "C1", "1.1", "U1")
+		mustAdd(t, st, a, t0)
+		mustAdd(t, st, newWatch(ip2, "C1", "2.2", "U1"), t0.Add(time.Second))
+		mustAdd(t, st, newWatch(ip3, "C1", "3.3", "U1"), t0.Add(time.Second))
+		c := mustClaim(t, st, t0, 1, ip1)[0]
+		stale := c
+		stale.Token-- // a claim some other replica lost
+		now := t0.Add(time.Second)
+		fix := store.Outcome{Result: result(diagnose.StatusPass, now), Next: now.Add(time.Hour), Now: now,
+			Transitions: []store.Transition{{Key: a.Key, CreatedAt: a.CreatedAt, Kind: store.KindFixed}}}
+		res, err := st.Cycle(ctx, now, []store.Completion{{Claim: stale, Outcome: fix}, {Claim: c, Outcome: fix}}, 2, time.Minute, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Completed) != 2 || !errors.Is(res.Completed[0], store.ErrLeaseLost) || res.Completed[1] != nil {
+			t.Fatalf("Completed = %v; want [lease lost, nil]", res.Completed)
+		}
+		if len(res.Announcements) != 1 || res.Announcements[0].Kind != store.KindFixed || res.Announcements[0].Watch.Key != a.Key {
+			t.Fatalf("Announcements = %+v; want the fixed one just recorded", res.Announcements)
+		}
+		// One slot left for two due IPs: the other stays due, so Next is now.
+		if len(res.Claims) != 1 || !res.Next.Equal(now) {
+			t.Fatalf("Claims = %v, Next = %v; want one claim and the other IP due at %v", res.Claims, res.Next, now)
+		}
+		res, err = st.Cycle(ctx, now, nil, 8, 2*time.Minute, time.Minute)
+		if err != nil || len(res.Claims) != 1 || len(res.Announcements) != 0 || !res.Next.Equal(now.Add(time.Minute)) {
+			t.Fatalf("second Cycle = %+v, %v; want the last IP, and the leases' first end (the announcement's) next", res, err)
 		}
 	})
 }

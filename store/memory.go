@@ -1,9 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,7 +22,13 @@ type Memory struct {
 	ips    map[netip.Addr]*memIP
 	ann    map[Key]int64        // pending announcement intents: due time in Unix ms
 	events map[string]time.Time // FirstDelivery: event id → when it expires
+	// sweepAt is the size of events at which expired ids are dropped.
+	sweepAt int
+	now     func() time.Time // FirstDelivery's clock: time.Now
 }
+
+// minSweep is the least number of remembered event ids that triggers a sweep.
+const minSweep = 4096
 
 var _ Store = (*Memory)(nil)
 
@@ -41,7 +50,8 @@ type memWatch struct {
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{ips: make(map[netip.Addr]*memIP), ann: make(map[Key]int64)}
+	return &Memory{ips: make(map[netip.Addr]*memIP), ann: make(map[Key]int64),
+		events: make(map[string]time.Time), sweepAt: minSweep, now: time.Now}
 }
 
 func (m *Memory) Add(ctx context.Context, w Watch, due time.Time) (bool, error) {
@@ -149,30 +159,46 @@ func (m *Memory) filter(keep func(*Watch) bool) []Watch {
 func (m *Memory) ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tok := ms(now) + lease.Milliseconds()
-	var claims []Claim
+	return m.claimDue(ms(now), max, lease), nil
+}
+
+// claimDue leases up to max IPs due at now, the most overdue first as Redis's
+// sorted set does, so a backlog is worked off oldest first.
+func (m *Memory) claimDue(now int64, max int, lease time.Duration) []Claim {
+	var due []netip.Addr
 	for ip, e := range m.ips {
-		if len(claims) == max {
-			break
-		}
-		if e.scheduled && e.due <= ms(now) {
-			e.due, e.token = tok, tok
-			c := Claim{IP: ip, Checks: e.checks, Token: tok}
-			for _, mw := range e.watches {
-				w := e.view(mw)
-				w.NextCheck = time.Time{} // as in Redis: claimed, the lease is not a check time
-				c.Watches = append(c.Watches, w)
-			}
-			sortWatches(c.Watches)
-			claims = append(claims, c)
+		if e.scheduled && e.due <= now {
+			due = append(due, ip)
 		}
 	}
-	return claims, nil
+	slices.SortFunc(due, func(a, b netip.Addr) int { return cmp.Or(cmp.Compare(m.ips[a].due, m.ips[b].due), a.Compare(b)) })
+	tok := now + lease.Milliseconds()
+	var claims []Claim
+	for _, ip := range due {
+		if len(claims) >= max {
+			break
+		}
+		e := m.ips[ip]
+		e.due, e.token = tok, tok
+		c := Claim{IP: ip, Checks: e.checks, Token: tok}
+		for _, mw := range e.watches {
+			w := e.view(mw)
+			w.NextCheck = time.Time{} // as in Redis: claimed, the lease is not a check time
+			c.Watches = append(c.Watches, w)
+		}
+		sortWatches(c.Watches)
+		claims = append(claims, c)
+	}
+	return claims
 }
 
 func (m *Memory) Complete(ctx context.Context, c Claim, o Outcome) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.complete(c, o)
+}
+
+func (m *Memory) complete(c Claim, o Outcome) error {
 	e := m.ips[c.IP]
 	if e == nil || e.token != c.Token {
 		return fmt.Errorf("store: complete %s: %w", c.IP, ErrLeaseLost)
@@ -223,6 +249,13 @@ func (m *Memory) Reschedule(ctx context.Context, ip netip.Addr, at time.Time) er
 func (m *Memory) NextDue(ctx context.Context) (time.Time, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	next := m.nextDue()
+	return next, !next.IsZero(), nil
+}
+
+// nextDue is the earliest due time of a check or an announcement, zero for
+// none.
+func (m *Memory) nextDue() time.Time {
 	var next int64
 	found := false
 	consider := func(d int64) {
@@ -239,21 +272,33 @@ func (m *Memory) NextDue(ctx context.Context) (time.Time, bool, error) {
 		consider(d)
 	}
 	if !found {
-		return time.Time{}, false, nil
+		return time.Time{}
 	}
-	return time.UnixMilli(next).UTC(), true, nil
+	return time.UnixMilli(next).UTC()
 }
 
 func (m *Memory) ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var ps []Pending
-	for k, due := range m.ann {
-		if len(ps) == max {
-			break
+	return m.claimAnnouncements(ms(now), max, lease), nil
+}
+
+// claimAnnouncements leases up to max intents due at now, the oldest first
+// as in Redis.
+func (m *Memory) claimAnnouncements(now int64, max int, lease time.Duration) []Pending {
+	var due []Key
+	for k, d := range m.ann {
+		if d <= now {
+			due = append(due, k)
 		}
-		if due > ms(now) {
-			continue
+	}
+	slices.SortFunc(due, func(a, b Key) int {
+		return cmp.Or(cmp.Compare(m.ann[a], m.ann[b]), a.IP.Compare(b.IP), cmp.Compare(a.Channel, b.Channel), cmp.Compare(a.Thread, b.Thread))
+	})
+	var ps []Pending
+	for _, k := range due {
+		if len(ps) >= max {
+			break
 		}
 		e := m.ips[k.IP]
 		if e == nil || e.watches[k] == nil || e.watches[k].w.Pending == "" {
@@ -262,11 +307,24 @@ func (m *Memory) ClaimAnnouncements(ctx context.Context, now time.Time, max int,
 		}
 		mw := e.watches[k]
 		mw.attempts++
-		m.ann[k] = ms(now) + lease.Milliseconds()
+		m.ann[k] = now + lease.Milliseconds()
 		w := e.view(mw)
 		ps = append(ps, Pending{Watch: w, Kind: w.Pending, Result: e.results[w.Pending], Attempt: mw.attempts, IdempotencyKey: idempotencyKey(w, w.Pending)})
 	}
-	return ps, nil
+	return ps
+}
+
+func (m *Memory) Cycle(ctx context.Context, now time.Time, done []Completion, max int, checkLease, announceLease time.Duration) (CycleResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	res := CycleResult{Completed: make([]error, len(done))}
+	for i, d := range done {
+		res.Completed[i] = m.complete(d.Claim, d.Outcome)
+	}
+	res.Announcements = m.claimAnnouncements(ms(now), max, announceLease)
+	res.Claims = m.claimDue(ms(now), max-len(res.Announcements), checkLease)
+	res.Next = m.nextDue()
+	return res, nil
 }
 
 func (m *Memory) MarkPosted(ctx context.Context, p Pending) error {
@@ -292,21 +350,21 @@ func (m *Memory) MarkPosted(ctx context.Context, p Pending) error {
 }
 
 func (m *Memory) FirstDelivery(ctx context.Context, eventID string, ttl time.Duration) (bool, error) {
+	if err := checkDelivery(eventID, ttl); err != nil {
+		return false, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := time.Now()
-	if m.events == nil {
-		m.events = make(map[string]time.Time)
-	}
+	now := m.now()
 	if exp, ok := m.events[eventID]; ok && now.Before(exp) {
 		return false, nil
 	}
-	if len(m.events) > 4096 { // keep the map bounded: drop what has expired
-		for id, exp := range m.events {
-			if !now.Before(exp) {
-				delete(m.events, id)
-			}
-		}
+	if len(m.events) >= m.sweepAt {
+		// Drop what has expired, then let the map double before sweeping
+		// again: each sweep is paid for by as many insertions, however many
+		// ids are live (a sweep on every call would be quadratic).
+		maps.DeleteFunc(m.events, func(_ string, exp time.Time) bool { return !now.Before(exp) })
+		m.sweepAt = max(minSweep, 2*len(m.events))
 	}
 	m.events[eventID] = now.Add(ttl)
 	return true, nil

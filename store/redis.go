@@ -386,25 +386,85 @@ func decodeClaims(v any) ([]Claim, error) {
 }
 
 func (r *Redis) Complete(ctx context.Context, c Claim, o Outcome) error {
-	var result []byte
-	if len(o.Transitions) > 0 {
-		var err error
-		if result, err = json.Marshal(o.Result); err != nil {
-			return fmt.Errorf("store: complete: %w", err)
-		}
-	}
-	args := []any{c.IP.String(), c.Token, ms(o.Next), string(o.Result.Status), ms(o.Result.CheckedAt), result, ms(o.Now)}
-	for _, t := range o.Transitions {
-		args = append(args, t.Channel+":"+t.Thread, ms(t.CreatedAt), string(t.Kind))
+	args, err := appendCompletion(nil, Completion{c, o})
+	if err != nil {
+		return fmt.Errorf("store: complete: %w", err)
 	}
 	v, err := r.run(ctx, "complete", scriptComplete, args...)
 	if err != nil {
 		return err
 	}
-	if v == int64(-1) {
+	return completed(c, v)
+}
+
+// appendCompletion encodes one outcome the way the Lua complete reads it.
+func appendCompletion(args []any, d Completion) ([]any, error) {
+	var result []byte
+	if len(d.Outcome.Transitions) > 0 {
+		var err error
+		if result, err = json.Marshal(d.Outcome.Result); err != nil {
+			return nil, err
+		}
+	}
+	o := d.Outcome
+	args = append(args, d.Claim.IP.String(), d.Claim.Token, ms(o.Next), string(o.Result.Status), ms(o.Result.CheckedAt), result, ms(o.Now), len(o.Transitions))
+	for _, t := range o.Transitions {
+		args = append(args, t.Channel+":"+t.Thread, ms(t.CreatedAt), string(t.Kind))
+	}
+	return args, nil
+}
+
+// completed turns the Lua complete's status into Complete's error.
+func completed(c Claim, status any) error {
+	if status == int64(-1) {
 		return fmt.Errorf("store: complete %s: %w", c.IP, ErrLeaseLost)
 	}
 	return nil
+}
+
+func (r *Redis) Cycle(ctx context.Context, now time.Time, done []Completion, max int, checkLease, announceLease time.Duration) (CycleResult, error) {
+	args := []any{ms(now), max, checkLease.Milliseconds(), announceLease.Milliseconds(), len(done)}
+	for _, d := range done {
+		var err error
+		if args, err = appendCompletion(args, d); err != nil {
+			return CycleResult{}, fmt.Errorf("store: cycle: %w", err)
+		}
+	}
+	v, err := r.run(ctx, "cycle", scriptCycle, args...)
+	if err != nil {
+		return CycleResult{}, err
+	}
+	res, err := decodeCycle(v, done)
+	if err != nil {
+		return CycleResult{}, wrapErr("cycle", err)
+	}
+	return res, nil
+}
+
+// decodeCycle reads scriptCycle's reply.
+func decodeCycle(v any, done []Completion) (CycleResult, error) {
+	var res CycleResult
+	a, ok := v.([]any)
+	if !ok || len(a) != 4 {
+		return res, fmt.Errorf("unexpected script reply %T", v)
+	}
+	st, ok := a[0].([]any)
+	if !ok || len(st) != len(done) {
+		return res, fmt.Errorf("unexpected completion statuses %v", a[0])
+	}
+	res.Completed = make([]error, len(done))
+	for i, d := range done {
+		res.Completed[i] = completed(d.Claim, st[i])
+	}
+	var err error
+	if res.Announcements, err = decodePending(a[1]); err != nil {
+		return res, err
+	}
+	if res.Claims, err = decodeClaims(a[2]); err != nil {
+		return res, err
+	}
+	res.Next, err = decodeNext(a[3])
+	return res, err
 }
 
 func (r *Redis) Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error {
@@ -421,9 +481,18 @@ func (r *Redis) NextDue(ctx context.Context) (time.Time, bool, error) {
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	vs, err := strs(v, 2)
+	next, err := decodeNext(v)
 	if err != nil {
 		return time.Time{}, false, wrapErr("next due", err)
+	}
+	return next, !next.IsZero(), nil
+}
+
+// decodeNext reads the Lua nextDue's reply: the earlier of its two scores.
+func decodeNext(v any) (time.Time, error) {
+	vs, err := strs(v, 2)
+	if err != nil {
+		return time.Time{}, err
 	}
 	var next time.Time
 	for _, s := range vs {
@@ -432,13 +501,13 @@ func (r *Redis) NextDue(ctx context.Context) (time.Time, bool, error) {
 		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return time.Time{}, false, wrapErr("next due", err)
+			return time.Time{}, err
 		}
 		if t := time.UnixMilli(int64(f)).UTC(); next.IsZero() || t.Before(next) {
 			next = t
 		}
 	}
-	return next, !next.IsZero(), nil
+	return next, nil
 }
 
 func (r *Redis) ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error) {
@@ -446,21 +515,30 @@ func (r *Redis) ClaimAnnouncements(ctx context.Context, now time.Time, max int, 
 	if err != nil {
 		return nil, err
 	}
-	vs, err := strs(v, 4)
+	ps, err := decodePending(v)
 	if err != nil {
 		return nil, wrapErr("claim announcements", err)
+	}
+	return ps, nil
+}
+
+// decodePending reads the Lua claimAnn's reply.
+func decodePending(v any) ([]Pending, error) {
+	vs, err := strs(v, 4)
+	if err != nil {
+		return nil, err
 	}
 	ps := make([]Pending, 0, len(vs)/4)
 	for i := 0; i < len(vs); i += 4 {
 		ip, wid, _ := strings.Cut(vs[i], " ")
 		w, err := decodeWatch(ip, wid, vs[i+1], vs[i+2])
 		if err != nil {
-			return nil, wrapErr("claim announcements", err)
+			return nil, err
 		}
 		p := Pending{Watch: w, Kind: w.Pending, Attempt: attempts(vs[i+1])}
 		if vs[i+3] != "" {
 			if err := json.Unmarshal([]byte(vs[i+3]), &p.Result); err != nil {
-				return nil, wrapErr("claim announcements", err)
+				return nil, err
 			}
 		}
 		p.IdempotencyKey = idempotencyKey(w, p.Kind)
@@ -481,6 +559,9 @@ func (r *Redis) MarkPosted(ctx context.Context, p Pending) error {
 }
 
 func (r *Redis) FirstDelivery(ctx context.Context, eventID string, ttl time.Duration) (bool, error) {
+	if err := checkDelivery(eventID, ttl); err != nil {
+		return false, err
+	}
 	first, err := r.c.SetNX(ctx, r.key("ev:"+eventID), "", ttl).Result()
 	if err != nil {
 		return false, wrapErr("first delivery", err)

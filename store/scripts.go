@@ -5,7 +5,7 @@ import "github.com/redis/go-redis/v9"
 // The Lua scripts below are the Redis store's atomic operations. Every key
 // they touch carries the same hash tag (the prefix, "{rd}" by default), so
 // each script runs on one Redis Cluster slot; KEYS[1] is always the schedule
-// key, which routes the call. docs/store-schema.md describes the keys.
+// key, which routes the call. docs/ARCHITECTURE.md describes the keys.
 //
 // A watch record (a field of {rd}:w:<ip> named "<channel>:<thread>") is
 // "user|source|created_ms|state|progress|attempts": state is a (active),
@@ -54,6 +54,102 @@ local function settle(ip)
   if not act then redis.call('ZREM', DUE, ip) end
   return act
 end
+-- claimDue leases up to max IPs due at now_ms for lease_ms. It returns the
+-- token, then one array per IP: ip, then the IP's hash (field, value pairs,
+-- "#" included). Claiming moves the IP's due time to the end of the lease:
+-- the lease and the retry after a crash are one and the same. The token (the
+-- lease's end, which grows with every claim) is kept in "#" to fence
+-- complete.
+local function claimDue(now, max, lease)
+  local tok = tonumber(now) + tonumber(lease)
+  local out = {tok}
+  if tonumber(max) <= 0 then return out end
+  for _, ip in ipairs(redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'LIMIT', 0, max)) do
+    redis.call('ZADD', DUE, tok, ip)
+    local m = getmeta(ip)
+    m.tok = tok
+    setmeta(ip, m)
+    local e = redis.call('HGETALL', wkey(ip))
+    table.insert(e, 1, ip)
+    out[#out + 1] = e
+  end
+  return out
+end
+-- complete applies one outcome read from ARGV[i]...: ip, token, next_ms,
+-- status, checked_ms, result_json, now_ms, n, then n (wid, created_ms, kind)
+-- triples. It returns 1, or -1 when the lease was lost, and the index of the
+-- next outcome's arguments.
+local function complete(i)
+  local ip, tok = ARGV[i], ARGV[i + 1]
+  local after = i + 8 + 3 * tonumber(ARGV[i + 7])
+  local m = getmeta(ip)
+  if m.tok ~= tok then return -1, after end
+  local wk = wkey(ip)
+  m.n, m.st, m.ck, m.tok = m.n + 1, ARGV[i + 3], ARGV[i + 4], '0'
+  setmeta(ip, m)
+  local kinds, changed = {}, false
+  for j = i + 8, after - 1, 3 do
+    local wid, kind = ARGV[j], ARGV[j + 2]
+    local cur = redis.call('HGET', wk, wid)
+    local w = cur and parse(cur)
+    if w and w.c == ARGV[j + 1] and active(w) and not (kind == 'progress' and w.pr == '1') then
+      if kind == 'progress' then w.st, w.pr = 'p', '1'
+      elseif kind == 'fixed' then w.st = 'f'
+      else w.st = 'e' end
+      w.a = 0
+      redis.call('HSET', wk, wid, enc(w))
+      redis.call('ZADD', ANN, ARGV[i + 6], ip .. ' ' .. wid)
+      kinds[kind], changed = true, true
+    end
+  end
+  for kind in pairs(kinds) do redis.call('HSET', P .. ':r:' .. ip, kind, ARGV[i + 5]) end
+  local sc = tonumber(redis.call('ZSCORE', DUE, ip))
+  -- An IP is in DUE exactly while it has an active watch, so without a
+  -- transition (the common case) its score says whether to reschedule it
+  -- and settle's scan of every watch is not needed.
+  if (changed and settle(ip)) or (not changed and sc) then
+    -- A due time below the token was set during the check (a new thread's
+    -- watch, "Recheck now"): keep it if it is earlier.
+    local nx = tonumber(ARGV[i + 2])
+    if sc and sc < tonumber(tok) then nx = math.min(nx, sc) end
+    redis.call('ZADD', DUE, nx, ip)
+  end
+  return 1, after
+end
+-- claimAnn leases up to max announcement intents due at now_ms for
+-- lease_ms. It returns (member, record, meta, result_json) quadruples. No
+-- fencing token: a post that reached Slack is recorded whoever made it, and
+-- the idempotency key stops a second one.
+local function claimAnn(now, max, lease)
+  local tok = tonumber(now) + tonumber(lease)
+  local out = {}
+  if tonumber(max) <= 0 then return out end
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', ANN, '-inf', now, 'LIMIT', 0, max)) do
+    local ip, wid = string.match(m, '^(%S+) (.*)$')
+    local cur = ip and redis.call('HGET', wkey(ip), wid)
+    local w = cur and parse(cur)
+    local kind = w and KIND[w.st]
+    if kind then
+      w.a = w.a + 1
+      redis.call('HSET', wkey(ip), wid, enc(w))
+      redis.call('ZADD', ANN, tok, m)
+      out[#out + 1] = m
+      out[#out + 1] = enc(w)
+      out[#out + 1] = redis.call('HGET', wkey(ip), '#') or ''
+      out[#out + 1] = redis.call('HGET', P .. ':r:' .. ip, kind) or ''
+    else
+      redis.call('ZREM', ANN, m) -- the watch was removed or restarted
+    end
+  end
+  return out
+end
+-- nextDue returns the earliest check and announcement due times ('' for
+-- none).
+local function nextDue()
+  local d = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
+  local a = redis.call('ZRANGE', ANN, 0, 0, 'WITHSCORES')
+  return {d[2] or '', a[2] or ''}
+end
 `
 
 // ARGV: prefix, ip, wid, user, source, created_ms, due_ms, status, checked_ms.
@@ -86,85 +182,20 @@ settle(ip)
 return 1
 `)
 
-// ARGV: prefix, now_ms, max, lease_ms. Returns token, then one array per IP:
-// ip, then the IP's hash (field, value pairs, "#" included). Claiming moves
-// the IP's due time to the end of the lease: the lease and the retry after a
-// crash are one and the same. The token (the lease's end, which grows with
-// every claim) is kept in "#" to fence Complete.
+// ARGV: prefix, now_ms, max, lease_ms. Returns claimDue's reply.
 var scriptClaim = redis.NewScript(luaPrelude + `
-local tok = tonumber(ARGV[2]) + tonumber(ARGV[4])
-local out = {tok}
-for _, ip in ipairs(redis.call('ZRANGEBYSCORE', DUE, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
-  redis.call('ZADD', DUE, tok, ip)
-  local m = getmeta(ip)
-  m.tok = tok
-  setmeta(ip, m)
-  local e = redis.call('HGETALL', wkey(ip))
-  table.insert(e, 1, ip)
-  out[#out + 1] = e
-end
-return out
+return claimDue(ARGV[2], ARGV[3], ARGV[4])
 `)
 
-// ARGV: prefix, ip, token, next_ms, status, checked_ms, result_json, now_ms,
-// then (wid, created_ms, kind) triples. Returns -1 when the lease was lost.
+// ARGV: prefix, then one outcome as complete reads it. Returns complete's
+// status.
 var scriptComplete = redis.NewScript(luaPrelude + `
-local ip = ARGV[2]
-local m = getmeta(ip)
-if m.tok ~= ARGV[3] then return -1 end
-local wk = wkey(ip)
-m.n, m.st, m.ck, m.tok = m.n + 1, ARGV[5], ARGV[6], '0'
-setmeta(ip, m)
-local kinds = {}
-for i = 9, #ARGV, 3 do
-  local wid, kind = ARGV[i], ARGV[i + 2]
-  local cur = redis.call('HGET', wk, wid)
-  local w = cur and parse(cur)
-  if w and w.c == ARGV[i + 1] and active(w) and not (kind == 'progress' and w.pr == '1') then
-    if kind == 'progress' then w.st, w.pr = 'p', '1'
-    elseif kind == 'fixed' then w.st = 'f'
-    else w.st = 'e' end
-    w.a = 0
-    redis.call('HSET', wk, wid, enc(w))
-    redis.call('ZADD', ANN, ARGV[8], ip .. ' ' .. wid)
-    kinds[kind] = true
-  end
-end
-for kind in pairs(kinds) do redis.call('HSET', P .. ':r:' .. ip, kind, ARGV[7]) end
-if settle(ip) then
-  -- A due time below the token was set during the check (a new thread's
-  -- watch, "Recheck now"): keep it if it is earlier.
-  local nx, sc = tonumber(ARGV[4]), tonumber(redis.call('ZSCORE', DUE, ip))
-  if sc and sc < tonumber(ARGV[3]) then nx = math.min(nx, sc) end
-  redis.call('ZADD', DUE, nx, ip)
-end
-return 1
+return (complete(2))
 `)
 
-// ARGV: prefix, now_ms, max, lease_ms. Returns (member, record, meta,
-// result_json) quadruples. No fencing token: a post that reached Slack is
-// recorded whoever made it, and the idempotency key stops a second one.
+// ARGV: prefix, now_ms, max, lease_ms. Returns claimAnn's reply.
 var scriptClaimAnn = redis.NewScript(luaPrelude + `
-local tok = tonumber(ARGV[2]) + tonumber(ARGV[4])
-local out = {}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', ANN, '-inf', ARGV[2], 'LIMIT', 0, ARGV[3])) do
-  local ip, wid = string.match(m, '^(%S+) (.*)$')
-  local cur = redis.call('HGET', wkey(ip), wid)
-  local w = cur and parse(cur)
-  local kind = w and KIND[w.st]
-  if kind then
-    w.a = w.a + 1
-    redis.call('HSET', wkey(ip), wid, enc(w))
-    redis.call('ZADD', ANN, tok, m)
-    out[#out + 1] = m
-    out[#out + 1] = enc(w)
-    out[#out + 1] = redis.call('HGET', wkey(ip), '#') or ''
-    out[#out + 1] = redis.call('HGET', P .. ':r:' .. ip, kind) or ''
-  else
-    redis.call('ZREM', ANN, m) -- the watch was removed or restarted
-  end
-end
-return out
+return claimAnn(ARGV[2], ARGV[3], ARGV[4])
 `)
 
 // ARGV: prefix, ip, wid, created_ms, kind.
@@ -218,9 +249,18 @@ end
 return out
 `)
 
-// ARGV: prefix. Returns the earliest check and announcement due times (” for none).
+// ARGV: prefix, now_ms, max, check_lease_ms, announce_lease_ms, n, then n
+// outcomes as complete reads them. Returns {statuses, claimAnn's reply,
+// claimDue's reply, nextDue's reply}: one scheduler pass in one round trip.
+var scriptCycle = redis.NewScript(luaPrelude + `
+local st, i = {}, 7
+for k = 1, tonumber(ARGV[6]) do st[k], i = complete(i) end
+local anns = claimAnn(ARGV[2], ARGV[3], ARGV[5])
+local claims = claimDue(ARGV[2], tonumber(ARGV[3]) - #anns / 4, ARGV[4])
+return {st, anns, claims, nextDue()}
+`)
+
+// ARGV: prefix. Returns nextDue's reply.
 var scriptNextDue = redis.NewScript(luaPrelude + `
-local d = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
-local a = redis.call('ZRANGE', ANN, 0, 0, 'WITHSCORES')
-return {d[2] or '', a[2] or ''}
+return nextDue()
 `)

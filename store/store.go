@@ -22,13 +22,16 @@
 //	post(p)                                               // Slack, keyed by p.IdempotencyKey
 //	st.MarkPosted(ctx, p)
 //
+// Cycle does the first, third and fourth of these (and NextDue) at once, in
+// one round trip, for a batch: that is what the scheduler's loop calls.
+//
 // Claiming a due IP moves its due time to the end of the lease, atomically:
 // that is both the lease (no other replica sees the IP as due) and the retry
 // time if this replica dies mid-check. Complete is fenced by the claim's token
 // and fails with ErrLeaseLost once another replica has re-claimed the IP (or
 // the claim was completed already). A watch added, or a "Recheck now", while
 // the IP is being checked keeps its earlier due time. The Redis key schema is
-// in docs/store-schema.md.
+// in docs/ARCHITECTURE.md.
 //
 // Announcements are recorded as intents by Complete, in the same atomic step as
 // the watch's state change, before anything is posted. At most one intent per
@@ -168,6 +171,26 @@ type Outcome struct {
 	Now time.Time
 }
 
+// Completion is a finished recheck: the claim it ran under and its outcome.
+type Completion struct {
+	Claim   Claim
+	Outcome Outcome
+}
+
+// CycleResult is what one Cycle did.
+type CycleResult struct {
+	// Completed has one entry per Completion passed in: nil when it was
+	// applied, ErrLeaseLost (wrapped) when not.
+	Completed []error
+	// Announcements and Claims were leased by this call.
+	Announcements []Pending
+	Claims        []Claim
+	// Next is the earliest due time of a check or an announcement left
+	// after the claims (zero when nothing is scheduled): the scheduler's
+	// timer, without another round trip.
+	Next time.Time
+}
+
 // Pending is an announcement intent claimed by ClaimAnnouncements.
 type Pending struct {
 	Watch  Watch
@@ -208,6 +231,10 @@ type Store interface {
 	Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error
 	// NextDue is the earliest due time of a check or an announcement.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
+	// Cycle is one pass of a scheduler, atomic and in one round trip:
+	// Complete each of done, then ClaimAnnouncements up to max, then
+	// ClaimDue up to max minus the announcements claimed, then NextDue.
+	Cycle(ctx context.Context, now time.Time, done []Completion, max int, checkLease, announceLease time.Duration) (CycleResult, error)
 
 	// ClaimAnnouncements leases up to max announcement intents due at now.
 	ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error)
@@ -215,9 +242,10 @@ type Store interface {
 	// is then deleted. It does nothing when p was superseded meanwhile.
 	MarkPosted(ctx context.Context, p Pending) error
 
-	// FirstDelivery records a Slack event id for ttl and reports whether it
-	// is the first time any replica saw it: Slack may redeliver an event to
-	// another connection, and each event must be handled once.
+	// FirstDelivery records a Slack event id for ttl (at least a
+	// millisecond) and reports whether it is the first time any replica saw
+	// it: Slack may redeliver an event to another connection, and each event
+	// must be handled once. A malformed id or ttl is ErrInvalid.
 	FirstDelivery(ctx context.Context, eventID string, ttl time.Duration) (bool, error)
 
 	// Ping checks that the store is reachable (for /readyz).
@@ -225,19 +253,27 @@ type Store interface {
 	Close() error
 }
 
+// maxIDLen bounds the Slack IDs and timestamps a watch or an event carries
+// (real ones are under 25 bytes). They arrive in Slack payloads and end up in
+// Redis keys and fields: a bound keeps a forged one from bloating every index
+// it is written to, and keeps records within Redis's compact encodings.
+const maxIDLen = 64
+
 // validate checks what every store requires of a new watch. The Redis
 // encoding reserves '|', ' ' and ':' (channel IDs and thread timestamps never
-// contain them; user IDs never contain '|' or ' ').
+// contain them; user IDs never contain '|' or ' '). An IPv6 zone ("%eth0")
+// names an interface of one host, has no reverse DNS, and may hold any of
+// those separators, so it is refused too.
 func (w *Watch) validate() error {
 	switch {
-	case !w.IP.IsValid():
-		return fmt.Errorf("%w: no IP", ErrInvalid)
-	case w.Channel == "" || strings.ContainsAny(w.Channel, "| :"):
-		return fmt.Errorf("%w: channel %q", ErrInvalid, w.Channel)
-	case strings.ContainsAny(w.Thread, "| :"):
-		return fmt.Errorf("%w: thread %q", ErrInvalid, w.Thread)
-	case w.RequestedBy == "" || strings.ContainsAny(w.RequestedBy, "| "):
-		return fmt.Errorf("%w: user %q", ErrInvalid, w.RequestedBy)
+	case !w.IP.IsValid() || w.IP.Zone() != "":
+		return fmt.Errorf("%w: IP %q", ErrInvalid, w.IP)
+	case w.Channel == "" || len(w.Channel) > maxIDLen || strings.ContainsAny(w.Channel, "| :"):
+		return fmt.Errorf("%w: channel %.80q", ErrInvalid, w.Channel)
+	case len(w.Thread) > maxIDLen || strings.ContainsAny(w.Thread, "| :"):
+		return fmt.Errorf("%w: thread %.80q", ErrInvalid, w.Thread)
+	case w.RequestedBy == "" || len(w.RequestedBy) > maxIDLen || strings.ContainsAny(w.RequestedBy, "| "):
+		return fmt.Errorf("%w: user %.80q", ErrInvalid, w.RequestedBy)
 	case w.CreatedAt.IsZero():
 		return fmt.Errorf("%w: no creation time", ErrInvalid)
 	}
@@ -248,6 +284,19 @@ func (w *Watch) validate() error {
 	}
 	w.IP = w.IP.Unmap()
 	w.CreatedAt = w.CreatedAt.Truncate(time.Millisecond)
+	return nil
+}
+
+// checkDelivery validates FirstDelivery's arguments the same way in every
+// store. Redis would keep a key set with a zero TTL forever, and refuses a
+// negative one.
+func checkDelivery(eventID string, ttl time.Duration) error {
+	switch {
+	case eventID == "" || len(eventID) > maxIDLen:
+		return fmt.Errorf("%w: event id %.80q", ErrInvalid, eventID)
+	case ttl < time.Millisecond:
+		return fmt.Errorf("%w: event TTL %s", ErrInvalid, ttl)
+	}
 	return nil
 }
 

@@ -155,24 +155,23 @@ func (o *observed) MarkPosted(ctx context.Context, p store.Pending) error {
 	return err
 }
 
-func (o *observed) Complete(ctx context.Context, c store.Claim, out store.Outcome) error {
-	err := o.Store.Complete(ctx, c, out)
-	if err == nil {
-		o.completed <- c.IP
-	}
-	return err
-}
-
-// ClaimAnnouncements is the first store call of each pass of the loop.
-func (o *observed) ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]store.Pending, error) {
-	ps, err := o.Store.ClaimAnnouncements(ctx, now, max, lease)
+// Cycle is the one store call of each pass of the loop: it records the
+// rechecks that finished.
+func (o *observed) Cycle(ctx context.Context, now time.Time, done []store.Completion, max int, checkLease, announceLease time.Duration) (store.CycleResult, error) {
+	res, err := o.Store.Cycle(ctx, now, done, max, checkLease, announceLease)
 	if err != nil {
 		select {
 		case o.failed <- err:
 		default:
 		}
+		return res, err
 	}
-	return ps, err
+	for i, d := range done {
+		if res.Completed[i] == nil {
+			o.completed <- d.Claim.IP
+		}
+	}
+	return res, err
 }
 
 // run starts s and returns a function that stops it and waits for it.

@@ -48,7 +48,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
@@ -86,11 +85,8 @@ type Announcement struct {
 // Store is what the scheduler needs of a store.Store.
 type Store interface {
 	Add(ctx context.Context, w store.Watch, due time.Time) (bool, error)
-	ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]store.Claim, error)
-	Complete(ctx context.Context, c store.Claim, o store.Outcome) error
 	Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error
-	NextDue(ctx context.Context) (time.Time, bool, error)
-	ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]store.Pending, error)
+	Cycle(ctx context.Context, now time.Time, done []store.Completion, max int, checkLease, announceLease time.Duration) (store.CycleResult, error)
 	MarkPosted(ctx context.Context, p store.Pending) error
 }
 
@@ -230,65 +226,99 @@ func (s *Scheduler) delay(checks int, r diagnose.Result) time.Duration {
 }
 
 // Run runs the loop until ctx is done, then waits for the checks and posts
-// in flight (each bounded by its timeout) so that they record their outcome.
+// in flight (each bounded by its timeout) and records their outcomes.
+//
+// Each pass of the loop is one store.Cycle, one round trip: it records the
+// rechecks that finished since the last pass (workers hand their outcomes to
+// the loop instead of writing them one by one), claims announcements and due
+// IPs for the free slots, and returns the earliest due time left, which the
+// timer is set to.
 func (s *Scheduler) Run(ctx context.Context) {
 	timer := s.cfg.Clock.NewTimer(s.cfg.Clock.Now())
 	defer timer.Stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	// Work outlives a shutdown request: a check cut short would only be
 	// redone after its lease.
 	work := context.WithoutCancel(ctx)
-	done := make(chan struct{}, s.cfg.Concurrency)
+	finished := make(chan *store.Completion, s.cfg.Concurrency) // nil from a post
 	busy := 0
-	start := func(f func()) {
-		busy++
-		wg.Go(func() {
-			defer func() { done <- struct{}{} }()
-			f()
-		})
+	var done []store.Completion // finished rechecks not recorded yet
+	collect := func(c *store.Completion) {
+		busy--
+		if c != nil {
+			done = append(done, *c)
+		}
 	}
+	defer func() {
+		for busy > 0 {
+			collect(<-finished)
+		}
+		s.record(work, done)
+	}()
 	var failures int
-	// Announcements are looked for when the timer or a kick (a check that
-	// recorded some) wakes the loop, or while a batch filled every slot; a
-	// wake-up by a finished worker needs only the check claim: one round
-	// trip per pass in the steady state.
-	posts := true
 	for {
 		// Deadlines are computed from the time the pass started: a clock
 		// that moved meanwhile makes the timer fire at once, never late.
 		now := s.cfg.Clock.Now()
-		wake, morePosts, err := s.pass(ctx, work, now, s.cfg.Concurrency-busy, posts, start)
+		wake := now.Add(s.cfg.Poll)
+		free := s.cfg.Concurrency - busy
+		var res store.CycleResult
+		var err error
+		if free > 0 || len(done) > 0 { // else only a finishing worker brings news
+			res, err = s.cfg.Store.Cycle(ctx, now, done, free, s.cfg.CheckLease, s.cfg.AnnounceLease)
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			failures++
-			wake = now.Add(backoff(failures)) // the timer wake looks at everything
+			wake = now.Add(backoff(failures))
 			if failures == 1 || failures%10 == 0 {
-				s.log.Warn("store unavailable, retrying", "err", err, "failures", failures, "retry_at", wake)
+				s.log.Warn("store unavailable, retrying", "err", err, "failures", failures, "retry_at", wake, "unrecorded", len(done))
 			}
-		} else {
+			if !errors.Is(err, store.ErrUnavailable) {
+				// Not a connection problem: sending the same outcomes again
+				// would fail again. Their IPs are checked again after the lease.
+				done = done[:0]
+			}
+		default:
 			failures = 0
+			s.logRecorded(done, res.Completed)
+			done = done[:0]
+			for _, p := range res.Announcements {
+				busy++
+				go func() {
+					s.post(work, p)
+					finished <- nil
+				}()
+			}
+			for _, c := range res.Claims {
+				busy++
+				go func() { finished <- s.check(work, c) }()
+			}
+			if !res.Next.IsZero() && busy < s.cfg.Concurrency {
+				// Something due now that was left unclaimed with slots free
+				// went to another replica meanwhile: look again shortly
+				// rather than spin. (With every slot busy, a finishing worker
+				// wakes the loop.)
+				wake = now.Add(min(s.cfg.Poll, max(res.Next.Sub(now), 10*time.Millisecond)))
+			}
 		}
 		timer.Reset(wake)
-		posts = morePosts
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
-			posts = true
 		case <-timer.C():
-			posts = true
-		case <-done:
-			busy--
+		case c := <-finished:
+			collect(c)
 		}
-		// Collect every worker that finished meanwhile: one pass claims work
-		// for all the free slots at once.
+		// Collect every worker that finished meanwhile: one pass records
+		// them and claims work for all the free slots at once.
 		for drained := false; !drained; {
 			select {
-			case <-done:
-				busy--
+			case c := <-finished:
+				collect(c)
 			default:
 				drained = true
 			}
@@ -301,69 +331,38 @@ func backoff(failures int) time.Duration {
 	return min(time.Second<<min(failures-1, 5), 30*time.Second)
 }
 
-// pass starts due posts (when asked to look for them), then due checks,
-// within free slots, and returns when the loop should look again and whether
-// that next pass must look for posts (more may be waiting).
-func (s *Scheduler) pass(ctx, work context.Context, now time.Time, free int, posts bool, start func(func())) (wake time.Time, morePosts bool, err error) {
-	poll := now.Add(s.cfg.Poll)
-	if free <= 0 {
-		return poll, posts, nil // full: a finishing worker wakes the loop
+// record writes the outcomes still unrecorded at shutdown.
+func (s *Scheduler) record(ctx context.Context, done []store.Completion) {
+	if len(done) == 0 {
+		return
 	}
-	var ps []store.Pending
-	if posts {
-		if ps, err = s.cfg.Store.ClaimAnnouncements(ctx, now, free, s.cfg.AnnounceLease); err != nil {
-			return time.Time{}, false, err
-		}
-		for _, p := range ps {
-			start(func() { s.post(work, p) })
-		}
-	}
-	full := len(ps) == free
-	var cs []store.Claim
-	if !full {
-		if cs, err = s.cfg.Store.ClaimDue(ctx, now, free-len(ps), s.cfg.CheckLease); err != nil {
-			return time.Time{}, false, err
-		}
-		for _, c := range cs {
-			start(func() { s.check(work, c) })
-		}
-	}
-	if len(ps)+len(cs) > 0 {
-		// The work just started wakes the loop when it finishes, within
-		// seconds (a check is bounded by CheckTimeout); rechecks are minutes
-		// apart, so this saves a round trip per pass at no real cost.
-		return poll, full, nil
-	}
-	next, ok, err := s.cfg.Store.NextDue(ctx)
+	res, err := s.cfg.Store.Cycle(ctx, s.cfg.Clock.Now(), done, 0, s.cfg.CheckLease, s.cfg.AnnounceLease)
 	if err != nil {
-		return time.Time{}, false, err
+		s.log.Warn("rechecks not recorded at shutdown; retried after the lease", "err", err, "count", len(done))
+		return
 	}
-	if !ok {
-		return poll, false, nil
-	}
-	if !next.After(now) && !posts {
-		return now, true, nil // due now: an announcement this pass did not look for
-	}
-	// Something due now that nothing claimed is another replica's race; look
-	// again shortly rather than spin.
-	return now.Add(min(max(next.Sub(now), 10*time.Millisecond), s.cfg.Poll)), false, nil
+	s.logRecorded(done, res.Completed)
 }
 
-// check runs one recheck of a claimed IP and records its outcome.
-func (s *Scheduler) check(ctx context.Context, c store.Claim) {
-	log := s.log.With("ip", c.IP)
+// logRecorded logs what became of each finished recheck.
+func (s *Scheduler) logRecorded(done []store.Completion, errs []error) {
+	for i, d := range done {
+		log := s.log.With("ip", d.Claim.IP)
+		if err := errs[i]; err != nil {
+			log.Warn("recheck not recorded; retried after the lease", "err", err)
+			continue
+		}
+		log.Debug("rechecked", "status", d.Outcome.Result.Status, "next", d.Outcome.Next, "announcements", len(d.Outcome.Transitions))
+	}
+}
+
+// check runs one recheck of a claimed IP and returns its outcome, for the
+// loop to record.
+func (s *Scheduler) check(ctx context.Context, c store.Claim) *store.Completion {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
 	res := s.cfg.Checker.DiagnoseIP(cctx, c.IP, diagnose.Options{})
 	cancel()
-	o := s.outcome(c, res)
-	if err := s.cfg.Store.Complete(ctx, c, o); err != nil {
-		log.Warn("recheck not recorded; retried after the lease", "err", err)
-		return
-	}
-	log.Debug("rechecked", "status", res.Status, "next", o.Next, "announcements", len(o.Transitions))
-	if len(o.Transitions) > 0 {
-		s.Kick()
-	}
+	return &store.Completion{Claim: c, Outcome: s.outcome(c, res)}
 }
 
 // outcome decides what a recheck result means for each watch of the IP.
@@ -410,7 +409,13 @@ func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 		a.StaleUntil = p.Result.CheckedAt.Add(time.Duration(p.Result.Source.StaleForSeconds) * time.Second)
 	}
 	log := s.log.With("ip", p.Watch.IP, "channel", p.Watch.Channel, "kind", p.Kind, "attempt", p.Attempt)
-	switch err := s.cfg.Announcer.Announce(ctx, a); {
+	// A post still running when its lease ends could be duplicated by the
+	// replica that claims it next (it would look for the message before it
+	// exists): give up well within the lease.
+	actx, cancel := context.WithTimeout(ctx, s.cfg.AnnounceLease/2)
+	err := s.cfg.Announcer.Announce(actx, a)
+	cancel()
+	switch {
 	case errors.Is(err, ErrUndeliverable):
 		log.Warn("announcement undeliverable; given up", "err", err)
 	case err != nil:

@@ -43,6 +43,7 @@ func TestDiagnoseCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	g[0].SetFault("9.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	g[0].SetFault("dual.example.com.", dns.TypeAAAA, dnstest.Fault{Drop: true})
 	bin := botBin
 	empty := dnstest.Start(t, 1) // a resolver that knows nothing, like one cut off from the internet
 	dead := dnstest.Start(t, 1)
@@ -69,6 +70,11 @@ func TestDiagnoseCommand(t *testing.T) {
 		{"host name: IPv4 passes, IPv6 has no PTR", with("mail.example.com"), 1,
 			[]string{"203.0.113.5 (mail.example.com): pass", "2001:db8::5 (mail.example.com): permerror", "smtp_address_preference = ipv4"}, nil},
 		{"host name without addresses", with("nothing.example.com"), 1, nil, []string{"nothing.example.com", "no A or AAAA"}},
+		{"host name whose AAAA lookup times out", with("dual.example.com"), 3,
+			[]string{"203.0.113.5 (dual.example.com): pass"}, []string{"dual.example.com AAAA", "did not answer"}},
+		{"host name whose AAAA lookup times out, JSON", with("--json", "dual.example.com"), 3,
+			[]string{`"errors": [`, `"target": "dual.example.com"`, "dual.example.com AAAA"}, nil},
+		{"single-label host name", with("please", "203.0.113.5"), 2, nil, []string{`"please"`, "two labels"}},
 		{"helo mismatch", with("--helo", "smtp.example.org", "203.0.113.5"), 0, []string{"helo_mismatch", "smtp.example.org"}, nil},
 		{"unparseable target", with("203.0.113.5", "999.1.1.1"), 2, nil, []string{`"999.1.1.1"`}},
 		{"hostile target", with("<!channel>"), 2, nil, []string{`"<!channel>"`}},
