@@ -42,7 +42,7 @@ const (
 )
 
 // Result is what a bounce says about the rejection. The JSON names are those
-// of `bot parse-bounce --json` (see docs/bounce-json.md).
+// of `bot parse-bounce --json` (documented in README.md).
 type Result struct {
 	// RDNS is true when the rejection is caused by the sender's reverse DNS:
 	// no PTR, a PTR that does not forward-confirm, a generic or dynamic PTR.
