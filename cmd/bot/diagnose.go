@@ -26,7 +26,7 @@ A or AAAA lookup did not answer); 2 bad usage or an unparseable target.
 `
 
 // diagnoseOutput is the --json document: a public contract, see
-// docs/diagnose-json.md.
+// README.md ("bot diagnose").
 type diagnoseOutput struct {
 	Results []diagnose.Result `json:"results"`
 	Errors  []targetError     `json:"errors,omitempty"`
