@@ -10,10 +10,12 @@ import (
 // address. Those addresses are never reported as the sender's.
 var (
 	// RFC 3464 2.3.5 Remote-MTA, Microsoft "Receiving server: name (ip)",
-	// qmail "Connected to 192.0.2.1 but", Sendmail "while talking to name.:".
+	// qmail "Connected to 192.0.2.1 but", "192.0.2.1 does not like recipient.",
+	// "192.0.2.1 failed after I sent the message.", Sendmail "while talking
+	// to name.:".
 	reRemoteMTA = regexp.MustCompile(`^remote-mta:\s*dns\s*;\s*\[?([^\s\];]+)\]?(?:\s*\(?\[?([0-9a-f:.]+)\]?\)?)?`)
 	reReceiving = regexp.MustCompile(`\breceiving server:\s*([a-z0-9.\-]+)(?:\s*\(([0-9a-f:.]+)\))?`)
-	reConnected = regexp.MustCompile(`\bconnected to\s+\[?([0-9a-f:.]+)\]?|(?:^|\s)([0-9a-f:.]+) does not like (?:recipient|sender)|\bgiving up on ([0-9a-f:.]+)`)
+	reConnected = regexp.MustCompile(`\bconnected to\s+\[?([0-9a-f:.]+)\]?|(?:^|\s)([0-9a-f:.]+) (?:does not like (?:recipient|sender)|failed after i sent the message)|\bgiving up on ([0-9a-f:.]+)`)
 	reTalking   = regexp.MustCompile(`\bwhile talking to\s+([a-z0-9][a-z0-9.\-]*[a-z0-9])\.?:`)
 
 	// The receiver echoing the client's address in its greeting or EHLO reply.
@@ -190,7 +192,7 @@ func findReceiver(sts []statement) receiver {
 				add(m[1], m[2])
 			}
 		}
-		if containsAny(l, []string{"connected to", "does not like", "giving up on"}) {
+		if containsAny(l, []string{"connected to", "does not like", "failed after i sent", "giving up on"}) {
 			for _, m := range reConnected.FindAllStringSubmatch(l, -1) {
 				add("", strings.TrimSuffix(m[1]+m[2]+m[3], "."))
 			}
@@ -206,13 +208,18 @@ func findReceiver(sts []statement) receiver {
 
 // receiverLead words put the host and address after them in the receiver's
 // role: Postfix "host mx[ip] said", "connect to mx[ip]", "relay=mx[ip]",
+// "lost connection with mx[ip]", "conversation with mx[ip] timed out",
 // Exim "host mx [ip]".
-var receiverLead = []string{"host ", "connect to ", "connection to ", "relay="}
+var receiverLead = []string{"host ", "connect to ", "connection to ", "relay=", "lost connection with ", "conversation with "}
 
 // bracketReceivers reports each "name[addr]" or "name [addr]" that is the
 // receiver: led by receiverLead or followed by "said" or "refused"
-// (Postfix "mx.example.net[192.0.2.1]:25 said:").
+// (Postfix "mx.example.net[192.0.2.1]:25 said:"). In an Exim delivery log
+// line, one with a transport ("T=remote_smtp"), "H=mx [addr]" is the
+// receiver too; in a line logging a rejection Exim received, H= is the
+// client, so it is not.
 func bracketReceivers(l string, add func(host, ip string)) {
+	delivery := strings.Contains(l, " t=")
 	for i := 0; ; {
 		open := strings.IndexByte(l[i:], '[')
 		if open < 0 {
@@ -237,7 +244,7 @@ func bracketReceivers(l string, add func(host, ip string)) {
 		}
 		host := strings.TrimSuffix(before[h:], ".")
 		after := strings.TrimLeft(l[end+1:], ":0123456789 ")
-		led := false
+		led := delivery && strings.HasSuffix(before[:h], "h=")
 		for _, w := range receiverLead {
 			led = led || strings.HasSuffix(before[:h], w)
 		}
@@ -459,10 +466,12 @@ func excerpt(text string, at int) string {
 	}
 	start := max(0, at-maxEvidence/3)
 	end := min(len(text), start+maxEvidence)
-	for start > 0 && start < len(text) && text[start]&0xC0 == 0x80 {
+	// Both cuts stay inside [start, end]: text that is not UTF-8 (a run of
+	// continuation bytes) must not walk either one past the other.
+	for start > 0 && start < end && text[start]&0xC0 == 0x80 {
 		start++
 	}
-	for end < len(text) && text[end]&0xC0 == 0x80 {
+	for end > start && end < len(text) && text[end]&0xC0 == 0x80 {
 		end--
 	}
 	return text[start:end]

@@ -92,19 +92,24 @@ type family struct {
 	strong  bool     // enough on its own; weak families yield to a veto
 	needs   []string // when set, the statement must contain one of them
 	unless  []string // the statement must contain none of them
+	// before and after bound how far a phrase reaches around its anchor,
+	// with a few bytes to spare so that a \b at the window's edge sees the
+	// word it cuts: the expression runs on that window only, and a short
+	// window is what keeps the backtracking matcher cheap.
+	before, after int
 }
 
 // families in the order they are tried: strong first.
 var families = []family{
-	{re: reStatus725, anchors: []string{"7.25"}, strong: true},
-	{re: rePTR, anchors: []string{"ptr"}, strong: true, needs: ptrWords},
-	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, strong: true},
+	{re: reStatus725, anchors: []string{"7.25"}, strong: true, before: 4, after: 8},
+	{re: rePTR, anchors: []string{"ptr"}, strong: true, needs: ptrWords, unless: []string{"mechanism"}, before: 4, after: 16},
+	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, strong: true, before: 16, after: 32},
 	{re: reHostname, strong: true, anchors: []string{"find your", "resolve your", "look up your", "lookup your", "determine your", "verify your",
-		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "unverif", "dns:nr", "rtr:rd"}},
-	{re: reForward, anchors: []string{"forward", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match"}},
-	{re: reDNSFail, anchors: []string{"dns check", "dns look", "failure in dns"}, unless: domainWords},
-	{re: reNoName, anchors: []string{"has no", "not have a", "n't have a", "no host", "no dns", "no valid", "unresolv"}},
-	{re: reGeneric, anchors: []string{"generic", "dynamic", "residential", "dial"}},
+		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "unverif", "dns:nr", "rtr:rd"}, before: 28, after: 40},
+	{re: reForward, anchors: []string{"forward", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match"}, before: 16, after: 48},
+	{re: reDNSFail, anchors: []string{"dns check", "dns look", "failure in dns"}, unless: domainWords, before: 8, after: 24},
+	{re: reNoName, anchors: []string{"has no", "not have a", "n't have a", "no host", "no dns", "no valid", "unresolv"}, before: 12, after: 40},
+	{re: reGeneric, anchors: []string{"generic", "dynamic", "residential", "dial"}, before: 64, after: 64},
 }
 
 // blocklistWords gate reBlocklist.
@@ -146,9 +151,6 @@ func anchorHits(l string, hits []hit) []hit {
 	return hits
 }
 
-// window is how far around an anchor a family's phrase may reach.
-const window = 96
-
 // find runs the family's expression only around its anchors' hits, so a
 // long statement costs a few short regexp runs, not a scan of it all.
 // Overlapping windows are merged first: text dense with anchors is scanned
@@ -159,7 +161,7 @@ func (f family) find(l string, fi int, hits []hit) (int, bool) {
 		if h.fam != fi {
 			continue
 		}
-		wlo, whi := max(0, h.at-window), min(len(l), h.at+h.n+window)
+		wlo, whi := max(0, h.at-f.before), min(len(l), h.at+h.n+f.after)
 		if lo >= 0 && wlo <= hi {
 			hi = max(hi, whi)
 			continue
@@ -219,10 +221,12 @@ func hasReplyCode(l string) bool {
 }
 
 // ptrWords say that a PTR is missing, wrong or required, rather than merely
-// mentioned (an SPF "ptr" mechanism, a how-to link).
+// mentioned (a how-to link, a PTR name found on a blocklist: " lack" is
+// spaced so that "blacklisted" is not one). An SPF "ptr" mechanism is never
+// the client's PTR.
 var ptrWords = []string{
 	"no ", "not ", "n't", "missing", "without", "invalid", "bad ", "fail", "mismatch",
-	"lack", "must", "requir", "need", "setup", "set up", "generic", "dynamic",
+	" lack", "must", "requir", "need", "setup", "set up", "generic", "dynamic",
 	"inconsistent", "wrong", "match", "unknown", "absent", "empty",
 }
 

@@ -34,6 +34,17 @@ func TestPhraseFamilies(t *testing.T) {
 		"554 5.7.1 Your mail server 192.0.2.4 does not have a hostname",
 		"550 Connection from 192.0.2.4 rejected: no hostname for this IP",
 		"550-5.7.25 [192.0.2.4] The IP address sending this message does not have a PTR record setup",
+		"554 cmg1.fe.example.net bizsmtp 0bcW1i00G0 no DNS reverse for 192.0.2.4",
+		"554 Wiadomość odrzucona: brak reverse DNS dla 192.0.2.4",
+		"550 client [192.0.2.4] rejected; no rDNS",
+		"451 client [192.0.2.4] rDNS lookup error (Error: queryPtr ESERVFAIL)",
+		"421 Refused. You have no reverse DNS entry.",
+		"421 192.0.2.4 DNS check failure - try again later",
+		"421-failure in DNS look-up.",
+		"554 This service permits no unverifiable sending IPs",
+		"554 RTR:RD  http://postmaster.info.aol.com/errors/554rtrrd.html",
+		"550 5.7.0 Your server hostname [h.example] for IP [192.0.2.4] matches a pattern. See http://spamauditor.org/best-practices/check_reverse_dns_list/",
+		"deferral: Remote_host_said:_451_4.7.1_Client_host_rejected:_cannot_find_your_hostname,_[192.0.2.4]/Giving_up_on_198.51.100.1./",
 	}
 	neg := []string{
 		"554 5.7.1 <unknown[192.0.2.4]>: Client host rejected: Access denied",
@@ -59,6 +70,16 @@ func TestPhraseFamilies(t *testing.T) {
 		"550 5.7.1 Message rejected: the SPF record of example.com does not designate 192.0.2.4 as permitted sender",
 		"421 4.4.2 mx.example.com Error: timeout exceeded",
 		"550 5.7.1 Message contains spam: reverse-engineered phishing link",
+		"553 RP:RDN http://mail.163.com/help/help_spam_16.htm",
+		"501 5.1.7 Bad reverse-path address syntax",
+		"550 5.1.0 Invalid reverse path",
+		"451 DNS temporary failure (#4.3.0)",
+		"421 4.3.0 Temporary DNS lookup failure for sender domain, try again later",
+		"<bob@example.com>... Deferred: Name server: example.com.: host name lookup failure",
+		"Remote_host_said:_550_5.1.1_<a_b@example.com>:_Recipient_address_rejected:_User_unknown",
+		"550 Message rejected: spam score 12.3 (RDNS_NONE=1.2, BAYES_99=3.5)",
+		"550 5.7.23 SPF check failed: the ptr mechanism is not allowed for example.com",
+		"550 5.7.1 Your PTR record mail.example.com is blacklisted",
 	}
 	for _, s := range pos {
 		r := ParseString(s)
@@ -72,6 +93,37 @@ func TestPhraseFamilies(t *testing.T) {
 	for _, s := range neg {
 		if r := ParseString(s); r.RDNS {
 			t.Errorf("false positive: %s (%s)", s, r.Evidence)
+		}
+	}
+}
+
+// TestNotTheClient: addresses a bounce gives to other hosts than the
+// rejected client are never reported as the sender's.
+func TestNotTheClient(t *testing.T) {
+	for _, s := range []string{
+		"<a@example.net>: host mx.example.net[192.0.2.222] said: 550 5.7.25 No PTR record found",
+		"550-Verification failed for <a@b.example>\n550-Called:   192.0.2.1\n550-Sent:     RCPT TO:<a@b.example>\n550 Sender verify failed",
+		"550 Access denied - Invalid HELO name (See RFC2821 4.1.1.1)",
+		"Connected to 192.0.2.7 but sender was rejected.\nRemote host said: 421 Refused. You have no reverse DNS entry.",
+	} {
+		if r := ParseString(s); len(r.SendingIPs) != 0 {
+			t.Errorf("sending IPs %v from %q: %s", r.SendingIPs, r.IPSource, s)
+		}
+	}
+}
+
+// TestRespace: a log line that wrote spaces as underscores is read with
+// its spaces back; underscores anywhere else stay.
+func TestRespace(t *testing.T) {
+	tests := map[string]string{
+		"deferral: Remote_host_said:_450_4.7.1_rejected/": "deferral: Remote host said: 450 4.7.1 rejected/",
+		"550 5.1.1 <john_doe@example.com>: User unknown":  "550 5.1.1 <john_doe@example.com>: User unknown",
+		"x-id:_a_b_c\nkeep_me: as is":                     "x-id: a b c\nkeep_me: as is",
+		"no colon_underscore_here_at_all":                 "no colon_underscore_here_at_all",
+	}
+	for in, want := range tests {
+		if got := respace(in); got != want {
+			t.Errorf("respace(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

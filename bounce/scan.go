@@ -17,7 +17,7 @@ func namedIPs(s string, skip func(netip.Addr) bool) []netip.Addr {
 	found, at := scanIPsAt(s)
 	var all, named []netip.Addr
 	for k, a := range found {
-		if skip(a) || cited(s[:at[k]]) {
+		if skip(a) || elsewhere(s[:at[k]]) {
 			continue
 		}
 		all = append(all, a)
@@ -31,11 +31,14 @@ func namedIPs(s string, skip func(netip.Addr) bool) []netip.Addr {
 	return all
 }
 
-// cited reports whether the text before a dotted quad makes it a section
-// number ("see RFC 2821 4.1.1.1", "section 4.1.4").
-func cited(before string) bool {
+// elsewhere reports whether the text before an address makes it something
+// other than the client's: a section number ("see RFC 2821 4.1.1.1",
+// "section 4.1.4"), or the host an Exim sender-verify callout called
+// ("550-Called:   192.0.2.1"), which serves the sender's domain.
+func elsewhere(before string) bool {
 	tail := before[max(0, len(before)-16):]
-	return strings.Contains(tail, "rfc") || strings.Contains(tail, "section") || strings.Contains(tail, "sect.")
+	return strings.Contains(tail, "rfc") || strings.Contains(tail, "section") || strings.Contains(tail, "sect.") ||
+		strings.Contains(tail, "called:")
 }
 
 // introducers precede an address that a reply names as such.

@@ -24,6 +24,7 @@ func TestHostileInputsLinear(t *testing.T) {
 		"dense anchors":    "550 generic ",
 		"dense ptr":        "ptr ",
 		"emails":           "a@b.cd @@ ",
+		"underscored log":  "said:_550_no_rDNS_[203.0.113.5]/\n",
 	}
 	for name, unit := range patterns {
 		t.Run(name, func(t *testing.T) {

@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // SetMemoryClock replaces the clock of m's FirstDelivery, so tests can expire
 // event ids without waiting.
@@ -12,3 +16,7 @@ func RememberedEvents(m *Memory) int {
 	defer m.mu.Unlock()
 	return len(m.events)
 }
+
+// Raw and Key let tests damage the data behind the store's back.
+func (r *Redis) Raw() redis.UniversalClient { return r.c }
+func (r *Redis) Key(name string) string     { return r.key(name) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/store"
 )
@@ -103,5 +104,25 @@ func TestUnavailableAndDurable(t *testing.T) {
 	}
 	if len(ws) != n {
 		t.Fatalf("after restart: %d watches; want %d", len(ws), n)
+	}
+}
+
+// TestOrphanForgotten: an IP left in the schedule without its watches (a key
+// lost outside the store, e.g. evicted) is dropped after one check instead
+// of being checked forever.
+func TestOrphanForgotten(t *testing.T) {
+	t.Parallel()
+	st := newRedis(t)
+	ctx := context.Background()
+	mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0)
+	if err := st.Raw().Del(ctx, st.Key("w:"+ip1.String())).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := mustClaim(t, st, t0, 1, ip1)[0]
+	if err := st.Complete(ctx, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Minute), Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok, err := st.NextDue(ctx); err != nil || ok {
+		t.Fatalf("NextDue = %v, %v, %v; want nothing scheduled", at, ok, err)
 	}
 }

@@ -105,9 +105,12 @@ local function complete(i)
   for kind in pairs(kinds) do redis.call('HSET', P .. ':r:' .. ip, kind, ARGV[i + 5]) end
   local sc = tonumber(redis.call('ZSCORE', DUE, ip))
   -- An IP is in DUE exactly while it has an active watch, so without a
-  -- transition (the common case) its score says whether to reschedule it
-  -- and settle's scan of every watch is not needed.
-  if (changed and settle(ip)) or (not changed and sc) then
+  -- transition (the common case) its score says whether to reschedule it,
+  -- and settle's scan of every watch is not needed; unless no watch is left
+  -- at all (a key lost outside these scripts), which settle cleans up.
+  local keep
+  if changed or redis.call('HLEN', wk) < 2 then keep = settle(ip) else keep = sc ~= nil end
+  if keep then
     -- A due time below the token was set during the check (a new thread's
     -- watch, "Recheck now"): keep it if it is earlier.
     local nx = tonumber(ARGV[i + 2])

@@ -220,3 +220,123 @@ func (u *undeliverable) Announce(ctx context.Context, a watch.Announcement) erro
 	}
 	return nil
 }
+
+// hangOn hangs the checks of one IP until released, like a DNS server that
+// never answers, and hands the others to next.
+type hangOn struct {
+	blockingChecker
+	ip   netip.Addr
+	next watch.Checker
+}
+
+func (h hangOn) DiagnoseIP(ctx context.Context, ip netip.Addr, opts diagnose.Options) diagnose.Result {
+	if ip == h.ip {
+		return h.blockingChecker.DiagnoseIP(ctx, ip, opts)
+	}
+	return h.next.DiagnoseIP(ctx, ip, opts)
+}
+
+// TestEarliestDueWhileChecking: while one check hangs, an IP that falls due
+// meanwhile is checked on time, not when the slow check returns or at the
+// next poll.
+func TestEarliestDueWhileChecking(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newFakeClock(t0)
+	slow := netip.MustParseAddr("203.0.113.9")
+	scripted := newScriptedChecker(clock, 4)
+	checker := hangOn{blockingChecker{started: make(chan struct{}, 1), release: make(chan struct{})}, slow, scripted}
+	st := observe(store.NewMemory(), 4)
+	sch, err := watch.New(watch.Config{Store: st, Checker: checker, Announcer: newRecorder(4), Clock: clock, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Added behind the scheduler's back, so that no kick wakes its loop:
+	// only its timer can bring it to the second IP.
+	for ip, due := range map[netip.Addr]time.Time{slow: t0.Add(time.Minute), ip1: t0.Add(3 * time.Minute)} {
+		w := store.Watch{Key: store.Key{IP: ip, Channel: "C1", Thread: "1.1"}, RequestedBy: "U1", Source: store.SourceBounce, CreatedAt: t0}
+		if _, err := st.Add(ctx, w, due); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := run(sch)
+	defer stop()
+	defer close(checker.release) // before stop: it waits for the check
+	clock.Advance(time.Minute)
+	wait(t, checker.started, "the check that hangs")
+	clock.Advance(2 * time.Minute)
+	if ip := wait(t, scripted.seen, "the check due at 12:03"); ip != ip1 {
+		t.Fatalf("checked %v; want %v", ip, ip1)
+	}
+	wait(t, st.completed, "its outcome recorded")
+}
+
+// deadlines reports the deadline each announcement was posted under.
+type deadlines struct {
+	*recorder
+	left chan time.Duration // until the deadline; negative for none
+}
+
+func (d deadlines) Announce(ctx context.Context, a watch.Announcement) error {
+	left := time.Duration(-1)
+	if dl, ok := ctx.Deadline(); ok {
+		left = time.Until(dl)
+	}
+	d.left <- left
+	return d.recorder.Announce(ctx, a)
+}
+
+// TestPostEndsWithinLease: a post that hangs is given up before its lease
+// ends; otherwise the replica that claims it next would look for the message
+// before it exists and post it a second time.
+func TestPostEndsWithinLease(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	checker := newScriptedChecker(clock, 2)
+	checker.script(ip1, fixed())
+	ann := deadlines{newRecorder(2), make(chan time.Duration, 2)}
+	const lease = time.Minute
+	sch, err := watch.New(watch.Config{Store: store.NewMemory(), Checker: checker, Announcer: ann, Clock: clock, AnnounceLease: lease})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sch.Watch(context.Background(), store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceBounce}, failing(diagnose.StatusFail)); err != nil {
+		t.Fatal(err)
+	}
+	stop := run(sch)
+	defer stop()
+	clock.Advance(time.Minute)
+	if left := wait(t, ann.left, "the post"); left <= 0 || left > lease/2 {
+		t.Fatalf("post deadline in %v; want one within half the %v lease", left, lease)
+	}
+	stop()
+}
+
+// TestShutdownRecordsInFlight: stopping the scheduler waits for the check in
+// flight and records its outcome, so the IP is not checked again after the
+// lease and the fix is announced by whichever replica runs next.
+func TestShutdownRecordsInFlight(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newFakeClock(t0)
+	checker := blockingChecker{started: make(chan struct{}, 1), release: make(chan struct{})}
+	backing := store.NewMemory()
+	sch, err := watch.New(watch.Config{Store: backing, Checker: checker, Announcer: newRecorder(2), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceBounce}
+	if _, _, err := sch.Watch(ctx, w, failing(diagnose.StatusFail)); err != nil {
+		t.Fatal(err)
+	}
+	halt, stopped := runHalt(sch)
+	clock.Advance(time.Minute)
+	wait(t, checker.started, "the check")
+	halt()
+	close(checker.release)
+	stopped()
+	got, ok, err := backing.Get(ctx, w.Key)
+	if err != nil || !ok || got.State != store.StateFixed || got.Pending != store.KindFixed {
+		t.Fatalf("after shutdown: %+v, %v, %v; want the fix recorded, its announcement pending", got, ok, err)
+	}
+}

@@ -266,10 +266,9 @@ func (s *Scheduler) Run(ctx context.Context) {
 		if free > 0 || len(done) > 0 { // else only a finishing worker brings news
 			res, err = s.cfg.Store.Cycle(ctx, now, done, free, s.cfg.CheckLease, s.cfg.AnnounceLease)
 		}
-		if ctx.Err() != nil {
-			return
-		}
 		switch {
+		case err != nil && ctx.Err() != nil:
+			return // shutting down: done is recorded on the way out
 		case err != nil:
 			failures++
 			wake = now.Add(backoff(failures))
@@ -297,10 +296,10 @@ func (s *Scheduler) Run(ctx context.Context) {
 				go func() { finished <- s.check(work, c) }()
 			}
 			if !res.Next.IsZero() && busy < s.cfg.Concurrency {
-				// Something due now that was left unclaimed with slots free
-				// went to another replica meanwhile: look again shortly
-				// rather than spin. (With every slot busy, a finishing worker
-				// wakes the loop.)
+				// Wake at the earliest due time left. One already past was
+				// left unclaimed with slots free, so another replica took it
+				// meanwhile: look again shortly rather than spin. (With every
+				// slot busy, a finishing worker wakes the loop.)
 				wake = now.Add(min(s.cfg.Poll, max(res.Next.Sub(now), 10*time.Millisecond)))
 			}
 		}
