@@ -88,6 +88,10 @@ func TestUnavailableAndDurable(t *testing.T) {
 		"ListByUser": func() error { _, err := st.ListByUser(ctx, "U1"); return err },
 		"ClaimDue":   func() error { _, err := st.ClaimDue(ctx, t0, 1, time.Minute); return err },
 		"Ping":       func() error { return st.Ping(ctx) },
+		"Cycle": func() error {
+			_, err := st.Cycle(ctx, t0, nil, 8, time.Minute, time.Minute)
+			return err
+		},
 	} {
 		if err := call(); !errors.Is(err, store.ErrUnavailable) {
 			t.Errorf("%s with Redis down: %v; want ErrUnavailable", name, err)

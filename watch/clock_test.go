@@ -12,6 +12,7 @@ type fakeClock struct {
 	mu     sync.Mutex
 	now    time.Time
 	timers map[*fakeTimer]time.Time // armed timers and their deadlines
+	armed  chan time.Time           // when set, receives each deadline a timer is given
 }
 
 func newFakeClock(t time.Time) *fakeClock {
@@ -63,6 +64,9 @@ func (t *fakeTimer) Reset(at time.Time) {
 	select {
 	case <-t.ch: // drop a tick nobody read
 	default:
+	}
+	if t.c.armed != nil {
+		t.c.armed <- at
 	}
 	if at.After(t.c.now) {
 		t.c.timers[t] = at

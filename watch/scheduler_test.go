@@ -340,3 +340,87 @@ func TestShutdownRecordsInFlight(t *testing.T) {
 		t.Fatalf("after shutdown: %+v, %v, %v; want the fix recorded, its announcement pending", got, ok, err)
 	}
 }
+
+// down is a store that cannot be reached.
+type down struct{ watch.Store }
+
+func (down) Cycle(context.Context, time.Time, []store.Completion, int, time.Duration, time.Duration) (store.CycleResult, error) {
+	return store.CycleResult{}, fmt.Errorf("cycle: %w", store.ErrUnavailable)
+}
+
+// TestBackoffWhileStoreDown: with the store unreachable the loop looks again
+// after 1s, 2s, 4s… up to 30s, never at once.
+func TestBackoffWhileStoreDown(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock(t0)
+	clock.armed = make(chan time.Time, 16) // read as the loop goes
+	sch, err := watch.New(watch.Config{Store: down{store.NewMemory()}, Checker: newScriptedChecker(clock, 1), Announcer: newRecorder(1), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(sch)
+	defer stop()
+	if at := wait(t, clock.armed, "the first pass"); !at.Equal(t0) {
+		t.Fatalf("first pass at %v; want at once", at)
+	}
+	for _, want := range []time.Duration{1, 2, 4, 8, 16, 30, 30} {
+		want *= time.Second
+		if at := wait(t, clock.armed, "a retry"); !at.Equal(clock.Now().Add(want)) {
+			t.Fatalf("retry at %v; want %v after %v", at, want, clock.Now())
+		}
+		clock.Advance(want)
+	}
+}
+
+// flaky is a store that is unreachable for the first pass that records a
+// recheck.
+type flaky struct {
+	watch.Store
+	failedOnce bool
+}
+
+func (f *flaky) Cycle(ctx context.Context, now time.Time, done []store.Completion, max int, checkLease, announceLease time.Duration) (store.CycleResult, error) {
+	if len(done) > 0 && !f.failedOnce {
+		f.failedOnce = true // only the loop's goroutine calls Cycle
+		return store.CycleResult{}, fmt.Errorf("cycle: %w", store.ErrUnavailable)
+	}
+	return f.Store.Cycle(ctx, now, done, max, checkLease, announceLease)
+}
+
+// TestOutcomeKeptWhileStoreDown: a recheck that finishes while the store is
+// unreachable is recorded when it comes back, within the lease, instead of
+// being lost and the IP checked again.
+func TestOutcomeKeptWhileStoreDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := newFakeClock(t0)
+	checker := newScriptedChecker(clock, 2)
+	checker.script(ip1, failing(diagnose.StatusFail))
+	backing := store.NewMemory()
+	st := observe(&flaky{Store: backing}, 2)
+	sch, err := watch.New(watch.Config{Store: st, Checker: checker, Announcer: newRecorder(1), Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceBounce}
+	if _, _, err := sch.Watch(ctx, w, failing(diagnose.StatusFail)); err != nil {
+		t.Fatal(err)
+	}
+	stop := run(sch)
+	defer stop()
+	clock.Advance(time.Minute)
+	wait(t, checker.seen, "the check")
+	if err := wait(t, st.failed, "the store to fail"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("store error = %v", err)
+	}
+	clock.Advance(time.Second) // the first backoff
+	wait(t, st.completed, "the outcome recorded")
+	stop()
+	got, ok, err := backing.Get(ctx, w.Key)
+	if want := t0.Add(3 * time.Minute); err != nil || !ok || got.Status != diagnose.StatusFail || !got.NextCheck.Equal(want) {
+		t.Fatalf("watch = %+v, %v, %v; want the 12:01 check recorded, next at %v", got, ok, err, want)
+	}
+	if n := checker.count(ip1); n != 1 {
+		t.Fatalf("%d checks; want 1", n)
+	}
+}
