@@ -124,17 +124,6 @@ func TestServerErrorsAreRetried(t *testing.T) {
 	h.waitMessage("summary after 5xx", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
 }
 
-func TestInvalidBlocksFallBackToText(t *testing.T) {
-	h := startHarness(t)
-	h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{Error: "invalid_blocks"})
-	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.6", UserID: userAlice, ChannelID: chanOps})
-	h.ack(env)
-	m := h.waitMessage("text fallback", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
-	if m.Blocks != nil || !strings.Contains(m.Text, "no PTR record") {
-		t.Errorf("fallback = text %q blocks %s", m.Text, m.Blocks)
-	}
-}
-
 func TestMentionIsAnsweredInItsThread(t *testing.T) {
 	h := startHarness(t)
 	bot := h.fake.Identity().BotUserID
@@ -236,13 +225,19 @@ func TestDirectMessageTextIsACommand(t *testing.T) {
 	h.waitMessage("usage in DM", inThread("D0ALICE", "1700008001.000100", "Usage"))
 }
 
-func TestMsgTooLongFallsBackToShortText(t *testing.T) {
-	h := startHarness(t)
-	h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{Error: "msg_too_long"})
-	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.6", UserID: userAlice, ChannelID: chanOps})
-	h.ack(env)
-	m := h.waitMessage("short fallback", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
-	if m.Blocks != nil || !strings.Contains(m.Text, "84.200.10.6 has no PTR record") {
-		t.Errorf("fallback = %q %s", m.Text, m.Blocks)
+// Slack rejecting our blocks (invalid_blocks) or our length (msg_too_long)
+// still gets the user an answer, as text.
+func TestRejectedMessagesFallBackToText(t *testing.T) {
+	for _, slackErr := range []string{"invalid_blocks", "msg_too_long"} {
+		t.Run(slackErr, func(t *testing.T) {
+			h := startHarness(t)
+			h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{Error: slackErr})
+			env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.6", UserID: userAlice, ChannelID: chanOps})
+			h.ack(env)
+			m := h.waitMessage("text fallback", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+			if m.Blocks != nil || !strings.Contains(m.Text, "84.200.10.6") || !strings.Contains(m.Text, "no PTR record") {
+				t.Errorf("fallback = text %q blocks %s", m.Text, m.Blocks)
+			}
+		})
 	}
 }

@@ -33,7 +33,9 @@ func runBot(t *testing.T, bin string, args ...string) (int, string, string) {
 	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
 }
 
-func TestDiagnoseCommand(t *testing.T) {
+// diagnoseWorld serves testdata/diagnose.zone: server 0 is the resolver.
+func diagnoseWorld(t *testing.T) dnstest.Group {
+	t.Helper()
 	text, err := os.ReadFile("testdata/diagnose.zone")
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +44,11 @@ func TestDiagnoseCommand(t *testing.T) {
 	if err := g.Load(string(text)); err != nil {
 		t.Fatal(err)
 	}
+	return g
+}
+
+func TestDiagnoseCommand(t *testing.T) {
+	g := diagnoseWorld(t)
 	g[0].SetFault("9.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
 	g[0].SetFault("dual.example.com.", dns.TypeAAAA, dnstest.Fault{Drop: true})
 	bin := botBin
@@ -113,14 +120,7 @@ func TestDiagnoseCommand(t *testing.T) {
 }
 
 func TestDiagnoseCommandJSON(t *testing.T) {
-	text, err := os.ReadFile("testdata/diagnose.zone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := dnstest.Start(t, 2)
-	if err := g.Load(string(text)); err != nil {
-		t.Fatal(err)
-	}
+	g := diagnoseWorld(t)
 	exit, stdout, stderr := runBot(t, botBin, "diagnose", "--json", "--resolver", g[0].Addr(), "--authority-port", strconv.Itoa(g.Port()),
 		"203.0.113.5", "203.0.113.20", "nothing.example.com")
 	if exit != 1 {
