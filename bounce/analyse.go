@@ -10,12 +10,10 @@ import (
 // address. Those addresses are never reported as the sender's.
 var (
 	// RFC 3464 2.3.5 Remote-MTA, Microsoft "Receiving server: name (ip)",
-	// qmail "Connected to 192.0.2.1 but", "192.0.2.1 does not like recipient.",
-	// "192.0.2.1 failed after I sent the message.", Sendmail "while talking
-	// to name.:".
+	// Sendmail "while talking to name.:". qmail's wordings are read by
+	// qmailReceivers.
 	reRemoteMTA = regexp.MustCompile(`^remote-mta:\s*dns\s*;\s*\[?([^\s\];]+)\]?(?:\s*\(?\[?([0-9a-f:.]+)\]?\)?)?`)
 	reReceiving = regexp.MustCompile(`\breceiving server:\s*([a-z0-9.\-]+)(?:\s*\(([0-9a-f:.]+)\))?`)
-	reConnected = regexp.MustCompile(`\bconnected to\s+\[?([0-9a-f:.]+)\]?|(?:^|\s)([0-9a-f:.]+) (?:does not like (?:recipient|sender)|failed after i sent the message)|\bgiving up on ([0-9a-f:.]+)`)
 	reTalking   = regexp.MustCompile(`\bwhile talking to\s+([a-z0-9][a-z0-9.\-]*[a-z0-9])\.?:`)
 
 	// The receiver echoing the client's address in its greeting or EHLO reply.
@@ -36,7 +34,8 @@ var providers = []struct{ marker, name string }{
 
 // analyse reads the verdict and the details out of the chunks.
 func analyse(chunks []chunk) Result {
-	var sts []statement
+	// Most bounces make fewer than 32 statements: one allocation holds them.
+	sts := make([]statement, 0, 32)
 	for _, c := range chunks {
 		sts = splitStatements(c, sts)
 	}
@@ -193,8 +192,8 @@ func findReceiver(sts []statement) receiver {
 			}
 		}
 		if containsAny(l, []string{"connected to", "does not like", "failed after i sent", "giving up on"}) {
-			for _, m := range reConnected.FindAllStringSubmatch(l, -1) {
-				add("", strings.TrimSuffix(m[1]+m[2]+m[3], "."))
+			for _, ip := range qmailReceivers(l) {
+				add("", strings.TrimSuffix(ip, "."))
 			}
 		}
 		if strings.Contains(l, "while talking to") {
@@ -205,6 +204,88 @@ func findReceiver(sts []statement) receiver {
 	}
 	return r
 }
+
+// qmailReceivers returns, in order, the addresses qmail gives the receiver:
+// "connected to 192.0.2.1", "192.0.2.1 does not like recipient" (or
+// sender), "192.0.2.1 failed after i sent the message", "giving up on
+// 192.0.2.1". A candidate is a run of hex digits, dots and colons (not
+// validated here). It reads as the regular expression
+//
+//	\bconnected to\s+\[?([0-9a-f:.]+)\]?|(?:^|\s)([0-9a-f:.]+) (?:does not like (?:recipient|sender)|failed after i sent the message)|\bgiving up on ([0-9a-f:.]+)
+//
+// would with FindAll (leftmost, non-overlapping), in one pass instead of a
+// backtracking run per position.
+func qmailReceivers(l string) []string {
+	var out []string
+	run := func(i int) int { // the end of the candidate starting at i
+		for i < len(l) && isIPChar(l[i]) {
+			i++
+		}
+		return i
+	}
+	for p := 0; p < len(l); p++ {
+		wordStart := p == 0 || !isWordChar(l[p-1])
+		switch {
+		case wordStart && strings.HasPrefix(l[p:], "connected to"):
+			q := p + len("connected to")
+			j := q
+			for j < len(l) && isSpace(l[j]) {
+				j++
+			}
+			if j == q {
+				continue
+			}
+			if j < len(l) && l[j] == '[' {
+				j++
+			}
+			if e := run(j); e > j {
+				out = append(out, l[j:e])
+				if e < len(l) && l[e] == ']' {
+					e++
+				}
+				p = e - 1
+			}
+		case wordStart && strings.HasPrefix(l[p:], "giving up on "):
+			q := p + len("giving up on ")
+			if e := run(q); e > q {
+				out = append(out, l[q:e])
+				p = e - 1
+			}
+		case p == 0 || isSpace(l[p]):
+			q := p // (?:^|\s): the candidate starts at the text's start or after a space
+			if isSpace(l[p]) {
+				q++
+			}
+			if e := run(q); e > q {
+				if n := qmailVerdictLen(l[e:]); n > 0 {
+					out = append(out, l[q:e])
+					p = e + n - 1
+				}
+			}
+		}
+	}
+	return out
+}
+
+// qmailVerdictLen returns the length of the qmail phrase s starts with
+// after a receiver's address, or 0.
+func qmailVerdictLen(s string) int {
+	for _, v := range [...]string{" does not like recipient", " does not like sender", " failed after i sent the message"} {
+		if strings.HasPrefix(s, v) {
+			return len(v)
+		}
+	}
+	return 0
+}
+
+// isSpace is the \s class of regular expressions: ASCII whitespace
+// except vertical tab.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
+}
+
+// isWordChar is the \w class: what a \b boundary separates from the rest.
+func isWordChar(c byte) bool { return isAlpha(c) || isDigit(c) || c == '_' }
 
 // receiverLead words put the host and address after them in the receiver's
 // role: Postfix "host mx[ip] said", "connect to mx[ip]", "relay=mx[ip]",
@@ -368,11 +449,15 @@ func recipient(sts []statement, primary int) string {
 		if sts[i].returned {
 			continue
 		}
-		if !strings.Contains(sts[i].lower, "rcpt to:") {
+		k := strings.Index(sts[i].lower, "rcpt to:")
+		if k < 0 {
 			continue
 		}
-		if m := reRcptTo.FindStringSubmatchIndex(sts[i].lower); m != nil {
-			return sts[i].text[m[2]:m[3]]
+		// No match starts before the first "rcpt to:": the expression runs
+		// from there, keeping the byte before it for the \b.
+		from := max(0, k-1)
+		if m := reRcptTo.FindStringSubmatchIndex(sts[i].lower[from:]); m != nil {
+			return sts[i].text[from+m[2] : from+m[3]]
 		}
 	}
 	for i := range sts {

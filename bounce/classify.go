@@ -92,6 +92,10 @@ type family struct {
 	strong  bool     // enough on its own; weak families yield to a veto
 	needs   []string // when set, the statement must contain one of them
 	unless  []string // the statement must contain none of them
+	// required, when set, lists literals one of which every match of re
+	// contains: a window holding none is passed over without running re,
+	// which costs several substring searches' worth.
+	required []string
 	// before and after bound how far a phrase reaches around its anchor,
 	// with a few bytes to spare so that a \b at the window's edge sees the
 	// word it cuts: the expression runs on that window only, and a short
@@ -105,7 +109,9 @@ var families = []family{
 	{re: rePTR, anchors: []string{"ptr"}, strong: true, needs: ptrWords, unless: []string{"mechanism"}, before: 4, after: 16},
 	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, strong: true, before: 16, after: 32},
 	{re: reHostname, strong: true, anchors: []string{"find your", "resolve your", "look up your", "lookup your", "determine your", "verify your",
-		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "unverif", "dns:nr", "rtr:rd"}, before: 28, after: 40},
+		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "unverif", "dns:nr", "rtr:rd"},
+		required: []string{"cannot", "can't", "could not", "couldn't", "unable to", "ip name ", "unresolvable ", "ip must resolve",
+			"mismatches client ip", "unverif", "dns:nr", "rtr:rd"}, before: 28, after: 40},
 	{re: reForward, anchors: []string{"forward", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match"}, before: 16, after: 48},
 	{re: reDNSFail, anchors: []string{"dns check", "dns look", "failure in dns"}, unless: domainWords, before: 8, after: 24},
 	{re: reNoName, anchors: []string{"has no", "not have a", "n't have a", "no host", "no dns", "no valid", "unresolv"}, before: 12, after: 40},
@@ -176,7 +182,7 @@ func (f family) find(l string, fi int, hits []hit) (int, bool) {
 
 // match runs the family's expression on l[lo:hi]; lo < 0 is no range.
 func (f family) match(l string, lo, hi int) (int, bool) {
-	if lo < 0 {
+	if lo < 0 || (f.required != nil && !containsAny(l[lo:hi], f.required)) {
 		return 0, false
 	}
 	if loc := f.re.FindStringIndex(l[lo:hi]); loc != nil {

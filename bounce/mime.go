@@ -1,6 +1,8 @@
 package bounce
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/base64"
 	"io"
 	"mime"
@@ -9,7 +11,31 @@ import (
 	"net/mail"
 	"net/textproto"
 	"strings"
+	"sync"
 )
+
+// bufReaders recycles the buffered readers that mail.ReadMessage and the
+// quoted-printable decoder read through: bufio.NewReader hands back a
+// *bufio.Reader that is already large enough instead of allocating 4 KiB
+// per message and part.
+var bufReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
+
+// getBufReader returns a pooled reader of s, and the function that gives
+// it back once it is no longer read.
+func getBufReader(s string) (*bufio.Reader, func()) {
+	br := bufReaders.Get().(*bufio.Reader)
+	br.Reset(strings.NewReader(s))
+	return br, func() {
+		br.Reset(nil) // drop the input so the pool does not keep it alive
+		bufReaders.Put(br)
+	}
+}
+
+// readBufs recycles the walker's read buffer across messages; one grown
+// past maxPooledBuf by a huge part is left to the collector instead.
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuf = 1 << 20
 
 // chunk is a piece of text to read. A returned chunk is the bounced message
 // itself (RFC 3464 section 2: message/rfc822 or text/rfc822-headers): only
@@ -28,8 +54,13 @@ const (
 	maxParts = 64
 )
 
-// walker carries the part count across a message's recursion.
-type walker struct{ parts int }
+// walker carries the part count across a message's recursion, and a buffer
+// that every part body and decoding is read into before it is copied out as
+// a string, so reading costs one allocation of the final size.
+type walker struct {
+	parts int
+	buf   *bytes.Buffer
+}
 
 // extract turns the input into text chunks. An RFC 5322 message is walked
 // part by part (RFC 2045-2049); anything else, or a message whose structure
@@ -39,7 +70,9 @@ func extract(data string) []chunk {
 	if !looksLikeMessage(data) {
 		return []chunk{{text: data}}
 	}
-	msg, err := mail.ReadMessage(strings.NewReader(data))
+	br, putBack := getBufReader(data)
+	msg, err := mail.ReadMessage(br)
+	putBack()
 	if err != nil {
 		return []chunk{{text: data}}
 	}
@@ -47,7 +80,12 @@ func extract(data string) []chunk {
 	// are Diagnostic-Code and Status fields parses as a header.
 	end := headerEnd(data)
 	chunks := []chunk{{text: data[:end]}}
-	var w walker
+	w := walker{buf: readBufs.Get().(*bytes.Buffer)}
+	defer func() {
+		if w.buf.Cap() <= maxPooledBuf {
+			readBufs.Put(w.buf)
+		}
+	}()
 	return w.walk(chunks, textproto.MIMEHeader(msg.Header), strings.TrimLeft(data[end:], "\r\n"), 0)
 }
 
@@ -93,7 +131,7 @@ func headerEnd(data string) int {
 
 // walk appends the readable text of one MIME entity to chunks.
 func (w *walker) walk(chunks []chunk, h textproto.MIMEHeader, body string, depth int) []chunk {
-	body = decodeTransfer(h.Get("Content-Transfer-Encoding"), body)
+	body = w.decodeTransfer(h.Get("Content-Transfer-Encoding"), body)
 	mediaType, params, err := mime.ParseMediaType(h.Get("Content-Type"))
 	if err != nil {
 		mediaType = "text/plain" // RFC 2045 5.2: the default, also for garbage
@@ -133,11 +171,11 @@ func (w *walker) walkMultipart(chunks []chunk, body string, boundary string, dep
 			return append(chunks, chunk{text: body})
 		}
 		w.parts++
-		partBody, err := io.ReadAll(p)
+		partBody, err := w.read(p)
 		if err != nil {
 			return append(chunks, chunk{text: body})
 		}
-		chunks = w.walk(chunks, p.Header, string(partBody), depth+1)
+		chunks = w.walk(chunks, p.Header, partBody, depth+1)
 		parts++
 	}
 	if parts == 0 {
@@ -148,22 +186,31 @@ func (w *walker) walkMultipart(chunks []chunk, body string, boundary string, dep
 
 // decodeTransfer undoes a Content-Transfer-Encoding (RFC 2045 6). A body that
 // does not decode is returned as it is.
-func decodeTransfer(cte string, body string) string {
+func (w *walker) decodeTransfer(cte string, body string) string {
 	var r io.Reader
 	switch strings.ToLower(strings.TrimSpace(cte)) {
 	case "quoted-printable":
-		r = quotedprintable.NewReader(strings.NewReader(body))
+		br, putBack := getBufReader(body)
+		defer putBack()
+		r = quotedprintable.NewReader(br)
 	case "base64":
 		// The decoder skips CR and LF but not other whitespace.
 		r = base64.NewDecoder(base64.StdEncoding, strings.NewReader(strings.TrimSpace(body)))
 	default:
 		return body
 	}
-	out, err := io.ReadAll(r)
+	out, err := w.read(r)
 	if err != nil {
 		// Keep what decoded and the raw body: a broken encoding must not
 		// hide the text behind it.
-		return string(out) + "\n" + body
+		return out + "\n" + body
 	}
-	return string(out)
+	return out
+}
+
+// read returns all of r as a string, and the error that stopped it, if any.
+func (w *walker) read(r io.Reader) (string, error) {
+	w.buf.Reset()
+	_, err := w.buf.ReadFrom(r)
+	return w.buf.String(), err
 }

@@ -64,24 +64,43 @@ func scanIPs(s string) []netip.Addr {
 	return out
 }
 
-// scanIPsAt is scanIPs that also returns each address's offset.
+// scanIPsAt is scanIPs that also returns each address's offset. Every
+// address has a dot or a colon, so only the runs around one are looked at:
+// the next of each is found by a fast byte search and reused until passed,
+// and the text between (words, bare numbers) is skipped unread.
 func scanIPsAt(s string) ([]netip.Addr, []int) {
 	var out []netip.Addr
 	var at []int
+	dot, colon := -1, -1 // the next '.' and ':' at or after i, len(s) when none
+	next := func(c byte, from, found int) int {
+		if found >= from {
+			return found
+		}
+		if k := strings.IndexByte(s[from:], c); k >= 0 {
+			return from + k
+		}
+		return len(s)
+	}
+	// i is 0 or just past a run of address characters, so no run
+	// starts before it.
 	for i := 0; i < len(s); {
-		if !isIPChar(s[i]) {
-			i++
-			continue
+		dot, colon = next('.', i, dot), next(':', i, colon)
+		k := min(dot, colon)
+		if k == len(s) {
+			break
 		}
-		j := i
-		for j < len(s) && isIPChar(s[j]) {
-			j++
+		start, end := k, k+1
+		for start > i && isIPChar(s[start-1]) {
+			start--
 		}
-		if a, start, ok := ipToken(s, i, j); ok {
+		for end < len(s) && isIPChar(s[end]) {
+			end++
+		}
+		if a, off, ok := ipToken(s, start, end); ok {
 			out = append(out, a)
-			at = append(at, start)
+			at = append(at, off)
 		}
-		i = j
+		i = end
 	}
 	return out, at
 }
