@@ -40,6 +40,22 @@ func world(t testing.TB) (dnstest.Group, *Diagnoser, string) {
 	return g, d, string(text)
 }
 
+// checkFindings fails t unless r has every finding in want and none in not.
+func checkFindings(t *testing.T, r Result, want, not []Code) {
+	t.Helper()
+	got := codes(r)
+	for _, c := range want {
+		if !slices.Contains(got, c) {
+			t.Errorf("finding %s missing; got %v", c, r.Findings)
+		}
+	}
+	for _, c := range not {
+		if slices.Contains(got, c) {
+			t.Errorf("finding %s present: %q", c, message(r, c))
+		}
+	}
+}
+
 func codes(r Result) []Code {
 	var out []Code
 	for _, f := range r.Findings {
@@ -114,17 +130,7 @@ func TestDiagnoseIP(t *testing.T) {
 			if tc.confirmed != "" && r.ConfirmedName != tc.confirmed {
 				t.Errorf("confirmed = %q, want %q", r.ConfirmedName, tc.confirmed)
 			}
-			got := codes(r)
-			for _, c := range tc.want {
-				if !slices.Contains(got, c) {
-					t.Errorf("finding %s missing; got %v", c, r.Findings)
-				}
-			}
-			for _, c := range tc.not {
-				if slices.Contains(got, c) {
-					t.Errorf("finding %s present: %q", c, message(r, c))
-				}
-			}
+			checkFindings(t, r, tc.want, tc.not)
 			for _, f := range r.Findings {
 				if f.Severity == SeverityError && r.Status == StatusPass {
 					t.Errorf("error-level finding on a passing IP: %+v", f)
@@ -518,17 +524,8 @@ func TestSourceVersusResolver(t *testing.T) {
 			if r.Status != tc.status || r.Source.Status != tc.source {
 				t.Fatalf("status %s source %s, want %s and %s; findings %v", r.Status, r.Source.Status, tc.status, tc.source, r.Findings)
 			}
-			got, steps := codes(r), joinSteps(r)
-			for _, c := range tc.want {
-				if !slices.Contains(got, c) {
-					t.Errorf("finding %s missing: %v", c, r.Findings)
-				}
-			}
-			for _, c := range tc.not {
-				if slices.Contains(got, c) {
-					t.Errorf("finding %s present: %q", c, message(r, c))
-				}
-			}
+			steps := joinSteps(r)
+			checkFindings(t, r, tc.want, tc.not)
 			for _, s := range tc.steps {
 				if !strings.Contains(steps, s) {
 					t.Errorf("steps lack %q:\n%s", s, steps)
