@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // Secret is a string that never prints: fmt, slog and JSON all see
@@ -58,6 +60,9 @@ type Config struct {
 
 	RecheckIntervals string        `env:"RECHECK_INTERVALS"`
 	WatchMaxAge      time.Duration `env:"WATCH_MAX_AGE, default=72h"`
+
+	// Intervals is RecheckIntervals parsed, filled in by Load.
+	Intervals []time.Duration
 }
 
 // Load reads the configuration through l (envconfig.OsLookuper() in main,
@@ -132,6 +137,10 @@ func (c *Config) validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		problem("WORKERS", "must be between 1 and 1024, got %d", c.Workers)
+	}
+	var err error
+	if c.Intervals, err = watch.ParseIntervals(c.RecheckIntervals); err != nil {
+		problem("RECHECK_INTERVALS", "%v", err)
 	}
 	if c.WatchMaxAge < time.Minute {
 		problem("WATCH_MAX_AGE", "must be at least 1m, got %s", c.WatchMaxAge)

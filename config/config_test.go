@@ -49,7 +49,8 @@ func TestLoadOverrides(t *testing.T) {
 	if c.APIURL != "http://127.0.0.1:9/api/" {
 		t.Errorf("APIURL not normalised to a trailing slash: %q", c.APIURL)
 	}
-	if len(c.BounceChannels) != 2 || c.BounceChannels[1] != "G0123" || c.RecheckIntervals != "10s,1m" {
+	if len(c.BounceChannels) != 2 || c.BounceChannels[1] != "G0123" || c.RecheckIntervals != "10s,1m" ||
+		len(c.Intervals) != 2 || c.Intervals[0] != 10*time.Second {
 		t.Errorf("unexpected: %+v", c)
 	}
 }
@@ -61,14 +62,14 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		"SLACK_APP_TOKEN": "xoxb-wrong-kind-secretvalue",
 		"SLACK_API_URL":   "ftp://x", "DNS_RESOLVER": "8.8.8.8", "REDIS_URL": "::pw-secret@@",
 		"HTTP_ADDR": "8080", "BOUNCE_CHANNELS": "general", "LOG_LEVEL": "loud", "WORKERS": "0",
-		"WATCH_MAX_AGE": "1s",
+		"WATCH_MAX_AGE": "1s", "RECHECK_INTERVALS": "1m,soon",
 	})
 	if err == nil {
 		t.Fatal("expected an error")
 	}
 	msg := err.Error()
 	for _, want := range []string{"SLACK_APP_TOKEN: must be the app-level token", "SLACK_BOT_TOKEN: required",
-		"SLACK_API_URL", "DNS_RESOLVER", "REDIS_URL", "HTTP_ADDR", "BOUNCE_CHANNELS", "LOG_LEVEL", "WORKERS", "WATCH_MAX_AGE"} {
+		"SLACK_API_URL", "DNS_RESOLVER", "REDIS_URL", "HTTP_ADDR", "BOUNCE_CHANNELS", "LOG_LEVEL", "WORKERS", "WATCH_MAX_AGE", "RECHECK_INTERVALS"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}

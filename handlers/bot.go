@@ -21,6 +21,7 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
+	"github.com/rdnsbot/rdnsbot/bounce"
 	"github.com/rdnsbot/rdnsbot/diagnose"
 )
 
@@ -42,7 +43,8 @@ type Config struct {
 	JobTimeout time.Duration
 	// ShutdownTimeout bounds how long Run waits for in-flight jobs; default 20s.
 	ShutdownTimeout time.Duration
-	// MaxFileBytes bounds bounce files downloaded from Slack; default 25 MiB.
+	// MaxFileBytes bounds bounce files downloaded from Slack; default
+	// bounce.MaxSize, the most the parser reads.
 	MaxFileBytes int64
 	// SocketOptions are passed to socketmode.New (tests shorten ping intervals).
 	SocketOptions []socketmode.Option
@@ -80,7 +82,7 @@ type Deliveries interface {
 
 // identity is who the bot is in the workspace (auth.test), so it never
 // reacts to its own messages.
-type identity struct{ UserID, BotID, TeamID string }
+type identity struct{ UserID, BotID string }
 
 type job struct {
 	name string
@@ -104,7 +106,7 @@ func New(api *slack.Client, diag Diagnoser, cfg Config) *Bot {
 		cfg.ShutdownTimeout = 20 * time.Second
 	}
 	if cfg.MaxFileBytes <= 0 {
-		cfg.MaxFileBytes = 25 << 20
+		cfg.MaxFileBytes = bounce.MaxSize
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -146,7 +148,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("slack auth.test: %w", err)
 	}
-	b.self.Store(&identity{UserID: auth.UserID, BotID: auth.BotID, TeamID: auth.TeamID})
+	b.self.Store(&identity{UserID: auth.UserID, BotID: auth.BotID})
 	b.log.InfoContext(ctx, "authenticated", "team", auth.Team, "bot_user", auth.UserID, "bot_id", auth.BotID)
 
 	sm := socketmode.New(b.api, b.cfg.SocketOptions...)

@@ -180,23 +180,20 @@ var errFileTooLarge = errors.New("file too large")
 // readFile reads a bounce from a file on a message: an email sent to the
 // channel's address (mode "email"), or an uploaded .eml/.txt.
 func (b *Bot) readFile(ctx context.Context, f *slackFile) (bounce.Result, error) {
-	if f.FileAccess == "check_file_info" || (f.Mode == "" && f.Name == "" && f.ID != "") {
-		// A stub (Slack Connect, some event shapes): files.info has the rest.
+	stub := f.FileAccess == "check_file_info" || (f.Mode == "" && f.Name == "" && f.ID != "")
+	cutEmail := f.isEmail() && (f.PlainText == "" || f.HasMore || f.PreviewIsTruncated)
+	if stub || cutEmail {
+		// A stub (Slack Connect, some event shapes) or an email body the
+		// event cut: files.info has the rest.
 		if err := b.completeFile(ctx, f); err != nil {
-			return bounce.Result{}, err
+			if stub {
+				return bounce.Result{}, err
+			}
+			b.log.WarnContext(ctx, "files.info failed; reading the cut email", "file", f.ID, "err", err)
 		}
 	}
 	if f.isEmail() {
-		text := f.PlainText
-		if text == "" || f.HasMore || f.PreviewIsTruncated {
-			// The event may carry a cut body, or none: files.info has it.
-			if info, _, _, err := b.api.GetFileInfoContext(ctx, f.ID, 0, 0); err == nil && info.PlainText != "" {
-				text = info.PlainText
-			} else if err != nil {
-				b.log.WarnContext(ctx, "files.info failed", "file", f.ID, "err", err)
-			}
-		}
-		r := bounce.ParseString(text)
+		r := bounce.ParseString(f.PlainText)
 		if r.RDNS && len(r.SendingIPs) > 0 || (f.URLPrivateDownload == "" && f.URLPrivate == "") || !f.HasMore {
 			return r, nil
 		}
@@ -209,7 +206,8 @@ func (b *Bot) readFile(ctx context.Context, f *slackFile) (bounce.Result, error)
 	return b.download(ctx, f)
 }
 
-// completeFile fills in a file stub from files.info.
+// completeFile fills in a file from files.info (has_more is not there: the
+// event's value stands).
 func (b *Bot) completeFile(ctx context.Context, f *slackFile) error {
 	var info *slack.File
 	err := withRetry(ctx, func() error {
@@ -221,7 +219,10 @@ func (b *Bot) completeFile(ctx context.Context, f *slackFile) error {
 		return fmt.Errorf("files.info %s: %w", f.ID, err)
 	}
 	f.Name, f.Mode, f.Filetype, f.Mimetype, f.Size = info.Name, info.Mode, info.Filetype, info.Mimetype, int64(info.Size)
-	f.PlainText, f.PreviewPlainText = info.PlainText, info.PreviewPlainText
+	if info.PlainText != "" {
+		f.PlainText = info.PlainText
+	}
+	f.PreviewPlainText = info.PreviewPlainText
 	f.URLPrivate, f.URLPrivateDownload = info.URLPrivate, info.URLPrivateDownload
 	f.PreviewIsTruncated = info.PreviewIsTruncated != nil && *info.PreviewIsTruncated
 	return nil

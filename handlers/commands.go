@@ -183,10 +183,9 @@ func (b *Bot) runCommand(ctx context.Context, o origin, cmd command) {
 	switch cmd.verb {
 	case verbHelp:
 		b.reply(ctx, o, usageMessage(""))
-	case verbCheck:
+	case verbCheck, verbWatch:
+		// A check watches whatever fails; `watch` says so explicitly.
 		b.check(ctx, o, cmd.targets, "")
-	case verbWatch:
-		b.watchCommand(ctx, o, cmd.targets)
 	case verbUnwatch:
 		b.unwatchCommand(ctx, o, cmd.targets)
 	case verbList:
@@ -249,8 +248,8 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 		intro = strings.TrimSpace(intro + "\n" + watchNote)
 	}
 	if len(results) == 0 {
-		if intro != "" && o.threadTS != "" {
-			_, _ = b.post(ctx, o.channel, thread, message{Text: "rdnsbot", Blocks: []slack.Block{mrkdwnSection(intro)}})
+		if intro != "" {
+			_, _ = b.post(ctx, o.channel, thread, textMessage(intro))
 		}
 		return
 	}

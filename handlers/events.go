@@ -73,7 +73,6 @@ type attachment struct {
 			Blocks json.RawMessage `json:"blocks"`
 		} `json:"message"`
 	} `json:"message_blocks"`
-	Files []slackFile `json:"files"`
 }
 
 // ignoredSubtypes are message subtypes that never carry a new bounce: edits,

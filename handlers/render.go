@@ -221,7 +221,7 @@ func details(r *diagnose.Result) string {
 		}
 		parts = append(parts, "PTR: "+strings.Join(names, "; "))
 	}
-	if r.Source != nil && len(r.Source.Servers) > 0 && r.FixedAtSource() {
+	if r.FixedAtSource() {
 		parts = append(parts, fmt.Sprintf("Fixed at the source; resolvers may keep the old answer for up to %s.", time.Duration(r.Source.StaleForSeconds)*time.Second))
 	}
 	return strings.Join(parts, "\n")

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -87,12 +86,6 @@ func nonRoutable(r *diagnose.Result) bool {
 		}
 	}
 	return false
-}
-
-// watchCommand: `/rdns watch <ip>…`: check now, then watch what fails.
-func (b *Bot) watchCommand(ctx context.Context, o origin, ips []string) {
-	o.source = "command"
-	b.check(ctx, o, ips, "")
 }
 
 // unavailable tells the user that watching cannot be done right now.
@@ -234,7 +227,7 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 		infos, err = b.watches.ListUser(ctx, user)
 	}
 	switch {
-	case errors.Is(err, errNoWatches) || err != nil:
+	case err != nil:
 		blocks = append(blocks, mrkdwnSection(":hourglass: "+errNoWatches.Error()+"."))
 	case len(infos) == 0:
 		blocks = append(blocks, mrkdwnSection("You are not watching anything. Run `/rdns &lt;ip&gt;` or paste a bounce into a channel I am in."))

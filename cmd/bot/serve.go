@@ -29,15 +29,10 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bot: %v\n", err)
 		return 2
 	}
-	intervals, err := watch.ParseIntervals(cfg.RecheckIntervals)
-	if err != nil {
-		fmt.Fprintf(stderr, "bot: config: RECHECK_INTERVALS: %v\n", err)
-		return 2
-	}
 	level, _ := cfg.Level() // validated by Load
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	redis.SetLogger(redisLogger{log.With("pkg", "go-redis")})
-	if err := serve(ctx, cfg, intervals, log); err != nil {
+	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("bot stopped", "err", err)
 		return 1
 	}
@@ -45,7 +40,7 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 }
 
 // serve wires the parts together and runs them until ctx ends.
-func serve(ctx context.Context, cfg *config.Config, intervals []time.Duration, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	diag, err := diagnose.New(diagnose.Config{Resolver: cfg.DNSResolver, Timeout: cfg.DNSTimeout, AuthorityPort: cfg.DNSAuthorityPort})
 	if err != nil {
 		return fmt.Errorf("diagnose: %w", err)
@@ -67,7 +62,7 @@ func serve(ctx context.Context, cfg *config.Config, intervals []time.Duration, l
 	})
 	sched, err := watch.New(watch.Config{
 		Store: st, Checker: diag, Announcer: bot,
-		Intervals: intervals, MaxAge: cfg.WatchMaxAge, Logger: log,
+		Intervals: cfg.Intervals, MaxAge: cfg.WatchMaxAge, Logger: log,
 	})
 	if err != nil {
 		return err
