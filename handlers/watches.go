@@ -43,19 +43,16 @@ func (b *Bot) startWatches(ctx context.Context, o origin, results []diagnose.Res
 	is := func(ip string) bool { return watched[ip] }
 	var failing []*diagnose.Result
 	for i := range results {
-		switch results[i].Status {
-		case diagnose.StatusPass:
-		default:
-			if !nonRoutable(&results[i]) {
-				failing = append(failing, &results[i])
-			}
+		if results[i].Status != diagnose.StatusPass && !nonRoutable(&results[i]) {
+			failing = append(failing, &results[i])
 		}
 	}
 	if len(failing) == 0 || o.threadTS == "" {
 		return is, ""
 	}
+	const recheckLater = ": press *Recheck now* once you have made the change."
 	if b.watches == nil {
-		return is, ":hourglass: " + errNoWatches.Error() + ": press *Recheck now* once you have made the change."
+		return is, ":hourglass: " + errNoWatches.Error() + recheckLater
 	}
 	var failed []string
 	for _, r := range failing {
@@ -69,7 +66,7 @@ func (b *Bot) startWatches(ctx context.Context, o origin, results []diagnose.Res
 	}
 	switch {
 	case len(failed) > 0:
-		return is, ":hourglass: " + errNoWatches.Error() + " for " + escape(strings.Join(failed, ", ")) + ": press *Recheck now* once you have made the change."
+		return is, ":hourglass: " + errNoWatches.Error() + " for " + escape(strings.Join(failed, ", ")) + recheckLater
 	case len(watched) > 0:
 		return is, ":eyes: I'll keep rechecking and post in this thread when the fix has propagated."
 	}
