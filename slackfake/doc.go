@@ -20,8 +20,7 @@
 //	if err := fake.WaitConnected(ctx, 1); err != nil { … }
 //
 // New and Close do the same without a testing.TB. Options set the bot identity
-// (WithIdentity), the expected tokens (WithTokens), the server ping interval
-// (WithPingInterval) and automatic redelivery of unacked events (WithRedelivery).
+// (WithIdentity), the server ping interval (WithPingInterval) and automatic redelivery of unacked events (WithRedelivery).
 //
 // # Socket Mode
 //
@@ -31,8 +30,8 @@
 // sent while no socket is connected wait for the next connection. WaitAck returns the ack
 // payload and its latency; Redeliver resends an envelope with retry_attempt and
 // retry_reason set; Disconnect sends a disconnect request ("refresh_requested") and
-// closes; DropConnections closes the sockets without a word. WaitConnected,
-// Connections and ConnectCount follow (re)connections.
+// closes; DropConnections closes the sockets without a word. WaitConnected and
+// Connections follow (re)connections.
 //
 // A redelivered envelope keeps its envelope_id (and its event_id), so WaitAck works
 // across attempts; bots must dedupe by event_id, as Slack asks.

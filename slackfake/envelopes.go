@@ -23,7 +23,7 @@ func (f *Fake) SendEvent(ev Event) (envelopeID, eventID string, err error) {
 	eventID = ev.ID
 	if eventID == "" {
 		f.mu.Lock()
-		eventID = fmt.Sprintf("Ev0FAKE%06d", f.nextSeqLocked())
+		eventID = f.newIDLocked("Ev")
 		f.mu.Unlock()
 	}
 	envelopeID, err = f.SendEnvelope("events_api", map[string]any{
@@ -67,13 +67,7 @@ type SlashCommand struct {
 // https://docs.slack.dev/interactivity/implementing-slash-commands
 func (f *Fake) SendSlashCommand(cmd SlashCommand) (string, error) {
 	id := f.cfg.identity
-	envelopeID := newEnvelopeID()
-	if cmd.ResponseURL == "" {
-		cmd.ResponseURL = f.ResponseURL(envelopeID)
-	}
-	if cmd.TriggerID == "" {
-		cmd.TriggerID = newTriggerID()
-	}
+	envelopeID := f.newInteraction(&cmd.TriggerID, &cmd.ResponseURL)
 	payload := map[string]any{
 		"token":                 "fake-verification-token",
 		"team_id":               id.TeamID,
@@ -114,13 +108,7 @@ type BlockAction struct {
 // https://docs.slack.dev/reference/interaction-payloads/block_actions-payload
 func (f *Fake) SendBlockAction(a BlockAction) (string, error) {
 	id := f.cfg.identity
-	envelopeID := newEnvelopeID()
-	if a.ResponseURL == "" {
-		a.ResponseURL = f.ResponseURL(envelopeID)
-	}
-	if a.TriggerID == "" {
-		a.TriggerID = newTriggerID()
-	}
+	envelopeID := f.newInteraction(&a.TriggerID, &a.ResponseURL)
 	actionTS := fmt.Sprintf("%d.%06d", time.Now().Unix(), time.Now().Nanosecond()/1000)
 	container := map[string]any{
 		"type":         "message",
@@ -161,7 +149,16 @@ func (f *Fake) SendBlockAction(a BlockAction) (string, error) {
 	return f.sendEnvelopeWithID(envelopeID, "interactive", payload)
 }
 
-// newTriggerID returns an id shaped like Slack's trigger ids.
-func newTriggerID() string {
-	return fmt.Sprintf("%d.%s", time.Now().UnixNano(), randomID(8))
+// newInteraction returns a new envelope_id for a slash command or block action and fills
+// in the trigger id and response_url (ResponseURL(envelopeID)) the caller left empty.
+func (f *Fake) newInteraction(triggerID, responseURL *string) (envelopeID string) {
+	envelopeID = newEnvelopeID()
+	if *responseURL == "" {
+		*responseURL = f.ResponseURL(envelopeID)
+	}
+	if *triggerID == "" {
+		// Shaped like Slack's trigger ids.
+		*triggerID = fmt.Sprintf("%d.%s", time.Now().UnixNano(), randomID(8))
+	}
+	return envelopeID
 }

@@ -1,6 +1,7 @@
 package slackfake
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -21,8 +22,8 @@ import (
 	"time"
 )
 
-// ErrClosed is returned by waits that end because the Fake was closed.
-var ErrClosed = errors.New("slackfake: closed")
+// errClosed is returned by waits and sends that end because the Fake was closed.
+var errClosed = errors.New("slackfake: closed")
 
 // Identity is the workspace and bot user the fake Slack answers as.
 type Identity struct {
@@ -34,8 +35,8 @@ type Identity struct {
 	AppID     string // "A0FAKEAPP"
 }
 
-// DefaultIdentity is the identity a Fake uses unless WithIdentity is given.
-var DefaultIdentity = Identity{
+// defaultIdentity is the identity a Fake uses unless WithIdentity is given.
+var defaultIdentity = Identity{
 	TeamID:    "T0FAKETEAM",
 	TeamName:  "fake-workspace",
 	BotUserID: "U0FAKEBOT",
@@ -44,16 +45,14 @@ var DefaultIdentity = Identity{
 	AppID:     "A0FAKEAPP",
 }
 
-// Default tokens; any value works as long as the client is given the same one.
+// The tokens the fake accepts; clients get them from BotToken and AppToken.
 const (
-	DefaultBotToken = "xoxb-0000-fake-bot-token"
-	DefaultAppToken = "xapp-1-A0FAKEAPP-0000-fake-app-token"
+	botToken = "xoxb-0000-fake-bot-token"
+	appToken = "xapp-1-A0FAKEAPP-0000-fake-app-token"
 )
 
 type config struct {
 	identity      Identity
-	botToken      string
-	appToken      string
 	pingInterval  time.Duration
 	redeliverWait time.Duration
 }
@@ -62,7 +61,7 @@ type config struct {
 type Option func(*config)
 
 // WithIdentity sets the team and bot ids the fake answers with; empty fields keep
-// DefaultIdentity's values.
+// defaultIdentity's values.
 func WithIdentity(id Identity) Option {
 	return func(c *config) {
 		fill := func(dst *string, v string) {
@@ -77,12 +76,6 @@ func WithIdentity(id Identity) Option {
 		fill(&c.identity.BotName, id.BotName)
 		fill(&c.identity.AppID, id.AppID)
 	}
-}
-
-// WithTokens sets the bot token (xoxb-…) the Web API accepts and the app-level token
-// (xapp-…) apps.connections.open accepts.
-func WithTokens(botToken, appToken string) Option {
-	return func(c *config) { c.botToken, c.appToken = botToken, appToken }
 }
 
 // WithPingInterval sets how often the fake pings each socket (default 250ms; d <= 0
@@ -172,9 +165,7 @@ func Start(t testing.TB, opts ...Option) *Fake {
 // New starts a Fake listening on 127.0.0.1. Call Close when done.
 func New(opts ...Option) *Fake {
 	cfg := config{
-		identity:     DefaultIdentity,
-		botToken:     DefaultBotToken,
-		appToken:     DefaultAppToken,
+		identity:     defaultIdentity,
 		pingInterval: 250 * time.Millisecond,
 	}
 	for _, o := range opts {
@@ -233,10 +224,10 @@ func (f *Fake) Close() {
 func (f *Fake) APIURL() string { return f.srv.URL + "/api/" }
 
 // BotToken is the xoxb- token the Web API accepts.
-func (f *Fake) BotToken() string { return f.cfg.botToken }
+func (f *Fake) BotToken() string { return botToken }
 
 // AppToken is the xapp- token apps.connections.open accepts.
-func (f *Fake) AppToken() string { return f.cfg.appToken }
+func (f *Fake) AppToken() string { return appToken }
 
 // Identity is the team and bot the fake answers as.
 func (f *Fake) Identity() Identity { return f.cfg.identity }
@@ -278,7 +269,7 @@ func (f *Fake) CallsTo(method string) []Call {
 }
 
 // Wait blocks until cond returns true, ctx ends (ctx.Err()) or the Fake is closed
-// (ErrClosed). cond is checked now and after every change of the fake's state (a call, a
+// (errClosed). cond is checked now and after every change of the fake's state (a call, a
 // post, an ack, a connection); it may read the Fake freely but must not block.
 func (f *Fake) Wait(ctx context.Context, cond func() bool) error {
 	for {
@@ -294,7 +285,7 @@ func (f *Fake) Wait(ctx context.Context, cond func() bool) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-f.done:
-			return ErrClosed
+			return errClosed
 		}
 	}
 }
@@ -309,6 +300,12 @@ func (f *Fake) notifyLocked() {
 func (f *Fake) nextSeqLocked() int {
 	f.seq++
 	return f.seq
+}
+
+// newIDLocked returns a new id shaped like Slack's: prefix ("C", "F", "Ev"…), then
+// "0FAKE" and a unique number.
+func (f *Fake) newIDLocked(prefix string) string {
+	return fmt.Sprintf("%s0FAKE%04d", prefix, f.nextSeqLocked())
 }
 
 // apiMethod answers one Web API method. params holds the form and query values, body the
@@ -330,7 +327,7 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		params = r.URL.Query()
 	} else {
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, "parsing form", http.StatusBadRequest)
 			return
@@ -342,7 +339,7 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		token = auth
 	}
-	params = cloneWithout(params, "token")
+	params.Del("token") // params is this request's own copy
 
 	call := Call{Method: method, Params: params, Body: body, At: time.Now()}
 	resp := f.answer(r.Context(), method, token, params, body)
@@ -381,13 +378,10 @@ func (f *Fake) answer(ctx context.Context, method, token string, params url.Valu
 	f.mu.Unlock()
 
 	if delay > 0 {
-		t := time.NewTimer(delay)
 		select {
-		case <-t.C:
+		case <-time.After(delay):
 		case <-ctx.Done():
-			t.Stop()
 		case <-f.done:
-			t.Stop()
 		}
 	}
 
@@ -410,7 +404,7 @@ func (f *Fake) answer(ctx context.Context, method, token string, params url.Valu
 // authenticate checks the token as Slack does: none is not_authed, the other kind of
 // token is not_allowed_token_type, anything else unknown is invalid_auth.
 func (f *Fake) authenticate(method, token string) string {
-	want, other := f.cfg.botToken, f.cfg.appToken
+	want, other := botToken, appToken
 	if appTokenMethods[method] {
 		want, other = other, want
 	}
@@ -433,11 +427,7 @@ func (r apiResponse) write(w http.ResponseWriter) {
 			// Slack sends whole seconds, and slack-go parses nothing else.
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(r.retryAfter.Seconds()))))
 		}
-		code := r.code
-		if code == "" {
-			code = "ratelimited"
-		}
-		writeJSON(w, r.status, map[string]any{"ok": false, "error": code})
+		writeJSON(w, r.status, map[string]any{"ok": false, "error": cmp.Or(r.code, "ratelimited")})
 	case r.status != http.StatusOK:
 		// Slack answers server errors with an HTML page, which slack-go does not parse.
 		w.Header().Set("Content-Type", "text/html")
@@ -456,16 +446,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-func cloneWithout(v url.Values, key string) url.Values {
-	out := url.Values{}
-	for k, vs := range v {
-		if k != key {
-			out[k] = append([]string(nil), vs...)
-		}
-	}
-	return out
 }
 
 // randomID returns a random lower-case hex string of n bytes.

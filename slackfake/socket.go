@@ -67,7 +67,6 @@ type conn struct {
 	gone    chan struct{} // closed once the connection is torn down
 	queue   []frame       // guarded by Fake.mu
 	closing bool          // a disconnect is queued; guarded by Fake.mu
-	dropped bool          // guarded by Fake.mu
 }
 
 func (c *conn) signal() {
@@ -106,7 +105,7 @@ func (f *Fake) sendEnvelopeWithID(envelopeID, typ string, payload any) (string, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return "", ErrClosed
+		return "", errClosed
 	}
 	f.envelopes[e.id] = e
 	if typ == "events_api" {
@@ -202,7 +201,12 @@ func (f *Fake) DropConnections() {
 // WaitConnected waits until n connections in all have been opened (each one got its
 // hello), counting reconnections.
 func (f *Fake) WaitConnected(ctx context.Context, n int) error {
-	if err := f.Wait(ctx, func() bool { return f.ConnectCount() >= n }); err != nil {
+	connected := func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.connectCount >= n
+	}
+	if err := f.Wait(ctx, connected); err != nil {
 		return fmt.Errorf("slackfake: waiting for connection %d: %w", n, err)
 	}
 	return nil
@@ -213,13 +217,6 @@ func (f *Fake) Connections() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.conns)
-}
-
-// ConnectCount is the number of sockets opened since the Fake started.
-func (f *Fake) ConnectCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.connectCount
 }
 
 // openConnection answers apps.connections.open with a single-use websocket URL.
@@ -399,7 +396,6 @@ func (f *Fake) dropConn(c *conn) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.conns, c)
-	c.dropped = true
 	close(c.gone)
 	unsent := c.queue
 	c.queue = nil
@@ -414,7 +410,7 @@ func (f *Fake) dropConn(c *conn) {
 // requeueLocked puts an envelope that c did not write back in line for delivery.
 func (f *Fake) requeueLocked(c *conn, e *envelope) {
 	e.queued = true
-	if !c.dropped {
+	if f.conns[c] { // not dropped yet: c will write it on its next flush
 		c.queue = append([]frame{{env: e}}, c.queue...)
 		return
 	}
@@ -471,26 +467,15 @@ func (f *Fake) redeliverLoop() {
 		changed := f.changed
 		f.mu.Unlock()
 
-		var (
-			timer *time.Timer
-			fire  <-chan time.Time
-		)
+		var fire <-chan time.Time // nil, so never, when nothing is due
 		if !next.IsZero() {
-			timer = time.NewTimer(time.Until(next))
-			fire = timer.C
+			fire = time.After(time.Until(next)) // unstopped timers are collected (Go 1.23+)
 		}
 		select {
 		case <-fire:
 		case <-changed:
 		case <-f.done:
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		select {
-		case <-f.done:
 			return
-		default:
 		}
 	}
 }

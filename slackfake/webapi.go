@@ -205,7 +205,7 @@ func joinConversation(f *Fake, p url.Values, _ []byte) (map[string]any, string) 
 	}
 	c.BotMember = true
 	f.notifyLocked()
-	out["channel"] = c.json(1700000000)
+	out["channel"] = c.json()
 	return out, ""
 }
 
@@ -217,7 +217,7 @@ func conversationInfo(f *Fake, p url.Values, _ []byte) (map[string]any, string) 
 	if !ok || (c.Type != Public && !c.BotMember) {
 		return nil, "channel_not_found"
 	}
-	return map[string]any{"channel": c.json(1700000000)}, ""
+	return map[string]any{"channel": c.json()}, ""
 }
 
 // https://docs.slack.dev/reference/methods/conversations.replies
@@ -228,17 +228,11 @@ func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 	if code := f.postErrorLocked(channel); code != "" {
 		return nil, code
 	}
-	var thread []*Message
-	for _, m := range f.messages {
-		if m.Channel == channel && !m.Ephemeral && (m.TS == ts || m.ThreadTS == ts) {
-			thread = append(thread, m)
-		}
-	}
-	slices.SortStableFunc(thread, func(a, b *Message) int { return compareTS(a.TS, b.TS) })
+	thread := f.selectLocked(inThread(channel, ts))
 	if len(thread) == 0 {
 		return nil, "thread_not_found"
 	}
-	withMetadata := truthy(p.Get("include_all_metadata"))
+	withMetadata, _ := strconv.ParseBool(p.Get("include_all_metadata")) // false unless a valid true
 	start, _ := strconv.Atoi(p.Get("cursor"))
 	limit, _ := strconv.Atoi(p.Get("limit"))
 	if limit <= 0 || limit > 1000 {
@@ -265,11 +259,6 @@ func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 		out["response_metadata"] = map[string]any{"next_cursor": strconv.Itoa(end)}
 	}
 	return out, ""
-}
-
-func truthy(s string) bool {
-	b, err := strconv.ParseBool(s)
-	return err == nil && b
 }
 
 // https://docs.slack.dev/reference/methods/files.info

@@ -40,11 +40,7 @@ func (f *Fake) AddChannel(c Channel) Channel {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c.ID == "" {
-		prefix := map[ChannelType]string{IM: "D", MPIM: "G"}[c.Type]
-		if prefix == "" {
-			prefix = "C"
-		}
-		c.ID = fmt.Sprintf("%s0FAKE%04d", prefix, f.nextSeqLocked())
+		c.ID = f.newIDLocked(cmp.Or(map[ChannelType]string{IM: "D", MPIM: "G"}[c.Type], "C"))
 	}
 	if c.Type == IM {
 		c.BotMember = true
@@ -82,10 +78,11 @@ func (f *Fake) postErrorLocked(channelID string) string {
 	}
 }
 
-func (c Channel) json(created int64) map[string]any {
+// json is the conversation object of conversations.info and conversations.join.
+func (c Channel) json() map[string]any {
 	out := map[string]any{
 		"id":          c.ID,
-		"created":     created,
+		"created":     1700000000, // the fake's epoch, as in message ts values
 		"is_channel":  c.Type == Public || c.Type == Private,
 		"is_group":    c.Type == Private,
 		"is_im":       c.Type == IM,
@@ -176,9 +173,14 @@ func (f *Fake) Messages(channel string) []Message {
 
 // Thread returns a thread's parent (if stored) and its replies, in ts order.
 func (f *Fake) Thread(channel, threadTS string) []Message {
-	return f.selectMessages(func(m *Message) bool {
+	return f.selectMessages(inThread(channel, threadTS))
+}
+
+// inThread selects the visible messages of a thread: its parent and its replies.
+func inThread(channel, threadTS string) func(*Message) bool {
+	return func(m *Message) bool {
 		return m.Channel == channel && !m.Ephemeral && (m.TS == threadTS || m.ThreadTS == threadTS)
-	})
+	}
 }
 
 // Ephemerals returns the ephemeral messages posted in a channel, in order.
@@ -186,16 +188,26 @@ func (f *Fake) Ephemerals(channel string) []Message {
 	return f.selectMessages(func(m *Message) bool { return m.Channel == channel && m.Ephemeral })
 }
 
+// selectMessages returns copies of the messages keep selects, in ts order.
 func (f *Fake) selectMessages(keep func(*Message) bool) []Message {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []Message
+	for _, m := range f.selectLocked(keep) {
+		out = append(out, *m)
+	}
+	return out
+}
+
+// selectLocked returns the stored messages keep selects, in ts order.
+func (f *Fake) selectLocked(keep func(*Message) bool) []*Message {
+	var out []*Message
 	for _, m := range f.messages {
 		if keep(m) {
-			out = append(out, *m)
+			out = append(out, m)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Message) int { return compareTS(a.TS, b.TS) })
+	slices.SortStableFunc(out, func(a, b *Message) int { return compareTS(a.TS, b.TS) })
 	return out
 }
 
@@ -323,7 +335,7 @@ func (f *Fake) AddFile(file File) File {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if file.ID == "" {
-		file.ID = fmt.Sprintf("F0FAKE%04d", f.nextSeqLocked())
+		file.ID = f.newIDLocked("F")
 	}
 	if file.Name == "" {
 		file.Name = file.ID
@@ -376,7 +388,7 @@ func (file File) MarshalJSON() ([]byte, error) {
 // serveFile serves url_private(_download). Without the bot token Slack redirects to the
 // sign-in page with redir set to the file's path, which slack-go's GetFile reports.
 func (f *Fake) serveFile(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+f.cfg.botToken {
+	if r.Header.Get("Authorization") != "Bearer "+botToken {
 		http.Redirect(w, r, "/signin?redir="+r.URL.Path, http.StatusFound)
 		return
 	}
