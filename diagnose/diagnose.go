@@ -165,7 +165,7 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 	if isIP {
 		return []Result{d.diagnose(ctx, target, ip, opts)}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(withMemo(ctx), d.cfg.Timeout)
 	defer cancel()
 	host := dns.Fqdn(strings.TrimSpace(target))
 	a := d.lookupAddrs(ctx, "", host)
@@ -272,7 +272,7 @@ func (f *facts) negativeTTL() (ttl uint32, ok bool) {
 
 func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, opts Options) Result {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(withMemo(ctx), d.cfg.Timeout)
 	defer cancel()
 	ip = ip.Unmap()
 	rev, _ := dns.ReverseAddr(ip.String())

@@ -377,10 +377,18 @@ func TestRoundTrips(t *testing.T) {
 	g.ResetLog()
 	d.DiagnoseIP(context.Background(), netip.MustParseAddr("203.0.113.5"), Options{})
 	var forward dnstest.Query
+	asked := 0
 	for _, q := range g[0].Queries() {
 		if q.Name == "mail.example.com." && q.Type == dns.TypeA && (forward.Start.IsZero() || q.Start.Before(forward.Start)) {
-			forward = q // the first; SPF's "a" asks again later
+			forward = q // the first; the source check asks again with RD=0
 		}
+		if q.Name == "mail.example.com." && q.Type == dns.TypeA && q.RD {
+			asked++
+		}
+	}
+	if asked != 1 {
+		// SPF's "a" mechanism reuses the engine's forward lookup.
+		t.Errorf("the resolver was asked mail.example.com A %d times in one diagnosis, want 1", asked)
 	}
 	for _, s := range g {
 		for _, q := range s.Queries() {

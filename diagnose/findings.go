@@ -78,9 +78,9 @@ func (d *Diagnoser) findings(f *facts, p *Provider, opts Options) []Finding {
 			add(CodePTRNameAlias, SeverityWarning, "The PTR name %s is an alias (%s); a PTR should name the host itself, not a CNAME (RFC 2181 §10.2). "+
 				"Most receivers follow it, some do not.", n, strings.Join(a.chain, ", "))
 		}
-		if why := genericPTR(f.ip, name); why != "" || d.providerDefault(name) != "" {
+		if why, prov := genericPTR(f.ip, name), d.providerDefault(name); why != "" || prov != "" {
 			msg := fmt.Sprintf("The PTR name %s looks generated, not chosen", n)
-			if prov := d.providerDefault(name); prov != "" {
+			if prov != "" {
 				msg += fmt.Sprintf(": it is %s's default name", prov)
 			} else {
 				msg += ": it contains " + why

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -93,30 +94,34 @@ var DefaultProviders = []ProviderRule{
 // provider names who controls the reverse zone: first by a default PTR name,
 // then by the zone's name servers or SOA MNAME.
 func (d *Diagnoser) provider(f *facts) *Provider {
-	names := append(append([]string{}, f.names...), f.srcNames...)
-	for _, r := range d.cfg.Providers {
-		if r.DefaultPTR == nil {
+	r := d.rule(defaultPTR, append(slices.Clone(f.names), f.srcNames...)...)
+	if r == nil {
+		servers := []string{f.soaMname}
+		for _, s := range f.rz.servers {
+			servers = append(servers, s.name)
+		}
+		r = d.rule(nameServers, servers...)
+	}
+	if r == nil {
+		return nil
+	}
+	p := r.Provider
+	return &p
+}
+
+func defaultPTR(r *ProviderRule) *regexp.Regexp  { return r.DefaultPTR }
+func nameServers(r *ProviderRule) *regexp.Regexp { return r.NameServers }
+
+// rule returns the first rule whose pattern matches one of the names.
+func (d *Diagnoser) rule(pattern func(*ProviderRule) *regexp.Regexp, names ...string) *ProviderRule {
+	for i := range d.cfg.Providers {
+		re := pattern(&d.cfg.Providers[i])
+		if re == nil {
 			continue
 		}
 		for _, n := range names {
-			if r.DefaultPTR.MatchString(strings.ToLower(strings.TrimSuffix(n, "."))) {
-				p := r.Provider
-				return &p
-			}
-		}
-	}
-	servers := []string{f.soaMname}
-	for _, s := range f.rz.servers {
-		servers = append(servers, s.name)
-	}
-	for _, r := range d.cfg.Providers {
-		if r.NameServers == nil {
-			continue
-		}
-		for _, s := range servers {
-			if s != "" && r.NameServers.MatchString(strings.ToLower(strings.TrimSuffix(s, "."))) {
-				p := r.Provider
-				return &p
+			if n != "" && re.MatchString(strings.ToLower(strings.TrimSuffix(n, "."))) {
+				return &d.cfg.Providers[i]
 			}
 		}
 	}
@@ -125,11 +130,8 @@ func (d *Diagnoser) provider(f *facts) *Provider {
 
 // providerDefault returns the provider whose default PTR name this is.
 func (d *Diagnoser) providerDefault(name string) string {
-	n := strings.ToLower(strings.TrimSuffix(name, "."))
-	for _, r := range d.cfg.Providers {
-		if r.DefaultPTR != nil && r.DefaultPTR.MatchString(n) {
-			return r.Name
-		}
+	if r := d.rule(defaultPTR, name); r != nil {
+		return r.Name
 	}
 	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,7 +92,6 @@ func (q *querier) try(ctx context.Context, c *dns.Client, m *dns.Msg, server str
 // lookup is what one question established, after following the CNAME chain
 // in the answer.
 type lookup struct {
-	name   string   // the question
 	final  string   // the last name of the CNAME chain (the name itself without one)
 	chain  []string // CNAME links followed, "alias -> target"
 	rrs    []dns.RR // records of the asked type owned by final
@@ -126,7 +126,7 @@ func (l *lookup) describe() string {
 func (d *Diagnoser) ask(ctx context.Context, server, name string, qtype uint16, recursive bool) lookup {
 	name = dns.CanonicalName(name)
 	r, err := d.q.exchange(ctx, server, name, qtype, recursive)
-	l := lookup{name: name, final: name, server: server, err: err}
+	l := lookup{final: name, server: server, err: err}
 	if err == nil {
 		interpret(&l, r, qtype, recursive)
 	}
@@ -136,10 +136,76 @@ func (d *Diagnoser) ask(ctx context.Context, server, name string, qtype uint16, 
 	return l
 }
 
-// resolve asks the recursive resolver. A denial without SOA is believed
+// resolve asks the recursive resolver (resolveOnce).
+//
+// Within one diagnosis (withMemo) each question goes to the resolver once:
+// SPF's "a", "mx" and "ptr" mechanisms, name servers shared by zones and the
+// PTR names of a host's several addresses reuse the answers the engine
+// already has, or wait for the query in flight.
+func (d *Diagnoser) resolve(ctx context.Context, name string, qtype uint16) lookup {
+	m, _ := ctx.Value(memoKey{}).(*memo)
+	if m == nil {
+		return d.resolveOnce(ctx, name, qtype)
+	}
+	k := question{dns.CanonicalName(name), qtype}
+	m.mu.Lock()
+	e, found := m.m[k]
+	if !found {
+		e = &memoEntry{done: make(chan struct{})}
+		m.m[k] = e
+	}
+	m.mu.Unlock()
+	if !found {
+		e.l = d.resolveOnce(ctx, name, qtype)
+		e.cut = ctx.Err() != nil
+		close(e.done)
+		return e.l
+	}
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+	}
+	if e.cut || ctx.Err() != nil {
+		// The first asker's shorter deadline (the source check's) is no
+		// answer for a caller with more time, nor is a pending one for a
+		// caller out of time: each asks for itself.
+		return d.resolveOnce(ctx, name, qtype)
+	}
+	return e.l
+}
+
+// memo holds the resolver's answers within one diagnosis (see resolve).
+// Shared lookups are read-only.
+type memo struct {
+	mu sync.Mutex
+	m  map[question]*memoEntry
+}
+
+type (
+	memoKey  struct{}
+	question struct {
+		name  string
+		qtype uint16
+	}
+	memoEntry struct {
+		done chan struct{} // closed when l is set
+		l    lookup
+		cut  bool // the asker's context ended: l says nothing about DNS
+	}
+)
+
+// withMemo gives ctx a memo unless it has one already.
+func withMemo(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(memoKey{}).(*memo); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, memoKey{}, &memo{m: map[question]*memoEntry{}})
+}
+
+// resolveOnce asks the recursive resolver. A denial without SOA is believed
 // only from a resolver that answers real questions (saneProbe); its
 // negative TTL stays unknown (lookup.soa nil).
-func (d *Diagnoser) resolve(ctx context.Context, name string, qtype uint16) lookup {
+func (d *Diagnoser) resolveOnce(ctx context.Context, name string, qtype uint16) lookup {
 	l := d.ask(ctx, d.resolver, name, qtype, true)
 	if errors.Is(l.err, errNoSOA) && d.sanity.sane(ctx, d) {
 		l.err, l.neg = nil, true
@@ -346,14 +412,7 @@ func rrAddr(rr dns.RR) netip.Addr {
 
 // has reports whether ip is among the addresses. A v4-mapped AAAA does not
 // confirm an IPv4 client: family-strict receivers (Postfix) would not match it.
-func (a addrs) has(ip netip.Addr) bool {
-	for _, x := range a.list {
-		if x == ip {
-			return true
-		}
-	}
-	return false
-}
+func (a addrs) has(ip netip.Addr) bool { return slices.Contains(a.list, ip) }
 
 func (a addrs) strings() []string {
 	out := make([]string, 0, len(a.list))

@@ -76,8 +76,9 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 	}
 
 	// Names only the source knows: find their zones, then ask them.
+	valid := validNames(names)
 	var fresh []string
-	for _, n := range validNames(names) {
+	for _, n := range valid {
 		if _, ok := fwd[n]; !ok {
 			fresh = append(fresh, n)
 		}
@@ -92,7 +93,7 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 	agree := rev.answered && !rev.differ
 	f.srcDiffer = rev.differ
 	f.srcFwd = map[string]addrs{}
-	for _, n := range validNames(names) {
+	for _, n := range valid {
 		var fz agreement
 		u := addrs{err: errNoReply}
 		for _, fa := range fwd[n] {
