@@ -104,6 +104,23 @@ func result(s diagnose.Status, at time.Time) diagnose.Result {
 	return r
 }
 
+// complete records one recheck's outcome as the scheduler does, through
+// Cycle, claiming nothing else.
+func complete(ctx context.Context, st store.Store, c store.Claim, o store.Outcome) error {
+	res, err := st.Cycle(ctx, time.Time{}, []store.Completion{{Claim: c, Outcome: o}}, 0, time.Minute, time.Minute)
+	if err != nil {
+		return err
+	}
+	return res.Completed[0]
+}
+
+// nextDue is the earliest due time of a check or an announcement, through
+// Cycle, claiming nothing.
+func nextDue(ctx context.Context, st store.Store) (time.Time, bool, error) {
+	res, err := st.Cycle(ctx, time.Time{}, nil, 0, time.Minute, time.Minute)
+	return res.Next, err == nil && !res.Next.IsZero(), err
+}
+
 func TestAddIsIdempotent(t *testing.T) {
 	contract(t, func(t *testing.T, st store.Store) {
 		ctx := context.Background()
@@ -241,13 +258,13 @@ func TestClaimLeaseAndComplete(t *testing.T) {
 		// The lease runs out (the replica died): claimed again, and the old
 		// claim can no longer complete.
 		retry := mustClaim(t, st, t0.Add(150*time.Second), 1, ip1)
-		err := st.Complete(ctx, claims[0], store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0})
+		err := complete(ctx, st, claims[0], store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0})
 		if !errors.Is(err, store.ErrLeaseLost) {
 			t.Fatalf("Complete with an expired claim = %v; want ErrLeaseLost", err)
 		}
 		checked := t0.Add(151 * time.Second)
 		next := t0.Add(10 * time.Minute)
-		if err := st.Complete(ctx, retry[0], store.Outcome{Result: result(diagnose.StatusFail, checked), Next: next, Now: checked}); err != nil {
+		if err := complete(ctx, st, retry[0], store.Outcome{Result: result(diagnose.StatusFail, checked), Next: next, Now: checked}); err != nil {
 			t.Fatal(err)
 		}
 		ws, err := st.ListForIP(ctx, ip1)
@@ -259,7 +276,7 @@ func TestClaimLeaseAndComplete(t *testing.T) {
 				t.Errorf("after Complete: %+v; want status fail, checked %v, next %v", w, checked, next)
 			}
 		}
-		if at, ok, err := st.NextDue(ctx); err != nil || !ok || !at.Equal(t0.Add(3*time.Minute)) {
+		if at, ok, err := nextDue(ctx, st); err != nil || !ok || !at.Equal(t0.Add(3*time.Minute)) {
 			t.Fatalf("NextDue = %v, %v, %v; want ip2's %v", at, ok, err, t0.Add(3*time.Minute))
 		}
 		// Max is respected: two IPs are due, one is claimed at a time. ip1
@@ -292,7 +309,7 @@ func TestReschedule(t *testing.T) {
 			if err := st.Reschedule(ctx, tc.ip, tc.at); err != nil {
 				t.Fatal(err)
 			}
-			if at, ok, err := st.NextDue(ctx); err != nil || !ok || !at.Equal(tc.want) {
+			if at, ok, err := nextDue(ctx, st); err != nil || !ok || !at.Equal(tc.want) {
 				t.Fatalf("Reschedule(%v, %v): NextDue = %v, %v, %v; want %v", tc.ip, tc.at, at, ok, err, tc.want)
 			}
 		}
@@ -307,7 +324,7 @@ func check(t *testing.T, st store.Store, now time.Time, r diagnose.Result, kind 
 	for _, w := range ws {
 		ts = append(ts, store.Transition{Key: w.Key, CreatedAt: w.CreatedAt, Kind: kind})
 	}
-	if err := st.Complete(context.Background(), c[0], store.Outcome{Result: r, Next: now.Add(time.Minute), Transitions: ts, Now: now}); err != nil {
+	if err := complete(context.Background(), st, c[0], store.Outcome{Result: r, Next: now.Add(time.Minute), Transitions: ts, Now: now}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -382,7 +399,7 @@ func TestFixedEndsWatchOnce(t *testing.T) {
 		if ws, err := st.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
 			t.Fatalf("ListForIP after the fixed announcements = %v, %v; want none", ws, err)
 		}
-		if _, ok, err := st.NextDue(ctx); err != nil || ok {
+		if _, ok, err := nextDue(ctx, st); err != nil || ok {
 			t.Fatalf("NextDue = %v, %v; want nothing left", ok, err)
 		}
 	})
@@ -439,14 +456,14 @@ func TestAddDuringCheck(t *testing.T) {
 		late := newWatch(ip1, "C2", "2.2", "U2")
 		late.CreatedAt = t0.Add(time.Second)
 		mustAdd(t, st, late, t0.Add(30*time.Second)) // before the lease ends
-		if err := st.Complete(ctx, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0}); err != nil {
+		if err := complete(ctx, st, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0}); err != nil {
 			t.Fatalf("Complete after an Add: %v", err)
 		}
-		if at, ok, err := st.NextDue(ctx); err != nil || !ok || !at.Equal(t0.Add(30*time.Second)) {
+		if at, ok, err := nextDue(ctx, st); err != nil || !ok || !at.Equal(t0.Add(30*time.Second)) {
 			t.Fatalf("NextDue = %v, %v, %v; want the new thread's %v", at, ok, err, t0.Add(30*time.Second))
 		}
 		// The claim is used up: completing it twice is refused.
-		if err := st.Complete(ctx, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0}); !errors.Is(err, store.ErrLeaseLost) {
+		if err := complete(ctx, st, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Hour), Now: t0}); !errors.Is(err, store.ErrLeaseLost) {
 			t.Fatalf("second Complete = %v; want ErrLeaseLost", err)
 		}
 	})

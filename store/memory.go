@@ -192,12 +192,6 @@ func (m *Memory) claimDue(now int64, max int, lease time.Duration) []Claim {
 	return claims
 }
 
-func (m *Memory) Complete(ctx context.Context, c Claim, o Outcome) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.complete(c, o)
-}
-
 func (m *Memory) complete(c Claim, o Outcome) error {
 	e := m.ips[c.IP]
 	if e == nil || e.token != c.Token {
@@ -244,13 +238,6 @@ func (m *Memory) Reschedule(ctx context.Context, ip netip.Addr, at time.Time) er
 		e.due = ms(at)
 	}
 	return nil
-}
-
-func (m *Memory) NextDue(ctx context.Context) (time.Time, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	next := m.nextDue()
-	return next, !next.IsZero(), nil
 }
 
 // nextDue is the earliest due time of a check or an announcement, zero for

@@ -194,6 +194,10 @@ func wrapErr(op string, err error) error {
 	return fmt.Errorf("store: %s: %w", op, err)
 }
 
+// replyErr reports a script reply the store cannot read (corrupt data, a bug):
+// not ErrUnavailable, which would have callers retry the same thing forever.
+func replyErr(op string, err error) error { return fmt.Errorf("store: %s: %w", op, err) }
+
 var sourceCodes = map[Source]string{SourceCommand: "c", SourceMention: "m", SourceBounce: "b", SourceButton: "k"}
 
 func sourceOf(code string) Source {
@@ -262,13 +266,13 @@ func (r *Redis) list(ctx context.Context, op string, args ...any) ([]Watch, erro
 	}
 	vs, err := strs(v, 5)
 	if err != nil {
-		return nil, wrapErr(op, err)
+		return nil, replyErr(op, err)
 	}
 	var ws []Watch
 	for i := 0; i < len(vs); i += 5 {
 		w, err := decodeWatch(vs[i], vs[i+1], vs[i+2], vs[i+3])
 		if err != nil {
-			return nil, wrapErr(op, err)
+			return nil, replyErr(op, err)
 		}
 		if w.State == StateActive {
 			w.NextCheck = fromMS(vs[i+4])
@@ -336,7 +340,7 @@ func (r *Redis) ClaimDue(ctx context.Context, now time.Time, max int, lease time
 	}
 	claims, err := decodeClaims(v)
 	if err != nil {
-		return nil, wrapErr("claim due", err)
+		return nil, replyErr("claim due", err)
 	}
 	return claims, nil
 }
@@ -354,8 +358,11 @@ func decodeClaims(v any) ([]Claim, error) {
 	claims := make([]Claim, 0, len(a)-1)
 	for _, e := range a[1:] {
 		vs, err := strs(e, 1)
-		if err != nil || len(vs)%2 != 1 {
-			return nil, fmt.Errorf("unexpected claim %v: %w", e, err)
+		if err != nil {
+			return nil, err
+		}
+		if len(vs)%2 != 1 {
+			return nil, fmt.Errorf("unexpected claim %q", vs)
 		}
 		c := Claim{Token: tok}
 		if c.IP, err = netip.ParseAddr(vs[0]); err != nil {
@@ -385,18 +392,6 @@ func decodeClaims(v any) ([]Claim, error) {
 	return claims, nil
 }
 
-func (r *Redis) Complete(ctx context.Context, c Claim, o Outcome) error {
-	args, err := appendCompletion(nil, Completion{c, o})
-	if err != nil {
-		return fmt.Errorf("store: complete: %w", err)
-	}
-	v, err := r.run(ctx, "complete", scriptComplete, args...)
-	if err != nil {
-		return err
-	}
-	return completed(c, v)
-}
-
 // appendCompletion encodes one outcome the way the Lua complete reads it.
 func appendCompletion(args []any, d Completion) ([]any, error) {
 	var result []byte
@@ -414,7 +409,7 @@ func appendCompletion(args []any, d Completion) ([]any, error) {
 	return args, nil
 }
 
-// completed turns the Lua complete's status into Complete's error.
+// completed turns the Lua complete's status into Completion's error.
 func completed(c Claim, status any) error {
 	if status == int64(-1) {
 		return fmt.Errorf("store: complete %s: %w", c.IP, ErrLeaseLost)
@@ -436,7 +431,7 @@ func (r *Redis) Cycle(ctx context.Context, now time.Time, done []Completion, max
 	}
 	res, err := decodeCycle(v, done)
 	if err != nil {
-		return CycleResult{}, wrapErr("cycle", err)
+		return CycleResult{}, replyErr("cycle", err)
 	}
 	return res, nil
 }
@@ -476,18 +471,6 @@ func (r *Redis) Reschedule(ctx context.Context, ip netip.Addr, at time.Time) err
 	return nil
 }
 
-func (r *Redis) NextDue(ctx context.Context) (time.Time, bool, error) {
-	v, err := r.run(ctx, "next due", scriptNextDue)
-	if err != nil {
-		return time.Time{}, false, err
-	}
-	next, err := decodeNext(v)
-	if err != nil {
-		return time.Time{}, false, wrapErr("next due", err)
-	}
-	return next, !next.IsZero(), nil
-}
-
 // decodeNext reads the Lua nextDue's reply: the earlier of its two scores.
 func decodeNext(v any) (time.Time, error) {
 	vs, err := strs(v, 2)
@@ -517,7 +500,7 @@ func (r *Redis) ClaimAnnouncements(ctx context.Context, now time.Time, max int, 
 	}
 	ps, err := decodePending(v)
 	if err != nil {
-		return nil, wrapErr("claim announcements", err)
+		return nil, replyErr("claim announcements", err)
 	}
 	return ps, nil
 }

@@ -123,10 +123,10 @@ func TestOrphanForgotten(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := mustClaim(t, st, t0, 1, ip1)[0]
-	if err := st.Complete(ctx, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Minute), Now: t0}); err != nil {
+	if err := complete(ctx, st, c, store.Outcome{Result: result(diagnose.StatusFail, t0), Next: t0.Add(time.Minute), Now: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if at, ok, err := st.NextDue(ctx); err != nil || ok {
+	if at, ok, err := nextDue(ctx, st); err != nil || ok {
 		t.Fatalf("NextDue = %v, %v, %v; want nothing scheduled", at, ok, err)
 	}
 }

@@ -190,12 +190,6 @@ var scriptClaim = redis.NewScript(luaPrelude + `
 return claimDue(ARGV[2], ARGV[3], ARGV[4])
 `)
 
-// ARGV: prefix, then one outcome as complete reads it. Returns complete's
-// status.
-var scriptComplete = redis.NewScript(luaPrelude + `
-return (complete(2))
-`)
-
 // ARGV: prefix, now_ms, max, lease_ms. Returns claimAnn's reply.
 var scriptClaimAnn = redis.NewScript(luaPrelude + `
 return claimAnn(ARGV[2], ARGV[3], ARGV[4])
@@ -261,9 +255,4 @@ for k = 1, tonumber(ARGV[6]) do st[k], i = complete(i) end
 local anns = claimAnn(ARGV[2], ARGV[3], ARGV[5])
 local claims = claimDue(ARGV[2], tonumber(ARGV[3]) - #anns / 4, ARGV[4])
 return {st, anns, claims, nextDue()}
-`)
-
-// ARGV: prefix. Returns nextDue's reply.
-var scriptNextDue = redis.NewScript(luaPrelude + `
-return nextDue()
 `)

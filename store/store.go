@@ -13,28 +13,29 @@
 // IP: an IP watched from several threads is checked once per due time and the
 // outcome is applied to all of its watches.
 //
-// The scheduler (package watch) drives the store:
+// The scheduler (package watch) drives the store, one round trip per pass:
 //
-//	claims, _ := st.ClaimDue(ctx, now, 8, 2*time.Minute) // due IPs and their watches, leased
-//	res := diagnose(claim.IP)                             // DNS, no store access
-//	st.Complete(ctx, claim, store.Outcome{...})           // next due time, announcement intents
-//	ps, _ := st.ClaimAnnouncements(ctx, now, 8, time.Minute)
-//	post(p)                                               // Slack, keyed by p.IdempotencyKey
-//	st.MarkPosted(ctx, p)
+//	res, _ := st.Cycle(ctx, now, done, 8, 2*time.Minute, time.Minute)
+//	// res.Completed: which of done (finished rechecks) were applied
+//	// res.Claims: due IPs and their watches, leased; diagnose each (DNS, no
+//	//   store access) and pass the outcome as a Completion to the next Cycle
+//	// res.Announcements: intents, leased; post each (Slack, keyed by
+//	//   p.IdempotencyKey), then st.MarkPosted(ctx, p)
+//	// res.Next: when to run the next pass
 //
-// Cycle does the first, third and fourth of these (and NextDue) at once, in
-// one round trip, for a batch: that is what the scheduler's loop calls.
+// ClaimDue and ClaimAnnouncements are the two claiming steps of Cycle on
+// their own.
 //
 // Claiming a due IP moves its due time to the end of the lease, atomically:
 // that is both the lease (no other replica sees the IP as due) and the retry
-// time if this replica dies mid-check. Complete is fenced by the claim's token
-// and fails with ErrLeaseLost once another replica has re-claimed the IP (or
-// the claim was completed already). A watch added, or a "Recheck now", while
-// the IP is being checked keeps its earlier due time. The Redis key schema is
-// in docs/ARCHITECTURE.md.
+// time if this replica dies mid-check. Recording an outcome is fenced by the
+// claim's token and fails with ErrLeaseLost once another replica has
+// re-claimed the IP (or the outcome was recorded already). A watch added, or
+// a Reschedule ("Recheck now"), while the IP is being checked keeps its
+// earlier due time. The Redis key schema is in docs/ARCHITECTURE.md.
 //
-// Announcements are recorded as intents by Complete, in the same atomic step as
-// the watch's state change, before anything is posted. At most one intent per
+// Announcements are recorded as intents with the outcome, in the same atomic
+// step as the watch's state change, before anything is posted. At most one intent per
 // watch is pending (fixed or expired supersede progress). A claimed intent is
 // leased like a check; a poster that crashes or fails leaves it to be claimed
 // again after the lease with Attempt+1 and the same IdempotencyKey, so the
@@ -149,7 +150,7 @@ type Claim struct {
 	IP      netip.Addr
 	Checks  int     // rechecks completed so far for this IP
 	Watches []Watch // the IP's watches when claimed
-	Token   int64   // fences Complete
+	Token   int64   // fences the outcome's Completion
 }
 
 // Transition moves one watch (identified by Key and CreatedAt) on, and records
@@ -223,17 +224,14 @@ type Store interface {
 	// ClaimDue leases up to max IPs due at now for lease, each with its
 	// watches (one round trip: the recheck needs them).
 	ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error)
-	// Complete applies a recheck's outcome to a claimed IP (ErrLeaseLost if
-	// the claim expired and was taken again).
-	Complete(ctx context.Context, c Claim, o Outcome) error
 	// Reschedule brings a scheduled IP's next check forward to at ("Recheck
 	// now"); it never delays it and does nothing for an IP not scheduled.
 	Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error
-	// NextDue is the earliest due time of a check or an announcement.
-	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
-	// Cycle is one pass of a scheduler, atomic and in one round trip:
-	// Complete each of done, then ClaimAnnouncements up to max, then
-	// ClaimDue up to max minus the announcements claimed, then NextDue.
+	// Cycle is one pass of a scheduler, atomic and in one round trip: apply
+	// the outcome of each of done (fenced by its claim's token), then
+	// ClaimAnnouncements up to max, then ClaimDue up to max minus the
+	// announcements claimed, then report the earliest due time left. With
+	// max 0 it only records outcomes and reads that time.
 	Cycle(ctx context.Context, now time.Time, done []Completion, max int, checkLease, announceLease time.Duration) (CycleResult, error)
 
 	// ClaimAnnouncements leases up to max announcement intents due at now.

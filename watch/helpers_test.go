@@ -34,6 +34,13 @@ func redisStore(tb testing.TB, srv *redistest.Server) *store.Redis {
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
+// nextDue is the earliest due time of a check or an announcement in st,
+// through Cycle, claiming nothing.
+func nextDue(ctx context.Context, st watch.Store) (time.Time, bool, error) {
+	res, err := st.Cycle(ctx, time.Time{}, nil, 0, time.Minute, time.Minute)
+	return res.Next, err == nil && !res.Next.IsZero(), err
+}
+
 // wait receives from ch or fails the test; the timeout only guards against a
 // hang, it is never what a test waits for.
 func wait[T any](t *testing.T, ch <-chan T, what string) T {

@@ -125,7 +125,7 @@ func testLifecycle(t *testing.T, backing store.Store) {
 	if ws, err := backing.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
 		t.Fatalf("watches left: %v, %v", ws, err)
 	}
-	if _, ok, err := backing.NextDue(ctx); err != nil || ok {
+	if _, ok, err := nextDue(ctx, backing); err != nil || ok {
 		t.Fatalf("NextDue = %v, %v; want nothing scheduled", ok, err)
 	}
 }
@@ -206,7 +206,7 @@ func TestUndeliverable(t *testing.T) {
 	if ws, err := backing.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
 		t.Fatalf("watches left: %v, %v; want the fixed watch ended", ws, err)
 	}
-	if _, ok, err := backing.NextDue(ctx); err != nil || ok {
+	if _, ok, err := nextDue(ctx, backing); err != nil || ok {
 		t.Fatalf("NextDue = %v, %v; want no retry scheduled", ok, err)
 	}
 }

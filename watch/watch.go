@@ -39,7 +39,6 @@
 //
 //	// "Stop watching" and /rdns unwatch: st.Remove(ctx, key)
 //	// /rdns list: st.ListByChannel; App Home: st.ListByUser (Status, NextCheck)
-//	// "Recheck now": sch.CheckNow(ctx, ip)
 package watch
 
 import (
@@ -48,6 +47,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
@@ -85,7 +85,6 @@ type Announcement struct {
 // Store is what the scheduler needs of a store.Store.
 type Store interface {
 	Add(ctx context.Context, w store.Watch, due time.Time) (bool, error)
-	Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error
 	Cycle(ctx context.Context, now time.Time, done []store.Completion, max int, checkLease, announceLease time.Duration) (store.CycleResult, error)
 	MarkPosted(ctx context.Context, p store.Pending) error
 }
@@ -119,6 +118,8 @@ type Scheduler struct {
 	cfg  Config
 	log  *slog.Logger
 	kick chan struct{}
+	// longest is the longest of cfg.Intervals: the cap on a TTL's delay.
+	longest time.Duration
 }
 
 var (
@@ -160,7 +161,8 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger.With("pkg", "watch"), kick: make(chan struct{}, 1)}, nil
+	return &Scheduler{cfg: cfg, log: cfg.Logger.With("pkg", "watch"), kick: make(chan struct{}, 1),
+		longest: slices.Max(cfg.Intervals)}, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -169,8 +171,8 @@ func setDefault(d *time.Duration, v time.Duration) {
 	}
 }
 
-// Kick wakes the loop now (after work was added); it never blocks.
-func (s *Scheduler) Kick() {
+// wake wakes the loop now (after work was added); it never blocks.
+func (s *Scheduler) wake() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
@@ -193,17 +195,8 @@ func (s *Scheduler) Watch(ctx context.Context, w store.Watch, first diagnose.Res
 	if added, err = s.cfg.Store.Add(ctx, w, next); err != nil {
 		return false, time.Time{}, fmt.Errorf("watch %s: %w", w.Key, err)
 	}
-	s.Kick()
+	s.wake()
 	return added, next, nil
-}
-
-// CheckNow brings ip's next recheck forward to now ("Recheck now").
-func (s *Scheduler) CheckNow(ctx context.Context, ip netip.Addr) error {
-	if err := s.cfg.Store.Reschedule(ctx, ip, s.cfg.Clock.Now()); err != nil {
-		return fmt.Errorf("watch: check %s now: %w", ip, err)
-	}
-	s.Kick()
-	return nil
 }
 
 // delay is how long to wait after the checks-th recheck (0: after the
@@ -218,11 +211,7 @@ func (s *Scheduler) delay(checks int, r diagnose.Result) time.Duration {
 	case r.NegativeTTLSeconds != nil:
 		ttl = *r.NegativeTTLSeconds
 	}
-	longest := d
-	for _, x := range iv {
-		longest = max(longest, x)
-	}
-	return max(d, min(time.Duration(ttl)*time.Second, longest))
+	return max(d, min(time.Duration(ttl)*time.Second, s.longest))
 }
 
 // Run runs the loop until ctx is done, then waits for the checks and posts
