@@ -3,6 +3,7 @@ package bounce
 import (
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -58,7 +59,7 @@ func analyse(chunks []chunk) Result {
 			primary = i
 		}
 	}
-	res := Result{RDNS: len(hits) > 0, SendingIPs: []string{}}
+	res := Result{RDNS: len(hits) > 0}
 	at := 0
 	if res.RDNS {
 		// The first matched statement carrying a reply code is the
@@ -103,22 +104,13 @@ func isRejection(st *statement) bool {
 // (a transcript's 250) is never the rejection.
 func replyCode(l string, at int) (int, string) {
 	code, status := 0, ""
-	for i := 0; i+3 <= len(l); i++ {
-		if i > at && code != 0 {
-			break
-		}
-		c := l[i]
-		if (c != '4' && c != '5') || !isDigit(l[i+1]) || !isDigit(l[i+2]) ||
-			(i > 0 && !isCodeLead(l[i-1])) || (i+3 < len(l) && l[i+3] != ' ' && l[i+3] != '-') {
-			continue
-		}
-		code = int(c-'0')*100 + int(l[i+1]-'0')*10 + int(l[i+2]-'0')
+	for i := nextReplyCode(l, 0); i >= 0 && (i <= at || code == 0); i = nextReplyCode(l, i+4) {
+		code = int(l[i]-'0')*100 + int(l[i+1]-'0')*10 + int(l[i+2]-'0')
 		status = ""
 		rest := strings.TrimLeft(l[min(len(l), i+4):], " #")
 		if st, at := findStatus(rest[:min(len(rest), 12)]); at == 0 {
 			status = st
 		}
-		i += 3
 	}
 	if st, _ := findStatus(l); status == "" && st != "" && (code == 0 || int(st[0]-'0') == code/100) {
 		status = st
@@ -390,26 +382,16 @@ func sendingIPs(sts []statement, hits []int, primary int, recv map[netip.Addr]bo
 	if len(ips) > 0 {
 		return ips, SourceDSN
 	}
-	for i := range sts {
-		st := &sts[i]
-		if st.returned && st.field == "received" {
-			// The newest Received field is first; its "by" clause is the
-			// sending host. The "from" clause is the submitting client.
-			by := st.lower
-			if j := strings.Index(by, " by "); j >= 0 {
-				by = by[j:]
-			} else {
-				break
-			}
-			if j := strings.IndexAny(by, ";"); j >= 0 {
-				by = by[:j]
-			}
+	// The newest Received field is first; its "by" clause is the sending
+	// host. The "from" clause is the submitting client.
+	if i := slices.IndexFunc(sts, func(st statement) bool { return st.returned && st.field == "received" }); i >= 0 {
+		if _, by, ok := strings.Cut(sts[i].lower, " by "); ok {
+			by, _, _ = strings.Cut(by, ";")
 			for _, a := range scanIPs(by) {
 				if a.IsGlobalUnicast() && !a.IsPrivate() {
 					keep(a)
 				}
 			}
-			break
 		}
 	}
 	if len(ips) > 0 {
@@ -500,12 +482,7 @@ func evidence(sts []statement, hits, hitAt []int, primary int) string {
 		if len(lines) == maxHits {
 			break
 		}
-		t := dropContinuations(excerpt(sts[i].text, hitAt[k]))
-		dup := false
-		for _, l := range lines {
-			dup = dup || l == t
-		}
-		if !dup {
+		if t := dropContinuations(excerpt(sts[i].text, hitAt[k])); !slices.Contains(lines, t) {
 			lines = append(lines, t)
 		}
 	}
@@ -526,13 +503,7 @@ func dropContinuations(t string) string {
 			first = false
 			continue
 		}
-		end := i + 4
-		if st, at := findStatus(t[end:min(len(t), end+12)]); at == 0 {
-			end += len(st)
-		}
-		for end < len(t) && t[end] == ' ' {
-			end++
-		}
+		end := skipReplyMark(t, i, len(t))
 		b.WriteString(t[done:i])
 		done, i = end, end
 	}

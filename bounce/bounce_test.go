@@ -2,6 +2,7 @@ package bounce
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
 	"slices"
@@ -151,6 +152,19 @@ func TestMalformedMIME(t *testing.T) {
 				t.Errorf("got %+v", r)
 			}
 		})
+	}
+}
+
+// TestLineEndings: a MIME message is decoded whatever its line endings:
+// LF, CRLF or bare CR.
+func TestLineEndings(t *testing.T) {
+	msg := "From: MAILER-DAEMON\nContent-Type: multipart/report; boundary=b\n\n--b\nContent-Type: text/plain\n" +
+		"Content-Transfer-Encoding: base64\n\n" + base64.StdEncoding.EncodeToString([]byte("550 5.7.25 [203.0.113.5] no PTR record")) + "\n--b--\n"
+	for name, eol := range map[string]string{"LF": "\n", "CRLF": "\r\n", "CR": "\r"} {
+		r := ParseString(strings.ReplaceAll(msg, "\n", eol))
+		if !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.5"}) {
+			t.Errorf("%s: got %+v", name, r)
+		}
 	}
 }
 

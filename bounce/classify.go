@@ -211,19 +211,23 @@ func inRejection(st *statement) bool {
 		containsAny(st.lower, rejectionWords) || hasStatus(st.lower)
 }
 
-// hasReplyCode reports whether l holds a 4xx or 5xx SMTP reply code: three
-// digits standing alone, followed by a space, a dash or the end.
-func hasReplyCode(l string) bool {
-	for i := 0; i+3 <= len(l); i++ {
+// hasReplyCode reports whether l holds a 4xx or 5xx SMTP reply code.
+func hasReplyCode(l string) bool { return nextReplyCode(l, 0) >= 0 }
+
+// nextReplyCode returns the offset of the first 4xx or 5xx SMTP reply code
+// in l at or after from, or -1: three digits standing alone, followed by a
+// space, a dash or the end.
+func nextReplyCode(l string, from int) int {
+	for i := from; i+3 <= len(l); i++ {
 		c := l[i]
 		if (c != '4' && c != '5') || (i > 0 && !isCodeLead(l[i-1])) {
 			continue
 		}
 		if isDigit(l[i+1]) && isDigit(l[i+2]) && (i+3 == len(l) || l[i+3] == ' ' || l[i+3] == '-') {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // ptrWords say that a PTR is missing, wrong or required, rather than merely

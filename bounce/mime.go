@@ -67,7 +67,16 @@ type walker struct {
 // is broken, is read as raw text so that no content is lost.
 func extract(data string) []chunk {
 	data = skipMboxLine(data)
-	if !looksLikeMessage(data) {
+	if strings.IndexByte(data, '\n') < 0 && strings.IndexByte(data, '\r') >= 0 {
+		// Bare-CR line endings (old Mac mail): net/mail and mime/multipart
+		// know only LF and CRLF.
+		data = strings.ReplaceAll(data, "\r", "\n")
+	}
+	if !startsWithField(data) {
+		return []chunk{{text: data}}
+	}
+	end := headerEnd(data)
+	if end == len(data) {
 		return []chunk{{text: data}}
 	}
 	br, putBack := getBufReader(data)
@@ -78,7 +87,6 @@ func extract(data string) []chunk {
 	}
 	// The header block is read as text too: a pasted DSN whose first lines
 	// are Diagnostic-Code and Status fields parses as a header.
-	end := headerEnd(data)
 	chunks := []chunk{{text: data[:end]}}
 	w := walker{buf: readBufs.Get().(*bytes.Buffer)}
 	defer func() {
@@ -99,9 +107,8 @@ func skipMboxLine(data string) string {
 	return data
 }
 
-// looksLikeMessage reports whether data starts with an RFC 5322 header field
-// and has a header/body separator.
-func looksLikeMessage(data string) bool {
+// startsWithField reports whether data starts with an RFC 5322 header field.
+func startsWithField(data string) bool {
 	colon := strings.IndexByte(data, ':')
 	if colon <= 0 || colon > 76 {
 		return false
@@ -111,22 +118,22 @@ func looksLikeMessage(data string) bool {
 			return false
 		}
 	}
-	return headerEnd(data) < len(data)
+	return true
 }
 
 // headerEnd returns the offset of the blank line ending the header block, or
-// len(data) when there is none.
+// len(data) when there is none. The CRLF form is looked for only before
+// the first LF one, so LF text is not searched to its end for it.
 func headerEnd(data string) int {
-	lf := strings.Index(data, "\n\n")
-	crlf := strings.Index(data, "\r\n\r\n")
-	switch {
-	case lf < 0 && crlf < 0:
-		return len(data)
-	case lf < 0 || (crlf >= 0 && crlf < lf):
-		return crlf
-	default:
-		return lf
+	end := len(data)
+	if lf := strings.Index(data, "\n\n"); lf >= 0 {
+		end = lf
 	}
+	// "\r\n\r\n" may end past an "\n\n" it precedes ("\r\n\r\n\n").
+	if crlf := strings.Index(data[:min(len(data), end+3)], "\r\n\r\n"); crlf >= 0 {
+		end = crlf
+	}
+	return end
 }
 
 // walk appends the readable text of one MIME entity to chunks.

@@ -247,16 +247,7 @@ func splitStatements(c chunk, out []statement) []statement {
 		}
 		switch {
 		case curCode != "" && code != "" && code[:3] == curCode[:3]:
-			a += 4 // RFC 5321 4.2.1 continuation: the code is said once
-			for a < b && text[a] == ' ' {
-				a++
-			}
-			if st, at := findStatus(text[a:min(b, a+12)]); at == 0 { // and so is the status
-				a += len(st)
-				for a < b && text[a] == ' ' {
-					a++
-				}
-			}
+			a = skipReplyMark(text, a, b) // RFC 5321 4.2.1 continuation: the code is said once
 		case indented && len(cur) > 0:
 		case field != "":
 			flush()
@@ -368,6 +359,23 @@ func replyPrefix(line string) string {
 		return ""
 	}
 	return line[:4]
+}
+
+// skipReplyMark returns the offset past the reply code mark ("550-") at
+// s[i:b] and the enhanced status that may follow it, with their spaces: what
+// each line of a multi-line reply repeats.
+func skipReplyMark(s string, i, b int) int {
+	i += 4
+	for i < b && s[i] == ' ' {
+		i++
+	}
+	if st, at := findStatus(s[i:min(b, i+12)]); at == 0 {
+		i += len(st)
+		for i < b && s[i] == ' ' {
+			i++
+		}
+	}
+	return i
 }
 
 // fieldName returns the name when the lower-cased line starts a header
