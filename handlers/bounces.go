@@ -45,7 +45,12 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 		}
 	}
 	for _, text := range messageTexts(ev) {
-		consider(bounce.ParseString(text))
+		r, err := bounce.ParseString(text)
+		if err != nil {
+			b.log.WarnContext(ctx, "reading bounce text", "err", err)
+			continue
+		}
+		consider(r)
 	}
 	for i := range ev.Files {
 		r, err := b.readFile(ctx, &ev.Files[i])
@@ -193,7 +198,10 @@ func (b *Bot) readFile(ctx context.Context, f *slackFile) (bounce.Result, error)
 		}
 	}
 	if f.isEmail() {
-		r := bounce.ParseString(f.PlainText)
+		r, err := bounce.ParseString(f.PlainText)
+		if err != nil {
+			return bounce.Result{}, fmt.Errorf("email %s: %w", f.ID, err)
+		}
 		if r.RDNS && len(r.SendingIPs) > 0 || (f.URLPrivateDownload == "" && f.URLPrivate == "") || !f.HasMore {
 			return r, nil
 		}
@@ -258,7 +266,7 @@ func (b *Bot) download(ctx context.Context, f *slackFile) (bounce.Result, error)
 	if err := b.api.GetFileContext(ctx, url, w); err != nil {
 		return bounce.Result{}, fmt.Errorf("download %s: %w", f.ID, err)
 	}
-	return bounce.Parse(&buf)
+	return bounce.Parse(buf.Bytes())
 }
 
 // limitedWriter fails once more than left bytes are written.
