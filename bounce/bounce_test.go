@@ -134,9 +134,11 @@ type wrongSize struct{ io.Reader }
 func (wrongSize) Size() int64 { return 1000 }
 
 // TestTooLarge: every entry point refuses input past MaxSize, with or
-// without a length to go by, and reads exactly MaxSize.
+// without a length to go by, and reads exactly MaxSize. The filler is an
+// attachment, which is skipped unread, so the test costs the reading only.
 func TestTooLarge(t *testing.T) {
-	head := "550 5.7.25 no PTR for [203.0.113.5]\n\n"
+	head := "Content-Type: multipart/mixed; boundary=b\n\n--b\n\n550 5.7.25 no PTR for [203.0.113.5]\n" +
+		"--b\nContent-Type: application/octet-stream\n\n"
 	exact := head + strings.Repeat("a", MaxSize-len(head))
 	entries := map[string]func(string) (Result, error){
 		"ParseString": ParseString,
@@ -178,12 +180,12 @@ func TestParseReaderStops(t *testing.T) {
 // countingReader is an endless input of 'a's that counts what was read.
 type countingReader int
 
+var as = strings.Repeat("a", 64<<10)
+
 func (c *countingReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = 'a'
-	}
-	*c += countingReader(len(p))
-	return len(p), nil
+	n := copy(p, as)
+	*c += countingReader(n)
+	return n, nil
 }
 
 type failReader struct{}
@@ -230,6 +232,51 @@ func TestMalformedMIME(t *testing.T) {
 			r := mustParse(t, in)
 			if !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.5"}) {
 				t.Errorf("got %+v", r)
+			}
+		})
+	}
+}
+
+// TestMIMEParts: which parts are read. A bounce forwarded as an attached
+// message is walked; the returned message of a DSN is not read for its
+// wording; attachments that are not text are skipped undecoded; text parts
+// are decoded whatever their transfer encoding.
+func TestMIMEParts(t *testing.T) {
+	const rejection = "550 5.7.25 [203.0.113.5] The IP address sending this message does not have a PTR record setup."
+	b64 := base64.StdEncoding.EncodeToString([]byte(rejection))
+	part := func(header, body string) string { return "--b\n" + header + "\n\n" + body + "\n" }
+	mixed := func(parts ...string) string {
+		return "From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n" + strings.Join(parts, "") + "--b--\n"
+	}
+	dsn := "From: MAILER-DAEMON@example.net\nContent-Type: multipart/report; boundary=r\n\n" +
+		"--r\nContent-Type: text/plain\n\n" + rejection + "\n--r--\n"
+	tests := map[string]struct {
+		in   string
+		rdns bool
+	}{
+		"forwarded bounce": {mixed(part("Content-Type: text/plain", "see below"), part("Content-Type: message/rfc822", dsn)), true},
+		"forwarded, base64": {mixed(part("Content-Type: message/rfc822\nContent-Transfer-Encoding: base64",
+			base64.StdEncoding.EncodeToString([]byte(dsn)))), true},
+		"returned message wording": {"Content-Type: multipart/report; boundary=b\n\n" +
+			part("Content-Type: text/plain", "Delivery failed: mailbox full") +
+			part("Content-Type: message/rfc822", "Subject: hi\n\n"+rejection) + "--b--\n", false},
+		"image attachment":   {mixed(part("Content-Type: image/png\nContent-Transfer-Encoding: base64", b64)), false},
+		"octet-stream":       {mixed(part("Content-Type: application/octet-stream", rejection)), false},
+		"text attachment":    {mixed(part("Content-Type: text/plain; name=log.txt\nContent-Transfer-Encoding: base64", b64)), true},
+		"quoted-printable":   {mixed(part("Content-Transfer-Encoding: Quoted-Printable", strings.Replace(rejection, "PTR", "P=\nT=52", 1))), true},
+		"html":               {mixed(part("Content-Type: text/html", "<p>"+rejection+"</p>")), true},
+		"no part header":     {mixed("--b\n\n" + rejection + "\n"), true},
+		"broken part header": {mixed(part("Content-Type: image/png\nnot a field", rejection)), true},
+		"folded type":        {"Content-Type: multipart/mixed;\n\tboundary=b\n\n" + part("Content-Type: text/plain", rejection) + "--b--\n", true},
+		"cut off":            {strings.TrimSuffix(mixed(part("Content-Type: text/plain", rejection)), "--b--\n"), true},
+		"epilogue ignored":   {mixed(part("Content-Type: text/plain", "hello")) + rejection, false},
+		"longer boundary":    {mixed(part("Content-Type: image/png", "x"), "--bb\n\n"+rejection+"\n"), false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := mustParse(t, tc.in)
+			if r.RDNS != tc.rdns || (tc.rdns && !slices.Equal(r.SendingIPs, []string{"203.0.113.5"})) {
+				t.Errorf("got %+v, want rdns %v", r, tc.rdns)
 			}
 		})
 	}

@@ -39,6 +39,9 @@ const maxReturnedHeader = 256 << 10
 // part), so nesting costs no copy; only text parts are decoded, each once.
 type walker struct {
 	parts int
+	// read counts the bytes the walk searched, split and decoded: its
+	// work, which TestHostileInputsLinear checks is linear in the input.
+	read int
 }
 
 // mimePart is a MIME entity (a message or body part): its Content-Type
@@ -52,6 +55,11 @@ type mimePart struct {
 // part by part (RFC 2045-2049); anything else, or a message whose header is
 // broken, is read as raw text so that no content is lost.
 func extract(data string) []chunk {
+	var w walker
+	return w.extract(data)
+}
+
+func (w *walker) extract(data string) []chunk {
 	data = skipMboxLine(data)
 	if strings.IndexByte(data, '\n') < 0 && strings.IndexByte(data, '\r') >= 0 {
 		// Bare-CR line endings (old Mac mail): the one case that costs a
@@ -61,13 +69,12 @@ func extract(data string) []chunk {
 	if !startsWithField(data) {
 		return []chunk{{text: data}}
 	}
-	e, head, ok := splitEntity(data)
+	e, head, ok := w.splitEntity(data)
 	if !ok {
 		return []chunk{{text: data}}
 	}
 	// The header block is read as text too: a pasted DSN whose first lines
 	// are Diagnostic-Code and Status fields parses as a header.
-	var w walker
 	return w.walk([]chunk{{text: head}}, e, 0, false)
 }
 
@@ -115,7 +122,7 @@ func headerEnd(data string) int {
 // header line is neither a field nor a fold (RFC 5322 2.2): such text is
 // not a MIME entity. An empty header (the part starts with the blank
 // line) is one: RFC 2046 5.1.1 gives it the default type.
-func splitEntity(part string) (e mimePart, head string, ok bool) {
+func (w *walker) splitEntity(part string) (e mimePart, head string, ok bool) {
 	switch {
 	case strings.HasPrefix(part, "\n"):
 		return mimePart{body: part[1:]}, "", true
@@ -123,6 +130,7 @@ func splitEntity(part string) (e mimePart, head string, ok bool) {
 		return mimePart{body: part[2:]}, "", true
 	}
 	end := headerEnd(part)
+	w.read += end
 	if end == len(part) {
 		return mimePart{}, "", false
 	}
@@ -191,12 +199,12 @@ func (w *walker) walk(chunks []chunk, e mimePart, depth int, inReport bool) []ch
 	switch {
 	case isMessage && inReport,
 		mediaType == "text/rfc822-headers" || mediaType == "message/global-headers":
-		return append(chunks, chunk{text: returnedHeader(e), returned: true})
+		return append(chunks, chunk{text: w.returnedHeader(e), returned: true})
 	case !strings.HasPrefix(mediaType, "text/") && !strings.HasPrefix(mediaType, "message/") &&
 		!strings.HasPrefix(mediaType, "multipart/"):
 		return chunks // images, attachments: nothing to read, nothing decoded
 	}
-	body, raw, ok := decodeTransfer(e.cte, e.body, len(e.body))
+	body, raw, ok := w.decodeTransfer(e.cte, e.body, len(e.body))
 	if !ok {
 		// Keep what decoded and the raw body: a broken encoding must not
 		// hide the text behind it.
@@ -206,7 +214,7 @@ func (w *walker) walk(chunks []chunk, e mimePart, depth int, inReport bool) []ch
 	case (isMessage || strings.HasPrefix(mediaType, "multipart/")) && depth >= maxDepth:
 		return append(chunks, chunk{text: body}) // too deep: the rest is raw text
 	case isMessage:
-		inner, head, ok := splitEntity(body)
+		inner, head, ok := w.splitEntity(body)
 		if !ok {
 			return append(chunks, chunk{text: body})
 		}
@@ -224,9 +232,11 @@ func (w *walker) walk(chunks []chunk, e mimePart, depth int, inReport bool) []ch
 
 // returnedHeader returns the header block of a returned message, decoding
 // no more of it than maxReturnedHeader.
-func returnedHeader(e mimePart) string {
-	body, _, _ := decodeTransfer(e.cte, e.body, maxReturnedHeader)
-	return body[:headerEnd(body)]
+func (w *walker) returnedHeader(e mimePart) string {
+	body, _, _ := w.decodeTransfer(e.cte, e.body, maxReturnedHeader)
+	end := headerEnd(body)
+	w.read += end
+	return body[:end]
 }
 
 // walkMultipart appends the text of each body part (RFC 2046 5.1.1). The
@@ -238,17 +248,17 @@ func (w *walker) walkMultipart(chunks []chunk, body, boundary string, depth int,
 		return append(chunks, chunk{text: body})
 	}
 	dash := "--" + boundary
-	_, start, closing, found := nextDelimiter(body, dash, 0)
+	_, start, closing, found := w.nextDelimiter(body, dash, 0)
 	if !found || closing {
 		return append(chunks, chunk{text: body})
 	}
 	for {
-		end, next, nextClosing, found := nextDelimiter(body, dash, start)
+		end, next, nextClosing, found := w.nextDelimiter(body, dash, start)
 		if w.parts == maxParts {
 			return append(chunks, chunk{text: body[start:]})
 		}
 		w.parts++
-		if e, _, ok := splitEntity(body[start:end]); ok {
+		if e, _, ok := w.splitEntity(body[start:end]); ok {
 			chunks = w.walk(chunks, e, depth+1, report)
 		} else {
 			chunks = append(chunks, chunk{text: body[start:end]})
@@ -266,13 +276,15 @@ func (w *walker) walkMultipart(chunks []chunk, body, boundary string, depth int,
 // line break before the delimiter belongs to it), where the next part
 // starts, and whether the delimiter closes; without one, both offsets are
 // len(body) and found is false.
-func nextDelimiter(body, dash string, from int) (end, next int, closing, found bool) {
+func (w *walker) nextDelimiter(body, dash string, from int) (end, next int, closing, found bool) {
 	for i := from; ; {
 		k := strings.Index(body[i:], dash)
 		if k < 0 {
+			w.read += len(body) - i
 			return len(body), len(body), false, false
 		}
 		at := i + k
+		w.read += k + len(dash)
 		i = at + len(dash)
 		if at > 0 && body[at-1] != '\n' {
 			continue
@@ -308,7 +320,7 @@ var qpReaders = sync.Pool{New: func() any { return bufio.NewReader(nil) }}
 // at most limit bytes into one buffer sized for them. An identity encoding
 // costs nothing. When the body does not decode, ok is false and text holds
 // what decoded before the error, raw the body as it is.
-func decodeTransfer(cte, body string, limit int) (text, raw string, ok bool) {
+func (w *walker) decodeTransfer(cte, body string, limit int) (text, raw string, ok bool) {
 	var r io.Reader
 	size := min(len(body), limit) // neither encoding lengthens its text
 	switch strings.ToLower(strings.TrimSpace(cte)) {
@@ -328,6 +340,7 @@ func decodeTransfer(cte, body string, limit int) (text, raw string, ok bool) {
 	default:
 		return body[:min(len(body), limit)], "", true
 	}
+	w.read += size
 	out := make([]byte, size)
 	n, err := 0, error(nil)
 	for n < len(out) && err == nil {
