@@ -5,10 +5,11 @@
 // Input may be a whole RFC 5322 message, typically a delivery status
 // notification (RFC 3464 multipart/report with message/delivery-status, whose
 // Status field uses the RFC 3463 enhanced codes), with MIME bodies
-// (RFC 2045-2049: quoted-printable, base64, multipart, HTML-only parts); a
-// bare SMTP reply or transcript pasted as text; or Slack message text as the
-// Events API delivers it (&lt; &gt; &amp; escaped, <mailto:a@b|a@b> links,
-// code fences and > quote markers).
+// (RFC 2045-2049: quoted-printable, base64, multipart, HTML-only parts),
+// also when forwarded as an attached message (RFC 2046 5.2.1); a bare SMTP
+// reply or transcript pasted as text; or Slack message text as the Events
+// API delivers it (&lt; &gt; &amp; escaped, <mailto:a@b|a@b> links, code
+// fences and > quote markers).
 //
 // Parsing never fails on content: malformed MIME is read as raw text. Only
 // input larger than MaxSize is refused, with ErrTooLarge.
@@ -74,15 +75,20 @@ type Result struct {
 // lists, and parses it. It reads at most MaxSize+1 bytes, into one buffer,
 // and refuses larger input with ErrTooLarge; any other error comes from r.
 //
-// Memory: the buffer is sized once when r tells its length (Len() int, as
-// *bytes.Reader and *strings.Reader do; Size() int64, as *io.SectionReader
-// does; or a regular *os.File), and otherwise doubles as it fills, holding
-// up to 1.5 times the input while it grows. Parsing then copies no part of
-// it: MIME parts are walked in place, attachments that are neither text nor
-// messages are skipped undecoded, and each transfer-encoded text part is
-// decoded once. Peak heap is about the input's size plus a small multiple
-// of the largest text part; the buffer is garbage once ParseReader returns,
-// as the Result holds copies.
+// Memory: when r tells its length (Len() int, as *bytes.Reader and
+// *strings.Reader do; Size() int64, as *io.SectionReader does; or a regular
+// *os.File), the buffer is allocated once, so give a download's known size
+// that way. Otherwise it doubles as it fills, and the copies it leaves for
+// the collector add up to about 1.4 times the input. Parsing copies no part
+// of the buffer: MIME parts are walked in place, attachments that are
+// neither text nor messages are skipped undecoded, and each
+// transfer-encoded text part is decoded once. What parsing adds is about 5
+// times the text it reads (decoded, lower-cased and line-joined copies,
+// held until the verdict), so peak heap is about the input's size plus 5
+// times the size of its text parts: 1.0 times the input for a 24 MB DSN
+// whose bulk is attachments, nested or not, 6.2 times for 24 MB of mail
+// log. The Result holds copies: the buffer is garbage once ParseReader
+// returns.
 func ParseReader(r io.Reader) (Result, error) {
 	data, err := readInput(r)
 	if err != nil {
