@@ -1,11 +1,14 @@
 package bounce
 
 import (
+	"bytes"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // FuzzParse: no input panics, and the verdict is self-consistent.
@@ -25,6 +28,11 @@ func FuzzParse(f *testing.F) {
 		r, err := Parse(data)
 		if err != nil {
 			t.Fatal(err) // only input larger than MaxSize is refused
+		}
+		// Read one byte at a time, with no length to size the buffer by,
+		// the input parses the same.
+		if rr, err := ParseReader(iotest.OneByteReader(bytes.NewReader(data))); err != nil || !reflect.DeepEqual(rr, r) {
+			t.Fatalf("ParseReader: %+v, %v; Parse: %+v", rr, err, r)
 		}
 		if r.SendingIPs == nil {
 			t.Fatal("nil SendingIPs")
