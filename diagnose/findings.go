@@ -74,8 +74,9 @@ func (d *Diagnoser) findings(f *facts, p *Provider, opts Options) []Finding {
 		a := f.fwd[name]
 		switch {
 		case errors.Is(a.err, errChain):
-			add(CodeDNSError, forwardSeverity, "The forward lookup of %s follows a CNAME chain that is too long or loops: %v. "+
-				"The zone %s holds the broken records.", n, a.err, orUnknown(f.src.zones[name]))
+			add(CodeDNSError, forwardSeverity, "The forward lookup of %s follows a CNAME chain that is too long or loops, so it never reaches an address. "+
+				"The zone %s holds the broken records.", n, orUnknown(f.src.zones[name]))
+			continue // its partial chain is no alias to report
 		case a.err != nil:
 			add(CodeDNSError, forwardSeverity, "The forward lookup of %s got no answer: %v. It is not a missing record.", n, a.err)
 		case name == f.confirm:

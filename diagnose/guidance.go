@@ -49,9 +49,11 @@ var guidanceTable = []stepRule{
 		on:     []Code{CodeDNSError},
 		unless: []Code{CodeResolverUnusable},
 		status: StatusTemperror,
-		text: "{{if .PTRFailed}}DNS did not answer for the PTR of {{.IP}}, so receivers defer or reject your mail for now. Retry in a few minutes; if it persists, whoever runs the name servers of {{zone .Zone}} must fix them: ask each one directly." +
+		text: "{{if .PTRFailed}}DNS did not answer for the PTR of {{.IP}}, so receivers defer or reject your mail for now. Retry in a few minutes; " +
+			"{{if .SourceOK}}the name servers of {{zone .Zone}} answer when asked directly, so the trouble is on the way to them.{{else}}if it persists, whoever runs the name servers of {{zone .Zone}} must fix them: ask each one directly.{{end}}" +
 			"{{else if .BrokenChain}}The CNAME chain of {{code .Broken}} is too long or loops, so no receiver can confirm {{.IP}}. Whoever runs the zone {{zone .BrokenZone}} must fix those CNAME records." +
-			"{{else}}DNS did not answer for {{code .Broken}}, so receivers defer or reject your mail for now. Retry in a few minutes; if it persists, whoever runs the name servers of {{zone .BrokenZone}} must fix them.{{end}}",
+			"{{else}}DNS did not answer for {{code .Broken}}, so receivers defer or reject your mail for now. Retry in a few minutes; " +
+			"{{if .SourceOK}}the name servers of {{zone .BrokenZone}} answer when asked directly, so the trouble is on the way to them.{{else}}if it persists, whoever runs the name servers of {{zone .BrokenZone}} must fix them.{{end}}{{end}}",
 		commands: []string{"{{if .PTRFailed}}dig -x {{.IP}}\n{{range .Servers}}dig @{{.}} {{$.Rev}} PTR +norecurse\n{{end}}{{else}}dig {{.Broken}} {{.AddrType}}{{end}}"},
 	},
 	{
@@ -162,6 +164,8 @@ type stepData struct {
 	// (in BrokenZone; BrokenChain when its CNAME chain loops or is too long).
 	PTRFailed, BrokenChain bool
 	Broken, BrokenZone     string
+	SourceOK               bool // the authoritative servers gave a verdict
+
 	// The first sibling that does not pass.
 	SibIP, SibHost, SibProblem string
 	SibIPv6                    bool
@@ -195,6 +199,7 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 	data.Servers = commandServers(f.rz.servers)
 	if r.Source != nil {
 		data.Stale = r.Source.StaleForSeconds
+		data.SourceOK = r.Source.Status != StatusTemperror
 	}
 	data.PTRFailed = f.ptr.err != nil
 	for _, n := range validNames(f.names) {
