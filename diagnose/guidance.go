@@ -95,10 +95,13 @@ var guidanceTable = []stepRule{
 	},
 	{
 		on: []Code{CodeSiblingFails},
-		text: "{{code .SibHost}} also has {{.SibIP}}, which {{.SibProblem}}, and mail may leave from it. " +
+		// Only for a sibling of the same host: another host's address is
+		// not where this mail leaves from. A text that comes out empty
+		// drops the step.
+		text: "{{if .SibIP}}{{code .SibHost}} also has {{.SibIP}}, which {{.SibProblem}}, and mail may leave from it. " +
 			"{{if .SibIPv6}}Either set a correct AAAA + PTR pair where that IPv6 address is owned: the PTR of {{.SibIP}} naming a host whose AAAA is {{.SibIP}}; or send over IPv4 only: " + forceIPv4 +
-			"{{else}}Set its PTR where it is owned, naming a host that points back to it{{if .Passes}}, or send only from {{.IP}}{{end}}.{{end}}",
-		commands: []string{"dig +short -x {{.SibIP}}", "{{if .SibIPv6}}postconf -e smtp_address_preference=ipv4 && postfix reload{{end}}"},
+			"{{else}}Set its PTR where it is owned, naming a host that points back to it{{if .Passes}}, or send only from {{.IP}}{{end}}.{{end}}{{end}}",
+		commands: []string{"{{if .SibIP}}dig +short -x {{.SibIP}}{{end}}", "{{if .SibIPv6}}postconf -e smtp_address_preference=ipv4 && postfix reload{{end}}"},
 	},
 	{
 		// Name is a usable host name here (suggestedName), so it is safe
@@ -166,7 +169,7 @@ type stepData struct {
 	Broken, BrokenZone     string
 	SourceOK               bool // the authoritative servers gave a verdict
 
-	// The first sibling that does not pass.
+	// The first sibling of the same host that does not pass.
 	SibIP, SibHost, SibProblem string
 	SibIPv6                    bool
 	// The resolver, and its "@host -p port" for dig when it is safe to paste.
@@ -208,10 +211,12 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 			data.BrokenChain = errors.Is(err, errChain)
 		}
 	}
-	if bad := r.FailingSiblings(); len(bad) > 0 {
-		s := bad[0]
-		data.SibIP, data.SibHost, data.SibProblem = s.IP, s.Host, s.Problem()
-		data.SibIPv6 = strings.Contains(s.IP, ":")
+	for _, s := range r.FailingSiblings() {
+		if hostHasIP(f, s) {
+			data.SibIP, data.SibHost, data.SibProblem = s.IP, s.Host, s.Problem()
+			data.SibIPv6 = strings.Contains(s.IP, ":")
+			break
+		}
 	}
 	data.Resolver = d.resolver
 	if host, port, err := net.SplitHostPort(d.resolver); err == nil && commandHost(host) {
@@ -223,6 +228,9 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 			continue
 		}
 		s := Step{Text: execute(rule.text, data)}
+		if strings.TrimSpace(s.Text) == "" {
+			continue
+		}
 		for _, c := range rule.commands {
 			for _, line := range strings.Split(execute(c, data), "\n") {
 				if line = strings.TrimSpace(line); line != "" {

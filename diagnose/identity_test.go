@@ -51,6 +51,14 @@ func TestSiblings(t *testing.T) {
 		t.Errorf("passing sibling: %+v %v", r.Siblings, codes(r))
 	}
 
+	// The address a non-confirming PTR name points at is another host's:
+	// reported, but no step and no status line is about it.
+	r = d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.7"), Options{})
+	if msg := message(r, CodeSiblingFails); !strings.Contains(msg, "`elsewhere.example.com` has 198.51.100.99, which has no PTR") ||
+		strings.Contains(msg, "Gmail") || r.SiblingSummary() != "" || strings.Contains(joinSteps(r), "198.51.100.99") {
+		t.Errorf("another host's address: %q %q\n%s", msg, r.SiblingSummary(), joinSteps(r))
+	}
+
 	// No sibling: an empty list in JSON, not null.
 	r = d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.5"), Options{})
 	if b, _ := json.Marshal(r); !strings.Contains(string(b), `"siblings":[]`) {
