@@ -161,6 +161,7 @@ func TestStepsReadAsAUser(t *testing.T) {
 		{CodeDNSError, "203.0.113.27", Options{}, []string{"DNS did not answer for `fwdfail.example.com`", "the name servers of `example.com` must fix them"}, []string{"in-addr.arpa` must fix"}},
 		{CodeDNSError, "203.0.113.43", Options{}, []string{"The CNAME chain of `loop1.example.com` is too long or loops", "Whoever runs the zone `example.com`"}, []string{"in-addr.arpa` must fix", "did not answer"}},
 		{CodePrivateIP, "10.1.2.3", Options{}, []string{"10.1.2.3 is not an internet address"}, nil},
+		{CodeDocumentationIP, "203.0.113.5", Options{}, []string{"203.0.113.5 is not an internet address", "curl -4 https://ifconfig.me"}, nil},
 		{CodeReservedIP, "127.0.0.9", Options{}, []string{"127.0.0.9 is not an internet address"}, nil},
 		{CodeSPFMisaligned, "203.0.113.6", Options{}, []string{"publish an SPF record at `nospf.example.com` that authorizes 203.0.113.6"}, nil},
 		{CodeHELOMismatch, "203.0.113.5", Options{HELO: "other.example.com"}, []string{"make the server announce `mail.example.com`"}, nil},
