@@ -166,6 +166,16 @@ func TestCodeSpans(t *testing.T) {
 	if msg := message(r, CodeInvalidPTRName); !strings.Contains(msg, "`x\\096y*_~.example.com`") {
 		t.Errorf("invalid_ptr_name %q", msg)
 	}
+	for _, f := range r.Findings {
+		if strings.Count(f.Message, "`")%2 != 0 {
+			t.Errorf("an unpaired backtick in %q", f.Message)
+		}
+	}
+	for _, s := range r.Guidance {
+		if strings.Count(s.Text, "`")%2 != 0 {
+			t.Errorf("an unpaired backtick in %q", s.Text)
+		}
+	}
 }
 
 // A zone without NS records above the PTR name: the forward side is decided
