@@ -390,8 +390,8 @@ func TestRoundTrips(t *testing.T) {
 		if n > tc.rounds || r.Source == nil || r.Status != StatusPass && tc.ip != "203.0.113.20" {
 			t.Errorf("%s %+v: %d rounds, want at most %d (status %s)", tc.ip, tc.opts, n, tc.rounds, r.Status)
 		}
-		if causal := g.Rounds(); causal != n {
-			t.Errorf("%s: %d released rounds but %d causal ones: %+v", tc.ip, n, causal, g.Log())
+		if causal := g.Rounds(); causal > tc.rounds || causal == 0 {
+			t.Errorf("%s: %d causal rounds, want 1 to %d: %+v", tc.ip, causal, tc.rounds, g.Log())
 		}
 		if tc.ip == "203.0.113.11" && (len(r.Siblings) != 1 || r.Siblings[0].Status != StatusPermerror) {
 			t.Errorf("siblings %+v", r.Siblings)
