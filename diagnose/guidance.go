@@ -182,6 +182,30 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 	for _, fd := range r.Findings {
 		has[fd.Code] = true
 	}
+	data := d.stepData(f, r, opts)
+	steps := []Step{}
+	for _, rule := range guidanceTable {
+		if !rule.applies(has, r.Status, data.IPv6) {
+			continue
+		}
+		s := Step{Text: execute(rule.text, data)}
+		if strings.TrimSpace(s.Text) == "" {
+			continue
+		}
+		for _, c := range rule.commands {
+			for _, line := range strings.Split(execute(c, data), "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					s.Commands = append(s.Commands, line)
+				}
+			}
+		}
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+// stepData fills in what the step templates show for a result.
+func (d *Diagnoser) stepData(f *facts, r *Result, opts Options) stepData {
 	data := stepData{IP: r.IP, Rev: strings.TrimSuffix(f.rev, "."), Zone: r.ReverseZone, AddrType: "A", IPv6: f.ip.Is6(), Passes: r.Status == StatusPass}
 	data.Name, data.Guess = suggestedName(d, f, opts)
 	name := dns.Fqdn(data.Name)
@@ -222,25 +246,7 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 	if host, port, err := net.SplitHostPort(d.resolver); err == nil && commandHost(host) {
 		data.ResolverCmd = "@" + host + " -p " + port
 	}
-	steps := []Step{}
-	for _, rule := range guidanceTable {
-		if !rule.applies(has, r.Status, data.IPv6) {
-			continue
-		}
-		s := Step{Text: execute(rule.text, data)}
-		if strings.TrimSpace(s.Text) == "" {
-			continue
-		}
-		for _, c := range rule.commands {
-			for _, line := range strings.Split(execute(c, data), "\n") {
-				if line = strings.TrimSpace(line); line != "" {
-					s.Commands = append(s.Commands, line)
-				}
-			}
-		}
-		steps = append(steps, s)
-	}
-	return steps
+	return data
 }
 
 func (rule stepRule) applies(has map[Code]bool, status Status, ipv6 bool) bool {
