@@ -57,21 +57,21 @@ import (
 var (
 	// ErrUnreachable: the TCP connection was not established: refused
 	// (closed port), no route, or no answer within the budget (filtered).
-	ErrUnreachable = errors.New("smtp port unreachable")
+	ErrUnreachable = errors.New("smtpprobe: port unreachable")
 	// ErrTimeout: connected, but the server did not complete its part of
 	// the exchange (greeting, EHLO reply) within the budget.
-	ErrTimeout = errors.New("smtp server did not answer in time")
+	ErrTimeout = errors.New("smtpprobe: server did not answer in time")
 	// ErrGarbage: what the server sent is not an SMTP reply: bad syntax, a
 	// line over 512 octets, too many lines, or codes changing mid-reply.
-	ErrGarbage = errors.New("not an SMTP reply")
+	ErrGarbage = errors.New("smtpprobe: not an SMTP reply")
 	// ErrClosed: the server closed the connection before a complete reply.
-	ErrClosed = errors.New("smtp server closed the connection")
+	ErrClosed = errors.New("smtpprobe: server closed the connection")
 	// ErrRefused: the greeting is not 220 (e.g. 554, RFC 5321 §3.1, or 421).
-	ErrRefused = errors.New("smtp server refused the session in its greeting")
+	ErrRefused = errors.New("smtpprobe: server refused the session in its greeting")
 	// ErrRateLimited: not probed, the per-IP or per-workspace limit is used up.
-	ErrRateLimited = errors.New("smtp probe rate limit reached")
+	ErrRateLimited = errors.New("smtpprobe: rate limit reached")
 	// ErrNotPublic: not probed, the address is not public unicast.
-	ErrNotPublic = errors.New("not a public address")
+	ErrNotPublic = errors.New("smtpprobe: not a public address")
 )
 
 // Dialer opens the one TCP connection; *net.Dialer is one.
@@ -97,7 +97,8 @@ type Config struct {
 	// SlowGreeting is the greeting delay above which smtp_slow_greeting is
 	// reported (default 10 s; see the package doc).
 	SlowGreeting time.Duration
-	// PerIP limits probes of one address (default burst 2, then one per 5 min).
+	// PerIP limits probes of one address, or of one /64 for IPv6 (default
+	// burst 2, then one per 5 min).
 	PerIP Limit
 	// PerWorkspace limits probes from one workspace (default burst 20, then
 	// one per minute). A Probe with workspace "" (the CLI) is limited per IP only.
@@ -204,11 +205,11 @@ func (p *Prober) Probe(ctx context.Context, ip netip.Addr, workspace string) Res
 	ip = ip.Unmap()
 	r := Result{Addr: netip.AddrPortFrom(ip, uint16(p.cfg.Port)), Budget: p.cfg.Timeout, SlowGreeting: p.cfg.SlowGreeting}
 	if !ip.IsValid() || !p.cfg.AllowNonPublic && !isPublic(ip) {
-		r.Err = fmt.Errorf("smtp probe of %s: %w", ip, ErrNotPublic)
+		r.Err = fmt.Errorf("%w: %s", ErrNotPublic, ip)
 		return r
 	}
 	if !p.limit.allow(p.keys(ip, workspace)...) {
-		r.Err = fmt.Errorf("smtp probe of %s: %w", ip, ErrRateLimited)
+		r.Err = fmt.Errorf("%w for %s", ErrRateLimited, ip)
 		return r
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
@@ -254,8 +255,15 @@ func (p *Prober) Probe(ctx context.Context, ip netip.Addr, workspace string) Res
 	return r
 }
 
+// keys names the buckets a probe is charged to. An IPv6 host usually has a
+// whole /64, so its addresses share one bucket: cycling through them gains
+// nothing.
 func (p *Prober) keys(ip netip.Addr, workspace string) []bucketKey {
-	keys := []bucketKey{{"ip:" + ip.String(), p.cfg.PerIP}}
+	host := ip.String()
+	if ip.Is6() {
+		host = netip.PrefixFrom(ip, 64).Masked().String()
+	}
+	keys := []bucketKey{{"ip:" + host, p.cfg.PerIP}}
 	if workspace != "" {
 		keys = append(keys, bucketKey{"ws:" + workspace, p.cfg.PerWorkspace})
 	}
@@ -305,7 +313,7 @@ func (s *session) classify(doing string, err error) error {
 	var ne net.Error
 	switch {
 	case s.ctx.Err() != nil && !errors.Is(s.ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("smtp probe %s: %w", doing, s.ctx.Err())
+		return fmt.Errorf("smtpprobe: %s: %w", doing, s.ctx.Err())
 	case errors.As(err, &ne) && ne.Timeout():
 		return fmt.Errorf("%w: %s", ErrTimeout, doing)
 	default:

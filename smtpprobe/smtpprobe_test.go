@@ -472,6 +472,17 @@ func TestProbeRateLimits(t *testing.T) {
 	}
 }
 
+// An IPv6 /64 is one host's: its addresses share the per-IP bucket.
+func TestKeysIPv6Prefix(t *testing.T) {
+	p := newProber(t, 25, nil, nil)
+	a := p.keys(netip.MustParseAddr("2001:db8:1:2::1"), "T1")
+	b := p.keys(netip.MustParseAddr("2001:db8:1:2:ffff::9"), "T1")
+	c := p.keys(netip.MustParseAddr("2001:db8:1:3::1"), "T1")
+	if a[0] != b[0] || a[0] == c[0] || len(a) != 2 || a[1].name != "ws:T1" {
+		t.Errorf("keys %v, %v, %v: want one bucket per /64 plus the workspace's", a, b, c)
+	}
+}
+
 // The limiter's map is bounded: full of live buckets it refuses new keys,
 // and keys whose buckets refilled are forgotten to make room.
 func TestRateLimiterBounded(t *testing.T) {
