@@ -47,13 +47,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strings"
 	"time"
 )
 
-// Errors in Result.Err wrap exactly one of these; test with errors.Is.
+// Errors in Result.Err wrap exactly one of these (or, when the caller's ctx
+// is cancelled, its error); test with errors.Is.
 var (
 	// ErrUnreachable: the TCP connection was not established: refused
 	// (closed port), no route, or no answer within the budget (filtered).
@@ -168,6 +170,8 @@ func limitOrDefault(field string, l, def Limit) (Limit, error) {
 		return def, nil
 	case l.Burst < 1 || l.Every <= 0:
 		return Limit{}, fmt.Errorf("smtpprobe: %s needs Burst ≥ 1 and Every > 0, got %+v", field, l)
+	case l.Every > time.Duration(math.MaxInt64)/time.Duration(l.Burst):
+		return Limit{}, fmt.Errorf("smtpprobe: %s: Burst × Every overflows, got %+v", field, l)
 	}
 	return l, nil
 }
@@ -193,7 +197,7 @@ type Result struct {
 	// EHLOCode and EHLOReply are the EHLO reply's code and text lines.
 	EHLOCode  int
 	EHLOReply []string
-	// Err is nil or wraps one of the package's Err values.
+	// Err is nil, or wraps one of the package's Err values or ctx's error.
 	Err error
 	// Budget and SlowGreeting are the limits the probe ran with, for messages.
 	Budget, SlowGreeting time.Duration

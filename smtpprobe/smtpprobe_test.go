@@ -540,6 +540,7 @@ func TestNewRejects(t *testing.T) {
 		{HELOName: "bot.example.net", Timeout: -time.Second},
 		{HELOName: "bot.example.net", PerIP: Limit{Burst: 0, Every: time.Minute}},
 		{HELOName: "bot.example.net", PerWorkspace: Limit{Burst: 1}},
+		{HELOName: "bot.example.net", PerIP: Limit{Burst: 1 << 40, Every: time.Hour}},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg)
@@ -610,6 +611,44 @@ func BenchmarkReadReply(b *testing.B) {
 		br.Reset(rd)
 		if r, err := readReply(br); err != nil || len(r.lines) != 9 {
 			b.Fatal(r, err)
+		}
+	}
+}
+
+// BenchmarkProbe runs whole probes against an in-process server. The
+// allocation figures include the server's side, which runs in this process.
+func BenchmarkProbe(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				in := bufio.NewReader(c)
+				io.WriteString(c, "220 mx.example.com ESMTP\r\n")
+				in.ReadString('\n')
+				io.WriteString(c, "250-mx.example.com\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+				in.ReadString('\n')
+				io.WriteString(c, "221 Bye\r\n")
+			}()
+		}
+	}()
+	p, err := New(Config{HELOName: "rdnsbot.example.net", Port: int(netip.MustParseAddrPort(ln.Addr().String()).Port()),
+		AllowNonPublic: true, PerIP: Limit{Burst: 1 << 30, Every: time.Nanosecond}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := p.Probe(context.Background(), loopback, ""); r.Err != nil {
+			b.Fatal(r.Err)
 		}
 	}
 }
