@@ -65,9 +65,9 @@ func Findings(r Result, ip netip.Addr, ptrNames []string) []diagnose.Finding {
 			"often because it does not take connections from the bot's network. That says nothing about the mail your server sends.",
 			where, quote(truncate(fmt.Sprintf("%d %s", r.GreetingCode, r.Greeting), 120)))
 	case errors.Is(err, ErrGarbage):
-		add(CodeBadReply, diagnose.SeverityInfo, "What %s sent is not an SMTP reply (%s). Something other than a mail server may answer "+
-			"there, or a filter between this bot and your server may interfere: check with %s from another network.",
-			where, quote(truncate(err.Error(), 160)), quote(fmt.Sprintf("nc -v %s %d", ip, r.Addr.Port())))
+		add(CodeBadReply, diagnose.SeverityInfo, "What %s sent is not an SMTP reply: %s. Something other than a mail server may "+
+			"answer there, or a filter between this bot and your server may interfere: check with %s from another network.",
+			where, garbageReason(r, err), quote(fmt.Sprintf("nc -v %s %d", ip, r.Addr.Port())))
 	case errors.Is(err, ErrClosed):
 		add(CodeBadReply, diagnose.SeverityInfo, "%s closed the connection before a complete SMTP reply. Servers do that to clients "+
 			"they refuse (this bot's network may be on a blocklist): check from another network.", where)
@@ -107,10 +107,28 @@ func bannerFinding(r Result, ip netip.Addr, ptrNames []string) (diagnose.Finding
 		return f, true
 	}
 	f.Message = fmt.Sprintf("The SMTP greeting of %s names %s, which is not a PTR name of the IP (%s). Servers usually send the same "+
-		"name in EHLO, and receivers compare that with the PTR: set the server's host name (Postfix %s, Exim %s) to the PTR name, "+
-		"or set the PTR to %s and make its A/AAAA record point at %s.", quote(ip.String()), quote(r.GreetingName),
+		"name in EHLO, and receivers compare that with the PTR: set the server's host name (Postfix %s, Exim %s) to the PTR name; "+
+		"or, if %s is the name you want, make it the PTR and point its A/AAAA record at %s.", quote(ip.String()), quote(r.GreetingName),
 		strings.Join(quoted, ", "), quote("myhostname"), quote("primary_hostname"), quote(r.GreetingName), quote(ip.String()))
 	return f, true
+}
+
+// garbageReason says what was wrong with the reply, quoting the line.
+func garbageReason(r Result, err error) string {
+	last := r.Greeting
+	if len(r.EHLOReply) > 0 {
+		last = r.EHLOReply[len(r.EHLOReply)-1]
+	}
+	if i := strings.LastIndexByte(last, '\n'); i >= 0 {
+		last = last[i+1:]
+	}
+	switch {
+	case errors.Is(err, errLineTooLong):
+		return fmt.Sprintf("a line longer than %d octets (RFC 5321 §4.5.3.1.5), starting %s", maxLine, quote(truncate(last, 60)))
+	case errors.Is(err, errTooManyLines):
+		return fmt.Sprintf("a reply of more than %d lines", MaxReplyLines)
+	}
+	return fmt.Sprintf("%s is not a reply line (RFC 5321 §4.2)", quote(truncate(last, 80)))
 }
 
 // unreachableReason says why the connection failed, in a user's words.

@@ -19,6 +19,14 @@ const (
 	MaxGreeting = 1024
 )
 
+// The ways a reply can be garbage; each wraps ErrGarbage, and Findings
+// words them apart.
+var (
+	errLineTooLong  = fmt.Errorf("%w: a line longer than %d octets (RFC 5321 §4.5.3.1.5)", ErrGarbage, maxLine)
+	errTooManyLines = fmt.Errorf("%w: more than %d lines in one reply", ErrGarbage, MaxReplyLines)
+	errBadLine      = fmt.Errorf("%w: a line not of the form NNN text, or a code changing mid-reply (RFC 5321 §4.2)", ErrGarbage)
+)
+
 // reply is one SMTP reply (RFC 5321 §4.2): a code and its text lines.
 type reply struct {
 	code  int
@@ -33,7 +41,7 @@ func readReply(br *bufio.Reader) (reply, error) {
 		raw, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			r.lines = append(r.lines, sanitize(raw))
-			return r, fmt.Errorf("%w: a line longer than %d octets (RFC 5321 §4.5.3.1.5)", ErrGarbage, maxLine)
+			return r, errLineTooLong
 		}
 		if err != nil {
 			return r, err // a partial last line is dropped: it never ended
@@ -42,7 +50,7 @@ func readReply(br *bufio.Reader) (reply, error) {
 		code, last, text, ok := parseLine(line)
 		if !ok || (r.code != 0 && code != r.code) {
 			r.lines = append(r.lines, sanitize([]byte(line)))
-			return r, fmt.Errorf("%w: %q is not a reply line of the form NNN text", ErrGarbage, truncate(sanitize([]byte(line)), 40))
+			return r, errBadLine
 		}
 		r.code = code
 		r.lines = append(r.lines, sanitize([]byte(text)))
@@ -50,7 +58,7 @@ func readReply(br *bufio.Reader) (reply, error) {
 			return r, nil
 		}
 		if len(r.lines) == MaxReplyLines {
-			return r, fmt.Errorf("%w: more than %d lines in one reply", ErrGarbage, MaxReplyLines)
+			return r, errTooManyLines
 		}
 	}
 }

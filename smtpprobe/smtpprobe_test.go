@@ -376,18 +376,19 @@ func TestProbeBoundedReading(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
+		reason string
 		script func(s *server, c net.Conn, in *bufio.Reader)
 	}{
-		{"one megabyte greeting line", func(_ *server, c net.Conn, _ *bufio.Reader) {
+		{"one megabyte greeting line", "longer than 512 octets", func(_ *server, c net.Conn, _ *bufio.Reader) {
 			c.Write([]byte("220 " + strings.Repeat("a", 1<<20) + "\r\n"))
 		}},
-		{"endless multi-line greeting", func(_ *server, c net.Conn, _ *bufio.Reader) { endless("220")(c) }},
-		{"endless EHLO reply", func(s *server, c net.Conn, in *bufio.Reader) {
+		{"endless multi-line greeting", "more than 32 lines", func(_ *server, c net.Conn, _ *bufio.Reader) { endless("220")(c) }},
+		{"endless EHLO reply", "more than 32 lines", func(s *server, c net.Conn, in *bufio.Reader) {
 			io.WriteString(c, "220 mx.example.com\r\n")
 			s.expect(in)
 			endless("250")(c)
 		}},
-		{"one megabyte EHLO line", func(s *server, c net.Conn, in *bufio.Reader) {
+		{"one megabyte EHLO line", "starting `250-???", func(s *server, c net.Conn, in *bufio.Reader) {
 			io.WriteString(c, "220 mx.example.com\r\n")
 			s.expect(in)
 			c.Write([]byte("250-" + strings.Repeat("\x01", 1<<20)))
@@ -417,8 +418,8 @@ func TestProbeBoundedReading(t *testing.T) {
 					t.Errorf("unsanitised EHLO line %q", l)
 				}
 			}
-			if _, ok := find(Findings(r, loopback, nil), CodeBadReply); !ok {
-				t.Errorf("no smtp_bad_reply finding")
+			if f, ok := find(Findings(r, loopback, nil), CodeBadReply); !ok || !strings.Contains(f.Message, tc.reason) {
+				t.Errorf("finding %+v, want smtp_bad_reply saying %q", f, tc.reason)
 			}
 		})
 	}
