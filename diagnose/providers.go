@@ -131,9 +131,10 @@ var DefaultProviders = []ProviderRule{
 	{
 		// Residential Xfinity: c-73-30-170-10.hsd1.de.comcast.net
 		// (https://github.com/maxprehl/blog/blob/HEAD/notes/pfsense.md);
-		// hsd1.<state>.comcast.net is Comcast's residential naming.
+		// hsd1.<state>.comcast.net is also Comcast's residential pattern in a
+		// network-identity generator's provider table (index 29399319844).
 		Provider: Provider{Name: "Comcast Xfinity (residential)",
-			HowTo: "Residential Xfinity addresses are dynamic and Comcast does not set custom PTRs on them: send through a smarthost (your mail provider's relay on port 587), or move the server to a Comcast Business static IP and ask Comcast Business support for the PTR."},
+			HowTo: "Residential Xfinity addresses are dynamic, so no PTR you could have set would follow them: send through a smarthost (your mail provider's relay on port 587), or move the server to a Comcast Business static IP and ask Comcast Business support for the PTR."},
 		DefaultPTR: re(`^c-\d+-\d+-\d+-\d+\.hsd\d\.[a-z]{2}\.comcast\.net$`),
 	},
 	{
@@ -151,10 +152,11 @@ var DefaultProviders = []ProviderRule{
 		// Deutsche Telekom dynamic pool: p + the address in hex, e.g.
 		// p579356c7.dip0.t-ipconnect.de for 87.147.86.199 and
 		// p200300ec2f0ecc00e0dae233c87b7dc7.dip0.t-ipconnect.de for the IPv6
-		// address 2003:ec:2f0e:cc00:e0da:e233:c87b:7dc7, in Received: headers of public mailing-list mail
-		// (linux-mailinglist-archives; index 23142273229, 38683250659, 33612347854).
+		// address 2003:ec:2f0e:cc00:e0da:e233:c87b:7dc7, in Received: headers
+		// of public mailing-list mail (linux-mailinglist-archives; index
+		// 23142273229, 38683250659, 33612347854).
 		Provider: Provider{Name: "Deutsche Telekom",
-			HowTo:  "dip0.t-ipconnect.de is Telekom's dynamic consumer pool: the PTR cannot be changed, and receivers may refuse mail from dynamic addresses. Relay through your mail provider's smarthost, or use a business line with fixed IPs and ask Telekom business support for the PTR.",
+			HowTo:  "dip0.t-ipconnect.de is Telekom's dynamic consumer pool: the address changes, so no PTR of yours can follow it, and receivers may refuse mail from dynamic addresses. Relay through your mail provider's smarthost, or use a business line with fixed IPs and ask Telekom business support for the PTR.",
 			DocURL: "http://postmaster.t-online.de/"},
 		DefaultPTR: re(`^p[0-9a-f]{8}([0-9a-f]{24})?\.dip0\.t-ipconnect\.de$`),
 	},
