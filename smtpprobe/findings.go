@@ -24,7 +24,7 @@ const (
 	// CodeUnreachable (info): the port could not be reached; never blamed
 	// on the user's server.
 	CodeUnreachable diagnose.Code = "smtp_unreachable"
-	// CodeRefused (info): the greeting is not 220 (554, 421…).
+	// CodeRefused (info): the greeting is an error reply (554, 421…).
 	CodeRefused diagnose.Code = "smtp_refused"
 	// CodeBadReply (info): not an SMTP reply, or the connection closed mid-reply.
 	CodeBadReply diagnose.Code = "smtp_bad_reply"
@@ -127,6 +127,9 @@ func garbageReason(r Result, err error) string {
 		return fmt.Sprintf("a line longer than %d octets (RFC 5321 §4.5.3.1.5), starting %s", maxLine, quote(truncate(last, 60)))
 	case errors.Is(err, errTooManyLines):
 		return fmt.Sprintf("a reply of more than %d lines", MaxReplyLines)
+	case errors.Is(err, errGreetingCode):
+		return fmt.Sprintf("its greeting %s is neither 220 nor an error reply (RFC 5321 §4.3.2)",
+			quote(truncate(fmt.Sprintf("%d %s", r.GreetingCode, last), 80)))
 	}
 	return fmt.Sprintf("%s is not a reply line (RFC 5321 §4.2)", quote(truncate(last, 80)))
 }

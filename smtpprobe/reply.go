@@ -25,6 +25,7 @@ var (
 	errLineTooLong  = fmt.Errorf("%w: a line longer than %d octets (RFC 5321 §4.5.3.1.5)", ErrGarbage, maxLine)
 	errTooManyLines = fmt.Errorf("%w: more than %d lines in one reply", ErrGarbage, MaxReplyLines)
 	errBadLine      = fmt.Errorf("%w: a line not of the form NNN text, or a code changing mid-reply (RFC 5321 §4.2)", ErrGarbage)
+	errGreetingCode = fmt.Errorf("%w: a greeting whose code is neither 220 nor an error (RFC 5321 §4.3.2)", ErrGarbage)
 )
 
 // reply is one SMTP reply (RFC 5321 §4.2): a code and its text lines.

@@ -68,7 +68,7 @@ var (
 	ErrGarbage = errors.New("smtpprobe: not an SMTP reply")
 	// ErrClosed: the server closed the connection before a complete reply.
 	ErrClosed = errors.New("smtpprobe: server closed the connection")
-	// ErrRefused: the greeting is not 220 (e.g. 554, RFC 5321 §3.1, or 421).
+	// ErrRefused: the greeting is a 4xx or 5xx reply (554, RFC 5321 §3.1; 421).
 	ErrRefused = errors.New("smtpprobe: server refused the session in its greeting")
 	// ErrRateLimited: not probed, the per-IP or per-workspace limit is used up.
 	ErrRateLimited = errors.New("smtpprobe: rate limit reached")
@@ -219,7 +219,11 @@ func (p *Prober) Probe(ctx context.Context, ip netip.Addr, workspace string) Res
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	conn, err := p.cfg.Dialer.DialContext(ctx, "tcp", r.Addr.String())
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		r.Err = fmt.Errorf("smtpprobe: connect to %s: %w", r.Addr, ctx.Err()) // the caller gave up
+		return r
+	case err != nil:
 		r.Err = fmt.Errorf("%w: connect to %s: %w", ErrUnreachable, r.Addr, err)
 		return r
 	}
@@ -240,9 +244,14 @@ func (p *Prober) Probe(ctx context.Context, ip netip.Addr, workspace string) Res
 		return r
 	}
 	r.GreetingDelay = time.Since(start)
-	if g.code != 220 {
+	switch {
+	case g.code >= 400:
 		r.Err = fmt.Errorf("%w: %d", ErrRefused, g.code)
 		s.quit() // RFC 5321 §3.1: after a 554 greeting the client sends QUIT
+		return r
+	case g.code != 220:
+		r.Err = fmt.Errorf("greeting: %w", errGreetingCode)
+		s.quit()
 		return r
 	}
 	if err := s.send("EHLO " + p.cfg.HELOName); err != nil {

@@ -156,6 +156,7 @@ func TestProbeConversations(t *testing.T) {
 		wantGreeting string
 		wantErr      error
 		wantEHLO     bool
+		wantQuit     bool // QUIT only, no EHLO
 		wantFindings []diagnose.Code
 		wantInMsg    string
 	}{
@@ -179,6 +180,9 @@ func TestProbeConversations(t *testing.T) {
 			wantInMsg: "`554 mx.example.com No SMTP service here`"},
 		{name: "421 greeting", greeting: "421 4.3.2 busy\r\n", wantCode: 421, wantGreeting: "4.3.2 busy", wantErr: ErrRefused,
 			wantFindings: []diagnose.Code{CodeRefused, CodeBannerMismatch}},
+		{name: "250 as a greeting", greeting: "250 mx.example.com hi\r\n", wantCode: 250, wantName: "mx.example.com",
+			wantGreeting: "mx.example.com hi", wantErr: ErrGarbage, wantQuit: true, wantFindings: []diagnose.Code{CodeBadReply},
+			wantInMsg: "`250 mx.example.com hi` is neither 220 nor an error reply"},
 		{name: "garbage bytes", greeting: "\x00\xff\x1b[31mHTTP/1.1 400 Bad Request\r\n", wantGreeting: "???[31mHTTP/1.1 400 Bad Request",
 			wantErr: ErrGarbage, wantFindings: []diagnose.Code{CodeBadReply}},
 		{name: "codes change mid-reply", greeting: "220-mx.example.com\r\n250 oops\r\n", wantCode: 220, wantName: "mx.example.com",
@@ -220,7 +224,7 @@ func TestProbeConversations(t *testing.T) {
 				if r.EHLOCode != 250 || len(r.EHLOReply) != 4 || r.EHLOReply[1] != "PIPELINING" || r.EHLOReply[3] != "8BITMIME" {
 					t.Errorf("EHLO reply = %d %q", r.EHLOCode, r.EHLOReply)
 				}
-			case errors.Is(tc.wantErr, ErrRefused):
+			case errors.Is(tc.wantErr, ErrRefused) || tc.wantQuit:
 				// RFC 5321 §3.1: no EHLO after a refusal, but QUIT.
 				if len(cmds) != 1 || cmds[0] != "QUIT" {
 					t.Errorf("server got %q after a %d greeting, want [QUIT]", cmds, tc.wantCode)
@@ -341,6 +345,14 @@ func TestProbeCancelled(t *testing.T) {
 	r := newProber(t, srv.addr.Port(), nil, nil).Probe(ctx, loopback, "")
 	if !errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, ErrTimeout) {
 		t.Fatalf("Err = %v, want context.Canceled", r.Err)
+	}
+	// Cancelled while connecting: the caller gave up, the port is not unreachable.
+	r = newProber(t, 25, blackhole{}, nil).Probe(ctx, loopback, "")
+	if !errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, ErrUnreachable) {
+		t.Fatalf("Err = %v, want context.Canceled only", r.Err)
+	}
+	if fs := Findings(r, loopback, nil); len(fs) != 0 {
+		t.Errorf("findings %+v for a cancelled probe, want none", fs)
 	}
 }
 
