@@ -305,17 +305,46 @@ func TestProbeFilteredPort(t *testing.T) {
 	}
 }
 
+// connected is a Dialer handing out one connection made before the probe,
+// so a short budget is spent on reading only, never on connecting, however
+// loaded the machine.
+type connected struct {
+	addr string
+	conn net.Conn
+}
+
+func (c *connected) DialContext(_ context.Context, _, address string) (net.Conn, error) {
+	if address != c.addr {
+		return nil, errors.New("dialled " + address + ", not " + c.addr)
+	}
+	return c.conn, nil
+}
+
+// dialFirst connects to srv and waits until the server has run ready.
+func dialFirst(t *testing.T, srv *server, ready <-chan struct{}) *connected {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", srv.addr.String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	<-ready
+	return &connected{addr: srv.addr.String(), conn: c}
+}
+
 // A server that accepts and never speaks costs the budget, no more: the
 // typed error says so, whatever the wall clock did.
 func TestProbeSilentServer(t *testing.T) {
-	srv := newServer(t, func(_ *server, c net.Conn, _ *bufio.Reader) { io.Copy(io.Discard, c) })
-	r := newProber(t, srv.addr.Port(), nil, func(c *Config) { c.Timeout = 100 * time.Millisecond }).Probe(t.Context(), loopback, "")
+	ready := make(chan struct{})
+	srv := newServer(t, func(_ *server, c net.Conn, _ *bufio.Reader) { close(ready); io.Copy(io.Discard, c) })
+	d := dialFirst(t, srv, ready)
+	r := newProber(t, srv.addr.Port(), d, func(c *Config) { c.Timeout = 50 * time.Millisecond }).Probe(t.Context(), loopback, "")
 	if !errors.Is(r.Err, ErrTimeout) || r.GreetingCode != 0 || r.Greeting != "" {
 		t.Fatalf("Result = %+v, want ErrTimeout and no greeting", r)
 	}
 	fs := Findings(r, loopback, []string{"mx.example.com"})
 	f, ok := find(fs, CodeSlowGreeting)
-	if len(fs) != 1 || !ok || f.Severity != diagnose.SeverityInfo || !strings.Contains(f.Message, "no greeting within 100ms") ||
+	if len(fs) != 1 || !ok || f.Severity != diagnose.SeverityInfo || !strings.Contains(f.Message, "no greeting within 50ms") ||
 		!strings.Contains(f.Message, "RFC 5321 §4.5.3.2") {
 		t.Errorf("findings %+v, want one info smtp_slow_greeting", fs)
 	}
@@ -323,11 +352,14 @@ func TestProbeSilentServer(t *testing.T) {
 
 // A server that greets but never answers EHLO: the greeting is kept.
 func TestProbeSilentAfterGreeting(t *testing.T) {
+	ready := make(chan struct{})
 	srv := newServer(t, func(s *server, c net.Conn, in *bufio.Reader) {
 		io.WriteString(c, "220 mx.example.com ESMTP\r\n")
+		close(ready) // the greeting waits in the client's socket before the probe starts
 		io.Copy(io.Discard, in)
 	})
-	r := newProber(t, srv.addr.Port(), nil, func(c *Config) { c.Timeout = 100 * time.Millisecond }).Probe(t.Context(), loopback, "")
+	d := dialFirst(t, srv, ready)
+	r := newProber(t, srv.addr.Port(), d, func(c *Config) { c.Timeout = 50 * time.Millisecond }).Probe(t.Context(), loopback, "")
 	if !errors.Is(r.Err, ErrTimeout) || r.GreetingName != "mx.example.com" || r.EHLOCode != 0 {
 		t.Fatalf("Result = %+v, want the greeting and ErrTimeout", r)
 	}
