@@ -1,0 +1,150 @@
+package smtpprobe
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+const (
+	// maxLine is the longest reply line accepted, CRLF included (RFC 5321
+	// §4.5.3.1.5). It is also the read buffer's size: nothing longer is
+	// ever held in memory.
+	maxLine = 512
+	// MaxReplyLines is the most lines one reply may have. EHLO replies of
+	// real servers have about a dozen.
+	MaxReplyLines = 32
+	// MaxGreeting bounds Result.Greeting in bytes.
+	MaxGreeting = 1024
+)
+
+// The ways a reply can be garbage; each wraps ErrGarbage, and Findings
+// words them apart.
+var (
+	errLineTooLong  = fmt.Errorf("%w: a line longer than %d octets (RFC 5321 §4.5.3.1.5)", ErrGarbage, maxLine)
+	errTooManyLines = fmt.Errorf("%w: more than %d lines in one reply", ErrGarbage, MaxReplyLines)
+	errBadLine      = fmt.Errorf("%w: a line not of the form NNN text, or a code changing mid-reply (RFC 5321 §4.2)", ErrGarbage)
+	errGreetingCode = fmt.Errorf("%w: a greeting whose code is neither 220 nor an error (RFC 5321 §4.3.2)", ErrGarbage)
+)
+
+// reply is one SMTP reply (RFC 5321 §4.2): a code and its text lines.
+type reply struct {
+	code  int
+	lines []string // sanitised text after "NNN " or "NNN-"
+}
+
+// readReply reads one reply, single- or multi-line ("250-…" … "250 …").
+// Errors other than ErrGarbage come from the connection (io.EOF, timeouts).
+func readReply(br *bufio.Reader) (reply, error) {
+	var r reply
+	for {
+		raw, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			r.lines = append(r.lines, sanitize(raw))
+			return r, errLineTooLong
+		}
+		if err != nil {
+			return r, err // a partial last line is dropped: it never ended
+		}
+		line := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
+		code, last, text, ok := parseLine(line)
+		if !ok || (r.code != 0 && code != r.code) {
+			r.lines = append(r.lines, sanitize([]byte(line)))
+			return r, errBadLine
+		}
+		r.code = code
+		r.lines = append(r.lines, sanitize([]byte(text)))
+		if last {
+			return r, nil
+		}
+		if len(r.lines) == MaxReplyLines {
+			return r, errTooManyLines
+		}
+	}
+}
+
+// parseLine splits "NNN text", "NNN-text" or "NNN"; the code's digits are
+// limited as in RFC 5321 §4.2 (2-5, 0-5, 0-9).
+func parseLine(line string) (code int, last bool, text string, ok bool) {
+	if len(line) < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' || line[2] < '0' || line[2] > '9' {
+		return 0, false, "", false
+	}
+	code = int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
+	switch {
+	case len(line) == 3:
+		return code, true, "", true
+	case line[3] == ' ':
+		return code, true, line[4:], true
+	case line[3] == '-':
+		return code, false, line[4:], true
+	}
+	return 0, false, "", false
+}
+
+// sanitize keeps printable ASCII, turns a tab into a space and anything
+// else into '?': SMTP replies are ASCII (RFC 5321 §2.4), and nothing a
+// server sends may carry control characters into a message.
+func sanitize(b []byte) string {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		switch {
+		case c == '\t':
+			out = append(out, ' ')
+		case c == '\r' || c == '\n':
+		case c < 0x20 || c > 0x7e:
+			out = append(out, '?')
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
+
+// joinBounded joins lines with "\n", cut to MaxGreeting bytes.
+func joinBounded(lines []string) string {
+	return truncate(strings.Join(lines, "\n"), MaxGreeting)
+}
+
+// truncate cuts ASCII s to at most n bytes, marking the cut with "...".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+// greetingName is the host name a greeting starts with: RFC 5321 §4.2
+// "220 SP (Domain / address-literal) [SP textstring]".
+func greetingName(g reply) string {
+	if len(g.lines) == 0 {
+		return ""
+	}
+	first, _, _ := strings.Cut(g.lines[0], " ")
+	name := strings.ToLower(strings.TrimSuffix(first, "."))
+	if !isHostName(name) {
+		return ""
+	}
+	return name
+}
+
+// isHostName reports whether s is a fully qualified host name: at least two
+// labels of letters, digits and inner hyphens, at most 63 octets each and
+// 253 in all, the last not all digits (so "ESMTP" and "4.3.2" are not).
+func isHostName(s string) bool {
+	dot := strings.LastIndexByte(s, '.')
+	if len(s) > 253 || dot < 0 || strings.Trim(s[dot+1:], "0123456789") == "" {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
