@@ -1,0 +1,219 @@
+package pool
+
+import (
+	"context"
+	"iter"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+)
+
+// Diagnoser diagnoses one address; *diagnose.Diagnoser is one.
+type Diagnoser interface {
+	DiagnoseIP(ctx context.Context, ip netip.Addr, opts diagnose.Options) diagnose.Result
+}
+
+// Defaults of Config.
+const (
+	// DefaultConcurrency is how many addresses are diagnosed at once. One
+	// diagnosis has up to about ten queries in flight at a time (its second
+	// round: A and AAAA of each PTR name, the zone cuts, NS addresses, SPF),
+	// two to four most of the time; BenchmarkPool24 reports the peak.
+	DefaultConcurrency = 64
+	// DefaultZoneRate is how many diagnoses per second start under one
+	// PaceDomain. Each costs the reverse zone's servers about two queries
+	// through the resolver (PTR, NS: cache misses at a real resolver) and
+	// one per server asked directly, so 100 per second is some 400 queries
+	// per second to a zone with two servers, split between them.
+	DefaultZoneRate = 100
+)
+
+// Config configures Check. Zero values mean the defaults.
+type Config struct {
+	// Concurrency bounds the addresses diagnosed at once (default
+	// DefaultConcurrency); see DefaultConcurrency for the queries in flight.
+	Concurrency int
+	// ZoneRate is the diagnoses per second per PaceDomain (default
+	// DefaultZoneRate; math.Inf(1) does not pace). Ignored when Pacer is set.
+	ZoneRate float64
+	// Pacer paces the diagnoses (default a RatePacer at ZoneRate, for this
+	// Check alone).
+	Pacer Pacer
+	// Options are given to every diagnosis (the HELO name).
+	Options diagnose.Options
+	// OnResult, when set, receives every full result, one call at a time,
+	// in the order the diagnoses end: for callers that print or stream
+	// them. The Report keeps only what its Summary needs.
+	OnResult func(diagnose.Result)
+}
+
+// Check diagnoses every address of addrs (distinct ones: a Set gives them)
+// and folds the results into a Report. When ctx ends, addresses not
+// diagnosed yet, and those whose diagnosis it cut short, are counted as not
+// checked: a cancelled check is no DNS failure.
+func Check(ctx context.Context, d Diagnoser, addrs iter.Seq[netip.Addr], cfg Config) Report {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Pacer == nil {
+		cfg.Pacer = NewRatePacer(cfg.ZoneRate)
+	}
+	var (
+		mu  sync.Mutex
+		rep = newReport()
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, cfg.Concurrency)
+	)
+	for a := range addrs {
+		if cfg.Pacer.Wait(ctx, PaceDomain(a)) != nil {
+			mu.Lock()
+			rep.notChecked++
+			mu.Unlock()
+			continue // count the rest: the iterator is bounded by its Set
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			r := d.DiagnoseIP(ctx, a, cfg.Options)
+			mu.Lock()
+			defer mu.Unlock()
+			if ctx.Err() != nil {
+				rep.notChecked++
+				return
+			}
+			rep.add(a, &r)
+			if cfg.OnResult != nil {
+				cfg.OnResult(r)
+			}
+		})
+	}
+	wg.Wait()
+	return rep
+}
+
+// Report is what a Check established, kept compactly: per address, its
+// status count and its place in the lists of its findings and reverse zone
+// (some 100 bytes, BenchmarkPool24 reports it), plus the PTR names and
+// addresses a Summary cites. Read it through Summary.
+type Report struct {
+	counts     map[diagnose.Status]int
+	notChecked int
+	groups     map[groupKey]*group
+	zones      map[string]*zoneAcc
+	noZone     int
+	providers  map[string]*providerAcc
+	block      netip.Prefix // the one IPv4 /24 every address lies in, if any
+	mixed      bool         // the addresses span more than one /24 or are IPv6
+}
+
+type groupKey struct {
+	code diagnose.Code
+	sev  diagnose.Severity
+}
+
+type group struct {
+	addrs   []netip.Addr
+	details []Detail
+}
+
+type zoneAcc struct {
+	classless   bool
+	addrs       []netip.Addr
+	nameservers []string
+	provider    string
+}
+
+type providerAcc struct {
+	p diagnose.Provider
+	n int
+}
+
+func newReport() Report {
+	return Report{
+		counts:    map[diagnose.Status]int{},
+		groups:    map[groupKey]*group{},
+		zones:     map[string]*zoneAcc{},
+		providers: map[string]*providerAcc{},
+	}
+}
+
+func (rep *Report) add(a netip.Addr, r *diagnose.Result) {
+	a = a.Unmap()
+	rep.counts[r.Status]++
+	rep.noteBlock(a)
+	classless := false
+	var seen []groupKey
+	for _, f := range r.Findings {
+		k := groupKey{f.Code, f.Severity}
+		classless = classless || f.Code == diagnose.CodeClasslessDelegation
+		if slices.Contains(seen, k) {
+			continue
+		}
+		seen = append(seen, k)
+		g := rep.groups[k]
+		if g == nil {
+			g = &group{}
+			rep.groups[k] = g
+		}
+		g.addrs = append(g.addrs, a)
+		g.details = append(g.details, details(a, f.Code, r)...)
+	}
+	if r.ReverseZone == "" {
+		rep.noZone++
+	} else {
+		z := rep.zones[r.ReverseZone]
+		if z == nil {
+			z = &zoneAcc{nameservers: slices.Clone(r.ReverseNameservers)}
+			rep.zones[r.ReverseZone] = z
+		}
+		z.addrs = append(z.addrs, a)
+		z.classless = z.classless || classless
+		if z.provider == "" && r.Provider != nil {
+			z.provider = r.Provider.Name
+		}
+	}
+	if r.Provider != nil {
+		p := rep.providers[r.Provider.Name]
+		if p == nil {
+			p = &providerAcc{p: *r.Provider}
+			rep.providers[r.Provider.Name] = p
+		}
+		p.n++
+	}
+}
+
+// noteBlock keeps the /24 all addresses share, for the short ".5" form.
+func (rep *Report) noteBlock(a netip.Addr) {
+	switch {
+	case rep.mixed:
+	case !a.Is4():
+		rep.mixed = true
+	case !rep.block.IsValid():
+		rep.block = netip.PrefixFrom(a, 24).Masked()
+	case !rep.block.Contains(a):
+		rep.mixed = true
+	}
+}
+
+// details are the names a finding is about, from the result's typed
+// fields: for forward_mismatch each PTR name whose addresses leave out the
+// IP (name → addresses), for generic_ptr the PTR name.
+func details(a netip.Addr, c diagnose.Code, r *diagnose.Result) []Detail {
+	var out []Detail
+	switch c {
+	case diagnose.CodeForwardMismatch:
+		for _, n := range r.PTRNames {
+			fwd := r.Forward[n]
+			if len(fwd) > 0 && !slices.Contains(fwd, a.String()) {
+				out = append(out, Detail{IP: a, Name: n, Addresses: fwd})
+			}
+		}
+	case diagnose.CodeGenericPTR:
+		if len(r.PTRNames) > 0 {
+			out = append(out, Detail{IP: a, Name: r.PTRNames[0]})
+		}
+	}
+	return out
+}
