@@ -23,10 +23,12 @@ const (
 	// two to four most of the time; BenchmarkPool24 reports the peak.
 	DefaultConcurrency = 64
 	// DefaultZoneRate is how many diagnoses per second start under one
-	// PaceDomain. Each costs the reverse zone's servers about two queries
-	// through the resolver (PTR, NS: cache misses at a real resolver) and
-	// one per server asked directly, so 100 per second is some 400 queries
-	// per second to a zone with two servers, split between them.
+	// PaceDomain. Each asks about five questions of the reverse zone (the
+	// pacing test counts them): PTR and NS at the address's name and the
+	// zone's NS through the resolver, the first two cache misses a real
+	// resolver passes on, and the PTR from each of the zone's servers
+	// directly. 100 per second is thus some 400 queries per second at a
+	// zone with two servers, split between them; a /24 takes 2.5 s.
 	DefaultZoneRate = 100
 )
 
@@ -122,7 +124,7 @@ type zoneAcc struct {
 	classless   bool
 	addrs       []netip.Addr
 	nameservers []string
-	provider    string
+	providers   map[string]int // addresses per provider name
 }
 
 type providerAcc struct {
@@ -165,13 +167,13 @@ func (rep *Report) add(a netip.Addr, r *diagnose.Result) {
 	} else {
 		z := rep.zones[r.ReverseZone]
 		if z == nil {
-			z = &zoneAcc{nameservers: slices.Clone(r.ReverseNameservers)}
+			z = &zoneAcc{nameservers: slices.Clone(r.ReverseNameservers), providers: map[string]int{}}
 			rep.zones[r.ReverseZone] = z
 		}
 		z.addrs = append(z.addrs, a)
 		z.classless = z.classless || classless
-		if z.provider == "" && r.Provider != nil {
-			z.provider = r.Provider.Name
+		if r.Provider != nil {
+			z.providers[r.Provider.Name]++
 		}
 	}
 	if r.Provider != nil {

@@ -83,7 +83,8 @@ type Zone struct {
 	Count       int      `json:"count"`
 	Addresses   string   `json:"addresses"`
 	Nameservers []string `json:"nameservers,omitempty"`
-	Provider    string   `json:"provider,omitempty"`
+	// Provider is the provider most of the zone's addresses are credited to.
+	Provider string `json:"provider,omitempty"`
 }
 
 // ProviderCount is a provider and how many addresses are in its zones.
@@ -119,7 +120,7 @@ func (rep Report) Summary() Summary {
 		addrs := slices.SortedFunc(slices.Values(z.addrs), netip.Addr.Compare)
 		text, _ := compress(addrs, block)
 		s.ReverseZones = append(s.ReverseZones, Zone{Name: name, Classless: z.classless, Count: len(addrs), Addresses: text,
-			Nameservers: z.nameservers, Provider: z.provider})
+			Nameservers: z.nameservers, Provider: z.provider()})
 	}
 	first := func(z Zone) netip.Addr { return rep.zones[z.Name].min() }
 	slices.SortFunc(s.ReverseZones, func(a, b Zone) int { return cmp.Or(first(a).Compare(first(b)), cmp.Compare(a.Name, b.Name)) })
@@ -147,6 +148,18 @@ func rank(s diagnose.Severity) int {
 		return r
 	}
 	return len(severityRank)
+}
+
+// provider is the provider most of the zone's addresses name (a default PTR
+// name can name another than the zone's servers do).
+func (z *zoneAcc) provider() string {
+	best := ""
+	for name, n := range z.providers {
+		if n > z.providers[best] || n == z.providers[best] && name < best {
+			best = name
+		}
+	}
+	return best
 }
 
 func (z *zoneAcc) min() netip.Addr { return slices.MinFunc(z.addrs, netip.Addr.Compare) }
