@@ -192,7 +192,7 @@ func TestCheckSummary(t *testing.T) {
 	t.Logf("table:\n%s", table)
 	for _, want := range []string{
 		"126 addresses in 203.0.113.0/24: 2 fail, 116 permerror, 1 temperror, 7 pass",
-		".7: elsewhere.example.com → 198.51.100.99",
+		".7 (elsewhere.example.com → 198.51.100.99)",
 		"64-26.113.0.203.in-addr.arpa (RFC 2317)",
 	} {
 		if !strings.Contains(table, want) {

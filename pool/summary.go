@@ -81,7 +81,8 @@ type Zone struct {
 	// parent zone's names.
 	Classless   bool     `json:"classless,omitempty"`
 	Count       int      `json:"count"`
-	Addresses   string   `json:"addresses"`
+	Addresses   string   `json:"addresses"` // as in Group
+	Ranges      []Range  `json:"ranges"`
 	Nameservers []string `json:"nameservers,omitempty"`
 	// Provider is the provider most of the zone's addresses are credited to.
 	Provider string `json:"provider,omitempty"`
@@ -118,8 +119,8 @@ func (rep Report) Summary() Summary {
 	})
 	for name, z := range rep.zones {
 		addrs := slices.SortedFunc(slices.Values(z.addrs), netip.Addr.Compare)
-		text, _ := compress(addrs, block)
-		s.ReverseZones = append(s.ReverseZones, Zone{Name: name, Classless: z.classless, Count: len(addrs), Addresses: text,
+		text, ranges := compress(addrs, block)
+		s.ReverseZones = append(s.ReverseZones, Zone{Name: name, Classless: z.classless, Count: len(addrs), Addresses: text, Ranges: ranges,
 			Nameservers: z.nameservers, Provider: z.provider()})
 	}
 	first := func(z Zone) netip.Addr { return rep.zones[z.Name].min() }
@@ -165,7 +166,7 @@ func (z *zoneAcc) provider() string {
 func (z *zoneAcc) min() netip.Addr { return slices.MinFunc(z.addrs, netip.Addr.Compare) }
 
 // compress turns sorted distinct addresses into runs and their text (see
-// Group.Addresses); within block, addresses are written as ".N".
+// Group.Addresses).
 func compress(addrs []netip.Addr, block netip.Prefix) (string, []Range) {
 	var ranges []Range
 	for _, a := range addrs {
@@ -175,21 +176,22 @@ func compress(addrs []netip.Addr, block netip.Prefix) (string, []Range) {
 		}
 		ranges = append(ranges, Range{a, a})
 	}
-	var b strings.Builder
+	return strings.Join(rangeItems(ranges, block), ", "), ranges
+}
+
+// rangeItems writes each run as "203.0.113.9–.12"; within block, and within
+// the /24 of the address written before, as ".9–.12".
+func rangeItems(ranges []Range, block netip.Prefix) []string {
+	items := make([]string, len(ranges))
 	var prev netip.Addr // the last address written, for the ".N" form
 	for i, r := range ranges {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(short(r.First, prev, block))
-		prev = r.First
+		items[i] = short(r.First, prev, block)
 		if r.Last != r.First {
-			b.WriteString("–")
-			b.WriteString(short(r.Last, prev, block))
-			prev = r.Last
+			items[i] += "–" + short(r.Last, r.First, block)
 		}
+		prev = r.Last
 	}
-	return b.String(), ranges
+	return items
 }
 
 // short writes a as ".N" when it lies in block, or in the same IPv4 /24 as
@@ -204,8 +206,8 @@ func short(a, prev netip.Addr, block netip.Prefix) string {
 
 // Table limits: a terminal line stays readable, JSON has everything.
 const (
-	tableAddrs   = 72 // characters of an address list
-	tableDetails = 3  // details shown per finding
+	tableAddrs   = 100 // characters of an address list
+	tableDetails = 3   // details listed in full; more are shown by one example
 )
 
 // Table writes the summary as a compact table for a terminal, failures first.
@@ -234,17 +236,20 @@ func (s Summary) Table(w io.Writer) error {
 		fmt.Fprintln(tw, "\nSEVERITY\tFINDING\tN\tADDRESSES")
 	}
 	for _, g := range s.Findings {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", clean(string(g.Severity)), clean(string(g.Code)), g.Count, cut(g.Addresses, tableAddrs))
-		for i, d := range g.Details {
-			if i == tableDetails {
-				fmt.Fprintf(tw, "\t\t\t… %d more\n", len(g.Details)-i)
-				break
+		items, example := rangeItems(g.Ranges, block), ""
+		switch {
+		case len(g.Details) > 0 && len(g.Details) <= tableDetails:
+			// Few: each address with what it is about.
+			items = items[:0]
+			for _, d := range g.Details {
+				items = append(items, d.text(block))
 			}
-			line := short(d.IP, netip.Addr{}, block) + ": " + clean(d.Name)
-			if len(d.Addresses) > 0 {
-				line += " → " + clean(strings.Join(d.Addresses, ", "))
-			}
-			fmt.Fprintf(tw, "\t\t\t%s\n", line)
+		case len(g.Details) > 0:
+			example = "e.g. " + g.Details[0].text(block)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", clean(string(g.Severity)), clean(string(g.Code)), g.Count, cut(items, tableAddrs))
+		if example != "" {
+			fmt.Fprintf(tw, "\t\t\t%s\n", example)
 		}
 	}
 	if len(s.ReverseZones) > 0 || s.ReverseZoneUnknown > 0 {
@@ -255,7 +260,7 @@ func (s Summary) Table(w io.Writer) error {
 		if z.Classless {
 			name += " (RFC 2317)"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", name, z.Count, cut(z.Addresses, tableAddrs/2), clean(strings.Join(z.Nameservers, " ")), clean(z.Provider))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", name, z.Count, cut(rangeItems(z.Ranges, block), tableAddrs/2), clean(strings.Join(z.Nameservers, " ")), clean(z.Provider))
 	}
 	if s.ReverseZoneUnknown > 0 {
 		fmt.Fprintf(tw, "(not found: DNS did not answer)\t%d\t\t\t\n", s.ReverseZoneUnknown)
@@ -263,16 +268,29 @@ func (s Summary) Table(w io.Writer) error {
 	return tw.Flush()
 }
 
-// cut shortens an address list at a comma, saying how many runs it left out.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
+// text is ".7 (mx7.example.com → 198.51.100.8)", for the table.
+func (d Detail) text(block netip.Prefix) string {
+	s := short(d.IP, netip.Addr{}, block) + " (" + clean(d.Name)
+	if len(d.Addresses) > 0 {
+		s += " → " + clean(strings.Join(d.Addresses, ", "))
 	}
-	i := strings.LastIndex(s[:n], ", ")
-	if i < 0 {
-		i = n
+	return s + ")"
+}
+
+// cut joins items up to about n characters, saying how many it left out.
+func cut(items []string, n int) string {
+	var b strings.Builder
+	for i, it := range items {
+		if i > 0 && b.Len()+len(it) > n {
+			fmt.Fprintf(&b, ", … (+%d)", len(items)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(it)
 	}
-	return s[:i] + fmt.Sprintf(", … (+%d)", strings.Count(s[i:], ", "))
+	return b.String()
 }
 
 // clean keeps names from DNS from driving the terminal: anything not
