@@ -8,7 +8,9 @@
 // finding, the reverse zones (RFC 1035 §3.5 in-addr.arpa, RFC 3596 ip6.arpa)
 // with RFC 2317 classless child zones listed apart from their parent, and
 // the providers. Full results are not kept: Config.OnResult streams them to
-// callers that want them.
+// callers that want them. Which addresses a block includes follows the
+// IPv4 convention of network and broadcast addresses and RFC 3021 for /31
+// (see Rule).
 package pool
 
 import (
@@ -152,11 +154,11 @@ func parsePrefix(in, s string) (Pool, error) {
 
 // blockSize is 2^(address bits - prefix bits) in words a person can read.
 func blockSize(p netip.Prefix) string {
-	if host := p.Addr().BitLen() - p.Bits(); host < 63 {
+	host := p.Addr().BitLen() - p.Bits()
+	if host < 63 {
 		return strconv.FormatUint(1<<host, 10)
-	} else {
-		return "2^" + strconv.Itoa(host)
 	}
+	return "2^" + strconv.Itoa(host)
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

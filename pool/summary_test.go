@@ -70,7 +70,7 @@ func TestTable(t *testing.T) {
 		ranges = append(ranges, Range{a, a})
 	}
 	s := Summary{Addresses: 100, Counts: map[diagnose.Status]int{diagnose.StatusPass: 100}, Block: "203.0.113.0/24",
-		Findings: []Group{{Code: diagnose.CodeGenericPTR, Severity: diagnose.SeverityWarning, Count: 100, Ranges: ranges, Details: details}},
+		Findings:     []Group{{Code: diagnose.CodeGenericPTR, Severity: diagnose.SeverityWarning, Count: 100, Ranges: ranges, Details: details}},
 		ReverseZones: []Zone{{Name: "113.0.203.in-addr.arpa", Count: 100, Ranges: ranges}}, ReverseZoneUnknown: 2}
 	var b strings.Builder
 	if err := s.Table(&b); err != nil {
