@@ -58,8 +58,8 @@ type Config struct {
 // and folds the results into a Report. When ctx ends (or Pacer fails),
 // addresses not diagnosed yet, and those whose diagnosis it cut short, are
 // counted as not checked: a cancelled check is no DNS failure. Addresses
-// are let start in order, so a pacing wait in one domain also holds back
-// the addresses after it.
+// start in order, so a pacing wait in one domain also holds back the
+// addresses after it.
 func Check(ctx context.Context, d Diagnoser, addrs iter.Seq[netip.Addr], cfg Config) Report {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -74,13 +74,16 @@ func Check(ctx context.Context, d Diagnoser, addrs iter.Seq[netip.Addr], cfg Con
 		sem = make(chan struct{}, cfg.Concurrency)
 	)
 	for a := range addrs {
+		// A slot first, then the pace: a diagnosis starts as soon as it is
+		// let, so waiting for a slot never bunches paced starts together.
+		sem <- struct{}{}
 		if ctx.Err() != nil || cfg.Pacer.Wait(ctx, PaceDomain(a)) != nil {
+			<-sem
 			mu.Lock()
 			rep.notChecked++
 			mu.Unlock()
 			continue // count the rest: the iterator is bounded by its Set
 		}
-		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			r := d.DiagnoseIP(ctx, a, cfg.Options)
@@ -102,8 +105,8 @@ func Check(ctx context.Context, d Diagnoser, addrs iter.Seq[netip.Addr], cfg Con
 
 // Report is what a Check established, kept compactly: per address, its
 // status count and its place in the lists of its findings and reverse zone
-// (some 100 bytes, BenchmarkPool24 reports it), plus the PTR names and
-// addresses a Summary cites. Read it through Summary.
+// (about 120 bytes in all, BenchmarkReport measures it), plus the PTR
+// names and addresses a Summary cites. Read it through Summary.
 type Report struct {
 	counts     map[diagnose.Status]int
 	notChecked int
