@@ -136,13 +136,13 @@ func parsePrefix(in, s string) (Pool, error) {
 		return Pool{}, refuse(Malformed, in, "write an IPv4-mapped block in IPv4 form (e.g. 203.0.113.0/24)")
 	}
 	p = p.Masked()
-	bits, max, limit := p.Bits(), 22, MaxIPv4
+	bits, minBits, limit := p.Bits(), 22, MaxIPv4
 	if p.Addr().Is6() {
-		max, limit = 120, MaxIPv6
+		minBits, limit = 120, MaxIPv6
 	}
-	if bits < max {
+	if bits < minBits {
 		return Pool{}, refuse(TooLarge, in, "a /%d has %s addresses; at most %d (a /%d) are checked at once: split it into /%d blocks",
-			bits, blockSize(p), limit, max, max)
+			bits, blockSize(p), limit, minBits, minBits)
 	}
 	first, last := p.Addr(), lastAddr(p)
 	pl := Pool{first: first, last: last, text: p.String()}

@@ -123,8 +123,9 @@ func (rep Report) Summary() Summary {
 		s.ReverseZones = append(s.ReverseZones, Zone{Name: name, Classless: z.classless, Count: len(addrs), Addresses: text, Ranges: ranges,
 			Nameservers: z.nameservers, Provider: z.provider()})
 	}
-	first := func(z Zone) netip.Addr { return rep.zones[z.Name].min() }
-	slices.SortFunc(s.ReverseZones, func(a, b Zone) int { return cmp.Or(first(a).Compare(first(b)), cmp.Compare(a.Name, b.Name)) })
+	slices.SortFunc(s.ReverseZones, func(a, b Zone) int {
+		return cmp.Or(a.Ranges[0].First.Compare(b.Ranges[0].First), cmp.Compare(a.Name, b.Name))
+	})
 	for _, p := range rep.providers {
 		s.Providers = append(s.Providers, ProviderCount{Provider: p.p, Count: p.n})
 	}
@@ -162,8 +163,6 @@ func (z *zoneAcc) provider() string {
 	}
 	return best
 }
-
-func (z *zoneAcc) min() netip.Addr { return slices.MinFunc(z.addrs, netip.Addr.Compare) }
 
 // compress turns sorted distinct addresses into runs and their text (see
 // Group.Addresses).
