@@ -1,0 +1,109 @@
+package pool
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Pacer spaces the diagnoses that load one reverse domain's servers. Wait
+// returns when the next diagnosis under domain may start, or ctx's error.
+type Pacer interface {
+	Wait(ctx context.Context, domain string) error
+}
+
+// RatePacer lets at most a fixed number of diagnoses per second start under
+// each domain, evenly spaced: a token bucket holding one token (GCRA), so
+// there is no burst. It is safe for concurrent use; share one between the
+// Checks of a long-running process so that two users checking the same
+// block together share its budget.
+type RatePacer struct {
+	interval time.Duration
+	clock    clock
+
+	mu   sync.Mutex
+	next map[string]time.Time // the earliest start of the domain's next diagnosis
+}
+
+// clock is the time source of a RatePacer; tests replace it.
+type clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// NewRatePacer paces at perSecond diagnoses per second and domain;
+// math.Inf(1) never waits. perSecond ≤ 0 means DefaultZoneRate.
+func NewRatePacer(perSecond float64) *RatePacer {
+	if perSecond <= 0 {
+		perSecond = DefaultZoneRate
+	}
+	return &RatePacer{interval: time.Duration(float64(time.Second) / perSecond), clock: wallClock{}, next: map[string]time.Time{}}
+}
+
+// pruneAt is the number of domains above which idle ones are forgotten, so
+// that a shared pacer does not grow with every block ever checked. An idle
+// domain's entry says nothing a fresh one would not.
+const pruneAt = 256
+
+// Wait implements Pacer.
+func (p *RatePacer) Wait(ctx context.Context, domain string) error {
+	p.mu.Lock()
+	now := p.clock.Now()
+	if len(p.next) >= pruneAt {
+		for k, t := range p.next {
+			if t.Before(now) {
+				delete(p.next, k)
+			}
+		}
+	}
+	start := now
+	if t := p.next[domain]; t.After(now) {
+		start = t
+	}
+	p.next[domain] = start.Add(p.interval)
+	p.mu.Unlock()
+	if d := start.Sub(now); d > 0 {
+		return p.clock.Sleep(ctx, d)
+	}
+	return ctx.Err()
+}
+
+// PaceDomain is the reverse domain an address is paced under: that of its
+// IPv4 /16 ("0.203.in-addr.arpa" for 203.0.113.5) or of its IPv6 /48 (12
+// nibbles under ip6.arpa).
+//
+// Why not the address's own reverse zone: it is only known once the address
+// is diagnosed, and zones are cut at any octet or nibble boundary (RFC 1035
+// §3.5, RFC 3596 §2.5), a provider often serving a whole /16 from one zone.
+// Every zone that can hold a pool address's PTR lies at or below this
+// domain, RFC 2317 children included, so one zone's servers never get more
+// than the rate; zones cut finer (four /24 zones of a /22) share it, which
+// costs time, not politeness.
+func PaceDomain(a netip.Addr) string {
+	rev, _ := dns.ReverseAddr(a.Unmap().String())
+	keep := 2 // octets
+	if a.Unmap().Is6() {
+		keep = 12 // nibbles
+	}
+	labels := dns.SplitDomainName(rev)
+	return strings.Join(labels[len(labels)-2-keep:], ".")
+}
