@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"net/netip"
@@ -75,7 +76,7 @@ func queryStats(g dnstest.Group) (total, repeats, peak int) {
 	}
 	seen := map[question]bool{}
 	type edge struct {
-		t     time.Time
+		at    uint64 // dnstest's process-wide event number
 		delta int
 	}
 	var edges []edge
@@ -87,14 +88,14 @@ func queryStats(g dnstest.Group) (total, repeats, peak int) {
 				repeats++
 			}
 			seen[k] = true
-			edges = append(edges, edge{q.Start, 1}, edge{q.End, -1})
+			if q.Answered == 0 {
+				continue // dropped: never answered, never in flight at the server
+			}
+			edges = append(edges, edge{q.Arrived, 1}, edge{q.Answered, -1})
 		}
 	}
 	slices.SortFunc(edges, func(a, b edge) int {
-		if c := a.t.Compare(b.t); c != 0 {
-			return c
-		}
-		return a.delta - b.delta // an end before a start at the same instant
+		return cmp.Compare(a.at, b.at) // event numbers are unique
 	})
 	cur := 0
 	for _, e := range edges {
