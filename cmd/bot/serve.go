@@ -25,6 +25,13 @@ import (
 // cmdServe runs the Slack bot until ctx ends (SIGINT/SIGTERM).
 func cmdServe(ctx context.Context, stderr io.Writer) int {
 	cfg, err := config.Load(ctx, envconfig.OsLookuper())
+	var problems *config.Error
+	if errors.As(err, &problems) {
+		for _, p := range problems.Problems {
+			fmt.Fprintf(stderr, "bot: %v\n", p)
+		}
+		return 2
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bot: %v\n", err)
 		return 2
@@ -94,7 +101,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			_ = srv.Shutdown(shutdownCtx)
 		}()
 	}
-	log.Info("starting", "slack_api", cfg.APIURL, "resolver", cfg.DNSResolver, "workers", cfg.Workers,
+	log.Info("starting", "slack_api", cfg.APIURL, "resolver", diag.Resolver(), "workers", cfg.Workers,
 		"recheck_intervals", cfg.RecheckIntervals, "watch_max_age", cfg.WatchMaxAge.String())
 	return bot.Run(ctx)
 }

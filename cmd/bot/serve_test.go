@@ -245,13 +245,24 @@ func TestServeRejectsBadConfigNamingEveryVariable(t *testing.T) {
 		t.Errorf("stderr leaks the token: %s", out)
 	}
 
+	// One line per problem, one format, REDIS_URL among them, no secret.
 	cmd = exec.Command(botBin)
-	cmd.Env = []string{"SLACK_APP_TOKEN=xapp-1", "SLACK_BOT_TOKEN=xoxb-1", "RECHECK_INTERVALS=1m,soon"}
+	cmd.Env = []string{"SLACK_APP_TOKEN=xapp-...", "SLACK_BOT_TOKEN=xoxb-1", "RECHECK_INTERVALS=1m,soon",
+		"REDIS_URL=redis://:hunter2@127.0.0.1:port/0", "WORKERS=zero"}
 	stderr.Reset()
 	cmd.Stderr = &stderr
 	_ = cmd.Run()
-	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(stderr.String(), "RECHECK_INTERVALS") {
-		t.Errorf("bad RECHECK_INTERVALS: exit %d, %s", cmd.ProcessState.ExitCode(), stderr.String())
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if cmd.ProcessState.ExitCode() != 2 || len(lines) != 4 {
+		t.Fatalf("exit %d, want 2 and 4 lines: %s", cmd.ProcessState.ExitCode(), stderr.String())
+	}
+	for i, v := range []string{"SLACK_APP_TOKEN", "REDIS_URL", "WORKERS", "RECHECK_INTERVALS"} {
+		if !strings.HasPrefix(lines[i], "bot: config: "+v+": ") || !strings.Contains(lines[i], "; expected ") {
+			t.Errorf("line %d: %q, want bot: config: %s: …; expected …", i, lines[i], v)
+		}
+	}
+	if strings.Contains(stderr.String(), "hunter2") {
+		t.Errorf("stderr leaks the Redis password: %s", stderr.String())
 	}
 }
 
