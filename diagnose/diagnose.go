@@ -77,13 +77,27 @@ type Config struct {
 	Providers []ProviderRule
 	// Logger receives debug logs of every query (default slog.Default()).
 	Logger *slog.Logger
+	// QueryObserver, when set, is called once per query attempt (each UDP
+	// try, each TCP retry after truncation, each resend after a timeout)
+	// with the question's type, how it ended (the answer's RCODE name,
+	// "NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED"…, or "timeout" / "error"
+	// when no answer came) and how long it took: for metrics. It runs on the
+	// querying goroutine and must be quick and safe for concurrent use.
+	QueryObserver func(qtype uint16, outcome string, d time.Duration)
 }
 
 // Options are per-diagnosis inputs.
 type Options struct {
-	// HELO is the name the mail server announces; when set it is compared
-	// with the PTR name (finding helo_mismatch).
+	// HELO is the name the mail server announces (EHLO/HELO, RFC 5321
+	// §4.1.1.1); when set it is compared with the PTR name (findings
+	// helo_mismatch, helo_literal) and its SPF record is the one checked for
+	// the HELO identity (RFC 7208 §2.3).
 	HELO string
+	// Name is the host name the user gave ("/rdns mail.example.com"): the
+	// name the mail server means to be. When an address's PTR names do not
+	// include it, finding name_not_ptr says which name receivers see.
+	// Diagnose sets it from a host-name target when it is empty.
+	Name string
 }
 
 // Diagnoser runs diagnoses; it is safe for concurrent use.
@@ -125,7 +139,7 @@ func New(cfg Config) (*Diagnoser, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Diagnoser{cfg: cfg, resolver: resolver, q: newQuerier(cfg.QueryTimeout, cfg.Attempts), log: cfg.Logger}, nil
+	return &Diagnoser{cfg: cfg, resolver: resolver, q: newQuerier(cfg.QueryTimeout, cfg.Attempts, cfg.QueryObserver), log: cfg.Logger}, nil
 }
 
 func resolverAddr(s string) (string, error) {
@@ -162,24 +176,29 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 	if err != nil {
 		return nil, err
 	}
+	x := d.newDiagnosis()
 	if isIP {
-		return []Result{d.diagnose(ctx, target, ip, opts)}, nil
+		return []Result{x.diagnose(ctx, target, ip, opts)}, nil
 	}
-	ctx, cancel := context.WithTimeout(withMemo(ctx), d.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	host := dns.Fqdn(strings.TrimSpace(target))
-	a := d.lookupAddrs(ctx, "", host)
+	if opts.Name == "" {
+		opts.Name = host
+	}
+	shown := strings.TrimSuffix(host, ".")
+	a := x.lookupAddrs(ctx, "", host)
 	if len(a.list) == 0 {
 		if a.err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrLookup, strings.TrimSuffix(host, "."), a.err)
+			return nil, fmt.Errorf("%w: %s %v", ErrLookup, shown, a.err)
 		}
-		return nil, fmt.Errorf("%w: %s", ErrNoAddress, strings.TrimSuffix(host, "."))
+		return nil, fmt.Errorf("%w: %s", ErrNoAddress, shown)
 	}
 	var errs []error
 	if a.err != nil {
 		// One family answered, the other did not: its addresses (say the
 		// IPv6 one without PTR) are unknown, not absent.
-		errs = append(errs, fmt.Errorf("%w: %v; DNS did not answer for that family, so its addresses are unknown and were not diagnosed", ErrLookup, a.err))
+		errs = append(errs, fmt.Errorf("%w: %s %v; DNS did not answer for that family, so its addresses are unknown and were not diagnosed", ErrLookup, shown, a.err))
 	}
 	list, distinct := capAddrs(a.list, MaxHostAddresses)
 	if len(list) < distinct {
@@ -189,7 +208,7 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 	results := make([]Result, len(list))
 	var wg sync.WaitGroup
 	for i, ip := range list {
-		wg.Go(func() { results[i] = d.diagnose(ctx, target, ip, opts) })
+		wg.Go(func() { results[i] = x.diagnose(ctx, target, ip, opts) })
 	}
 	wg.Wait()
 	return results, joinLine(errs...)
@@ -220,7 +239,7 @@ func capAddrs(list []netip.Addr, limit int) (kept []netip.Addr, distinct int) {
 // Result's Target is the address. DNS failures are in the Result (status
 // temperror, finding dns_error), never an error.
 func (d *Diagnoser) DiagnoseIP(ctx context.Context, ip netip.Addr, opts Options) Result {
-	return d.diagnose(ctx, ip.Unmap().String(), ip, opts)
+	return d.newDiagnosis().diagnose(ctx, ip.Unmap().String(), ip, opts)
 }
 
 // server is one authoritative name server: its name and "addr:port".
@@ -235,23 +254,24 @@ type zoneInfo struct {
 
 // facts is everything the lookups established for one IP.
 type facts struct {
-	ip        netip.Addr
-	rev       string
-	ptr       lookup
-	ptrAt     string   // the name that holds (or would hold) the PTR, after any CNAME
-	names     []string // PTR names, canonical, capped at MaxPTRNames
-	dropped   int      // PTR names beyond the cap
-	fwd       map[string]addrs
-	rz        zoneInfo
-	soaMname  string
-	spf       map[string]spfOutcome
-	status    Status
-	confirm   string
-	source    *SourceCheck
-	srcNames  []string         // PTR names the authoritative servers give
-	srcFwd    map[string]addrs // their addresses, from their zones' servers
-	srcDiffer bool             // two authoritative answers differ
-	srcNegTTL *uint32          // the reverse zone's negative TTL, from its servers
+	ip       netip.Addr
+	rev      string
+	ptr      lookup
+	ptrAt    string   // the name that holds (or would hold) the PTR, after any CNAME
+	names    []string // PTR names, canonical, capped at MaxPTRNames
+	dropped  int      // PTR names beyond the cap
+	fwd      map[string]addrs
+	rz       zoneInfo
+	soaMname string
+	spfName  string // the HELO identity whose SPF was checked ("" none)
+	spf      spfOutcome
+	status   Status
+	confirm  string
+	src      sourceFacts
+	siblings siblingFacts
+	// resolverDown says why the resolver is unusable (its sanity probe
+	// failed after the PTR lookup did), "" when it is usable.
+	resolverDown string
 }
 
 // negativeTTL is how long resolvers may cache the PTR's denial: from the
@@ -262,22 +282,22 @@ func (f *facts) negativeTTL() (ttl uint32, ok bool) {
 	switch {
 	case !f.ptr.neg:
 		return 0, false
-	case f.srcNegTTL != nil:
-		return *f.srcNegTTL, true
+	case f.src.negTTL != nil:
+		return *f.src.negTTL, true
 	case f.ptr.soa != nil:
 		return f.ptr.ttl, true
 	}
 	return 0, false
 }
 
-func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, opts Options) Result {
+func (d *diagnosis) diagnose(ctx context.Context, target string, ip netip.Addr, opts Options) Result {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(withMemo(ctx), d.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	ip = ip.Unmap()
 	rev, _ := dns.ReverseAddr(ip.String())
-	f := &facts{ip: ip, rev: rev, fwd: map[string]addrs{}, spf: map[string]spfOutcome{}}
-	d.gather(ctx, f)
+	f := &facts{ip: ip, rev: rev, fwd: map[string]addrs{}}
+	d.gather(ctx, f, opts)
 
 	res := Result{
 		Target:        target,
@@ -288,7 +308,8 @@ func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, 
 		Forward:       map[string][]string{},
 		Findings:      []Finding{},
 		ReverseZone:   strings.TrimSuffix(f.rz.name, "."),
-		Source:        f.source,
+		Source:        f.src.check,
+		Siblings:      append([]Sibling{}, f.siblings.list...),
 		CheckedAt:     start.UTC(),
 	}
 	for name, a := range f.fwd {
@@ -310,26 +331,33 @@ func (d *Diagnoser) diagnose(ctx context.Context, target string, ip netip.Addr, 
 	return res
 }
 
-// Bounds of the source check and SPF, which need other servers than the
-// resolver: at most sourceMaxWait, and at most sourceShare of the diagnosis's
+// Bounds of the source check, SPF and the siblings, which are not the
+// verdict: at most auxMaxWait, and at most auxShare of the diagnosis's
 // remaining budget, so that dead authoritative servers cost that much and
 // never the resolver's verdict.
 const (
-	sourceMaxWait = 1500 * time.Millisecond
-	sourceShare   = 0.4
+	auxMaxWait = 1500 * time.Millisecond
+	auxShare   = 0.4
 )
 
-// gather runs the lookups, independent ones at once, in three rounds.
-func (d *Diagnoser) gather(ctx context.Context, f *facts) {
-	wait := sourceMaxWait
+// gather runs the lookups, independent ones at once, in three rounds (four
+// when a sibling address has PTR names the diagnosed one has not).
+func (d *diagnosis) gather(ctx context.Context, f *facts, opts Options) {
+	wait := auxMaxWait
 	if dl, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Duration(float64(time.Until(dl))*sourceShare))
+		wait = min(wait, time.Duration(float64(time.Until(dl))*auxShare))
 	}
-	srcCtx, cancel := context.WithTimeout(ctx, wait)
+	auxCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 
 	// Round 1: the PTR, and NS at the same name: a negative NS answer's SOA
-	// names the zone that holds the PTR, after any RFC 2317 CNAME (RFC 2308 §2).
+	// names the zone that holds the PTR, after any RFC 2317 CNAME (RFC 2308
+	// §2). A given HELO name's SPF needs nothing else, so it starts now.
+	var spfWG sync.WaitGroup
+	if helo := heloName(opts.HELO); helo != "" {
+		f.spfName = helo
+		spfWG.Go(func() { f.spf = d.checkSPF(auxCtx, f.ip, helo) })
+	}
 	var nsRev lookup
 	var wg sync.WaitGroup
 	wg.Go(func() { f.ptr = d.resolve(ctx, f.rev, dns.TypePTR) })
@@ -339,55 +367,91 @@ func (d *Diagnoser) gather(ctx context.Context, f *facts) {
 	if f.ptr.err != nil && nsRev.err == nil {
 		f.ptrAt = nsRev.final
 	}
-	for _, rr := range f.ptr.rrs {
-		name := dns.CanonicalName(rr.(*dns.PTR).Ptr)
-		if slices.Contains(f.names, name) {
-			continue
-		}
-		if len(f.names) == d.cfg.MaxPTRNames {
-			f.dropped++
-			continue
-		}
-		f.names = append(f.names, name)
-	}
+	f.names, f.dropped = ptrNames(f.ptr, d.cfg.MaxPTRNames)
 
 	// Round 2: forward lookups of every name (the verdict), the zone cuts
 	// and servers of the reverse zone and of every name's forward zone, SPF.
-	// Round 3: the authoritative servers, bypassing every cache. Each
-	// chain starts its next query as soon as its own answer is in, so one
-	// slow lookup does not hold back the others.
+	// Round 3: the authoritative servers, bypassing every cache, and the
+	// PTR of every other address the names have (the siblings). Each chain
+	// starts its next query as soon as its own answer is in, so one slow
+	// lookup does not hold back the others.
 	var mu sync.Mutex
-	var spfWG sync.WaitGroup
 	var revAns []lookup
 	srcFwd := map[string][]fwdAnswer{}
+	if f.ptr.err != nil {
+		// The resolver may be unusable rather than the zone broken: its
+		// probe runs alongside the reverse zone's lookups.
+		wg.Go(func() {
+			if ok, why := d.sanity.check(ctx, d.Diagnoser); !ok {
+				f.resolverDown = why
+			}
+		})
+	}
 	wg.Go(func() {
 		f.rz = d.reverseZone(ctx, f, nsRev)
-		revAns = d.askReverse(srcCtx, f.rz, f.ptrAt)
+		revAns = d.askReverse(auxCtx, f.rz, f.ptrAt)
 	})
+	sib := newSiblingChecker(d, f.ip)
 	valid := validNames(f.names)
 	speculated := valid[:min(len(valid), spfSpeculative)]
+	if f.spfName != "" {
+		speculated = nil
+	}
+	spf := map[string]spfOutcome{}
 	for _, name := range valid {
-		wg.Go(func() { store(&mu, f.fwd, name, d.lookupAddrs(ctx, "", name)) })
-		wg.Go(func() { store(&mu, srcFwd, name, d.askForward(srcCtx, name, d.forwardZone(srcCtx, name))) })
+		wg.Go(func() {
+			a := d.lookupAddrs(ctx, "", name)
+			setLocked(&mu, f.fwd, name, a)
+			sib.start(auxCtx, name, a.list)
+		})
+		wg.Go(func() { setLocked(&mu, srcFwd, name, d.askForward(auxCtx, name, d.forwardZone(auxCtx, name))) })
 		if slices.Contains(speculated, name) {
 			// SPF may need a further round trip ("a", "mx"): it runs
 			// alongside the rest rather than before it.
-			spfWG.Go(func() { store(&mu, f.spf, name, d.checkSPF(srcCtx, f.ip, name)) })
+			spfWG.Go(func() { setLocked(&mu, spf, name, d.checkSPF(auxCtx, f.ip, name)) })
 		}
 	}
 	wg.Wait()
 	f.status, f.confirm = evaluate(f.ip, f.ptr, f.names, f.fwd)
-	if f.confirm != "" && !slices.Contains(speculated, f.confirm) {
-		spfWG.Go(func() { store(&mu, f.spf, f.confirm, d.checkSPF(srcCtx, f.ip, f.confirm)) })
+	if f.spfName == "" && f.confirm != "" {
+		f.spfName = f.confirm
+		if !slices.Contains(speculated, f.confirm) {
+			spfWG.Go(func() { setLocked(&mu, spf, f.confirm, d.checkSPF(auxCtx, f.ip, f.confirm)) })
+		}
 	}
-	d.checkSource(srcCtx, f, revAns, srcFwd)
+	if f.resolverDown == "" {
+		f.src = d.checkSource(auxCtx, f, revAns, srcFwd)
+	} else {
+		// Nothing the resolver failed to say is the zone's doing.
+		f.src = sourceFacts{check: &SourceCheck{Status: StatusTemperror, Servers: []ServerAnswer{}}}
+	}
+	f.siblings = sib.wait(f.names, f.fwd)
 	spfWG.Wait()
+	if o, ok := spf[f.spfName]; ok {
+		f.spf = o
+	}
+}
+
+// ptrNames returns the PTR answer's names, canonical and distinct, at most
+// limit of them (RFC 8601 §3), and how many more there were.
+func ptrNames(ptr lookup, limit int) (names []string, dropped int) {
+	for _, rr := range ptr.rrs {
+		name := dns.CanonicalName(rr.(*dns.PTR).Ptr)
+		switch {
+		case slices.Contains(names, name):
+		case len(names) == limit:
+			dropped++
+		default:
+			names = append(names, name)
+		}
+	}
+	return names, dropped
 }
 
 // reverseZone finds the servers of the zone holding the PTR: from the NS
 // answer itself when the PTR's name is a zone apex, else from the zone the
 // negative answer's SOA names.
-func (d *Diagnoser) reverseZone(ctx context.Context, f *facts, nsRev lookup) zoneInfo {
+func (d *diagnosis) reverseZone(ctx context.Context, f *facts, nsRev lookup) zoneInfo {
 	if nsRev.ok() {
 		return d.servers(ctx, nsRev.final, nsRev)
 	}
@@ -396,7 +460,7 @@ func (d *Diagnoser) reverseZone(ctx context.Context, f *facts, nsRev lookup) zon
 		soa = f.ptr.soa
 	}
 	if soa == nil {
-		return zoneInfo{err: fmt.Errorf("no zone cut found for %s: NS %s", strings.TrimSuffix(f.rev, "."), nsRev.describe())}
+		return zoneInfo{err: fmt.Errorf("no zone cut found for %s: NS %s", code(f.rev), nsRev.describe())}
 	}
 	f.soaMname = dns.CanonicalName(soa.Ns)
 	return d.zoneAt(ctx, dns.CanonicalName(soa.Hdr.Name))
@@ -429,10 +493,10 @@ func evaluate(ip netip.Addr, ptr lookup, names []string, fwd map[string]addrs) (
 }
 
 // zoneAt asks the resolver for the NS of a known zone.
-func (d *Diagnoser) zoneAt(ctx context.Context, zone string) zoneInfo {
+func (d *diagnosis) zoneAt(ctx context.Context, zone string) zoneInfo {
 	l := d.resolve(ctx, zone, dns.TypeNS)
 	if !l.ok() {
-		return zoneInfo{name: zone, err: fmt.Errorf("NS %s: %s", strings.TrimSuffix(zone, "."), l.describe())}
+		return zoneInfo{name: zone, err: fmt.Errorf("NS %s: %s", code(zone), l.describe())}
 	}
 	return d.servers(ctx, zone, l)
 }
@@ -446,7 +510,7 @@ const maxZoneDepth = 5
 
 // forwardZone finds the zone cut of a host name by asking NS at the name and
 // its ancestors at once: the deepest that has NS records is the zone.
-func (d *Diagnoser) forwardZone(ctx context.Context, name string) zoneInfo {
+func (d *diagnosis) forwardZone(ctx context.Context, name string) zoneInfo {
 	var cands []string
 	for n := name; dns.CountLabel(n) >= 2; {
 		if n == name || dns.CountLabel(n) <= maxZoneDepth {
@@ -467,15 +531,23 @@ func (d *Diagnoser) forwardZone(ctx context.Context, name string) zoneInfo {
 			return d.servers(ctx, cands[i], l)
 		}
 		if l.err != nil {
-			errs = append(errs, fmt.Errorf("NS %s: %w", strings.TrimSuffix(cands[i], "."), l.err))
+			errs = append(errs, fmt.Errorf("NS %s: %w", code(cands[i]), l.err))
 		}
 	}
-	return zoneInfo{err: fmt.Errorf("no zone cut found for %s: %w", strings.TrimSuffix(name, "."), errors.Join(errs...))}
+	if len(errs) == 0 {
+		// Every question was answered: the name's domain does not exist,
+		// or its zone is delegated deeper than maxZoneDepth labels.
+		return zoneInfo{err: fmt.Errorf("%w for %s: no NS records at it or at its parent domains of up to %d labels", errNoZoneCut, code(name), maxZoneDepth)}
+	}
+	return zoneInfo{err: fmt.Errorf("the zone of %s could not be found: %w", code(name), joinLine(errs...))}
 }
+
+// errNoZoneCut: no NS question found a zone, and every one was answered.
+var errNoZoneCut = errors.New("the servers of the forward zone could not be identified")
 
 // servers turns an NS answer into addresses: those in the additional
 // section, else looked up (one more round trip).
-func (d *Diagnoser) servers(ctx context.Context, zone string, ns lookup) zoneInfo {
+func (d *diagnosis) servers(ctx context.Context, zone string, ns lookup) zoneInfo {
 	z := zoneInfo{name: zone}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -505,7 +577,7 @@ func (d *Diagnoser) servers(ctx context.Context, zone string, ns lookup) zoneInf
 			}
 			if len(a.list) == 0 {
 				mu.Lock()
-				z.err = errors.Join(z.err, fmt.Errorf("name server %s has no address", strings.TrimSuffix(name, ".")))
+				z.err = joinLine(z.err, fmt.Errorf("name server %s has no address", code(name)))
 				mu.Unlock()
 			}
 		})
@@ -515,8 +587,8 @@ func (d *Diagnoser) servers(ctx context.Context, zone string, ns lookup) zoneInf
 	return z
 }
 
-// store sets m[k] = v under mu, for results coming from concurrent lookups.
-func store[V any](mu *sync.Mutex, m map[string]V, k string, v V) {
+// setLocked sets m[k] = v under mu, for results coming from concurrent lookups.
+func setLocked[V any](mu *sync.Mutex, m map[string]V, k string, v V) {
 	mu.Lock()
 	defer mu.Unlock()
 	m[k] = v

@@ -187,7 +187,7 @@ func TestDiagnoseDetails(t *testing.T) {
 
 	// A generated name that confirms stays in the steps (it works), and they
 	// suggest a name of one's own; a HELO name is the better one.
-	for helo, want := range map[string]string{"": "a name of its own (say mail.example.com)", "mx.example.org": "a name of its own (mx.example.org)"} {
+	for helo, want := range map[string]string{"": "a name of its own, say `mail.example.com`", "mx.example.org": "a name of its own, `mx.example.org`"} {
 		r = d.DiagnoseIP(ctx, netip.MustParseAddr("203.0.113.13"), Options{HELO: helo})
 		if steps := joinSteps(r); !strings.Contains(steps, want) || strings.Contains(steps, "PTR of 203.0.113.13 to 203-0-113-13") ||
 			!strings.Contains(steps, "dig +short 203-0-113-13.dyn.example.com A") {
@@ -352,64 +352,99 @@ func TestDiagnoseTargets(t *testing.T) {
 	}
 }
 
+// lockstepRounds diagnoses ip with the servers in lockstep and returns
+// how many rounds of queries the diagnosis took, counted by release.
+func lockstepRounds(t *testing.T, g dnstest.Group, d *Diagnoser, ip string, opts Options) (int, Result) {
+	t.Helper()
+	g.ResetLog()
+	step := g.Lockstep()
+	done := make(chan struct{})
+	var r Result
+	go func() {
+		defer close(done)
+		r = d.DiagnoseIP(context.Background(), netip.MustParseAddr(ip), opts)
+	}()
+	return step.Run(done, 100*time.Millisecond), r
+}
+
 func TestRoundTrips(t *testing.T) {
-	g, d, _ := world(t)
-	for _, s := range g {
-		s.SetFault("", 0, dnstest.Fault{Delay: 40 * time.Millisecond})
+	g, _, _ := world(t)
+	// Answers are held for a round; no query may time out meanwhile.
+	d, err := New(Config{Resolver: g[0].Addr(), AuthorityPort: g.Port(), Timeout: 9 * time.Second, QueryTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		ip     string
+		opts   Options
 		rounds int
 	}{
-		{"203.0.113.5", 3},  // pass, SPF "a" mechanism
-		{"203.0.113.20", 3}, // no PTR
-		{"203.0.113.70", 3}, // RFC 2317 child zone
+		{"203.0.113.5", Options{}, 3},                         // pass, SPF "a" mechanism
+		{"203.0.113.5", Options{HELO: "mail.example.com"}, 3}, // SPF of the HELO from the start
+		{"203.0.113.20", Options{}, 3},                        // no PTR
+		{"203.0.113.70", Options{}, 3},                        // RFC 2317 child zone
+		{"203.0.113.11", Options{}, 3},                        // a sibling without PTR: its PTR query is in round 3
+		{"203.0.113.16", Options{}, 4},                        // a sibling whose PTR names another host: one more
 	} {
-		g.ResetLog()
-		r := d.DiagnoseIP(context.Background(), netip.MustParseAddr(tc.ip), Options{})
-		if got := g.Rounds(); got > tc.rounds || r.Source == nil {
-			t.Errorf("%s: %d sequential round trips, want at most %d (status %s)", tc.ip, got, tc.rounds, r.Status)
+		n, r := lockstepRounds(t, g, d, tc.ip, tc.opts)
+		if n > tc.rounds || r.Source == nil || r.Status != StatusPass && tc.ip != "203.0.113.20" {
+			t.Errorf("%s %+v: %d rounds, want at most %d (status %s)", tc.ip, tc.opts, n, tc.rounds, r.Status)
+		}
+		if causal := g.Rounds(); causal != n {
+			t.Errorf("%s: %d released rounds but %d causal ones: %+v", tc.ip, n, causal, g.Log())
+		}
+		if tc.ip == "203.0.113.11" && (len(r.Siblings) != 1 || r.Siblings[0].Status != StatusPermerror) {
+			t.Errorf("siblings %+v", r.Siblings)
 		}
 	}
 
 	// The verdict needs two: the forward lookups follow the PTR lookup
-	// directly, with nothing else in between.
-	g.ResetLog()
-	d.DiagnoseIP(context.Background(), netip.MustParseAddr("203.0.113.5"), Options{})
-	var forward dnstest.Query
+	// directly, with nothing else in between; the sibling's PTR comes
+	// right after them.
+	lockstepRounds(t, g, d, "203.0.113.11", Options{})
 	asked := 0
-	for _, q := range g[0].Queries() {
-		if q.Name == "mail.example.com." && q.Type == dns.TypeA && (forward.Start.IsZero() || q.Start.Before(forward.Start)) {
-			forward = q // the first; the source check asks again with RD=0
+	for _, q := range g.Log() {
+		round := 0
+		switch {
+		case q.Name == "11.113.0.203.in-addr.arpa." && q.RD:
+			round = 1
+		case q.Name == "dual.example.com." && (q.Type == dns.TypeA || q.Type == dns.TypeAAAA) && q.RD:
+			round = 2
+		case q.Name == "1.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa." && q.Type == dns.TypePTR:
+			round = 3
+		case q.Round == 1:
+			t.Errorf("%s %s came before the forward lookup", q.Name, dns.TypeToString[q.Type])
 		}
-		if q.Name == "mail.example.com." && q.Type == dns.TypeA && q.RD {
+		if round != 0 && q.Round != round {
+			t.Errorf("%s %s in round %d, want %d", q.Name, dns.TypeToString[q.Type], q.Round, round)
+		}
+		if q.Name == "dual.example.com." && q.Type == dns.TypeA && q.RD {
 			asked++
 		}
 	}
 	if asked != 1 {
-		// SPF's "a" mechanism reuses the engine's forward lookup.
-		t.Errorf("the resolver was asked mail.example.com A %d times in one diagnosis, want 1", asked)
-	}
-	for _, s := range g {
-		for _, q := range s.Queries() {
-			if q.End.Before(forward.Start) && q.Name != "5.113.0.203.in-addr.arpa." {
-				t.Errorf("%s %s came before the forward lookup", q.Name, dns.TypeToString[q.Type])
-			}
-		}
+		// SPF's "a" mechanism and the sibling's reuse the engine's lookup.
+		t.Errorf("the resolver was asked dual.example.com A %d times in one diagnosis, want 1", asked)
 	}
 }
 
-// BenchmarkDiagnosePass is the full diagnosis of a passing IP (source check
-// and SPF included). With 20 ms added per query it must stay within
-// 3 × 20 ms + 5 ms; with none it shows the engine's own cost.
+// BenchmarkDiagnosePass is the full diagnosis of a passing IP (source check,
+// SPF and siblings included): 203.0.113.5 has no sibling, 203.0.113.11 one
+// without PTR (its PTR query rides in round 3). With 20 ms added per query
+// it must stay within 3 × 20 ms + 5 ms; with none it shows the engine's own
+// cost.
 func BenchmarkDiagnosePass(b *testing.B) {
-	for _, delay := range []time.Duration{20 * time.Millisecond, 0} {
-		b.Run("delay="+delay.String(), func(b *testing.B) {
+	for _, bc := range []struct {
+		ip    string
+		delay time.Duration
+	}{{"203.0.113.5", 20 * time.Millisecond}, {"203.0.113.5", 0}, {"203.0.113.11", 20 * time.Millisecond}, {"203.0.113.11", 0}} {
+		b.Run(bc.ip+"/delay="+bc.delay.String(), func(b *testing.B) {
+			delay := bc.delay
 			g, d, _ := world(b)
 			for _, s := range g {
 				s.SetFault("", 0, dnstest.Fault{Delay: delay})
 			}
-			ip := netip.MustParseAddr("203.0.113.5")
+			ip := netip.MustParseAddr(bc.ip)
 			rounds := 0
 			b.ReportAllocs()
 			for b.Loop() {
@@ -510,12 +545,12 @@ func TestSourceVersusResolver(t *testing.T) {
 		{"new PTR whose name points elsewhere", "203.0.113.30", func(t *testing.T, g dnstest.Group, text string) {
 			g[1:].Load(edit(t, text, "70\tCNAME", "30\tPTR\telsewhere.example.com.\n70\tCNAME"))
 		}, StatusPermerror, StatusFail, []Code{CodeSourceChanged, CodeNoPTR}, []Code{CodeCachePropagating},
-			[]string{"Make sure elsewhere.example.com has an A record pointing at 203.0.113.30", "already publish a changed PTR"},
-			[]string{"Nothing more to change", "already serve the new answer"}},
+			[]string{"The PTR already names `elsewhere.example.com`: point that name's A record at 203.0.113.30", "Or change the PTR of 203.0.113.30 to a name that does point at it", "already publish a changed PTR"},
+			[]string{"Nothing more to change", "already serve the new answer", "Set the PTR of 203.0.113.30 to `elsewhere.example.com`"}},
 		{"PTR changed to another name that does not point back", "203.0.113.7", func(t *testing.T, g dnstest.Group, text string) {
 			g[1:].Load(edit(t, text, "7\tPTR\telsewhere.example.com.", "7\tPTR\tnoaddr.example.com."))
 		}, StatusFail, StatusFail, []Code{CodeSourceChanged, CodeForwardMismatch}, []Code{CodeCachePropagating},
-			[]string{"Make sure noaddr.example.com has an A record pointing at 203.0.113.7"}, []string{"Nothing more to change"}},
+			[]string{"The PTR already names `noaddr.example.com`: point that name's A record at 203.0.113.7"}, []string{"Nothing more to change", "Set the PTR of 203.0.113.7 to"}},
 		{"PTR removed at the source", "203.0.113.5", func(t *testing.T, g dnstest.Group, text string) {
 			g[1:].Load(edit(t, text, "5\tPTR\tmail.example.com.\n", ""))
 		}, StatusPass, StatusPermerror, []Code{CodeSourceChanged}, []Code{CodeCachePropagating}, nil, []string{"Nothing more to change"}},
@@ -631,8 +666,8 @@ func TestDeadSourceBounded(t *testing.T) {
 	g[2].SetFault("", 0, dnstest.Fault{Drop: true})
 	start := time.Now()
 	r := d.DiagnoseIP(context.Background(), netip.MustParseAddr("203.0.113.5"), Options{})
-	if took := time.Since(start); took > sourceMaxWait+time.Second {
-		t.Errorf("took %s with dead authoritative servers, want about %s", took, sourceMaxWait)
+	if took := time.Since(start); took > auxMaxWait+time.Second {
+		t.Errorf("took %s with dead authoritative servers, want about %s", took, auxMaxWait)
 	}
 	if r.Status != StatusPass || r.ConfirmedName != "mail.example.com" || !r.SourceUnreachable() || !strings.Contains(message(r, CodeDNSError), "ns2.example.net") {
 		t.Errorf("status %s confirmed %q unreachable %v findings %v", r.Status, r.ConfirmedName, r.SourceUnreachable(), r.Findings)
@@ -720,7 +755,7 @@ func TestCapAddrs(t *testing.T) {
 func TestForwardZoneProbes(t *testing.T) {
 	g, d, _ := world(t)
 	g.ResetLog()
-	z := d.forwardZone(context.Background(), "a.b.c.d.e.f.g.h.i.j.mail.example.com.")
+	z := d.newDiagnosis().forwardZone(context.Background(), "a.b.c.d.e.f.g.h.i.j.mail.example.com.")
 	if z.name != "example.com." || len(z.servers) != 2 {
 		t.Errorf("zone %q servers %v err %v", z.name, z.servers, z.err)
 	}

@@ -15,10 +15,12 @@ import (
 // typo in a field name fails here rather than showing raw braces to a user.
 func TestGuidanceTemplates(t *testing.T) {
 	data := stepData{IP: "2001:db8::5", Rev: "5.0.ip6.arpa", Zone: "8.b.d.0.1.0.0.2.ip6.arpa", Name: "mail.example.com",
-		AddrType: "AAAA", Provider: "Example", HowTo: "Click.", Alt: "mx.example.org", IPv6: true, Servers: []string{"ns1.example.net"}, Stale: 60}
+		AddrType: "AAAA", Provider: "Example", HowTo: "Click.", Alt: "mx.example.org", IPv6: true, Servers: []string{"ns1.example.net"}, Stale: 60,
+		Broken: "mail.example.com", BrokenZone: "example.com", SibIP: "2001:db8::20", SibHost: "mail.example.com", SibProblem: "has no PTR", SibIPv6: true,
+		Resolver: "127.0.0.1:53", ResolverCmd: "@127.0.0.1 -p 53"}
 	for i, rule := range guidanceTable {
 		for _, text := range append([]string{rule.text}, rule.commands...) {
-			tmpl := template.Must(template.New("").Option("missingkey=error").Parse(text))
+			tmpl := template.Must(template.New("").Funcs(stepFuncs).Option("missingkey=error").Parse(text))
 			var b strings.Builder
 			if err := tmpl.Execute(&b, data); err != nil {
 				t.Errorf("rule %d: %v", i, err)
@@ -87,7 +89,7 @@ func TestGuidanceHostileNames(t *testing.T) {
 		for _, status := range []Status{StatusPass, StatusFail, StatusPermerror, StatusTemperror} {
 			a := netip.MustParseAddr(ip)
 			rev, _ := dns.ReverseAddr(ip)
-			f := &facts{ip: a, rev: rev, names: hostile, srcNames: hostile, rz: zoneInfo{name: "113.0.203.in-addr.arpa.", servers: servers}}
+			f := &facts{ip: a, rev: rev, names: hostile, src: sourceFacts{names: hostile}, rz: zoneInfo{name: "113.0.203.in-addr.arpa.", servers: servers}}
 			r := &Result{IP: ip, Status: status, Findings: all, ReverseZone: "x`id`.in-addr.arpa", Provider: &Provider{Name: "$(id)", HowTo: "`id`"},
 				Source: &SourceCheck{StaleForSeconds: 60}}
 			steps := d.guidance(f, r, Options{HELO: "mail.example.com;id"})

@@ -94,7 +94,7 @@ var DefaultProviders = []ProviderRule{
 // provider names who controls the reverse zone: first by a default PTR name,
 // then by the zone's name servers or SOA MNAME.
 func (d *Diagnoser) provider(f *facts) *Provider {
-	r := d.rule(defaultPTR, append(slices.Clone(f.names), f.srcNames...)...)
+	r := d.rule(defaultPTR, append(slices.Clone(f.names), f.src.names...)...)
 	if r == nil {
 		servers := []string{f.soaMname}
 		for _, s := range f.rz.servers {

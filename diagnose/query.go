@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,7 @@ var (
 	// comes from a filtering or cut-off resolver, or from one that strips it
 	// (systemd-resolved's stub, some public resolvers): resolve tells these
 	// apart with one probe.
-	errNoSOA = errors.New("negative answer without the zone's SOA from a resolver that answers nothing (offline or filtering?)")
+	errNoSOA = errors.New("a denial without the zone's SOA, from a resolver that does not answer the SOA of in-addr.arpa either")
 )
 
 // rcodeError is an answer whose RCODE means the server could not or would not
@@ -48,14 +49,16 @@ type querier struct {
 	udp, tcp dns.Client
 	attempts int
 	timeout  time.Duration
+	observe  func(qtype uint16, outcome string, d time.Duration) // Config.QueryObserver, may be nil
 }
 
-func newQuerier(timeout time.Duration, attempts int) *querier {
+func newQuerier(timeout time.Duration, attempts int, observe func(uint16, string, time.Duration)) *querier {
 	return &querier{
 		udp:      dns.Client{Net: "udp", UDPSize: ednsSize},
 		tcp:      dns.Client{Net: "tcp"},
 		attempts: attempts,
 		timeout:  timeout,
+		observe:  observe,
 	}
 }
 
@@ -85,15 +88,35 @@ func (q *querier) exchange(ctx context.Context, server, name string, qtype uint1
 func (q *querier) try(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
+	start := time.Now()
 	r, _, err := c.ExchangeContext(ctx, m, server)
+	if q.observe != nil {
+		q.observe(m.Question[0].Qtype, outcome(r, err), time.Since(start))
+	}
 	return r, err
+}
+
+// outcome names how one attempt ended, for Config.QueryObserver: the RCODE
+// of the answer, or "timeout" / "error" when none came.
+func outcome(r *dns.Msg, err error) string {
+	var nerr net.Error
+	switch {
+	case err == nil:
+		if name, ok := dns.RcodeToString[r.Rcode]; ok {
+			return name
+		}
+		return "RCODE" + strconv.Itoa(r.Rcode)
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &nerr) && nerr.Timeout()):
+		return "timeout"
+	}
+	return "error"
 }
 
 // lookup is what one question established, after following the CNAME chain
 // in the answer.
 type lookup struct {
 	final  string   // the last name of the CNAME chain (the name itself without one)
-	chain  []string // CNAME links followed, "alias -> target"
+	chain  []string // CNAME links followed, shown (link)
 	rrs    []dns.RR // records of the asked type owned by final
 	ttl    uint32   // smallest TTL of rrs, or the negative TTL
 	extra  []dns.RR // the additional section (NS addresses)
@@ -111,7 +134,7 @@ func (l *lookup) ok() bool { return l.err == nil && len(l.rrs) > 0 }
 func (l *lookup) describe() string {
 	switch {
 	case l.err != nil:
-		return fmt.Sprintf("no usable answer from %s (%v)", l.server, l.err)
+		return fmt.Sprintf("no usable answer from %s: %v", l.server, l.err)
 	case l.nx:
 		return "NXDOMAIN"
 	case l.neg:
@@ -136,25 +159,45 @@ func (d *Diagnoser) ask(ctx context.Context, server, name string, qtype uint16, 
 	return l
 }
 
-// resolve asks the recursive resolver (resolveOnce).
-//
-// Within one diagnosis (withMemo) each question goes to the resolver once:
-// SPF's "a", "mx" and "ptr" mechanisms, name servers shared by zones and the
-// PTR names of a host's several addresses reuse the answers the engine
-// already has, or wait for the query in flight.
-func (d *Diagnoser) resolve(ctx context.Context, name string, qtype uint16) lookup {
-	m, _ := ctx.Value(memoKey{}).(*memo)
-	if m == nil {
-		return d.resolveOnce(ctx, name, qtype)
+// diagnosis is one call of Diagnose or DiagnoseIP: the Diagnoser and the
+// resolver's answers within that call. Within one call each question goes
+// to the resolver once: SPF's "a", "mx" and "ptr" mechanisms, name servers
+// shared by zones, the PTR names of a host's several addresses and of an
+// address's siblings reuse the answers the engine already has, or wait for
+// the query in flight. Shared lookups are read-only.
+type diagnosis struct {
+	*Diagnoser
+	mu      sync.Mutex
+	answers map[question]*answer
+}
+
+type (
+	question struct {
+		name  string
+		qtype uint16
 	}
+	answer struct {
+		done chan struct{} // closed when l is set
+		l    lookup
+		cut  bool // the asker's context ended: l says nothing about DNS
+	}
+)
+
+func (d *Diagnoser) newDiagnosis() *diagnosis {
+	return &diagnosis{Diagnoser: d, answers: map[question]*answer{}}
+}
+
+// resolve asks the recursive resolver (resolveOnce), once per question
+// within the diagnosis.
+func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) lookup {
 	k := question{dns.CanonicalName(name), qtype}
-	m.mu.Lock()
-	e, found := m.m[k]
+	d.mu.Lock()
+	e, found := d.answers[k]
 	if !found {
-		e = &memoEntry{done: make(chan struct{})}
-		m.m[k] = e
+		e = &answer{done: make(chan struct{})}
+		d.answers[k] = e
 	}
-	m.mu.Unlock()
+	d.mu.Unlock()
 	if !found {
 		e.l = d.resolveOnce(ctx, name, qtype)
 		e.cut = ctx.Err() != nil
@@ -174,41 +217,15 @@ func (d *Diagnoser) resolve(ctx context.Context, name string, qtype uint16) look
 	return e.l
 }
 
-// memo holds the resolver's answers within one diagnosis (see resolve).
-// Shared lookups are read-only.
-type memo struct {
-	mu sync.Mutex
-	m  map[question]*memoEntry
-}
-
-type (
-	memoKey  struct{}
-	question struct {
-		name  string
-		qtype uint16
-	}
-	memoEntry struct {
-		done chan struct{} // closed when l is set
-		l    lookup
-		cut  bool // the asker's context ended: l says nothing about DNS
-	}
-)
-
-// withMemo gives ctx a memo unless it has one already.
-func withMemo(ctx context.Context) context.Context {
-	if _, ok := ctx.Value(memoKey{}).(*memo); ok {
-		return ctx
-	}
-	return context.WithValue(ctx, memoKey{}, &memo{m: map[question]*memoEntry{}})
-}
-
 // resolveOnce asks the recursive resolver. A denial without SOA is believed
 // only from a resolver that answers real questions (saneProbe); its
 // negative TTL stays unknown (lookup.soa nil).
 func (d *Diagnoser) resolveOnce(ctx context.Context, name string, qtype uint16) lookup {
 	l := d.ask(ctx, d.resolver, name, qtype, true)
-	if errors.Is(l.err, errNoSOA) && d.sanity.sane(ctx, d) {
-		l.err, l.neg = nil, true
+	if errors.Is(l.err, errNoSOA) {
+		if ok, _ := d.sanity.check(ctx, d); ok {
+			l.err, l.neg = nil, true
+		}
 	}
 	return l
 }
@@ -221,32 +238,35 @@ const saneFor = time.Minute
 // saneProbe remembers whether the resolver answers real questions. It asks
 // the SOA of in-addr.arpa: a working resolver returns it; an offline or
 // filtering one (this sandbox's, which denies even the root) says NXDOMAIN
-// or REFUSED, and its denials then say nothing about the PTR.
+// or REFUSED, or nothing, and its answers then say nothing about the PTR.
 type saneProbe struct {
 	mu      sync.Mutex
 	running chan struct{} // closed when the probe in flight ends
 	ok      bool
+	why     string // what the failed probe got, for messages
 	until   time.Time
 }
 
-// sane reports whether the resolver is working, probing it at most once per
-// saneFor however many lookups ask at the same time.
-func (p *saneProbe) sane(ctx context.Context, d *Diagnoser) bool {
+// check reports whether the resolver is working and, when it is not, what
+// the probe got; it probes at most once per saneFor however many lookups
+// ask at the same time. When ctx ends first, the answer is not sane and why
+// is "": nothing was learned.
+func (p *saneProbe) check(ctx context.Context, d *Diagnoser) (ok bool, why string) {
 	p.mu.Lock()
 	if time.Now().Before(p.until) {
 		defer p.mu.Unlock()
-		return p.ok
+		return p.ok, p.why
 	}
 	if wait := p.running; wait != nil {
 		p.mu.Unlock()
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return false
+			return false, ""
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.ok
+		return p.ok, p.why
 	}
 	done := make(chan struct{})
 	p.running = done
@@ -256,22 +276,33 @@ func (p *saneProbe) sane(ctx context.Context, d *Diagnoser) bool {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ok = l.ok()
+	p.ok, p.why = l.ok(), ""
+	switch {
+	case p.ok:
+	case errors.Is(l.err, errNoSOA):
+		p.why = "a denial without SOA"
+	case l.err != nil:
+		p.why = l.err.Error()
+	default:
+		p.why = l.describe()
+	}
 	if ctx.Err() == nil { // our own deadline is no verdict on the resolver
 		p.until = time.Now().Add(saneFor)
+	} else {
+		p.why = ""
 	}
 	p.running = nil
 	close(done)
-	return p.ok
+	return p.ok, p.why
 }
 
 // interpret classifies an answer as data, NXDOMAIN, NODATA or failure
-// (RFC 2308 §2, RFC 1035 §4.1.1).
+// (RFC 2308 §2, RFC 1035 §4.1.1). A failure whose answer section holds a
+// looping or overlong CNAME chain (a resolver's SERVFAIL after following a
+// loop) is errChain: the zone of the chain is broken, not the server.
 func interpret(l *lookup, r *dns.Msg, qtype uint16, recursive bool) {
-	if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-		l.err = rcodeError(r.Rcode)
-		return
-	}
+	failed := r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError
+	asked := l.final
 	seen := map[string]bool{}
 	for {
 		var next string
@@ -297,8 +328,12 @@ func interpret(l *lookup, r *dns.Msg, qtype uint16, recursive bool) {
 			return
 		}
 		seen[next] = true
-		l.chain = append(l.chain, strings.TrimSuffix(l.final, ".")+" -> "+strings.TrimSuffix(next, "."))
+		l.chain = append(l.chain, link(l.final, next))
 		l.final = next
+	}
+	if failed {
+		*l = lookup{final: asked, server: l.server, err: rcodeError(r.Rcode)}
+		return
 	}
 	for _, rr := range r.Ns {
 		if soa, ok := rr.(*dns.SOA); ok {
@@ -343,7 +378,7 @@ type addrs struct {
 
 // lookupAddrs asks A and AAAA at once, at the resolver or (server != "") at
 // an authoritative server.
-func (d *Diagnoser) lookupAddrs(ctx context.Context, server, name string) addrs {
+func (d *diagnosis) lookupAddrs(ctx context.Context, server, name string) addrs {
 	var a, aaaa lookup
 	var wg sync.WaitGroup
 	ask := func(l *lookup, t uint16) {
@@ -365,7 +400,8 @@ func (d *Diagnoser) lookupAddrs(ctx context.Context, server, name string) addrs 
 	var out addrs
 	for i, l := range []lookup{a, aaaa} {
 		if l.err != nil {
-			out.err = joinLine(out.err, fmt.Errorf("%s %s: %w", strings.TrimSuffix(name, "."), [2]string{"A", "AAAA"}[i], l.err))
+			// The name is the caller's to show: in a message it is quoted.
+			out.err = joinLine(out.err, fmt.Errorf("%s: %w", [2]string{"A", "AAAA"}[i], l.err))
 		}
 		for _, rr := range l.rrs {
 			out.list = append(out.list, rrAddr(rr))

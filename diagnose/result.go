@@ -1,6 +1,9 @@
 package diagnose
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Status is the iprev result of RFC 8601 section 3, in the RFC's own words.
 type Status string
@@ -58,9 +61,33 @@ const (
 	// (a PTR changed or removed, a new PTR whose name does not point back
 	// yet): caches still serve the old answer, and the new data needs fixing.
 	CodeSourceChanged Code = "source_changed"
+	// CodeSiblingFails: another address of the PTR names (an AAAA next to
+	// the A) does not pass FCrDNS; mail may leave from it. Never changes
+	// the diagnosed IP's status.
+	CodeSiblingFails Code = "sibling_fails"
+	// CodeHELOLiteral: the HELO is an address literal, not a host name.
+	CodeHELOLiteral Code = "helo_literal"
+	// CodeNameNotPTR: the host name the user gave is not among the
+	// address's PTR names; the message says which name receivers see.
+	CodeNameNotPTR Code = "name_not_ptr"
+	// CodeResolverUnusable: the resolver the check used answers nothing
+	// (its sanity probe failed): the temperror is this machine's, not the
+	// zone's, and receivers see something else.
+	CodeResolverUnusable Code = "resolver_unusable"
+	// CodeForwardZoneUnknown: a PTR name's forward zone has no NS at the
+	// name or its parents (a domain that does not exist, a zone delegated
+	// at an unusual level): the forward side comes from the resolver.
+	CodeForwardZoneUnknown Code = "forward_zone_unknown"
 )
 
 // Finding is one thing the diagnosis noticed, in plain words.
+//
+// Every DNS name in Message (from DNS or from the user: PTR, NS, zone and
+// HELO names) is shown as an inline code span, `name`, without its
+// trailing dot; a backtick or control character inside it is written as an
+// RFC 1035 \DDD escape (\096), so no name can close the span or format the
+// text as Markdown or Slack mrkdwn. Step texts show names the same way.
+// Renderers must still escape what their format needs (&, <, > for Slack).
 type Finding struct {
 	Code     Code     `json:"code"`
 	Severity Severity `json:"severity"`
@@ -128,9 +155,12 @@ type Result struct {
 	NegativeTTLSeconds *uint32      `json:"negative_ttl_seconds,omitempty"`
 	Provider           *Provider    `json:"provider,omitempty"`
 	Source             *SourceCheck `json:"source,omitempty"`
-	Guidance           []Step       `json:"guidance"`
-	CheckedAt          time.Time    `json:"checked_at"`
-	DurationMS         int64        `json:"duration_ms"`
+	// Siblings are the other addresses of the PTR names, each with its own
+	// verdict (at most 8 are checked); see finding sibling_fails.
+	Siblings   []Sibling `json:"siblings"`
+	Guidance   []Step    `json:"guidance"`
+	CheckedAt  time.Time `json:"checked_at"`
+	DurationMS int64     `json:"duration_ms"`
 }
 
 // Fixed reports whether the IP passes FCrDNS at the resolver and at every
@@ -143,6 +173,13 @@ func (r *Result) Fixed() bool {
 		return false
 	}
 	return r.SourceUnreachable() || (r.Source.Status == StatusPass && r.Source.Agree)
+}
+
+// ResolverUnusable reports whether the diagnosis found its own resolver
+// unusable (finding resolver_unusable): the status is temperror, and it
+// says nothing about the address.
+func (r *Result) ResolverUnusable() bool {
+	return slices.ContainsFunc(r.Findings, func(f Finding) bool { return f.Code == CodeResolverUnusable })
 }
 
 // SourceUnreachable reports whether the authoritative check was tried and no

@@ -1,8 +1,9 @@
 package diagnose
 
 import (
+	"cmp"
 	"context"
-	"fmt"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ type fwdAnswer struct {
 }
 
 // askReverse asks every server of the reverse zone for the PTR at name.
-func (d *Diagnoser) askReverse(ctx context.Context, z zoneInfo, name string) []lookup {
+func (d *diagnosis) askReverse(ctx context.Context, z zoneInfo, name string) []lookup {
 	out := make([]lookup, len(z.servers))
 	var wg sync.WaitGroup
 	for i, s := range z.servers {
@@ -29,26 +30,41 @@ func (d *Diagnoser) askReverse(ctx context.Context, z zoneInfo, name string) []l
 	return out
 }
 
+// sourceFacts is what the authoritative servers publish (checkSource).
+type sourceFacts struct {
+	check  *SourceCheck
+	names  []string          // PTR names the reverse zone's servers give
+	fwd    map[string]addrs  // their addresses, from their zones' servers
+	zones  map[string]string // each name's forward zone, where found
+	differ bool              // two authoritative answers differ
+	negTTL *uint32           // the reverse zone's negative TTL, from its servers
+	// noCut are the names whose forward zone's servers could not be
+	// identified although every NS question was answered: their addresses
+	// are the resolver's.
+	noCut []string
+}
+
 // checkSource builds the FCrDNS verdict from the authoritative answers alone
 // (the reverse zone's servers for the PTR, each name's forward-zone servers
 // for A/AAAA, all asked with RD=0): what the zones' owners publish right
 // now. Propagation is the authoritative servers agreeing; what caches still
 // hold is a separate matter, bounded by TTLs. Names the source serves but the
 // resolver did not (a fix not yet in caches) cost two more round trips here.
-// It sets f.source, f.srcNames, f.srcFwd, f.srcDiffer and f.srcNegTTL.
-func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, fwd map[string][]fwdAnswer) {
+func (d *diagnosis) checkSource(ctx context.Context, f *facts, revAns []lookup, fwd map[string][]fwdAnswer) sourceFacts {
 	sc := &SourceCheck{Status: StatusTemperror, Servers: []ServerAnswer{}}
-	f.source = sc
+	out := sourceFacts{check: sc, fwd: map[string]addrs{}, zones: map[string]string{}}
 	zone := strings.TrimSuffix(f.rz.name, ".")
 	if len(f.rz.servers) == 0 {
 		msg := "no name servers found for the reverse zone"
 		if f.rz.err != nil {
 			msg = f.rz.err.Error()
 		}
+		if zone == "" {
+			zone = strings.TrimSuffix(f.ptrAt, ".") // the name asked about: never an entry naming nothing
+		}
 		sc.Servers = append(sc.Servers, ServerAnswer{Zone: zone, Error: msg})
-		return
+		return out
 	}
-	var names []string
 	var rev agreement
 	for i, s := range f.rz.servers {
 		l := revAns[i]
@@ -61,79 +77,90 @@ func (d *Diagnoser) checkSource(ctx context.Context, f *facts, revAns []lookup, 
 		for _, rr := range l.rrs {
 			n := dns.CanonicalName(rr.(*dns.PTR).Ptr)
 			sa.PTRNames = append(sa.PTRNames, strings.TrimSuffix(n, "."))
-			if !slices.Contains(names, n) && len(names) < d.cfg.MaxPTRNames {
-				names = append(names, n)
+			if !slices.Contains(out.names, n) && len(out.names) < d.cfg.MaxPTRNames {
+				out.names = append(out.names, n)
 			}
 		}
-		if l.neg && l.soa != nil && (f.srcNegTTL == nil || l.ttl > *f.srcNegTTL) {
+		if l.neg && l.soa != nil && (out.negTTL == nil || l.ttl > *out.negTTL) {
 			// The zone's own negative TTL (RFC 2308 §3), not a cache's
 			// count-down; servers with different SOAs: the longest bounds.
 			ttl := l.ttl
-			f.srcNegTTL = &ttl
+			out.negTTL = &ttl
 		}
 		rev.add(sa.PTRNames)
 		sc.Servers = append(sc.Servers, sa)
 	}
 
 	// Names only the source knows: find their zones, then ask them.
-	valid := validNames(names)
-	var fresh []string
-	for _, n := range valid {
-		if _, ok := fwd[n]; !ok {
-			fresh = append(fresh, n)
-		}
-	}
+	valid := validNames(out.names)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, n := range fresh {
-		wg.Go(func() { store(&mu, fwd, n, d.askForward(ctx, n, d.forwardZone(ctx, n))) })
+	for _, n := range valid {
+		if _, ok := fwd[n]; !ok {
+			wg.Go(func() { setLocked(&mu, fwd, n, d.askForward(ctx, n, d.forwardZone(ctx, n))) })
+		}
 	}
 	wg.Wait()
 
 	agree := rev.answered && !rev.differ
-	f.srcDiffer = rev.differ
-	f.srcFwd = map[string]addrs{}
+	out.differ = rev.differ
 	for _, n := range valid {
 		var fz agreement
 		u := addrs{err: errNoReply}
 		for _, fa := range fwd[n] {
 			sa := ServerAnswer{Zone: fa.zone, Server: strings.TrimSuffix(fa.srv.name, "."), Address: fa.srv.addr}
 			switch {
+			case errors.Is(fa.err, errNoZoneCut):
+				// Every NS question was answered and none names the
+				// zone: no server is left to ask, and the resolver's
+				// answer (the one receivers get) decides the forward side.
+				sa.Zone, sa.Error = strings.TrimSuffix(n, "."), fa.err.Error()
+				u = d.lookupAddrs(ctx, "", n)
+				fz.add(u.strings())
+				out.noCut = append(out.noCut, n)
 			case fa.err != nil:
-				sa.Error = fmt.Sprintf("%s: %v", strings.TrimSuffix(n, "."), fa.err)
+				sa.Zone = cmp.Or(sa.Zone, strings.TrimSuffix(n, "."))
+				sa.Error = fa.err.Error()
 			case fa.a.err != nil:
 				sa.Error = fa.a.err.Error()
 			default:
 				u.err = nil
-				u.list = append(u.list, fa.a.list...)
+				for _, ip := range fa.a.list {
+					if !u.has(ip) {
+						u.list = append(u.list, ip)
+					}
+				}
 				sa.Addresses = fa.a.strings()
 				fz.add(sa.Addresses)
+			}
+			if fa.zone != "" {
+				out.zones[n] = fa.zone
 			}
 			sc.Servers = append(sc.Servers, sa)
 		}
 		agree = agree && fz.answered && !fz.differ
-		f.srcDiffer = f.srcDiffer || fz.differ
-		f.srcFwd[n] = u
+		out.differ = out.differ || fz.differ
+		out.fwd[n] = u
 	}
 	ptr := lookup{}
 	if !rev.answered {
 		ptr.err = errNoReply
 	}
-	sc.Status, _ = evaluate(f.ip, ptr, names, f.srcFwd)
+	sc.Status, _ = evaluate(f.ip, ptr, out.names, out.fwd)
 	sc.Agree = agree
-	f.srcNames = names
-	if f.status != StatusTemperror && (sc.Status != f.status || !slices.Equal(sorted(names), sorted(f.names))) {
+	if f.status != StatusTemperror && (sc.Status != f.status || !slices.Equal(sorted(out.names), sorted(f.names))) {
 		// Resolvers may keep the old answer for its remaining TTL: the
 		// negative TTL of a cached NXDOMAIN/NODATA (RFC 2308 §5), or the
 		// TTL of the PTR or address records they hold.
 		sc.StaleForSeconds = f.ptr.ttl
-		if ttl, ok := f.negativeTTL(); ok {
-			sc.StaleForSeconds = ttl
+		if f.ptr.neg && out.negTTL != nil {
+			sc.StaleForSeconds = *out.negTTL // as facts.negativeTTL
 		}
 		for _, a := range f.fwd {
 			sc.StaleForSeconds = max(sc.StaleForSeconds, a.ttl)
 		}
 	}
+	return out
 }
 
 // agreement tracks what one zone's servers answered: whether any did, and
@@ -156,7 +183,7 @@ func (a *agreement) add(data []string) {
 }
 
 // askForward asks every server of the name's forward zone for A and AAAA.
-func (d *Diagnoser) askForward(ctx context.Context, name string, z zoneInfo) []fwdAnswer {
+func (d *diagnosis) askForward(ctx context.Context, name string, z zoneInfo) []fwdAnswer {
 	if len(z.servers) == 0 {
 		err := z.err
 		if err == nil {

@@ -23,7 +23,7 @@ type spfOutcome struct {
 
 // checkSPF evaluates the SPF record of name as the HELO identity
 // (RFC 7208 §2.3, sender postmaster@name as §2.4 does), through our resolver.
-func (d *Diagnoser) checkSPF(ctx context.Context, ip netip.Addr, name string) spfOutcome {
+func (d *diagnosis) checkSPF(ctx context.Context, ip netip.Addr, name string) spfOutcome {
 	host := strings.TrimSuffix(name, ".")
 	res, err := spf.CheckHostWithSender(net.IP(ip.AsSlice()), host, "postmaster@"+host,
 		spf.WithResolver(spfResolver{d}), spf.WithContext(ctx))
@@ -34,7 +34,7 @@ func (d *Diagnoser) checkSPF(ctx context.Context, ip netip.Addr, name string) sp
 // classifies errors by asserting *net.DNSError (not errors.As), so errors are
 // returned unwrapped: IsNotFound for NXDOMAIN/NODATA, IsTemporary when DNS
 // did not answer.
-type spfResolver struct{ d *Diagnoser }
+type spfResolver struct{ d *diagnosis }
 
 func (r spfResolver) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, error) {
 	l := r.d.resolve(ctx, dns.Fqdn(name), qtype)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"blitiri.com.ar/go/spf"
@@ -18,7 +20,8 @@ import (
 func TestSPFResolverErrors(t *testing.T) {
 	g, d, _ := world(t)
 	g[0].SetFault("broken.example.com.", 0, dnstest.Fault{Rcode: dns.RcodeServerFailure})
-	r := spfResolver{d}
+	x := d.newDiagnosis()
+	r := spfResolver{x}
 	ctx := context.Background()
 
 	txt, err := r.LookupTXT(ctx, "mail.example.com")
@@ -61,7 +64,7 @@ func TestSPFResolverErrors(t *testing.T) {
 		"broken.example.com.":    spf.TempError,
 		"elsewhere.example.com.": spf.None,
 	} {
-		if got := d.checkSPF(ctx, netip.MustParseAddr("203.0.113.5"), name); got.result != want {
+		if got := x.checkSPF(ctx, netip.MustParseAddr("203.0.113.5"), name); got.result != want {
 			t.Errorf("checkSPF(%s) = %s (%v), want %s", name, got.result, got.err, want)
 		}
 	}
@@ -78,11 +81,34 @@ func TestBrokenResolver(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := d.DiagnoseIP(context.Background(), netip.MustParseAddr("8.8.8.8"), Options{})
-			if r.Status != StatusTemperror || slices.Contains(codes(r), CodeNoPTR) || !slices.Contains(codes(r), CodeDNSError) {
+			if r.Status != StatusTemperror || len(r.Findings) == 0 || r.Findings[0].Code != CodeResolverUnusable || !r.ResolverUnusable() ||
+				slices.Contains(codes(r), CodeNoPTR) || !strings.Contains(r.Findings[0].Message, "/etc/resolv.conf") {
 				t.Errorf("status %s findings %v", r.Status, r.Findings)
 			}
 			if r.Fixed() || r.FixedAtSource() {
 				t.Errorf("a broken resolver reads as fixed: %+v", r.Source)
+			}
+			// The engine's own resolver failed: nobody else is to blame,
+			// and the text reads without nested parentheses.
+			all := joinSteps(r)
+			for _, f := range r.Findings {
+				all += f.Message + "\n"
+			}
+			for _, blame := range []string{"receivers get the same error", "must fix them", "%!"} {
+				if strings.Contains(all, blame) {
+					t.Errorf("%q in the findings or steps:\n%s", blame, all)
+				}
+			}
+			if regexp.MustCompile(`\([^)]*\(`).MatchString(all) {
+				t.Errorf("nested parentheses:\n%s", all)
+			}
+			if !strings.Contains(r.Guidance[0].Text, "--resolver") {
+				t.Errorf("the first step is not about the resolver: %+v", r.Guidance)
+			}
+			for _, s := range r.Source.Servers {
+				if s.Zone == "" && s.Server == "" && s.Address == "" {
+					t.Errorf("a source entry that names nothing: %+v", s)
+				}
 			}
 			if _, err := d.Diagnose(context.Background(), "mail.example.com", Options{}); err == nil || !errors.Is(err, ErrLookup) {
 				t.Errorf("host name lookup error = %v, want ErrLookup", err)

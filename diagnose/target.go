@@ -10,23 +10,55 @@ import (
 // (RFC 1035 §2.3.4) plus a trailing dot.
 const maxTarget = 254
 
+// TargetKind says why a target was refused, so callers can word it (or
+// act on it) without reading the message.
+type TargetKind string
+
+const (
+	TargetEmpty       TargetKind = "empty"
+	TargetTooLong     TargetKind = "too_long"
+	TargetRange       TargetKind = "range"        // a CIDR prefix such as 203.0.113.0/29
+	TargetScopedAddr  TargetKind = "scoped"       // an IPv6 address with a zone (fe80::1%eth0)
+	TargetBadAddress  TargetKind = "bad_address"  // looks like an address, is not one
+	TargetBadName     TargetKind = "bad_name"     // not a host name (characters, labels)
+	TargetSingleLabel TargetKind = "single_label" // a lone word, not a mail host
+)
+
+// TargetError is why ParseTarget refused a target. It wraps
+// ErrInvalidTarget; its message quotes the input, shortened.
+type TargetError struct {
+	Input string // as given, trimmed and shortened to 64 bytes
+	Kind  TargetKind
+	Why   string
+}
+
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("%v %q: %s", ErrInvalidTarget, e.Input, e.Why)
+}
+
+func (e *TargetError) Unwrap() error { return ErrInvalidTarget }
+
 // ParseTarget checks, without any DNS, that s is an IP address or a host
 // name. For an address it returns it canonical (IPv4-mapped IPv6 unmapped)
-// with isIP true. The error wraps ErrInvalidTarget and quotes the input.
+// with isIP true. The error is a *TargetError (wrapping ErrInvalidTarget).
 func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 	t := strings.TrimSpace(s)
-	bad := func(why string) (netip.Addr, bool, error) {
+	bad := func(kind TargetKind, why string) (netip.Addr, bool, error) {
 		shown := t
 		if len(shown) > 64 {
-			shown = shown[:64] + "…"
+			shown = strings.ToValidUTF8(shown[:64], "") + "…"
 		}
-		return netip.Addr{}, false, fmt.Errorf("%w %q: %s", ErrInvalidTarget, shown, why)
+		return netip.Addr{}, false, &TargetError{Input: shown, Kind: kind, Why: why}
 	}
 	switch {
 	case t == "":
-		return bad("empty")
+		return bad(TargetEmpty, "empty")
 	case len(t) > maxTarget:
-		return bad("too long")
+		return bad(TargetTooLong, "too long")
+	}
+	if p, err := netip.ParsePrefix(t); err == nil {
+		// Pools of addresses are not diagnosed (yet): one address is.
+		return bad(TargetRange, fmt.Sprintf("an address range; diagnose one address of it at a time, e.g. %s", p.Masked().Addr()))
 	}
 	literal := strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]")
 	if literal {
@@ -35,23 +67,30 @@ func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 	a, err := netip.ParseAddr(t)
 	if err == nil {
 		if a.Zone() != "" {
-			return bad("an IPv6 zone is local to one host")
+			return bad(TargetScopedAddr, "an IPv6 zone is local to one host")
 		}
 		return a.Unmap(), true, nil
 	}
 	if literal || strings.Contains(t, ":") {
-		return bad("not a valid IP address")
+		return bad(TargetBadAddress, "not a valid IP address")
 	}
 	if why := hostSyntax(t); why != "" {
-		return bad(why)
+		kind := TargetBadName
+		if why == notIPv4 {
+			kind = TargetBadAddress
+		}
+		return bad(kind, why)
 	}
 	if !strings.Contains(strings.TrimSuffix(t, "."), ".") {
 		// A lone word ("/rdns please check 1.2.3.4") is no mail host: it
 		// would be looked up as a top-level domain.
-		return bad("a host name needs at least two labels, like mail.example.com")
+		return bad(TargetSingleLabel, "a host name needs at least two labels, like mail.example.com")
 	}
 	return netip.Addr{}, false, nil
 }
+
+// notIPv4 is hostSyntax's reason for an all-numeric name.
+const notIPv4 = "not a valid IPv4 address"
 
 // hostSyntax returns why name is not a host name (letters, digits, hyphens
 // in labels of at most 63 characters, RFC 1123 §2.1), or "".
@@ -83,7 +122,7 @@ func hostSyntax(name string) string {
 		}
 	}
 	if allNumeric {
-		return "not a valid IPv4 address"
+		return notIPv4
 	}
 	if tld := labels[len(labels)-1]; strings.Trim(tld, "0123456789") == "" {
 		return "the top-level label is numeric"

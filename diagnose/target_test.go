@@ -57,6 +57,32 @@ func TestParseTarget(t *testing.T) {
 	}
 }
 
+// Callers tell refusals apart by kind, never by the message.
+func TestParseTargetKinds(t *testing.T) {
+	for in, want := range map[string]TargetKind{
+		"":                        TargetEmpty,
+		"203.0.113.0/29":          TargetRange,
+		"203.0.113.9/29":          TargetRange,
+		"2001:db8::/64":           TargetRange,
+		"fe80::1%eth0":            TargetScopedAddr,
+		"999.1.1.1":               TargetBadAddress,
+		"2001:db8::g":             TargetBadAddress,
+		"<script>":                TargetBadName,
+		"please":                  TargetSingleLabel,
+		strings.Repeat("a.", 200): TargetTooLong,
+	} {
+		_, _, err := ParseTarget(in)
+		var te *TargetError
+		if !errors.As(err, &te) || te.Kind != want || !errors.Is(err, ErrInvalidTarget) {
+			t.Errorf("ParseTarget(%q) = %v, want a *TargetError of kind %s", in, err, want)
+		}
+	}
+	_, _, err := ParseTarget("203.0.113.9/29")
+	if msg := err.Error(); !strings.Contains(msg, "address range") || !strings.Contains(msg, "203.0.113.8") || strings.Contains(msg, "not allowed") {
+		t.Errorf("CIDR message %q", msg)
+	}
+}
+
 // The error quotes the input, so hostile text cannot pass as anything else.
 func TestParseTargetQuotesInput(t *testing.T) {
 	_, _, err := ParseTarget("<@U123> \"x\"\nfoo")

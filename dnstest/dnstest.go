@@ -18,6 +18,13 @@
 //
 // Listen starts several servers sharing one port on 127.0.0.1, 127.0.0.2, …,
 // so NS records can point at distinct addresses the way real delegations do.
+//
+// Round trips are counted by causality, never by clock: every query's
+// arrival and every answer's departure takes a number from one process-wide
+// sequence, and a query belongs to round k+1 when an answer of round k left
+// before it arrived (Group.Log, Group.Rounds). Lockstep holds every answer
+// until the test releases the round, so a client's concurrent queries are
+// all in before any of them is answered.
 package dnstest
 
 import (
@@ -27,6 +34,7 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,11 +64,21 @@ type Fault struct {
 
 // Query is one query a server received, for tests that count round trips.
 type Query struct {
-	Name       string
-	Type       uint16
-	RD, TCP    bool
-	Start, End time.Time
+	Name    string
+	Type    uint16
+	RD, TCP bool
+	// Arrived and Answered order events across every server of the
+	// process: when the query came in, and when its answer left (0: never,
+	// a dropped query).
+	Arrived, Answered uint64
+	// Round is the query's causal round, set by Group.Log: 1, or one more
+	// than the latest round of an answer that left before it arrived.
+	Round int
 }
+
+// events numbers arrivals and departures, process-wide: servers of one
+// test may be in different Groups.
+var events atomic.Uint64
 
 type faultKey struct {
 	name  string
@@ -78,6 +96,7 @@ type Server struct {
 	zones  map[string]*zone
 	faults map[faultKey]Fault
 	log    []Query
+	step   *Lockstep // nil: answer at once
 }
 
 // Group is the set of servers started by one Listen call: they share a port.
@@ -241,11 +260,21 @@ func (s *Server) fault(name string, qtype uint16) Fault {
 
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
-	q := Query{Start: time.Now(), RD: r.RecursionDesired}
+	q := Query{Arrived: events.Add(1), RD: r.RecursionDesired}
 	_, q.TCP = w.RemoteAddr().(*net.TCPAddr)
+	s.mu.RLock()
+	step := s.step
+	s.mu.RUnlock()
 	// Logged before the answer leaves, so a client that got it sees the entry.
 	reply := func(m *dns.Msg) {
-		q.End = time.Now()
+		if m != nil {
+			if step != nil && !step.hold(s.closing) {
+				m = nil // closed while held
+			}
+		}
+		if m != nil {
+			q.Answered = events.Add(1)
+		}
 		s.mu.Lock()
 		s.log = append(s.log, q)
 		s.mu.Unlock()
@@ -402,24 +431,111 @@ func (g Group) ResetLog() {
 	}
 }
 
-// Rounds returns how many sequential round trips the logged queries took:
-// the largest number of them that did not overlap in time. Queries a client
-// sends concurrently overlap; a query that depends on an earlier answer
-// starts after it ended. Give the servers a Delay fault so that concurrent
-// queries overlap for sure.
-func (g Group) Rounds() int {
+// Log returns the queries every server received since the last ResetLog,
+// in order of arrival, each with its causal Round.
+func (g Group) Log() []Query {
 	var all []Query
 	for _, s := range g {
 		all = append(all, s.Queries()...)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].End.Before(all[j].End) })
-	n := 0
-	var last time.Time
-	for _, q := range all {
-		if n == 0 || !q.Start.Before(last) {
-			n++
-			last = q.End
+	sort.Slice(all, func(i, j int) bool { return all[i].Arrived < all[j].Arrived })
+	for i := range all {
+		all[i].Round = 1
+		for _, a := range all[:i] {
+			if a.Answered != 0 && a.Answered < all[i].Arrived {
+				all[i].Round = max(all[i].Round, a.Round+1)
+			}
 		}
 	}
+	return all
+}
+
+// Rounds returns how many sequential round trips the logged queries took:
+// the deepest causal Round (see Log). A query that left only after an
+// answer it does not need (a slow goroutine) counts one round late, so
+// Rounds is an upper bound: exact under Lockstep, close when the servers
+// have a Delay fault that lets concurrent queries arrive first.
+func (g Group) Rounds() int {
+	n := 0
+	for _, q := range g.Log() {
+		n = max(n, q.Round)
+	}
 	return n
+}
+
+// Lockstep makes every server of the group hold each answer until the
+// test releases it (Lockstep.Release, Lockstep.Run), so that a client's
+// concurrent queries have all arrived before any is answered.
+func (g Group) Lockstep() *Lockstep {
+	l := &Lockstep{arrived: make(chan struct{}, 1)}
+	for _, s := range g {
+		s.mu.Lock()
+		s.step = l
+		s.mu.Unlock()
+	}
+	return l
+}
+
+// Lockstep holds answers for release; see Group.Lockstep.
+type Lockstep struct {
+	mu      sync.Mutex
+	held    []chan struct{}
+	arrived chan struct{} // a query came in (coalesced)
+}
+
+// hold blocks until the answer is released; false when the server closed.
+func (l *Lockstep) hold(closing <-chan struct{}) bool {
+	ch := make(chan struct{})
+	l.mu.Lock()
+	l.held = append(l.held, ch)
+	l.mu.Unlock()
+	select {
+	case l.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case <-ch:
+		return true
+	case <-closing:
+		return false
+	}
+}
+
+// Release sends every answer held so far, as one round, and returns how
+// many.
+func (l *Lockstep) Release() int {
+	l.mu.Lock()
+	held := l.held
+	l.held = nil
+	l.mu.Unlock()
+	for _, ch := range held {
+		close(ch)
+	}
+	return len(held)
+}
+
+// Run releases the held answers round by round until done is closed and
+// returns how many rounds had any. A round is released once no query has
+// come in for settle: the client has sent everything it can send without
+// an answer. settle is only how long to wait for a goroutine that is slow
+// to send; the count itself is causal (too short a settle splits a round,
+// overcounting, never undercounting).
+func (l *Lockstep) Run(done <-chan struct{}, settle time.Duration) int {
+	rounds := 0
+	t := time.NewTimer(settle)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			l.Release()
+			return rounds
+		case <-l.arrived:
+			t.Reset(settle)
+		case <-t.C:
+			if l.Release() > 0 {
+				rounds++
+			}
+			t.Reset(settle)
+		}
+	}
 }

@@ -230,7 +230,40 @@ func TestGroupAndRounds(t *testing.T) {
 	if n := g.Rounds(); n != 2 {
 		t.Errorf("Rounds = %d, want 2", n)
 	}
-	if q := g[0].Queries(); len(q) != 2 || !q[1].TCP || q[0].Name != "ns1.example.org." || q[1].End.Sub(q[1].Start) < 30*time.Millisecond {
+	if q := g[0].Queries(); len(q) != 2 || !q[1].TCP || q[0].Name != "ns1.example.org." || q[0].Answered <= q[0].Arrived || q[1].Arrived <= q[0].Answered {
+		t.Errorf("log %+v", q)
+	}
+	if log := g.Log(); len(log) != 3 || log[0].Round != 1 || log[1].Round != 1 || log[2].Round != 2 {
+		t.Errorf("causal rounds %+v", log)
+	}
+}
+
+// Under Lockstep nothing is answered until released, so concurrent queries
+// form one round however slowly they are sent, and a chain of dependent
+// queries is one round per link.
+func TestLockstep(t *testing.T) {
+	g := testGroup(t)
+	step := g.Lockstep()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for _, s := range g { // round 1
+			wg.Go(func() { exchange(t, "udp", s.Addr(), "ns1.example.org.", dns.TypeA, false, true) })
+		}
+		wg.Wait()
+		for range 2 { // rounds 2 and 3
+			exchange(t, "udp", g[1].Addr(), "ns1.example.org.", dns.TypeA, false, true)
+		}
+	}()
+	if n := step.Run(done, 50*time.Millisecond); n != 3 {
+		t.Errorf("Run counted %d rounds, want 3", n)
+	}
+	if n := g.Rounds(); n != 3 {
+		t.Errorf("causal Rounds = %d, want 3: %+v", n, g.Log())
+	}
+	// Held answers still reach the client.
+	if q := g[1].Queries(); len(q) != 3 || q[2].Answered == 0 {
 		t.Errorf("log %+v", q)
 	}
 }
