@@ -49,12 +49,15 @@ func (b Batch) Results() []Result {
 // share: unusable targets are reported in their Outcome and the others are
 // still diagnosed; host names are resolved concurrently; an address that
 // several targets name is diagnosed once (ten host names on the same eight
-// addresses cost eight diagnoses, not eighty); at most
-// maxConcurrentDiagnoses run at once. opts applies to every address.
+// addresses send each DNS question once); at most maxConcurrentDiagnoses run
+// at once. opts applies to every address; a host name's addresses are
+// diagnosed with Options.Name set to it (finding name_not_ptr), so the same
+// address under two names is evaluated twice, from the same answers.
 func (d *Diagnoser) DiagnoseTargets(ctx context.Context, targets []string, opts Options) Batch {
-	ctx = withMemo(ctx) // one answer per question for the whole batch
+	x := d.newDiagnosis() // one answer per question for the whole batch
 	outs := make([]Outcome, len(targets))
 	addrs := make([][]netip.Addr, len(targets))
+	names := make([]string, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		outs[i].Target = t
@@ -65,64 +68,71 @@ func (d *Diagnoser) DiagnoseTargets(ctx context.Context, targets []string, opts 
 		case isIP:
 			addrs[i] = []netip.Addr{ip}
 		default:
-			wg.Go(func() { addrs[i], outs[i].Err = d.hostAddrs(ctx, t) })
+			names[i] = dns.Fqdn(strings.TrimSpace(t))
+			wg.Go(func() { addrs[i], outs[i].Err = x.hostAddrs(ctx, names[i]) })
 		}
 	}
 	wg.Wait()
 
-	// One diagnosis per distinct address, shared by every target naming it.
-	results := map[netip.Addr]*Result{}
-	var order []netip.Addr
-	for _, list := range addrs {
+	// One diagnosis per distinct (address, name), shared by every target
+	// naming it.
+	type job struct {
+		ip   netip.Addr
+		name string
+	}
+	index := map[job]int{}
+	var jobs []job
+	for i, list := range addrs {
 		for _, ip := range list {
-			if _, ok := results[ip]; !ok {
-				results[ip] = nil
-				order = append(order, ip)
+			j := job{ip, names[i]}
+			if _, ok := index[j]; !ok {
+				index[j] = len(jobs)
+				jobs = append(jobs, j)
 			}
 		}
 	}
-	diagnosed := make([]Result, len(order))
+	diagnosed := make([]Result, len(jobs))
 	slots := make(chan struct{}, maxConcurrentDiagnoses)
-	for i, ip := range order {
+	for i, j := range jobs {
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			diagnosed[i] = d.DiagnoseIP(ctx, ip, opts)
+			o := opts
+			if j.name != "" {
+				o.Name = j.name
+			}
+			diagnosed[i] = x.diagnose(ctx, j.ip.String(), j.ip, o)
 		})
 	}
 	wg.Wait()
-	for i, ip := range order {
-		results[ip] = &diagnosed[i]
-	}
 	for i, list := range addrs {
 		for _, ip := range list {
-			r := *results[ip]
+			r := diagnosed[index[job{ip, names[i]}]]
 			r.Target = targets[i]
 			outs[i].Results = append(outs[i].Results, r)
 		}
 	}
-	return Batch{Outcomes: outs, Diagnosed: len(order)}
+	return Batch{Outcomes: outs, Diagnosed: len(jobs)}
 }
 
 // hostAddrs resolves a host name to the addresses to diagnose (A and AAAA,
 // capped at MaxHostAddresses with both families kept). A family that did not
 // answer, or addresses beyond the cap, come back as an error together with
 // the addresses that were found.
-func (d *Diagnoser) hostAddrs(ctx context.Context, target string) ([]netip.Addr, error) {
+func (d *diagnosis) hostAddrs(ctx context.Context, host string) ([]netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
-	host := dns.Fqdn(strings.TrimSpace(target))
 	name := strings.TrimSuffix(host, ".")
 	a := d.lookupAddrs(ctx, "", host)
 	switch {
 	case len(a.list) == 0 && a.err != nil:
-		return nil, fmt.Errorf("%w: %s: %v", ErrLookup, name, a.err)
+		return nil, fmt.Errorf("%w: %s %v", ErrLookup, name, a.err)
 	case len(a.list) == 0:
 		return nil, fmt.Errorf("%w: %s", ErrNoAddress, name)
 	}
 	var errs []error
 	if a.err != nil {
-		errs = append(errs, fmt.Errorf("%w: %v; DNS did not answer for that family, so its addresses are unknown and were not diagnosed", ErrLookup, a.err))
+		errs = append(errs, fmt.Errorf("%w: %s %v; DNS did not answer for that family, so its addresses are unknown and were not diagnosed", ErrLookup, name, a.err))
 	}
 	list, distinct := capAddrs(a.list, MaxHostAddresses)
 	if len(list) < distinct {
