@@ -10,7 +10,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
-	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -33,7 +32,7 @@ func mention(user string) string {
 // retry (Attempt > 1) it first looks for the earlier attempt's message by its
 // idempotency key.
 func (b *Bot) Announce(ctx context.Context, p watch.Announcement) error {
-	w := p.Watch
+	w := p.Key
 	if p.Attempt > 1 {
 		found, err := b.findAnnouncement(ctx, w.Channel, w.Thread, p.IdempotencyKey)
 		if err != nil {
@@ -87,25 +86,25 @@ func (b *Bot) findAnnouncement(ctx context.Context, channel, thread, key string)
 
 // announcement renders the message for one pending announcement.
 func announcement(p watch.Announcement) message {
-	w, r := p.Watch, &p.Result
+	w, r := p.Key, &p.Result
 	ip := code(w.IP.String())
 	switch p.Kind {
-	case store.KindProgress:
+	case watch.KindProgress:
 		until := p.StaleUntil
 		text := fmt.Sprintf(":hourglass_flowing_sand: %sFixed at the source: the authoritative servers now answer %s for %s. "+
 			"Resolvers may keep the old answer until about <!date^%d^{time}|%s>; I'll post here when it passes everywhere.",
-			mention(w.RequestedBy), records(r), ip, until.Unix(), until.UTC().Format("15:04 UTC"))
+			mention(p.RequestedBy), records(r), ip, until.Unix(), until.UTC().Format("15:04 UTC"))
 		return textMessage(text)
-	case store.KindFixed:
+	case watch.KindFixed:
 		where := "at the resolver and at every authoritative server"
 		if r.SourceUnreachable() {
 			where = "at the resolver (the zone's own servers could not be reached to confirm)"
 		}
 		text := fmt.Sprintf(":tada: %s%s is fixed: %s. FCrDNS passes %s, so receivers such as Gmail will accept it. "+
-			"It took %s from when I started watching.", mention(w.RequestedBy), ip, records(r), where, humanDuration(p.Elapsed))
+			"It took %s from when I started watching.", mention(p.RequestedBy), ip, records(r), where, humanDuration(p.Elapsed))
 		return textMessage(text)
-	default: // store.KindExpired
-		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(w.RequestedBy), ip,
+	default: // watch.KindExpired
+		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(p.RequestedBy), ip,
 			humanDuration(p.Elapsed), statusVerb(r))
 		keep := slack.NewButtonBlockElement(actionKeepWatching, w.IP.String(), slack.NewTextBlockObject(slack.PlainTextType, "Keep watching", false, false))
 		recheck := slack.NewButtonBlockElement(actionRecheck, w.IP.String(), slack.NewTextBlockObject(slack.PlainTextType, "Recheck now", false, false))

@@ -107,7 +107,7 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.bot.UseWatches(NewWatches(sched, su.store))
+		h.bot.UseWatches(NewWatches(sched))
 		running.Go(func() { sched.Run(ctx) })
 	}
 	running.Go(func() { h.runErr = h.bot.Run(ctx) })

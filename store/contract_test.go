@@ -15,14 +15,14 @@ import (
 // stores are the implementations the contract runs against.
 var stores = []struct {
 	name string
-	new  func(testing.TB) store.Store
+	new  func(testing.TB) store.Tester
 }{
-	{"memory", func(testing.TB) store.Store { return store.NewMemory() }},
-	{"redis", func(tb testing.TB) store.Store { return newRedis(tb) }},
+	{"memory", func(testing.TB) store.Tester { return store.NewMemory() }},
+	{"redis", func(tb testing.TB) store.Tester { return newRedis(tb) }},
 }
 
 // contract runs one contract test on every store.
-func contract(t *testing.T, test func(t *testing.T, st store.Store)) {
+func contract(t *testing.T, test func(t *testing.T, st store.Tester)) {
 	t.Parallel()
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
@@ -46,15 +46,15 @@ func newWatch(ip netip.Addr, channel, thread, user string) store.Watch {
 	}
 }
 
-func mustAdd(t *testing.T, st store.Store, w store.Watch, due time.Time) {
+func mustAdd(t *testing.T, st store.Tester, w store.Watch, due time.Time) {
 	t.Helper()
-	added, err := st.Add(context.Background(), w, due)
+	added, err := st.Add(context.Background(), w, due, store.Limits{})
 	if err != nil || !added {
 		t.Fatalf("Add(%v) = %v, %v; want true, nil", w.Key, added, err)
 	}
 }
 
-func mustClaim(t *testing.T, st store.Store, now time.Time, max int, want ...netip.Addr) []store.Claim {
+func mustClaim(t *testing.T, st store.Tester, now time.Time, max int, want ...netip.Addr) []store.Claim {
 	t.Helper()
 	claims, err := st.ClaimDue(context.Background(), now, max, time.Minute)
 	if err != nil {
@@ -75,7 +75,7 @@ func mustClaim(t *testing.T, st store.Store, now time.Time, max int, want ...net
 	return claims
 }
 
-func mustClaimAnn(t *testing.T, st store.Store, now time.Time, want int) []store.Pending {
+func mustClaimAnn(t *testing.T, st store.Tester, now time.Time, want int) []store.Pending {
 	t.Helper()
 	ps, err := st.ClaimAnnouncements(context.Background(), now, 100, time.Minute)
 	if err != nil {
@@ -87,7 +87,7 @@ func mustClaimAnn(t *testing.T, st store.Store, now time.Time, want int) []store
 	return ps
 }
 
-func get(t *testing.T, st store.Store, k store.Key) (store.Watch, bool) {
+func get(t *testing.T, st store.Tester, k store.Key) (store.Watch, bool) {
 	t.Helper()
 	w, ok, err := st.Get(context.Background(), k)
 	if err != nil {
@@ -106,7 +106,7 @@ func result(s diagnose.Status, at time.Time) diagnose.Result {
 
 // complete records one recheck's outcome as the scheduler does, through
 // Cycle, claiming nothing else.
-func complete(ctx context.Context, st store.Store, c store.Claim, o store.Outcome) error {
+func complete(ctx context.Context, st store.Tester, c store.Claim, o store.Outcome) error {
 	res, err := st.Cycle(ctx, time.Time{}, []store.Completion{{Claim: c, Outcome: o}}, 0, time.Minute, time.Minute)
 	if err != nil {
 		return err
@@ -116,20 +116,20 @@ func complete(ctx context.Context, st store.Store, c store.Claim, o store.Outcom
 
 // nextDue is the earliest due time of a check or an announcement, through
 // Cycle, claiming nothing.
-func nextDue(ctx context.Context, st store.Store) (time.Time, bool, error) {
+func nextDue(ctx context.Context, st store.Tester) (time.Time, bool, error) {
 	res, err := st.Cycle(ctx, time.Time{}, nil, 0, time.Minute, time.Minute)
 	return res.Next, err == nil && !res.Next.IsZero(), err
 }
 
 func TestAddIsIdempotent(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		w := newWatch(ip1, "C1", "1700.1", "U1")
 		w.Source = store.SourceBounce
 		mustAdd(t, st, w, t0.Add(time.Minute))
 		again := w
 		again.RequestedBy = "U2"
-		if added, err := st.Add(ctx, again, t0); err != nil || added {
+		if added, err := st.Add(ctx, again, t0, store.Limits{}); err != nil || added {
 			t.Fatalf("second Add = %v, %v; want false, nil", added, err)
 		}
 		got, ok := get(t, st, w.Key)
@@ -151,7 +151,7 @@ func equalWatch(a, b store.Watch) bool {
 }
 
 func TestAddRejectsInvalid(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		for name, mutate := range map[string]func(*store.Watch){
 			"no IP":        func(w *store.Watch) { w.IP = netip.Addr{} },
 			"no channel":   func(w *store.Watch) { w.Channel = "" },
@@ -169,7 +169,7 @@ func TestAddRejectsInvalid(t *testing.T) {
 		} {
 			w := newWatch(ip1, "C1", "1.1", "U1")
 			mutate(&w)
-			if _, err := st.Add(context.Background(), w, t0); !errors.Is(err, store.ErrInvalid) {
+			if _, err := st.Add(context.Background(), w, t0, store.Limits{}); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%s: Add error = %v; want ErrInvalid", name, err)
 			}
 		}
@@ -177,7 +177,7 @@ func TestAddRejectsInvalid(t *testing.T) {
 }
 
 func TestListsAndRemove(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		a := newWatch(ip1, "C1", "1.1", "U1")
 		b := newWatch(ip1, "C2", "2.2", "U2")
@@ -241,7 +241,7 @@ func equalKeys(a, b []store.Key) bool {
 }
 
 func TestClaimLeaseAndComplete(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		// One IP watched from two threads is one schedule entry.
 		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0.Add(time.Minute))
@@ -293,31 +293,8 @@ func TestClaimLeaseAndComplete(t *testing.T) {
 	})
 }
 
-func TestReschedule(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0.Add(time.Hour))
-		for _, tc := range []struct {
-			ip   netip.Addr
-			at   time.Time
-			want time.Time
-		}{
-			{ip1, t0.Add(2 * time.Hour), t0.Add(time.Hour)}, // never later
-			{ip1, t0.Add(time.Minute), t0.Add(time.Minute)},
-			{ip2, t0, t0.Add(time.Minute)}, // not watched: nothing scheduled
-		} {
-			if err := st.Reschedule(ctx, tc.ip, tc.at); err != nil {
-				t.Fatal(err)
-			}
-			if at, ok, err := nextDue(ctx, st); err != nil || !ok || !at.Equal(tc.want) {
-				t.Fatalf("Reschedule(%v, %v): NextDue = %v, %v, %v; want %v", tc.ip, tc.at, at, ok, err, tc.want)
-			}
-		}
-	})
-}
-
 // check claims ip at now and completes it with r and transitions for ws.
-func check(t *testing.T, st store.Store, now time.Time, r diagnose.Result, kind store.Kind, ws ...store.Watch) {
+func check(t *testing.T, st store.Tester, now time.Time, r diagnose.Result, kind store.Kind, ws ...store.Watch) {
 	t.Helper()
 	c := mustClaim(t, st, now, 1, ip1)
 	var ts []store.Transition
@@ -330,7 +307,7 @@ func check(t *testing.T, st store.Store, now time.Time, r diagnose.Result, kind 
 }
 
 func TestProgressAnnouncedOnceAndRetried(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		w := newWatch(ip1, "C1", "1.1", "U1")
 		mustAdd(t, st, w, t0)
@@ -363,7 +340,7 @@ func TestProgressAnnouncedOnceAndRetried(t *testing.T) {
 }
 
 func TestFixedEndsWatchOnce(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		a := newWatch(ip1, "C1", "1.1", "U1")
 		b := newWatch(ip1, "C2", "2.2", "U2")
@@ -406,7 +383,7 @@ func TestFixedEndsWatchOnce(t *testing.T) {
 }
 
 func TestStaleTransitionIgnored(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		w := newWatch(ip1, "C1", "1.1", "U1")
 		mustAdd(t, st, w, t0)
 		old := w
@@ -420,7 +397,7 @@ func TestStaleTransitionIgnored(t *testing.T) {
 }
 
 func TestKeepWatchingRestartsExpired(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		w := newWatch(ip1, "C1", "1.1", "U1")
 		mustAdd(t, st, w, t0)
@@ -449,7 +426,7 @@ func TestKeepWatchingRestartsExpired(t *testing.T) {
 // TestAddDuringCheck: a thread that starts watching an IP while it is being
 // checked neither voids the check nor loses its earlier due time.
 func TestAddDuringCheck(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0)
 		c := mustClaim(t, st, t0, 1, ip1)[0]
@@ -470,7 +447,7 @@ func TestAddDuringCheck(t *testing.T) {
 }
 
 func TestFirstDelivery(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		for i, want := range []bool{true, false, false} {
 			first, err := st.FirstDelivery(ctx, "Ev0ONE", time.Minute)
@@ -497,7 +474,7 @@ func TestFirstDelivery(t *testing.T) {
 // TestKeyInjection: IDs from Slack payloads that contain the encoding's
 // separators reach neither another watch nor another index.
 func TestKeyInjection(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		w := newWatch(ip1, "C1", "1.1", "U1")
 		mustAdd(t, st, w, t0)
@@ -528,7 +505,7 @@ func TestKeyInjection(t *testing.T) {
 // TestClaimOldestFirst: with more due than can be claimed, the most overdue
 // go first in both stores, so a backlog drains in order.
 func TestClaimOldestFirst(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		const n = 40
 		var want netip.Addr
 		for i := range n {
@@ -549,7 +526,7 @@ func TestClaimOldestFirst(t *testing.T) {
 // TestCycle: one call records finished rechecks, claims the announcements
 // they made and the due IPs within max, and says when to look again.
 func TestCycle(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		ip3 := netip.MustParseAddr("192.0.2.7")
 		a := newWatch(ip1, "C1", "1.1", "U1")

@@ -2,23 +2,32 @@ package store
 
 import "github.com/redis/go-redis/v9"
 
-// The Lua scripts below are the Redis store's atomic operations. Every key
-// they touch carries the same hash tag (the prefix, "{rd}" by default), so
-// each script runs on one Redis Cluster slot; KEYS[1] is always the schedule
-// key, which routes the call. docs/ARCHITECTURE.md describes the keys.
+// The Lua scripts below are the Redis store's atomic operations. Every script
+// is called with KEYS[1] = "<prefix>:due" (the schedule), which only routes
+// the call, and ARGV[1] = the prefix ("{rd}" by default); the scripts build
+// every other key name from ARGV[1]. All of those keys carry the same hash
+// tag, so in a Redis Cluster they live in one slot, on the node KEYS[1]
+// routes to. docs/ARCHITECTURE.md describes the keys.
 //
 // A watch record (a field of {rd}:w:<ip> named "<channel>:<thread>") is
 // "user|source|created_ms|state|progress|attempts": state is a (active),
 // p (active, progress announcement pending), f (fixed, announcement pending)
 // or e (expired, announcement pending); progress is 1 once a progress
 // announcement was recorded; attempts counts claims of the pending
-// announcement. The field "#" holds the IP's "checks|status|checked_ms|token":
-// token is the current claim's, 0 when unclaimed.
+// announcement. The field "#" holds the IP's
+// "checks|status|checked_ms|token|queue|zone": token is the current claim's,
+// 0 when unclaimed; queue is the channel whose queue the IP is scheduled in
+// (the channel of the watch that scheduled it); zone is the reverse zone of
+// the last diagnosis, for pacing. Records written before queue and zone
+// existed have four fields and are read with those empty.
 const luaPrelude = `
 local P = ARGV[1]
-local DUE, ANN = P .. ':due', P .. ':ann'
+local DUE, ANN, QCH, RR, SEQ, N = P .. ':due', P .. ':ann', P .. ':qch', P .. ':rr', P .. ':seq', P .. ':n'
 local KIND = {p = 'progress', f = 'fixed', e = 'expired'}
+-- WINDOW bounds the channels one claim considers for round robin.
+local WINDOW = 32
 local function wkey(ip) return P .. ':w:' .. ip end
+local function qkey(ch) return P .. ':q:' .. ch end
 local function parse(v)
   local u, s, c, st, pr, a = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
   return {u = u, s = s, c = c, st = st, pr = pr, a = tonumber(a)}
@@ -26,18 +35,51 @@ end
 local function enc(w) return w.u .. '|' .. w.s .. '|' .. w.c .. '|' .. w.st .. '|' .. w.pr .. '|' .. w.a end
 local function active(w) return w.st == 'a' or w.st == 'p' end
 local function getmeta(ip)
-  local v = redis.call('HGET', wkey(ip), '#') or '0|||0'
-  local n, st, ck, tok = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-  return {n = tonumber(n), st = st, ck = ck, tok = tok}
+  local v = redis.call('HGET', wkey(ip), '#') or '0|||0||'
+  local n, st, ck, tok, q, z = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)$')
+  return {n = tonumber(n), st = st, ck = ck, tok = tok, q = q or '', z = z or ''}
 end
 local function setmeta(ip, m)
-  redis.call('HSET', wkey(ip), '#', m.n .. '|' .. m.st .. '|' .. m.ck .. '|' .. m.tok)
+  redis.call('HSET', wkey(ip), '#', m.n .. '|' .. m.st .. '|' .. m.ck .. '|' .. m.tok .. '|' .. m.q .. '|' .. m.z)
+end
+-- refresh scores a channel in QCH by the earliest due time in its queue, and
+-- forgets a channel whose queue is empty.
+local function refresh(ch)
+  local f = redis.call('ZRANGE', qkey(ch), 0, 0, 'WITHSCORES')
+  if f[2] then
+    redis.call('ZADD', QCH, f[2], ch)
+  else
+    redis.call('ZREM', QCH, ch)
+    redis.call('HDEL', RR, ch)
+  end
+end
+-- sched sets an IP's due time in DUE and in its channel queue q (flag: an
+-- optional ZADD flag such as LT).
+local function sched(ip, q, score, flag)
+  if flag then redis.call('ZADD', DUE, flag, score, ip) else redis.call('ZADD', DUE, score, ip) end
+  if q ~= '' then
+    if flag then redis.call('ZADD', qkey(q), flag, score, ip) else redis.call('ZADD', qkey(q), score, ip) end
+    refresh(q)
+  end
+end
+local function unsched(ip, q)
+  redis.call('ZREM', DUE, ip)
+  if q ~= '' then
+    redis.call('ZREM', qkey(q), ip)
+    refresh(q)
+  end
 end
 local function unindex(ip, wid, w)
   local ch, th = string.match(wid, '^([^:]*):(.*)$')
   redis.call('HDEL', P .. ':u:' .. w.u, ip .. ' ' .. wid)
   redis.call('HDEL', P .. ':c:' .. ch, ip .. ' ' .. th)
   redis.call('ZREM', ANN, ip .. ' ' .. wid)
+end
+-- forget deletes a watch record for good: it no longer counts.
+local function forget(ip, wid, w)
+  redis.call('HDEL', wkey(ip), wid)
+  unindex(ip, wid, w)
+  redis.call('DECR', N)
 end
 -- settle unschedules an IP without active watches and forgets one without
 -- any watch; it reports whether an active watch remains.
@@ -50,45 +92,87 @@ local function settle(ip)
       if active(parse(all[i + 1])) then act = true end
     end
   end
+  if not act then unsched(ip, getmeta(ip).q) end
   if n == 0 then redis.call('DEL', wkey(ip), P .. ':r:' .. ip) end
-  if not act then redis.call('ZREM', DUE, ip) end
   return act
 end
+-- claimIP leases one IP due at due_ms until tok and appends ip, due_ms and
+-- the IP's hash (field, value pairs, "#" included) to out. ch is the queue
+-- the IP was taken from (nil: from DUE): the IP's record says so from now
+-- on, even if the record was lost, so the queue entry is never left behind.
+local function claimIP(out, ip, due, tok, ch)
+  local m = getmeta(ip)
+  if ch then m.q = ch end
+  sched(ip, m.q, tok)
+  m.tok = tok
+  setmeta(ip, m)
+  local e = redis.call('HGETALL', wkey(ip))
+  table.insert(e, 1, due)
+  table.insert(e, 1, ip)
+  out[#out + 1] = e
+end
 -- claimDue leases up to max IPs due at now_ms for lease_ms. It returns the
--- token, then one array per IP: ip, then the IP's hash (field, value pairs,
--- "#" included). Claiming moves the IP's due time to the end of the lease:
--- the lease and the retry after a crash are one and the same. The token (the
--- lease's end, which grows with every claim) is kept in "#" to fence
--- complete.
+-- token, then one array per IP as claimIP builds it. Claiming moves the IP's
+-- due time to the end of the lease: the lease and the retry after a crash
+-- are one and the same. The token (the lease's end, which grows with every
+-- claim) is kept in "#" to fence complete.
+--
+-- IPs are taken round robin from the channel queues that have one due, the
+-- channel served least recently first (RR holds each channel's last turn,
+-- from the SEQ counter), the most overdue IP of each channel first; among
+-- the WINDOW channels with the most overdue work. Slots left over go to
+-- the most overdue IPs in DUE (IPs of channels beyond the window, or
+-- scheduled before channel queues existed).
 local function claimDue(now, max, lease)
   local tok = tonumber(now) + tonumber(lease)
   local out = {tok}
-  if tonumber(max) <= 0 then return out end
-  for _, ip in ipairs(redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'LIMIT', 0, max)) do
-    redis.call('ZADD', DUE, tok, ip)
-    local m = getmeta(ip)
-    m.tok = tok
-    setmeta(ip, m)
-    local e = redis.call('HGETALL', wkey(ip))
-    table.insert(e, 1, ip)
-    out[#out + 1] = e
+  max = tonumber(max)
+  if max <= 0 then return out end
+  local chans = redis.call('ZRANGEBYSCORE', QCH, '-inf', now, 'LIMIT', 0, WINDOW)
+  local turn = {}
+  for _, ch in ipairs(chans) do turn[ch] = tonumber(redis.call('HGET', RR, ch) or '0') end
+  table.sort(chans, function(a, b)
+    if turn[a] ~= turn[b] then return turn[a] < turn[b] end
+    return a < b
+  end)
+  local seq = tonumber(redis.call('GET', SEQ) or '0')
+  local more = #chans > 0
+  while more and #out <= max do
+    more = false
+    for _, ch in ipairs(chans) do
+      if #out > max then break end
+      local d = redis.call('ZRANGEBYSCORE', qkey(ch), '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
+      if d[1] then
+        claimIP(out, d[1], d[2], tok, ch)
+        seq = seq + 1
+        redis.call('HSET', RR, ch, seq)
+        more = true
+      end
+    end
+  end
+  redis.call('SET', SEQ, seq)
+  if #out <= max then
+    local d = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max + 1 - #out)
+    for k = 1, #d, 2 do claimIP(out, d[k], d[k + 1], tok) end
   end
   return out
 end
 -- complete applies one outcome read from ARGV[i]...: ip, token, next_ms,
--- status, checked_ms, result_json, now_ms, n, then n (wid, created_ms, kind)
--- triples. It returns 1, or -1 when the lease was lost, and the index of the
--- next outcome's arguments.
+-- status, checked_ms, result_json, now_ms, zone, deferred, n, then n (wid,
+-- created_ms, kind) triples. It returns 1, or -1 when the lease was lost,
+-- and the index of the next outcome's arguments. A deferred outcome (1)
+-- only releases the claim and reschedules the IP.
 local function complete(i)
   local ip, tok = ARGV[i], ARGV[i + 1]
-  local after = i + 8 + 3 * tonumber(ARGV[i + 7])
+  local after = i + 10 + 3 * tonumber(ARGV[i + 9])
   local m = getmeta(ip)
   if m.tok ~= tok then return -1, after end
   local wk = wkey(ip)
-  m.n, m.st, m.ck, m.tok = m.n + 1, ARGV[i + 3], ARGV[i + 4], '0'
+  m.tok = '0'
+  if ARGV[i + 8] ~= '1' then m.n, m.st, m.ck, m.z = m.n + 1, ARGV[i + 3], ARGV[i + 4], ARGV[i + 7] end
   setmeta(ip, m)
   local kinds, changed = {}, false
-  for j = i + 8, after - 1, 3 do
+  for j = i + 10, after - 1, 3 do
     local wid, kind = ARGV[j], ARGV[j + 2]
     local cur = redis.call('HGET', wk, wid)
     local w = cur and parse(cur)
@@ -112,10 +196,10 @@ local function complete(i)
   if changed or redis.call('HLEN', wk) < 2 then keep = settle(ip) else keep = sc ~= nil end
   if keep then
     -- A due time below the token was set during the check (a new thread's
-    -- watch, "Recheck now"): keep it if it is earlier.
+    -- watch): keep it if it is earlier.
     local nx = tonumber(ARGV[i + 2])
     if sc and sc < tonumber(tok) then nx = math.min(nx, sc) end
-    redis.call('ZADD', DUE, nx, ip)
+    sched(ip, m.q, nx)
   end
   return 1, after
 end
@@ -155,20 +239,35 @@ local function nextDue()
 end
 `
 
-// ARGV: prefix, ip, wid, user, source, created_ms, due_ms, status, checked_ms.
+// ARGV: prefix, ip, wid, user, source, created_ms, due_ms, status,
+// checked_ms, zone, then the limits per channel, per user and in total (0:
+// none). Returns 1 (added), 0 (an active watch exists) or -1, -2, -3 (the
+// channel, user or total limit was reached; nothing changed).
 var scriptAdd = redis.NewScript(luaPrelude + `
 local ip, wid, user = ARGV[2], ARGV[3], ARGV[4]
+local ch, th = string.match(wid, '^([^:]*):(.*)$')
 local wk = wkey(ip)
 local cur = redis.call('HGET', wk, wid)
 if cur then
   local w = parse(cur)
   if active(w) then return 0 end
-  unindex(ip, wid, w) -- an ended watch starts again ("Keep watching")
+  unindex(ip, wid, w) -- an ended watch starts again ("Keep watching"); it still counts
+else
+  local lc, lu, lt = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+  if lc > 0 and redis.call('HLEN', P .. ':c:' .. ch) >= lc then return -1 end
+  if lu > 0 and redis.call('HLEN', P .. ':u:' .. user) >= lu then return -2 end
+  if lt > 0 and tonumber(redis.call('GET', N) or '0') >= lt then return -3 end
+  redis.call('INCR', N)
 end
 redis.call('HSET', wk, wid, user .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|a|0|0')
-redis.call('HSETNX', wk, '#', '0|' .. ARGV[8] .. '|' .. ARGV[9] .. '|0')
-redis.call('ZADD', DUE, 'LT', ARGV[7], ip)
-local ch, th = string.match(wid, '^([^:]*):(.*)$')
+redis.call('HSETNX', wk, '#', '0|' .. ARGV[8] .. '|' .. ARGV[9] .. '|0||' .. ARGV[10])
+local m = getmeta(ip)
+if not redis.call('ZSCORE', DUE, ip) then
+  -- Not scheduled: the IP joins this channel's queue.
+  m.q = ch
+  setmeta(ip, m)
+end
+sched(ip, m.q, ARGV[7], 'LT')
 redis.call('HSET', P .. ':u:' .. user, ip .. ' ' .. wid, '')
 redis.call('HSET', P .. ':c:' .. ch, ip .. ' ' .. th, '')
 return 1
@@ -179,20 +278,9 @@ var scriptRemove = redis.NewScript(luaPrelude + `
 local ip, wid = ARGV[2], ARGV[3]
 local cur = redis.call('HGET', wkey(ip), wid)
 if not cur then return 0 end
-redis.call('HDEL', wkey(ip), wid)
-unindex(ip, wid, parse(cur))
+forget(ip, wid, parse(cur))
 settle(ip)
 return 1
-`)
-
-// ARGV: prefix, now_ms, max, lease_ms. Returns claimDue's reply.
-var scriptClaim = redis.NewScript(luaPrelude + `
-return claimDue(ARGV[2], ARGV[3], ARGV[4])
-`)
-
-// ARGV: prefix, now_ms, max, lease_ms. Returns claimAnn's reply.
-var scriptClaimAnn = redis.NewScript(luaPrelude + `
-return claimAnn(ARGV[2], ARGV[3], ARGV[4])
 `)
 
 // ARGV: prefix, ip, wid, created_ms, kind.
@@ -207,8 +295,7 @@ if w.st == 'p' then
   redis.call('HSET', wkey(ip), wid, enc(w))
   redis.call('ZREM', ANN, ip .. ' ' .. wid)
 else
-  redis.call('HDEL', wkey(ip), wid)
-  unindex(ip, wid, w)
+  forget(ip, wid, w)
   settle(ip)
 end
 return 1

@@ -74,7 +74,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	bot.UseWatches(handlers.NewWatches(sched, st))
+	bot.UseWatches(handlers.NewWatches(sched))
 
 	var background sync.WaitGroup
 	defer background.Wait()
