@@ -37,10 +37,6 @@ func (s Secret) MarshalText() ([]byte, error)  { return []byte(redacted), nil }
 func (s Secret) Reveal() string                { return string(s) }
 func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(redacted)) }
 
-// DefaultRecheckIntervals is the recheck schedule when RECHECK_INTERVALS is
-// unset: early checks catch quick fixes, later ones stay cheap.
-const DefaultRecheckIntervals = "1m,2m,5m,10m,15m,30m,1h"
-
 // Config is the bot's whole configuration. Every field is documented in
 // README.md and .env.example.
 type Config struct {
@@ -65,11 +61,19 @@ type Config struct {
 	LogLevel       string   `env:"LOG_LEVEL, default=info"`
 	Workers        int      `env:"WORKERS, default=16"`
 
-	RecheckIntervals string        `env:"RECHECK_INTERVALS"`
-	WatchMaxAge      time.Duration `env:"WATCH_MAX_AGE, default=72h"`
+	// RecheckIntervals is watch.DefaultIntervals when unset.
+	RecheckIntervals watch.Intervals `env:"RECHECK_INTERVALS"`
+	WatchMaxAge      time.Duration   `env:"WATCH_MAX_AGE, default=72h"`
+	// Watch caps: 0 is the scheduler's default (watch.DefaultCaps), a
+	// negative value no cap.
+	WatchMaxPerChannel int `env:"WATCH_MAX_PER_CHANNEL"`
+	WatchMaxPerUser    int `env:"WATCH_MAX_PER_USER"`
+	WatchMaxTotal      int `env:"WATCH_MAX_TOTAL"`
+}
 
-	// Intervals is RecheckIntervals parsed, filled in by Load.
-	Intervals []time.Duration
+// Caps are the watch caps as the scheduler takes them.
+func (c *Config) Caps() watch.Caps {
+	return watch.Caps{PerChannel: c.WatchMaxPerChannel, PerUser: c.WatchMaxPerUser, Total: c.WatchMaxTotal}
 }
 
 // Problem is one variable that is unusable: Msg says what is wrong and what
@@ -96,19 +100,22 @@ func (e *Error) Error() string {
 
 // expected says what each variable takes, for its problem's message.
 var expected = map[string]string{
-	"SLACK_APP_TOKEN":    "the app-level token, xapp-… (Basic Information → App-Level Tokens, scope connections:write)",
-	"SLACK_BOT_TOKEN":    "the Bot User OAuth Token, xoxb-… (Install App)",
-	"SLACK_API_URL":      "an http(s) URL such as https://slack.com/api/",
-	"DNS_RESOLVER":       "an IP address, IP:port or host:port, such as 1.1.1.1 or 127.0.0.1:53",
-	"DNS_TIMEOUT":        "a duration from 100ms to 1m, such as 5s",
-	"DNS_AUTHORITY_PORT": "a port number from 1 to 65535",
-	"REDIS_URL":          "redis://[user:pass@]host:port/db, rediss://…, unix:///path?db=N, redis+sentinel://… or redis+cluster://…",
-	"HTTP_ADDR":          "[host]:port, such as :8080 or 127.0.0.1:8080",
-	"BOUNCE_CHANNELS":    "comma-separated Slack channel IDs (C…, G… or D…)",
-	"LOG_LEVEL":          "debug, info, warn or error",
-	"WORKERS":            "a whole number from 1 to 1024",
-	"RECHECK_INTERVALS":  "comma-separated durations of at least 1s, such as 1m,2m,5m,1h",
-	"WATCH_MAX_AGE":      "a duration of at least 1m, such as 72h",
+	"SLACK_APP_TOKEN":       "the app-level token, xapp-… (Basic Information → App-Level Tokens, scope connections:write)",
+	"SLACK_BOT_TOKEN":       "the Bot User OAuth Token, xoxb-… (Install App)",
+	"SLACK_API_URL":         "an http(s) URL such as https://slack.com/api/",
+	"DNS_RESOLVER":          "an IP address, IP:port or host:port, such as 1.1.1.1 or 127.0.0.1:53",
+	"DNS_TIMEOUT":           "a duration from 100ms to 1m, such as 5s",
+	"DNS_AUTHORITY_PORT":    "a port number from 1 to 65535",
+	"REDIS_URL":             "redis://[user:pass@]host:port/db, rediss://…, unix:///path?db=N, redis+sentinel://… or redis+cluster://…",
+	"HTTP_ADDR":             "[host]:port, such as :8080 or 127.0.0.1:8080",
+	"BOUNCE_CHANNELS":       "comma-separated Slack channel IDs (C…, G… or D…)",
+	"LOG_LEVEL":             "debug, info, warn or error",
+	"WORKERS":               "a whole number from 1 to 1024",
+	"RECHECK_INTERVALS":     "comma-separated durations of at least 1s, such as 1m,2m,5m,1h",
+	"WATCH_MAX_AGE":         "a duration of at least 1m, such as 72h",
+	"WATCH_MAX_PER_CHANNEL": "a whole number: 0 for the default, negative for no cap",
+	"WATCH_MAX_PER_USER":    "a whole number: 0 for the default, negative for no cap",
+	"WATCH_MAX_TOTAL":       "a whole number: 0 for the default, negative for no cap",
 }
 
 // Load reads the configuration through l (envconfig.OsLookuper() in main,
@@ -117,9 +124,6 @@ var expected = map[string]string{
 func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	var c Config
 	problems := decode(ctx, &c, l)
-	if c.RecheckIntervals == "" {
-		c.RecheckIntervals = DefaultRecheckIntervals
-	}
 	problems = append(problems, c.validate(problems)...)
 	// In the order of the variables, as README lists them.
 	slices.SortStableFunc(problems, func(a, b Problem) int { return varOrder(a.Var) - varOrder(b.Var) })
@@ -170,10 +174,10 @@ func unreadable(t reflect.Type, raw string, err error) string {
 	switch {
 	case t == reflect.TypeFor[Secret]():
 		return "cannot be read"
-	case t.Implements(reflect.TypeFor[envconfig.Decoder]()) || reflect.PointerTo(t).Implements(reflect.TypeFor[envconfig.Decoder]()):
+	case reflect.PointerTo(t).Implements(reflect.TypeFor[envconfig.Decoder]()):
 		// Our own decoders word their errors for users.
 		if inner := errors.Unwrap(err); inner != nil {
-			return inner.Error()
+			return fmt.Sprintf("%q: %v", raw, inner)
 		}
 	case t == reflect.TypeFor[time.Duration]():
 		return fmt.Sprintf("%q is not a duration", raw)
@@ -251,10 +255,6 @@ func (c *Config) validate(decoded []Problem) []Problem {
 	if c.Workers < 1 || c.Workers > 1024 {
 		problem("WORKERS", "%d is out of range", c.Workers)
 	}
-	var err error
-	if c.Intervals, err = watch.ParseIntervals(c.RecheckIntervals); err != nil {
-		problem("RECHECK_INTERVALS", "%q is not a list of recheck intervals", c.RecheckIntervals)
-	}
 	if c.WatchMaxAge < time.Minute {
 		problem("WATCH_MAX_AGE", "%s is too short", c.WatchMaxAge)
 	}
@@ -279,8 +279,8 @@ func tokenChars(s string) bool {
 }
 
 // redisURLProblem checks a REDIS_URL with the store's own parser, without
-// connecting. The URL may hold a password, so the message shows only the
-// scheme and the parser's reason, never the URL.
+// connecting. The URL may hold a password, so the message shows at most
+// its scheme, never the URL.
 func redisURLProblem(s string) string {
 	scheme, _, ok := strings.Cut(s, "://")
 	if !ok {
@@ -293,15 +293,9 @@ func redisURLProblem(s string) string {
 	}
 	c, err := store.NewClient(s) // go-redis dials lazily: nothing connects here
 	if err != nil {
-		reason := errors.Unwrap(err) // store's error repeats the URL
-		var ue *url.Error
-		if errors.As(reason, &ue) {
-			reason = ue.Err // url.Error prints the URL, password included
-		}
-		if reason == nil {
-			return "cannot be read"
-		}
-		return "cannot be read (" + reason.Error() + ")"
+		// The store's error names the variable and the (redacted) URL
+		// itself; this line says it once, without the URL.
+		return "cannot be parsed (characters such as @ : / ? # in the user name or password must be percent-encoded)"
 	}
 	_ = c.Close()
 	return ""

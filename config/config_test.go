@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 const (
@@ -29,7 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.APIURL != "https://slack.com/api/" || c.DNSTimeout != 5*time.Second || c.WatchMaxAge != 72*time.Hour ||
-		c.RecheckIntervals != DefaultRecheckIntervals || c.Workers != 16 || c.RedisURL != "" {
+		c.RecheckIntervals.String() != "1m,2m,5m,10m,15m,30m,1h" || c.Workers != 16 || c.RedisURL != "" || c.Caps() != (watch.Caps{}) {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 	if l, _ := c.Level(); l != slog.LevelInfo {
@@ -43,6 +45,7 @@ func TestLoadOverrides(t *testing.T) {
 		"SLACK_API_URL": "http://127.0.0.1:9/api", "DNS_RESOLVER": "127.0.0.1:5353",
 		"BOUNCE_CHANNELS": "C012AB3CD,G0123", "LOG_LEVEL": "debug", "RECHECK_INTERVALS": "10s,1m",
 		"REDIS_URL": "redis://:pw@127.0.0.1:6379/2", "HTTP_ADDR": ":8080",
+		"WATCH_MAX_PER_CHANNEL": "5", "WATCH_MAX_PER_USER": "-1", "WATCH_MAX_TOTAL": "100",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +53,8 @@ func TestLoadOverrides(t *testing.T) {
 	if c.APIURL != "http://127.0.0.1:9/api/" {
 		t.Errorf("APIURL not normalised to a trailing slash: %q", c.APIURL)
 	}
-	if len(c.BounceChannels) != 2 || c.BounceChannels[1] != "G0123" || c.RecheckIntervals != "10s,1m" ||
-		len(c.Intervals) != 2 || c.Intervals[0] != 10*time.Second {
+	if len(c.BounceChannels) != 2 || c.BounceChannels[1] != "G0123" || c.RecheckIntervals.String() != "10s,1m" ||
+		c.Caps() != (watch.Caps{PerChannel: 5, PerUser: -1, Total: 100}) {
 		t.Errorf("unexpected: %+v", c)
 	}
 }
@@ -98,12 +101,13 @@ func TestLoadProblemWording(t *testing.T) {
 		{map[string]string{"SLACK_BOT_TOKEN": "xoxb-…"}, `config: SLACK_BOT_TOKEN: is still the placeholder from .env.example; expected the Bot User OAuth Token`},
 		{map[string]string{"SLACK_BOT_TOKEN": "xoxb-<your-token>"}, `config: SLACK_BOT_TOKEN: holds characters no Slack token has`},
 		{map[string]string{"DNS_RESOLVER": "nope"}, `config: DNS_RESOLVER: "nope" is not a resolver address; expected an IP address, IP:port or host:port`},
-		{map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:port/0"}, `config: REDIS_URL: cannot be read (invalid port ":port" after host); expected redis://`},
-		{map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:6379/zero"}, `config: REDIS_URL: cannot be read (redis: invalid database number: "zero")`},
+		{map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:port/0"}, `config: REDIS_URL: cannot be parsed (characters such as @ : / ? # in the user name or password must be percent-encoded); expected redis://`},
+		{map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:6379/zero"}, `config: REDIS_URL: cannot be parsed`},
 		{map[string]string{"REDIS_URL": "http://:hunter2@127.0.0.1"}, `config: REDIS_URL: scheme "http" is not one rdnsbot speaks; expected redis://`},
 		{map[string]string{"REDIS_URL": "hunter2"}, `config: REDIS_URL: is not a URL; expected redis://`},
+		{map[string]string{"WATCH_MAX_TOTAL": "lots"}, `config: WATCH_MAX_TOTAL: "lots" is not a whole number; expected a whole number: 0 for the default`},
 		{map[string]string{"HTTP_ADDR": "8080"}, `config: HTTP_ADDR: "8080" is not [host]:port; expected [host]:port, such as :8080`},
-		{map[string]string{"RECHECK_INTERVALS": "1m,soon"}, `config: RECHECK_INTERVALS: "1m,soon" is not a list of recheck intervals; expected comma-separated durations`},
+		{map[string]string{"RECHECK_INTERVALS": "1m,soon"}, `config: RECHECK_INTERVALS: "1m,soon": item 2 "soon" is not a duration like 90s, 5m or 1h; expected comma-separated durations`},
 	}
 	for _, tc := range tests {
 		env := map[string]string{"SLACK_APP_TOKEN": appToken, "SLACK_BOT_TOKEN": botToken}

@@ -27,12 +27,12 @@ type Outcome struct {
 	Err     error
 }
 
-// Batch is what DiagnoseTargets did: an Outcome per target, in target order,
-// and how many diagnoses actually ran (an address named by several targets
-// is diagnosed once).
+// Batch is what DiagnoseTargets did: an Outcome per target, in target
+// order, and the diagnoses that actually ran, each once (an address named by
+// several targets is diagnosed once per host name asked about).
 type Batch struct {
 	Outcomes  []Outcome
-	Diagnosed int
+	Diagnoses []Result
 }
 
 // Results are every target's results, in target order.
@@ -112,7 +112,7 @@ func (d *Diagnoser) DiagnoseTargets(ctx context.Context, targets []string, opts 
 			outs[i].Results = append(outs[i].Results, r)
 		}
 	}
-	return Batch{Outcomes: outs, Diagnosed: len(jobs)}
+	return Batch{Outcomes: outs, Diagnoses: diagnosed}
 }
 
 // hostAddrs resolves a host name to the addresses to diagnose (A and AAAA,

@@ -57,19 +57,19 @@ func TestAnnounceGivesUpOnArchivedChannels(t *testing.T) {
 	w := watch.Key{IP: netip.MustParseAddr("84.200.10.9"), Channel: chanOps, Thread: "1700006000.000100"}
 	a := watch.Announcement{Kind: watch.KindFixed, Key: w, RequestedBy: userAlice, Result: diagnose.Result{Status: diagnose.StatusPass}, IdempotencyKey: "k1", Attempt: 1}
 	h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{Error: "is_archived"})
-	if err := h.bot.Announce(h.ctx(), a); !errors.Is(err, watch.ErrUndeliverable) {
+	if err := NewAnnouncer(h.poster).Announce(h.ctx(), a); !errors.Is(err, watch.ErrUndeliverable) {
 		t.Errorf("archived channel: err = %v, want ErrUndeliverable", err)
 	}
 	h.fake.FailNext("chat.postMessage", maxAttempts, slackfake.Fault{HTTPStatus: 500})
-	if err := h.bot.Announce(h.ctx(), a); err == nil || errors.Is(err, watch.ErrUndeliverable) {
+	if err := NewAnnouncer(h.poster).Announce(h.ctx(), a); err == nil || errors.Is(err, watch.ErrUndeliverable) {
 		t.Errorf("server errors: err = %v, want a retryable error", err)
 	}
 	// A retry whose first attempt did reach Slack posts nothing new.
-	if err := h.bot.Announce(h.ctx(), a); err != nil {
+	if err := NewAnnouncer(h.poster).Announce(h.ctx(), a); err != nil {
 		t.Fatal(err)
 	}
 	a.Attempt = 2
-	if err := h.bot.Announce(h.ctx(), a); err != nil {
+	if err := NewAnnouncer(h.poster).Announce(h.ctx(), a); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(h.fake.Thread(chanOps, w.Thread)); n != 1 {

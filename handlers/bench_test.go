@@ -16,10 +16,7 @@ import (
 // to its ack. Target: p99 <= 50 ms. Run a one-second burst with
 // -benchtime=200x.
 func BenchmarkAckLatencyUnderBurst(b *testing.B) {
-	h := startHarness(b, withConfig(func(c *Config) {
-		c.Workers = 16
-		c.Logger = slog.New(slog.DiscardHandler)
-	}))
+	h := startHarness(b, withConfig(func(c *Config) { c.Workers = 16 }), withLog(slog.New(slog.DiscardHandler)))
 	h.dns[0].SetFault("", 0, dnstest.Fault{Delay: 20 * time.Millisecond})
 	const rate = 200
 	tick := time.NewTicker(time.Second / rate)

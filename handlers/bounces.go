@@ -13,6 +13,8 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/bounce"
+	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // maxBounceIPs bounds the IPs diagnosed for one bounce.
@@ -21,16 +23,16 @@ const maxBounceIPs = 5
 // handleMessage reads a channel message for reverse-DNS bounces and answers
 // in its thread. Ordinary chatter and other bounces get nothing.
 func (b *Bot) handleMessage(ctx context.Context, ev *messageEvent) {
-	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: "bounce"}
+	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceBounce, metric: metrics.OriginBounce}
 	if b.handleBounceText(ctx, ev, o) || ev.ChannelType != "im" {
 		return
 	}
 	// In a DM with the bot, plain text is a command: "203.0.113.5", "list".
 	if cmd, err := parseCommand(ev.Text); err == nil {
-		o.source = "command"
+		o.source, o.metric = watch.SourceDM, metrics.OriginMention
 		b.runCommand(ctx, o, cmd)
 	} else if len(ev.Files) == 0 {
-		b.reply(ctx, o, usageMessage(strings.TrimPrefix(err.Error(), errBadCommand.Error()+": ")))
+		b.reply(ctx, o, usageReply(err))
 	}
 }
 
@@ -58,7 +60,7 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 	if len(found) == 0 {
 		return false
 	}
-	b.metrics.BouncesFound.Add(1)
+	b.metrics.BouncesFound.Inc()
 	var ips []string
 	for _, r := range found {
 		for _, ip := range r.SendingIPs {
@@ -212,7 +214,7 @@ func (b *Bot) completeFile(ctx context.Context, f *slackFile) error {
 	var info *slack.File
 	err := withRetry(ctx, func() error {
 		var err error
-		info, _, _, err = b.api.GetFileInfoContext(ctx, f.ID, 0, 0)
+		info, _, _, err = b.out.api.GetFileInfoContext(ctx, f.ID, 0, 0)
 		return err
 	})
 	if err != nil {
@@ -255,7 +257,7 @@ func (b *Bot) download(ctx context.Context, f *slackFile) (bounce.Result, error)
 	}
 	var buf bytes.Buffer
 	w := &limitedWriter{w: &buf, left: b.cfg.MaxFileBytes}
-	if err := b.api.GetFileContext(ctx, url, w); err != nil {
+	if err := b.out.api.GetFileContext(ctx, url, w); err != nil {
 		return bounce.Result{}, fmt.Errorf("download %s: %w", f.ID, err)
 	}
 	return bounce.Parse(&buf)

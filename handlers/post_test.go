@@ -12,7 +12,7 @@ import (
 )
 
 func TestRespondNeverLeaksTheResponseURL(t *testing.T) {
-	b := New(slack.New("xoxb-test"), nil, Config{})
+	b := NewPoster(slack.New("xoxb-test"), nil, nil)
 	b.httpClient = &http.Client{Timeout: time.Second}
 	const secretURL = "http://127.0.0.1:1/commands/T0/123/secret-capability"
 	err := b.respond(context.Background(), secretURL, textMessage("hi"), false)

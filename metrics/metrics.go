@@ -100,9 +100,10 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // GaugeFunc registers a gauge read from f at every scrape: the work-queue
-// depth, the active watches.
+// depth, the active watches. A second gauge of the same name is ignored:
+// the first one registered is served.
 func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	_ = m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 }
 
 // Diagnosed counts one diagnosis that ran for origin.

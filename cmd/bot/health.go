@@ -10,7 +10,7 @@ import (
 
 // opsHandler serves /healthz (the process runs), /readyz (the Slack socket
 // is connected) and /metrics (Prometheus text format).
-func opsHandler(ready func() bool, writeMetrics func(io.Writer)) http.Handler {
+func opsHandler(ready func() bool, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -22,10 +22,7 @@ func opsHandler(ready func() bool, writeMetrics func(io.Writer)) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		writeMetrics(w)
-	})
+	mux.Handle("GET /metrics", metrics)
 	return mux
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -89,7 +88,11 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	metrics := get(t, ctx, "http://"+httpAddr+"/metrics")
-	for _, want := range []string{"rdnsbot_envelopes_total 1", "rdnsbot_diagnoses_total 1", "rdnsbot_ack_seconds_count 1"} {
+	for _, want := range []string{"rdnsbot_envelopes_total 1", `rdnsbot_diagnoses_total{origin="slash",status="pass"} 1`,
+		"rdnsbot_ack_seconds_count 1", `rdnsbot_slack_api_calls_total{method="chat.postMessage",outcome="ok"} 2`,
+		`rdnsbot_slack_api_calls_total{method="auth.test",outcome="ok"} 1`, `rdnsbot_dns_queries_total{outcome="NOERROR",type="PTR"}`,
+		`rdnsbot_diagnosis_seconds_count{origin="slash"} 1`, "rdnsbot_active_watches 0", "rdnsbot_work_queue_depth 0",
+		"go_goroutines ", "process_open_fds "} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 		}
@@ -102,6 +105,13 @@ func TestServeEndToEnd(t *testing.T) {
 	for _, secret := range []string{fake.AppToken(), fake.BotToken()} {
 		if strings.Contains(bot.logs.String(), secret) {
 			t.Errorf("logs leak a token")
+		}
+	}
+	logs := bot.logs.String()
+	for _, want := range []string{`"msg":"starting"`, `"resolver":"` + g[0].Addr() + `"`, `"msg":"stopping"`, `"msg":"stopped"`,
+		`"msg":"answered"`, `"envelope":`, `"channel":"C0OPS"`, `"targets":["84.200.10.5"]`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
 		}
 	}
 }
@@ -267,7 +277,7 @@ func TestServeRejectsBadConfigNamingEveryVariable(t *testing.T) {
 }
 
 func TestHealthcheckCommand(t *testing.T) {
-	srv := &http.Server{Handler: opsHandler(func() bool { return false }, func(io.Writer) {})}
+	srv := &http.Server{Handler: opsHandler(func() bool { return false }, http.NotFoundHandler())}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
