@@ -62,7 +62,7 @@ func (b *Poster) findAnnouncement(ctx context.Context, channel, thread, key stri
 		var msgs []slack.Message
 		var more bool
 		var cursor string
-		err := withRetry(ctx, func() error {
+		err := b.withRetry(ctx, func() error {
 			var err error
 			msgs, more, cursor, err = b.api.GetConversationRepliesContext(ctx, params)
 			return err

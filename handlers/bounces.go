@@ -212,7 +212,7 @@ func (b *Bot) readFile(ctx context.Context, f *slackFile) (bounce.Result, error)
 // event's value stands).
 func (b *Bot) completeFile(ctx context.Context, f *slackFile) error {
 	var info *slack.File
-	err := withRetry(ctx, func() error {
+	err := b.out.withRetry(ctx, func() error {
 		var err error
 		info, _, _, err = b.out.api.GetFileInfoContext(ctx, f.ID, 0, 0)
 		return err

@@ -106,6 +106,7 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 	h := &harness{t: t, fake: fake, dns: g, diag: diag, jobs: make(chan string, 1024), store: su.store, metrics: m}
 	// Bottom up, as cmd/bot wires them: poster, announcer, scheduler, bot.
 	h.poster = NewPoster(api, log, m)
+	h.poster.backoff = time.Millisecond // retries are counted, not timed
 	ctx, cancel := context.WithCancel(context.Background())
 	var running sync.WaitGroup
 	if su.store != nil {

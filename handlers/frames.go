@@ -26,7 +26,7 @@ type frameClock struct {
 
 	mu    sync.Mutex
 	first map[string]time.Time // envelope_id → first byte read
-	order []string             // insertion order, to bound first
+	order []string             // insertion order, to bound first (may still hold taken ids)
 
 	matched atomic.Int64 // acks timed from their frame
 }
@@ -110,7 +110,8 @@ type timedConn struct {
 	net.Conn
 	c *frameClock
 
-	hdr     [14]byte
+	handshake int // bytes matched of the "\r\n\r\n" that ends the HTTP upgrade response
+	hdr       [14]byte
 	hdrLen  int   // header bytes seen of the current frame
 	payload int64 // payload bytes left in the current frame
 	control bool  // the current frame is a control frame (ping, pong, close)
@@ -127,8 +128,23 @@ func (t *timedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// endOfHeaders ends the HTTP response that upgrades the connection; the
+// frames follow it.
+const endOfHeaders = "\r\n\r\n"
+
 // follow advances the frame parser over b, read at now.
 func (t *timedConn) follow(b []byte, now time.Time) {
+	for len(b) > 0 && t.handshake < len(endOfHeaders) {
+		switch {
+		case b[0] == endOfHeaders[t.handshake]:
+			t.handshake++
+		case b[0] == '\r':
+			t.handshake = 1
+		default:
+			t.handshake = 0
+		}
+		b = b[1:]
+	}
 	for len(b) > 0 {
 		if t.payload > 0 {
 			k := int(min(int64(len(b)), t.payload))

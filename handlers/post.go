@@ -21,7 +21,8 @@ import (
 // announces through it; neither knows the other.
 type Poster struct {
 	api        *slack.Client
-	httpClient *http.Client // response_url posts
+	httpClient *http.Client  // response_url posts
+	backoff    time.Duration // first wait before retrying a 5xx; doubles
 	log        *slog.Logger
 	metrics    *metrics.Metrics
 }
@@ -35,7 +36,7 @@ func NewPoster(api *slack.Client, log *slog.Logger, m *metrics.Metrics) *Poster 
 	if m == nil {
 		m = metrics.New()
 	}
-	return &Poster{api: api, httpClient: &http.Client{Timeout: 30 * time.Second}, log: withContextAttrs(log.With("pkg", "handlers")), metrics: m}
+	return &Poster{api: api, httpClient: &http.Client{Timeout: 30 * time.Second}, backoff: 250 * time.Millisecond, log: withContextAttrs(log.With("pkg", "handlers")), metrics: m}
 }
 
 // maxAttempts bounds how often one Web API call is tried: rate limits and
@@ -54,8 +55,8 @@ func slackError(err error) string {
 
 // withRetry runs call, waiting out HTTP 429 (Retry-After, RFC 6585) and
 // backing off on 5xx. Every wait honours ctx.
-func withRetry(ctx context.Context, call func() error) error {
-	backoff := 250 * time.Millisecond
+func (b *Poster) withRetry(ctx context.Context, call func() error) error {
+	backoff := b.backoff
 	for attempt := 1; ; attempt++ {
 		err := call()
 		if err == nil {
@@ -109,7 +110,7 @@ func postOptions(m message, threadTS string) []slack.MsgOption {
 func (b *Poster) post(ctx context.Context, channel, threadTS string, m message, extra ...slack.MsgOption) (string, error) {
 	send := func(m message) (string, error) {
 		var ts string
-		err := withRetry(ctx, func() error {
+		err := b.withRetry(ctx, func() error {
 			var err error
 			_, ts, err = b.api.PostMessageContext(ctx, channel, append(postOptions(m, threadTS), extra...)...)
 			return err
@@ -118,7 +119,7 @@ func (b *Poster) post(ctx context.Context, channel, threadTS string, m message, 
 	}
 	ts, err := send(m)
 	if slackError(err) == "not_in_channel" {
-		if jerr := withRetry(ctx, func() error { _, _, _, err := b.api.JoinConversationContext(ctx, channel); return err }); jerr != nil {
+		if jerr := b.withRetry(ctx, func() error { _, _, _, err := b.api.JoinConversationContext(ctx, channel); return err }); jerr != nil {
 			return "", fmt.Errorf("post to %s: not in channel, and join failed: %w", channel, jerr)
 		}
 		b.log.InfoContext(ctx, "joined channel to reply", "channel", channel)
@@ -167,7 +168,7 @@ func (b *Poster) respond(ctx context.Context, responseURL string, m message, inC
 	if len(blocks) > 0 {
 		msg.Blocks = &slack.Blocks{BlockSet: blocks}
 	}
-	err := withRetry(ctx, func() error {
+	err := b.withRetry(ctx, func() error {
 		return slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.httpClient, msg)
 	})
 	return redactURL(err)
@@ -201,7 +202,7 @@ func errorCode(err error) string {
 
 // ephemeral shows m to one user only.
 func (b *Poster) ephemeral(ctx context.Context, channel, user, threadTS string, m message) error {
-	return withRetry(ctx, func() error {
+	return b.withRetry(ctx, func() error {
 		_, err := b.api.PostEphemeralContext(ctx, channel, user, postOptions(m, threadTS)...)
 		return err
 	})

@@ -25,8 +25,10 @@ func TestRespondNeverLeaksTheResponseURL(t *testing.T) {
 }
 
 func TestWithRetryStopsOnPermanentErrors(t *testing.T) {
+	p := NewPoster(slack.New("xoxb-test"), nil, nil)
+	p.backoff = time.Millisecond // the waits are not under test, the attempts are
 	calls := 0
-	err := withRetry(context.Background(), func() error {
+	err := p.withRetry(context.Background(), func() error {
 		calls++
 		return slack.SlackErrorResponse{Err: "channel_not_found"}
 	})
@@ -34,7 +36,7 @@ func TestWithRetryStopsOnPermanentErrors(t *testing.T) {
 		t.Errorf("calls=%d err=%v", calls, err)
 	}
 	calls = 0
-	err = withRetry(context.Background(), func() error {
+	err = p.withRetry(context.Background(), func() error {
 		calls++
 		return slack.StatusCodeError{Code: 503, Status: "503 Service Unavailable"}
 	})

@@ -189,7 +189,7 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 		b.log.WarnContext(ctx, "listing watches failed", "err", err)
 	}
 	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: homeBlocks(infos, err, time.Now())}}
-	if err := withRetry(ctx, func() error {
+	if err := b.out.withRetry(ctx, func() error {
 		_, err := b.out.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
 		return err
 	}); err != nil {

