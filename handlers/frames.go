@@ -112,9 +112,9 @@ type timedConn struct {
 
 	handshake int // bytes matched of the "\r\n\r\n" that ends the HTTP upgrade response
 	hdr       [14]byte
-	hdrLen  int   // header bytes seen of the current frame
-	payload int64 // payload bytes left in the current frame
-	control bool  // the current frame is a control frame (ping, pong, close)
+	hdrLen    int   // header bytes seen of the current frame
+	payload   int64 // payload bytes left in the current frame
+	control   bool  // the current frame is a control frame (ping, pong, close)
 
 	msgStart time.Time // first byte of the current message
 	scan     idScanner
