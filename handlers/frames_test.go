@@ -79,6 +79,10 @@ func TestLargeEnvelopeAckTimedFromItsFrame(t *testing.T) {
 	if got := h.bot.frames.matched.Load() - before; got != 1 {
 		t.Errorf("%d acks timed from their frame, want 1", got)
 	}
+	// The fake sees the ack before the bot has observed its latency.
+	if err := waitFor(h.ctx(), func() bool { return sampleCount(t, h, "rdnsbot_ack_seconds") >= 1 }); err != nil {
+		t.Fatal("ack latency never observed")
+	}
 	if n := sampleCount(t, h, "rdnsbot_ack_seconds"); n != 1 {
 		t.Errorf("ack latency observed %d times, want 1", n)
 	}

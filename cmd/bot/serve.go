@@ -116,8 +116,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("starting", "slack_api", cfg.APIURL, "resolver", diag.Resolver(), "workers", cfg.Workers,
 		"recheck_intervals", cfg.RecheckIntervals.String(), "watch_max_age", cfg.WatchMaxAge.String())
+	// On SIGTERM: say so at once; Run then lets in-flight jobs finish.
+	defer context.AfterFunc(ctx, func() { log.Info("stopping", "reason", context.Cause(ctx).Error()) })()
 	err = bot.Run(ctx)
-	log.Info("stopping", "reason", context.Cause(ctx))
 	stopSched()
 	return err
 }

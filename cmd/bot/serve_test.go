@@ -87,6 +87,9 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("no threaded answer: %v\n%s", err, bot.logs.String())
 	}
 
+	// The fake Slack shows a post before the bot has read its reply (and
+	// counted the call): scrape until the job is done.
+	waitLog(t, ctx, bot, `"msg":"job done"`)
 	metrics := get(t, ctx, "http://"+httpAddr+"/metrics")
 	for _, want := range []string{"rdnsbot_envelopes_total 1", `rdnsbot_diagnoses_total{origin="slash",status="pass"} 1`,
 		"rdnsbot_ack_seconds_count 1", `rdnsbot_slack_api_calls_total{method="chat.postMessage",outcome="ok"} 2`,
@@ -289,6 +292,20 @@ func TestHealthcheckCommand(t *testing.T) {
 		_ = cmd.Run()
 		if got := cmd.ProcessState.ExitCode(); got != want {
 			t.Errorf("healthcheck %s exit = %d, want %d", path, got, want)
+		}
+	}
+}
+
+// waitLog waits until the bot has logged want.
+func waitLog(t *testing.T, ctx context.Context, p *botProcess, want string) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(p.logs.String(), want) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the bot never logged %s", want)
+		case <-tick.C:
 		}
 	}
 }
