@@ -55,6 +55,7 @@ type setup struct {
 	cfg    Config
 	store  store.Store   // non-nil: run a recheck scheduler on it
 	maxAge time.Duration // the scheduler's WATCH_MAX_AGE, default 72h
+	caps   watch.Caps
 	log    *slog.Logger
 }
 
@@ -64,6 +65,9 @@ func withConfig(f func(*Config)) harnessOption { return func(s *setup) { f(&s.cf
 
 // withWatches runs a scheduler on st that rechecks every 100ms.
 func withWatches(st store.Store) harnessOption { return func(s *setup) { s.store = st } }
+
+// withCaps caps the scheduler's watches.
+func withCaps(c watch.Caps) harnessOption { return func(s *setup) { s.caps = c } }
 
 // withLog logs to log instead of the test's log.
 func withLog(log *slog.Logger) harnessOption { return func(s *setup) { s.log = log } }
@@ -111,7 +115,7 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 	var running sync.WaitGroup
 	if su.store != nil {
 		sched, err := watch.New(watch.Config{Store: su.store, Checker: diag, Announcer: NewAnnouncer(h.poster), Logger: log,
-			Intervals: []time.Duration{100 * time.Millisecond}, Poll: 200 * time.Millisecond, MaxAge: su.maxAge, Observer: m})
+			Intervals: []time.Duration{100 * time.Millisecond}, Poll: 200 * time.Millisecond, MaxAge: su.maxAge, Caps: su.caps, Observer: m})
 		if err != nil {
 			t.Fatal(err)
 		}

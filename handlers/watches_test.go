@@ -12,6 +12,7 @@ import (
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/store"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // reverseZone is the test reverse zone with extra PTR records, as a fix
@@ -213,3 +214,26 @@ func TestSameIPWatchedFromTwoThreadsTellsBoth(t *testing.T) {
 
 // gmailBounce9 is gmailBounce for the sending IP 84.200.10.9.
 var gmailBounce9 = strings.ReplaceAll(gmailBounce, "84.200.10.6", "84.200.10.9")
+
+// TestCappedWatchIsSaidInTheThread: a watch a cap refuses is one clear line
+// in the reply, naming the cap; the diagnosis is answered all the same.
+func TestCappedWatchIsSaidInTheThread(t *testing.T) {
+	h := startHarness(t, withWatches(store.NewMemory()), withCaps(watch.Caps{PerUser: 1}))
+	startWatchedCommand(t, h)
+	env, err := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.9", UserID: userAlice, ChannelID: chanNoBounc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ack(env)
+	summary := h.waitMessage("second summary", func(m slackfake.Message) bool { return m.Channel == chanNoBounc && m.ThreadTS == "" })
+	guide := h.waitMessage("capped guidance", inThread(chanNoBounc, summary.TS, "84.200.10.9", "I can't watch"))
+	c := content(guide)
+	for _, want := range []string{"at most 1 watches are allowed per user", "has no PTR record"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("capped reply lacks %q: %s", want, c)
+		}
+	}
+	if strings.Contains(c, "I'll keep rechecking") {
+		t.Errorf("capped reply promises a watch: %s", c)
+	}
+}
