@@ -10,14 +10,18 @@
 // (RD=0), so that "fixed at the source, caches still stale" can be told from
 // "fixed everywhere", reads the negative TTL (RFC 2308 §3), names the likely
 // provider, flags generic provider names, checks PTR/HELO/SPF alignment
-// (RFC 7208, which never changes the iprev status) and builds ordered fix
-// steps with the dig commands that verify them.
+// (RFC 7208, which never changes the iprev status), gives every other
+// address of the PTR names (the AAAA next to the A: its "siblings") its own
+// verdict, and builds ordered fix steps with the dig commands that verify
+// them.
 //
 // Queries go over UDP with TCP fallback on truncation; independent queries
 // run concurrently: the verdict needs two sequential round trips, the full
 // report three when the resolver returns the name servers' addresses with
-// the NS answer. The authoritative servers and SPF get a shorter deadline of
-// their own, so that dead servers never cost the resolver's verdict.
+// the NS answer, four when a sibling's PTR names a host the diagnosis has
+// not looked up yet. The authoritative servers, SPF and the siblings get a
+// shorter deadline of their own, so that dead servers never cost the
+// resolver's verdict.
 package diagnose
 
 import (

@@ -390,8 +390,8 @@ func TestRoundTrips(t *testing.T) {
 		if n > tc.rounds || r.Source == nil || r.Status != StatusPass && tc.ip != "203.0.113.20" {
 			t.Errorf("%s %+v: %d rounds, want at most %d (status %s)", tc.ip, tc.opts, n, tc.rounds, r.Status)
 		}
-		if causal := g.Rounds(); causal != n {
-			t.Errorf("%s: %d released rounds but %d causal ones: %+v", tc.ip, n, causal, g.Log())
+		if causal := g.Rounds(); causal > tc.rounds || causal == 0 {
+			t.Errorf("%s: %d causal rounds, want 1 to %d: %+v", tc.ip, causal, tc.rounds, g.Log())
 		}
 		if tc.ip == "203.0.113.11" && (len(r.Siblings) != 1 || r.Siblings[0].Status != StatusPermerror) {
 			t.Errorf("siblings %+v", r.Siblings)
@@ -430,14 +430,15 @@ func TestRoundTrips(t *testing.T) {
 
 // BenchmarkDiagnosePass is the full diagnosis of a passing IP (source check,
 // SPF and siblings included): 203.0.113.5 has no sibling, 203.0.113.11 one
-// without PTR (its PTR query rides in round 3). With 20 ms added per query
-// it must stay within 3 × 20 ms + 5 ms; with none it shows the engine's own
-// cost.
+// without PTR (its PTR query rides in round 3), 203.0.113.16 one whose PTR
+// names another host (a fourth round). With 20 ms added per query it must
+// stay within its rounds × 20 ms + 5 ms; with none it shows the engine's
+// own cost.
 func BenchmarkDiagnosePass(b *testing.B) {
 	for _, bc := range []struct {
 		ip    string
 		delay time.Duration
-	}{{"203.0.113.5", 20 * time.Millisecond}, {"203.0.113.5", 0}, {"203.0.113.11", 20 * time.Millisecond}, {"203.0.113.11", 0}} {
+	}{{"203.0.113.5", 20 * time.Millisecond}, {"203.0.113.5", 0}, {"203.0.113.11", 20 * time.Millisecond}, {"203.0.113.11", 0}, {"203.0.113.16", 20 * time.Millisecond}} {
 		b.Run(bc.ip+"/delay="+bc.delay.String(), func(b *testing.B) {
 			delay := bc.delay
 			g, d, _ := world(b)

@@ -74,8 +74,9 @@ func (d *Diagnoser) findings(f *facts, p *Provider, opts Options) []Finding {
 		a := f.fwd[name]
 		switch {
 		case errors.Is(a.err, errChain):
-			add(CodeDNSError, forwardSeverity, "The forward lookup of %s follows a CNAME chain that is too long or loops: %v. "+
-				"The zone %s holds the broken records.", n, a.err, orUnknown(f.src.zones[name]))
+			add(CodeDNSError, forwardSeverity, "The forward lookup of %s follows a CNAME chain that is too long or loops, so it never reaches an address. "+
+				"The zone %s holds the broken records.", n, orUnknown(f.src.zones[name]))
+			continue // its partial chain is no alias to report
 		case a.err != nil:
 			add(CodeDNSError, forwardSeverity, "The forward lookup of %s got no answer: %v. It is not a missing record.", n, a.err)
 		case name == f.confirm:
@@ -138,7 +139,7 @@ func (d *Diagnoser) identityFindings(f *facts, opts Options) []Finding {
 	if f.spfName != "" {
 		n := code(f.spfName)
 		switch o := f.spf; o.result {
-		case spf.Pass, "":
+		case spf.Pass:
 		case spf.TempError:
 			out = append(out, Finding{Code: CodeDNSError, Severity: SeverityWarning,
 				Message: fmt.Sprintf("The SPF check of %s got no answer: %v.", n, o.err)})
@@ -177,17 +178,22 @@ func heloLiteral(helo string) bool {
 }
 
 // siblingFinding reports the other addresses of the PTR names that do not
-// pass FCrDNS.
+// pass FCrDNS. Mail may leave from those of a name that also has the
+// diagnosed IP (the same host, dual-stacked): the message then says why it
+// matters and how to fix or avoid it.
 func siblingFinding(f *facts) (Finding, bool) {
 	var parts []string
-	v6 := false
+	sameHost, v6 := false, false
 	for _, s := range f.siblings.list {
 		if s.Status == StatusPass {
 			continue
 		}
-		a, _ := netip.ParseAddr(s.IP)
-		v6 = v6 || (a.Is6() && f.ip.Is4())
-		part := fmt.Sprintf("%s also has %s, which %s (%s)", code(s.Host), s.IP, s.Problem(), s.Status)
+		verb := "has"
+		if hostHasIP(f, s) {
+			verb, sameHost = "also has", true
+			v6 = v6 || strings.Contains(s.IP, ":")
+		}
+		part := fmt.Sprintf("%s %s %s, which %s (%s)", code(s.Host), verb, s.IP, s.Problem(), s.Status)
 		if len(s.PTRNames) > 0 {
 			part += ": its PTR names " + codeList(s.PTRNames)
 		}
@@ -196,19 +202,24 @@ func siblingFinding(f *facts) (Finding, bool) {
 	if len(parts) == 0 {
 		return Finding{}, false
 	}
-	msg := "Another address of this host does not pass FCrDNS: " + strings.Join(parts, "; ") + "."
+	msg := "Other addresses of the PTR names do not pass FCrDNS: " + strings.Join(parts, "; ") + "."
 	if f.siblings.dropped > 0 {
 		msg += fmt.Sprintf(" %d more addresses were not checked; at most %d are.", f.siblings.dropped, maxSiblings)
 	}
-	if v6 {
+	switch {
+	case v6 && f.ip.Is4():
 		msg += fmt.Sprintf(" Receivers such as Gmail are reached over IPv6 when the mail server can, so mail may leave from the IPv6 address and be rejected although %s passes. "+
 			"Either set a correct AAAA + PTR pair where the IPv6 address is owned, or make the server send over IPv4 only: "+
 			"Postfix `smtp_address_preference = ipv4` or `inet_protocols = ipv4`, Exim `dns_ipv4_lookup = *` or `disable_ipv6 = true`.", f.ip)
-	} else {
-		msg += fmt.Sprintf(" A server with several addresses may send from any of them: give each a PTR naming a host that points back to it, or send only from %s.", f.ip)
+	case sameHost:
+		msg += " A server with several addresses may send from any of them: give each a PTR naming a host that points back to it."
 	}
 	return Finding{Code: CodeSiblingFails, Severity: SeverityWarning, Message: msg}, true
 }
+
+// hostHasIP reports whether the sibling's host name also has the diagnosed
+// IP: then both are addresses of one mail host.
+func hostHasIP(f *facts, s Sibling) bool { return f.fwd[dns.Fqdn(s.Host)].has(f.ip) }
 
 // sourceFindings compares the authoritative servers with the resolver.
 func sourceFindings(f *facts) []Finding {

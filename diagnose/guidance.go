@@ -49,9 +49,11 @@ var guidanceTable = []stepRule{
 		on:     []Code{CodeDNSError},
 		unless: []Code{CodeResolverUnusable},
 		status: StatusTemperror,
-		text: "{{if .PTRFailed}}DNS did not answer for the PTR of {{.IP}}, so receivers defer or reject your mail for now. Retry in a few minutes; if it persists, whoever runs the name servers of {{zone .Zone}} must fix them: ask each one directly." +
+		text: "{{if .PTRFailed}}DNS did not answer for the PTR of {{.IP}}, so receivers defer or reject your mail for now. Retry in a few minutes; " +
+			"{{if .SourceOK}}the name servers of {{zone .Zone}} answer when asked directly, so the trouble is on the way to them.{{else}}if it persists, whoever runs the name servers of {{zone .Zone}} must fix them: ask each one directly.{{end}}" +
 			"{{else if .BrokenChain}}The CNAME chain of {{code .Broken}} is too long or loops, so no receiver can confirm {{.IP}}. Whoever runs the zone {{zone .BrokenZone}} must fix those CNAME records." +
-			"{{else}}DNS did not answer for {{code .Broken}}, so receivers defer or reject your mail for now. Retry in a few minutes; if it persists, whoever runs the name servers of {{zone .BrokenZone}} must fix them.{{end}}",
+			"{{else}}DNS did not answer for {{code .Broken}}, so receivers defer or reject your mail for now. Retry in a few minutes; " +
+			"{{if .SourceOK}}the name servers of {{zone .BrokenZone}} answer when asked directly, so the trouble is on the way to them.{{else}}if it persists, whoever runs the name servers of {{zone .BrokenZone}} must fix them.{{end}}{{end}}",
 		commands: []string{"{{if .PTRFailed}}dig -x {{.IP}}\n{{range .Servers}}dig @{{.}} {{$.Rev}} PTR +norecurse\n{{end}}{{else}}dig {{.Broken}} {{.AddrType}}{{end}}"},
 	},
 	{
@@ -93,10 +95,13 @@ var guidanceTable = []stepRule{
 	},
 	{
 		on: []Code{CodeSiblingFails},
-		text: "{{code .SibHost}} also has {{.SibIP}}, which {{.SibProblem}}, and mail may leave from it. " +
+		// Only for a sibling of the same host: another host's address is
+		// not where this mail leaves from. A text that comes out empty
+		// drops the step.
+		text: "{{if .SibIP}}{{code .SibHost}} also has {{.SibIP}}, which {{.SibProblem}}, and mail may leave from it. " +
 			"{{if .SibIPv6}}Either set a correct AAAA + PTR pair where that IPv6 address is owned: the PTR of {{.SibIP}} naming a host whose AAAA is {{.SibIP}}; or send over IPv4 only: " + forceIPv4 +
-			"{{else}}Set its PTR where it is owned, naming a host that points back to it{{if .Passes}}, or send only from {{.IP}}{{end}}.{{end}}",
-		commands: []string{"dig +short -x {{.SibIP}}", "{{if .SibIPv6}}postconf -e smtp_address_preference=ipv4 && postfix reload{{end}}"},
+			"{{else}}Set its PTR where it is owned, naming a host that points back to it{{if .Passes}}, or send only from {{.IP}}{{end}}.{{end}}{{end}}",
+		commands: []string{"{{if .SibIP}}dig +short -x {{.SibIP}}{{end}}", "{{if .SibIPv6}}postconf -e smtp_address_preference=ipv4 && postfix reload{{end}}"},
 	},
 	{
 		// Name is a usable host name here (suggestedName), so it is safe
@@ -162,7 +167,9 @@ type stepData struct {
 	// (in BrokenZone; BrokenChain when its CNAME chain loops or is too long).
 	PTRFailed, BrokenChain bool
 	Broken, BrokenZone     string
-	// The first sibling that does not pass.
+	SourceOK               bool // the authoritative servers gave a verdict
+
+	// The first sibling of the same host that does not pass.
 	SibIP, SibHost, SibProblem string
 	SibIPv6                    bool
 	// The resolver, and its "@host -p port" for dig when it is safe to paste.
@@ -175,6 +182,30 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 	for _, fd := range r.Findings {
 		has[fd.Code] = true
 	}
+	data := d.stepData(f, r, opts)
+	steps := []Step{}
+	for _, rule := range guidanceTable {
+		if !rule.applies(has, r.Status, data.IPv6) {
+			continue
+		}
+		s := Step{Text: execute(rule.text, data)}
+		if strings.TrimSpace(s.Text) == "" {
+			continue
+		}
+		for _, c := range rule.commands {
+			for _, line := range strings.Split(execute(c, data), "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					s.Commands = append(s.Commands, line)
+				}
+			}
+		}
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+// stepData fills in what the step templates show for a result.
+func (d *Diagnoser) stepData(f *facts, r *Result, opts Options) stepData {
 	data := stepData{IP: r.IP, Rev: strings.TrimSuffix(f.rev, "."), Zone: r.ReverseZone, AddrType: "A", IPv6: f.ip.Is6(), Passes: r.Status == StatusPass}
 	data.Name, data.Guess = suggestedName(d, f, opts)
 	name := dns.Fqdn(data.Name)
@@ -195,6 +226,7 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 	data.Servers = commandServers(f.rz.servers)
 	if r.Source != nil {
 		data.Stale = r.Source.StaleForSeconds
+		data.SourceOK = r.Source.Status != StatusTemperror
 	}
 	data.PTRFailed = f.ptr.err != nil
 	for _, n := range validNames(f.names) {
@@ -203,31 +235,18 @@ func (d *Diagnoser) guidance(f *facts, r *Result, opts Options) []Step {
 			data.BrokenChain = errors.Is(err, errChain)
 		}
 	}
-	if bad := r.FailingSiblings(); len(bad) > 0 {
-		s := bad[0]
-		data.SibIP, data.SibHost, data.SibProblem = s.IP, s.Host, s.Problem()
-		data.SibIPv6 = strings.Contains(s.IP, ":")
+	for _, s := range r.FailingSiblings() {
+		if hostHasIP(f, s) {
+			data.SibIP, data.SibHost, data.SibProblem = s.IP, s.Host, s.Problem()
+			data.SibIPv6 = strings.Contains(s.IP, ":")
+			break
+		}
 	}
 	data.Resolver = d.resolver
 	if host, port, err := net.SplitHostPort(d.resolver); err == nil && commandHost(host) {
 		data.ResolverCmd = "@" + host + " -p " + port
 	}
-	steps := []Step{}
-	for _, rule := range guidanceTable {
-		if !rule.applies(has, r.Status, data.IPv6) {
-			continue
-		}
-		s := Step{Text: execute(rule.text, data)}
-		for _, c := range rule.commands {
-			for _, line := range strings.Split(execute(c, data), "\n") {
-				if line = strings.TrimSpace(line); line != "" {
-					s.Commands = append(s.Commands, line)
-				}
-			}
-		}
-		steps = append(steps, s)
-	}
-	return steps
+	return data
 }
 
 func (rule stepRule) applies(has map[Code]bool, status Status, ipv6 bool) bool {

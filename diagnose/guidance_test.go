@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"text/template"
 
 	"github.com/miekg/dns"
+	"github.com/rdnsbot/rdnsbot/dnstest"
 )
 
 // Every template in the guidance table executes against stepData, so a
@@ -120,5 +122,80 @@ func TestCommandHost(t *testing.T) {
 		if got := commandHost(s); got != want {
 			t.Errorf("commandHost(%q) = %v, want %v", s, got, want)
 		}
+	}
+}
+
+// Each finding's steps, read as the user would: each step is one they can
+// take. Nothing asks them to set a PTR to the name it already is, to
+// announce or publish SPF at a name only the IP's owner controls, or blames
+// the reverse zone for a forward zone's fault.
+func TestStepsReadAsAUser(t *testing.T) {
+	g, d, _ := world(t)
+	g[0].SetFault("21.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	g[1].SetFault("21.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	g[2].SetFault("21.113.0.203.in-addr.arpa.", dns.TypePTR, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	for _, s := range g {
+		s.SetFault("fwdfail.example.com.", dns.TypeA, dnstest.Fault{Rcode: dns.RcodeServerFailure})
+	}
+	for _, tc := range []struct {
+		code Code
+		ip   string
+		opts Options
+		want []string // phrases some step has
+		not  []string // phrases no step has
+	}{
+		{CodeNoPTR, "203.0.113.20", Options{}, []string{"Make sure your mail server's host name, say `mail.example.com`, has an A record pointing at 203.0.113.20",
+			"Set the PTR of 203.0.113.20 to `mail.example.com` where the IP is owned, not at your domain's registrar"}, nil},
+		{CodeNoPTR, "203.0.113.20", Options{Name: "mx.example.org"}, []string{"Set the PTR of 203.0.113.20 to `mx.example.org`"}, []string{"say `mail.example.com`"}},
+		{CodeForwardMissing, "203.0.113.8", Options{}, []string{"The PTR already names `noaddr.example.com`: point that name's A record at 203.0.113.8"}, nil},
+		{CodeForwardMismatch, "203.0.113.7", Options{}, []string{"point that name's A record at 203.0.113.7", "Or change the PTR of 203.0.113.7 to a name that does point at it"}, nil},
+		{CodeMultiplePTR, "203.0.113.12", Options{}, []string{"exactly one, naming `multi1.example.com`"}, nil},
+		{CodeGenericPTR, "203.0.113.13", Options{}, []string{"Consider giving the mail server a name of its own"}, nil},
+		{CodeHELOMismatch, "203.0.113.13", Options{HELO: "mx.example.org"}, []string{"choose your own host name, such as `mx.example.org`, ask the IP's owner to set the PTR to it"},
+			[]string{"smtp_helo_name = 203-0-113-13", "SPF record at `203-0-113-13"}},
+		{CodeGenericPTR, "203.0.113.31", Options{}, []string{"Amazon"}, nil},
+		{CodeClasslessDelegation, "203.0.113.70", Options{}, []string{"dig +short -x 203.0.113.70"}, nil},
+		{CodePTRNameAlias, "203.0.113.9", Options{}, []string{"plain A/AAAA record, not a CNAME"}, nil},
+		{CodeInvalidPTRName, "203.0.113.14", Options{}, []string{"Set the PTR of 203.0.113.14 to `mail.example.com`"}, []string{"`localhost`"}},
+		{CodeDNSError, "203.0.113.21", Options{}, []string{"DNS did not answer for the PTR of 203.0.113.21", "whoever runs the name servers of `113.0.203.in-addr.arpa` must fix them"}, nil},
+		{CodeDNSError, "203.0.113.27", Options{}, []string{"DNS did not answer for `fwdfail.example.com`", "the name servers of `example.com` must fix them"}, []string{"in-addr.arpa` must fix"}},
+		{CodeDNSError, "203.0.113.43", Options{}, []string{"The CNAME chain of `loop1.example.com` is too long or loops", "Whoever runs the zone `example.com`"}, []string{"in-addr.arpa` must fix", "did not answer"}},
+		{CodePrivateIP, "10.1.2.3", Options{}, []string{"10.1.2.3 is not an internet address"}, nil},
+		{CodeDocumentationIP, "203.0.113.5", Options{}, []string{"203.0.113.5 is not an internet address", "curl -4 https://ifconfig.me"}, nil},
+		{CodeReservedIP, "127.0.0.9", Options{}, []string{"127.0.0.9 is not an internet address"}, nil},
+		{CodeSPFMisaligned, "203.0.113.6", Options{}, []string{"publish an SPF record at `nospf.example.com` that authorizes 203.0.113.6"}, nil},
+		{CodeHELOMismatch, "203.0.113.5", Options{HELO: "other.example.com"}, []string{"make the server announce `mail.example.com`"}, nil},
+		{CodeHELOLiteral, "203.0.113.5", Options{HELO: "[198.51.100.7]"}, []string{"make the server announce `mail.example.com`"}, []string{"announce `[198"}},
+		{CodeNameNotPTR, "203.0.113.5", Options{Name: "other.example.com"}, []string{"dig +short -x 203.0.113.5"}, nil},
+		{CodeSiblingFails, "203.0.113.11", Options{}, []string{"`dual.example.com` also has 2001:db8::11, which has no PTR", "AAAA + PTR pair", "smtp_address_preference = ipv4"}, nil},
+		{CodeForwardZoneUnknown, "203.0.113.42", Options{}, []string{"dig +short -x 203.0.113.42"}, nil},
+	} {
+		t.Run(string(tc.code)+"/"+tc.ip, func(t *testing.T) {
+			r := d.DiagnoseIP(context.Background(), netip.MustParseAddr(tc.ip), tc.opts)
+			checkFindings(t, r, []Code{tc.code}, nil)
+			steps := joinSteps(r)
+			for _, s := range tc.want {
+				if !strings.Contains(steps, s) {
+					t.Errorf("no step says %q:\n%s", s, steps)
+				}
+			}
+			not := append([]string{"{{", "%!", "<no value>"}, tc.not...)
+			for _, name := range r.PTRNames {
+				not = append(not, "Set the PTR of "+r.IP+" to `"+name+"`")
+				if genericPTR(netip.MustParseAddr(r.IP), name) != "" {
+					not = append(not, "announce `"+name+"`", "SPF record at `"+name+"`")
+				}
+			}
+			for _, s := range not {
+				if strings.Contains(steps, s) {
+					t.Errorf("a step says %q:\n%s", s, steps)
+				}
+			}
+			for _, s := range r.Guidance {
+				if strings.TrimSpace(s.Text) == "" {
+					t.Errorf("an empty step: %+v", r.Guidance)
+				}
+			}
+		})
 	}
 }

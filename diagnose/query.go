@@ -276,16 +276,7 @@ func (p *saneProbe) check(ctx context.Context, d *Diagnoser) (ok bool, why strin
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.ok, p.why = l.ok(), ""
-	switch {
-	case p.ok:
-	case errors.Is(l.err, errNoSOA):
-		p.why = "a denial without SOA"
-	case l.err != nil:
-		p.why = l.err.Error()
-	default:
-		p.why = l.describe()
-	}
+	p.ok, p.why = l.ok(), probeAnswer(l)
 	if ctx.Err() == nil { // our own deadline is no verdict on the resolver
 		p.until = time.Now().Add(saneFor)
 	} else {
@@ -294,6 +285,28 @@ func (p *saneProbe) check(ctx context.Context, d *Diagnoser) (ok bool, why strin
 	p.running = nil
 	close(done)
 	return p.ok, p.why
+}
+
+// probeAnswer says in words what a failed sanity probe got, "" for a
+// working resolver.
+func probeAnswer(l lookup) string {
+	var rc rcodeError
+	var nerr net.Error
+	switch {
+	case l.ok():
+		return ""
+	case errors.Is(l.err, errNoSOA) && l.nx:
+		return "NXDOMAIN without an SOA"
+	case errors.Is(l.err, errNoSOA):
+		return "an empty answer without an SOA"
+	case errors.As(l.err, &rc):
+		return dns.RcodeToString[int(rc)]
+	case errors.As(l.err, &nerr) && nerr.Timeout():
+		return "no answer: the query timed out"
+	case l.err != nil:
+		return "an error: " + l.err.Error()
+	}
+	return l.describe()
 }
 
 // interpret classifies an answer as data, NXDOMAIN, NODATA or failure

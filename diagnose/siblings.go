@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 
@@ -63,11 +64,17 @@ func (r *Result) FailingSiblings() []Sibling {
 }
 
 // SiblingSummary is one short clause for a status line about the first
-// sibling that does not pass, e.g. "`mail.example.com`'s IPv6 address
-// 2001:db8::20 has no PTR: Gmail prefers IPv6"; "" when every sibling
-// passes. Names are shown as in findings (code).
+// sibling of the same host (its Host also has the diagnosed IP) that does
+// not pass, e.g. "`mail.example.com`'s IPv6 address 2001:db8::20 has no
+// PTR: Gmail prefers IPv6"; "" when there is none. Names are shown as in
+// findings (code).
 func (r *Result) SiblingSummary() string {
-	bad := r.FailingSiblings()
+	var bad []Sibling
+	for _, s := range r.FailingSiblings() {
+		if slices.Contains(r.Forward[s.Host], r.IP) {
+			bad = append(bad, s)
+		}
+	}
 	if len(bad) == 0 {
 		return ""
 	}

@@ -117,7 +117,7 @@ func hostSyntax(name string) string {
 			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-':
 				allNumeric = false
 			default:
-				return fmt.Sprintf("character %q not allowed in a host name", c)
+				return fmt.Sprintf("character %s not allowed in a host name", code(string(c)))
 			}
 		}
 	}

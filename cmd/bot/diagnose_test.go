@@ -92,7 +92,7 @@ func TestDiagnoseCommand(t *testing.T) {
 		{"bad flag", with("--nope", "203.0.113.5"), 2, nil, []string{"nope", "usage: bot diagnose"}},
 		{"bad resolver", []string{"diagnose", "--resolver", "nowhere", "203.0.113.5"}, 2, nil, []string{`"nowhere"`, "expected an IP address"}},
 		{"offline resolver", []string{"diagnose", "--resolver", empty[0].Addr(), "--timeout", "2s", "8.8.8.8"}, 3,
-			[]string{"8.8.8.8: temperror", "resolver_unusable"}, nil},
+			[]string{"8.8.8.8: temperror", "resolver_unusable", "/etc/resolv.conf"}, nil},
 		{"unreachable resolver", []string{"diagnose", "--resolver", dead[0].Addr(), "--timeout", "2s", "8.8.8.8"}, 3,
 			[]string{"8.8.8.8: temperror"}, nil},
 	}
