@@ -318,9 +318,9 @@ func Open(redisURL string) (*Redis, error) {
 
 func (r *Redis) key(name string) string { return r.p + ":" + name }
 
-// run evaluates a script with the schedule key as routing key.
+// run evaluates a script with a schedule key as routing key.
 func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args ...any) (any, error) {
-	v, err := s.Run(ctx, r.c, []string{r.key("due")}, append([]any{r.p}, args...)...).Result()
+	v, err := s.Run(ctx, r.c, []string{r.key("wait")}, append([]any{r.p}, args...)...).Result()
 	if err != nil {
 		return nil, wrapErr(op, err)
 	}

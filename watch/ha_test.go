@@ -161,7 +161,7 @@ func TestSentinelFailover(t *testing.T) {
 func TestCluster(t *testing.T) {
 	t.Parallel()
 	cl := redistest.StartCluster(t)
-	ours := cl.NodeFor(t, "{rd}:due")
+	ours := cl.NodeFor(t, "{rd}:wait")
 	for _, n := range cl.Nodes {
 		if n != ours {
 			n.Kill(t)

@@ -177,8 +177,8 @@ type Caps struct {
 }
 
 // DefaultCaps: a channel rarely has more than a few senders failing at
-// once, a user a few servers; the total keeps Redis's memory bounded (about
-// half a kilobyte per watch).
+// once, a user a few servers; the total keeps Redis's memory bounded (under
+// 400 bytes per watch).
 var DefaultCaps = Caps{PerChannel: 50, PerUser: 20, Total: 10000}
 
 // DefaultZoneRate is the default Config.ZoneRate: two rechecks a second per
