@@ -394,11 +394,11 @@ func (r *Redis) Add(ctx context.Context, w Watch, due time.Time, lim Limits) (bo
 	case int64(0):
 		return false, nil
 	case int64(-1):
-		return false, &LimitError{Scope: LimitChannel, Limit: lim.PerChannel}
+		return false, ErrChannelLimit
 	case int64(-2):
-		return false, &LimitError{Scope: LimitUser, Limit: lim.PerUser}
+		return false, ErrUserLimit
 	case int64(-3):
-		return false, &LimitError{Scope: LimitTotal, Limit: lim.Total}
+		return false, ErrTotalLimit
 	}
 	return false, replyErr("add", fmt.Errorf("unexpected script reply %v", v))
 }

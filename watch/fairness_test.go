@@ -14,13 +14,18 @@ import (
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
-// backends are the stores the scheduler tests below run on.
-var backends = []struct {
-	name string
-	new  func(t *testing.T) watch.Store
-}{
-	{"redis", func(t *testing.T) watch.Store { return redisStore(t, server) }},
-	{"memory", func(*testing.T) watch.Store { return store.NewMemory() }},
+// onBackends runs test in parallel on a Redis and a memory store.
+func onBackends(t *testing.T, test func(t *testing.T, backing watch.Store)) {
+	t.Parallel()
+	for name, backing := range map[string]func(*testing.T) watch.Store{
+		"redis":  func(t *testing.T) watch.Store { return redisStore(t, server) },
+		"memory": func(*testing.T) watch.Store { return store.NewMemory() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, backing(t))
+		})
+	}
 }
 
 var noCaps = watch.Caps{PerChannel: -1, PerUser: -1, Total: -1}
@@ -31,91 +36,83 @@ var noCaps = watch.Caps{PerChannel: -1, PerUser: -1, Total: -1}
 // 2×2 checks, counted in the order the checks ran (one at a time), never
 // after A's flood.
 func TestFairAcrossChannels(t *testing.T) {
-	t.Parallel()
 	const n = 60
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			clock := newFakeClock(t0)
-			checker := newScriptedChecker(clock, n+1)
-			sch, err := watch.New(watch.Config{Store: b.new(t), Checker: checker, Announcer: newRecorder(1), Clock: clock,
-				Concurrency: 1, Caps: noCaps})
-			if err != nil {
+	onBackends(t, func(t *testing.T, backing watch.Store) {
+		ctx := context.Background()
+		clock := newFakeClock(t0)
+		checker := newScriptedChecker(clock, n+1)
+		sch, err := watch.New(watch.Config{Store: backing, Checker: checker, Announcer: newRecorder(1), Clock: clock,
+			Concurrency: 1, Caps: noCaps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		flood := ips(n)
+		for _, ip := range flood {
+			if err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: ip, Channel: "CA", Thread: "1.1"}, User: "UA", Source: watch.SourceBounce}, failing(diagnose.StatusPermerror)); err != nil {
 				t.Fatal(err)
 			}
-			flood := ips(n)
-			for _, ip := range flood {
-				if err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: ip, Channel: "CA", Thread: "1.1"}, User: "UA", Source: watch.SourceBounce}, failing(diagnose.StatusPermerror)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			clock.Advance(time.Second)
-			other := netip.MustParseAddr("192.0.2.99")
-			if err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: other, Channel: "CB", Thread: "2.2"}, User: "UB", Source: watch.SourceCommand}, failing(diagnose.StatusFail)); err != nil {
-				t.Fatal(err)
-			}
-			stop := run(sch)
-			defer stop()
-			clock.Advance(2 * time.Minute) // all n+1 due; B's last
-			var order []netip.Addr
-			for range n + 1 {
-				order = append(order, wait(t, checker.seen, "a check"))
-			}
-			stop()
-			pos := slices.Index(order, other) + 1
-			if pos < 1 || pos > 4 {
-				t.Fatalf("channel B checked at position %d of %d; want within the first 4 (twice its fair share)", pos, n+1)
-			}
-		})
-	}
+		}
+		clock.Advance(time.Second)
+		other := netip.MustParseAddr("192.0.2.99")
+		if err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: other, Channel: "CB", Thread: "2.2"}, User: "UB", Source: watch.SourceCommand}, failing(diagnose.StatusFail)); err != nil {
+			t.Fatal(err)
+		}
+		stop := run(sch)
+		defer stop()
+		clock.Advance(2 * time.Minute) // all n+1 due; B's last
+		var order []netip.Addr
+		for range n + 1 {
+			order = append(order, wait(t, checker.seen, "a check"))
+		}
+		stop()
+		pos := slices.Index(order, other) + 1
+		if pos < 1 || pos > 4 {
+			t.Fatalf("channel B checked at position %d of %d; want within the first 4 (twice its fair share)", pos, n+1)
+		}
+	})
 }
 
 // TestCaps: Start says which cap stopped a watch and its value; a watch
 // over no cap still starts.
 func TestCaps(t *testing.T) {
-	t.Parallel()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			clock := newFakeClock(t0)
-			sch, err := watch.New(watch.Config{Store: b.new(t), Checker: newScriptedChecker(clock, 1), Announcer: newRecorder(1), Clock: clock,
-				Caps: watch.Caps{PerChannel: 2, PerUser: 3, Total: 4}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			addrs := ips(6)
-			for i, tc := range []struct {
-				channel, user string
-				want          string // "" when it starts
-			}{
-				{"C1", "U1", ""},
-				{"C1", "U1", ""},
-				{"C1", "U2", "watch: cap reached: at most 2 watches per channel"},
-				{"C2", "U1", ""},
-				{"C3", "U1", "watch: cap reached: at most 3 watches per user"},
-				{"C3", "U3", ""},
-				{"C4", "U4", "watch: cap reached: at most 4 watches in total"},
-			} {
-				err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: addrs[i%len(addrs)], Channel: tc.channel, Thread: "1.1"}, User: tc.user, Source: watch.SourceBounce},
-					failing(diagnose.StatusPermerror))
-				if tc.want == "" {
-					if err != nil {
-						t.Fatalf("watch %d: %v", i, err)
-					}
-					continue
+	onBackends(t, func(t *testing.T, backing watch.Store) {
+		ctx := context.Background()
+		clock := newFakeClock(t0)
+		sch, err := watch.New(watch.Config{Store: backing, Checker: newScriptedChecker(clock, 1), Announcer: newRecorder(1), Clock: clock,
+			Caps: watch.Caps{PerChannel: 2, PerUser: 3, Total: 4}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs := ips(6)
+		for i, tc := range []struct {
+			channel, user string
+			want          string // "" when it starts
+		}{
+			{"C1", "U1", ""},
+			{"C1", "U1", ""},
+			{"C1", "U2", "watch: cap reached: at most 2 watches per channel"},
+			{"C2", "U1", ""},
+			{"C3", "U1", "watch: cap reached: at most 3 watches per user"},
+			{"C3", "U3", ""},
+			{"C4", "U4", "watch: cap reached: at most 4 watches in total"},
+		} {
+			err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: addrs[i%len(addrs)], Channel: tc.channel, Thread: "1.1"}, User: tc.user, Source: watch.SourceBounce},
+				failing(diagnose.StatusPermerror))
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("watch %d: %v", i, err)
 				}
-				var ce *watch.CapError
-				if !errors.Is(err, watch.ErrCapped) || !errors.As(err, &ce) || ce.Error() != tc.want {
-					t.Fatalf("watch %d: %v; want %q", i, err, tc.want)
-				}
+				continue
 			}
-			if n, err := sch.ActiveWatches(ctx); err != nil || n != 4 {
-				t.Fatalf("ActiveWatches = %d, %v; want 4", n, err)
+			var ce *watch.CapError
+			if !errors.Is(err, watch.ErrCapped) || !errors.As(err, &ce) || ce.Error() != tc.want {
+				t.Fatalf("watch %d: %v; want %q", i, err, tc.want)
 			}
-		})
-	}
+		}
+		if n, err := sch.ActiveWatches(ctx); err != nil || n != 4 {
+			t.Fatalf("ActiveWatches = %d, %v; want 4", n, err)
+		}
+	})
 }
 
 // TestZonePacing: three watched IPs in one reverse zone and one in another
@@ -123,52 +120,48 @@ func TestCaps(t *testing.T) {
 // checked at once with the other zone's, the next a second later, the last
 // two seconds later: counted checks at each clock step.
 func TestZonePacing(t *testing.T) {
-	t.Parallel()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			clock := newFakeClock(t0)
-			checker := newScriptedChecker(clock, 8)
-			st := observe(b.new(t), 8)
-			sch, err := watch.New(watch.Config{Store: st, Checker: checker, Announcer: newRecorder(1), Clock: clock, ZoneRate: 1})
-			if err != nil {
+	onBackends(t, func(t *testing.T, backing watch.Store) {
+		ctx := context.Background()
+		clock := newFakeClock(t0)
+		checker := newScriptedChecker(clock, 8)
+		st := observe(backing, 8)
+		sch, err := watch.New(watch.Config{Store: st, Checker: checker, Announcer: newRecorder(1), Clock: clock, ZoneRate: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs := ips(4)
+		zone := map[netip.Addr]string{addrs[0]: "64.100.in-addr.arpa", addrs[1]: "64.100.in-addr.arpa", addrs[2]: "64.100.in-addr.arpa", addrs[3]: "elsewhere.in-addr.arpa"}
+		for _, ip := range addrs {
+			first := failing(diagnose.StatusPermerror)
+			first.ReverseZone = zone[ip]
+			checker.script(ip, first)
+			if err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: ip, Channel: "C1", Thread: "1.1"}, User: "U1", Source: watch.SourceBounce}, first); err != nil {
 				t.Fatal(err)
 			}
-			addrs := ips(4)
-			zone := map[netip.Addr]string{addrs[0]: "64.100.in-addr.arpa", addrs[1]: "64.100.in-addr.arpa", addrs[2]: "64.100.in-addr.arpa", addrs[3]: "elsewhere.in-addr.arpa"}
-			for _, ip := range addrs {
-				first := failing(diagnose.StatusPermerror)
-				first.ReverseZone = zone[ip]
-				checker.script(ip, first)
-				if err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: ip, Channel: "C1", Thread: "1.1"}, User: "U1", Source: watch.SourceBounce}, first); err != nil {
-					t.Fatal(err)
-				}
+		}
+		stop := run(sch)
+		defer stop()
+		checked := func() (same, other int) {
+			for _, ip := range addrs[:3] {
+				same += checker.count(ip)
 			}
-			stop := run(sch)
-			defer stop()
-			checked := func() (same, other int) {
-				for _, ip := range addrs[:3] {
-					same += checker.count(ip)
-				}
-				return same, checker.count(addrs[3])
+			return same, checker.count(addrs[3])
+		}
+		clock.Advance(time.Minute)
+		for range 4 { // two checks, two put off
+			wait(t, st.completed, "the first round recorded")
+		}
+		if same, other := checked(); same != 1 || other != 1 {
+			t.Fatalf("at 12:01: %d checks in the paced zone, %d in the other; want 1 and 1", same, other)
+		}
+		for step, want := range []int{2, 3} {
+			clock.Advance(time.Second)
+			wait(t, st.completed, "a paced check")
+			if same, _ := checked(); same != want {
+				t.Fatalf("%ds later: %d checks in the paced zone; want %d", step+1, same, want)
 			}
-			clock.Advance(time.Minute)
-			for range 4 { // two checks, two put off
-				wait(t, st.completed, "the first round recorded")
-			}
-			if same, other := checked(); same != 1 || other != 1 {
-				t.Fatalf("at 12:01: %d checks in the paced zone, %d in the other; want 1 and 1", same, other)
-			}
-			for step, want := range []int{2, 3} {
-				clock.Advance(time.Second)
-				wait(t, st.completed, "a paced check")
-				if same, _ := checked(); same != want {
-					t.Fatalf("%ds later: %d checks in the paced zone; want %d", step+1, same, want)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // lagObserver records what the scheduler reports.

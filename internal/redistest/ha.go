@@ -67,14 +67,7 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	// Each sentinel is told its own ID, the replica and the two other
 	// sentinels up front, instead of discovering them over a few seconds of
 	// hello messages.
-	var ports []int
-	for range 3 {
-		p, err := freePort(local)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ports = append(ports, p)
-	}
+	ports := freePorts(tb, local, 3)
 	id := func(i int) string { return fmt.Sprintf("%040x", i+1) }
 	confDir := tb.TempDir()
 	for i := range 3 {
@@ -161,13 +154,8 @@ func StartCluster(tb testing.TB) *Cluster {
 	local := "127.0.0.1"
 	cl := &Cluster{}
 	ctx := context.Background()
-	var buses []int
-	for range 3 {
-		bus, err := freePort(local)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		buses = append(buses, bus)
+	buses := freePorts(tb, local, 3)
+	for _, bus := range buses {
 		cl.Nodes = append(cl.Nodes, Start(tb, Options{TCP: local, Args: []string{
 			"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
@@ -222,6 +210,22 @@ func (cl *Cluster) NodeFor(tb testing.TB, key string) *Server {
 		}
 	}
 	panic("unreachable: slots are below 16384")
+}
+
+// freePorts returns n distinct TCP ports free on host: all are held until
+// the last is found.
+func freePorts(tb testing.TB, host string, n int) []int {
+	tb.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			tb.Fatalf("redistest: find a free port: %v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
 }
 
 func port(addr string) string {
