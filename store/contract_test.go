@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/store"
@@ -558,4 +563,168 @@ func TestCycle(t *testing.T) {
 			t.Fatalf("second Cycle = %+v, %v; want the last IP, and the leases' first end (the announcement's) next", res, err)
 		}
 	})
+}
+
+// TestLimits: a new watch beyond a limit is refused with the error
+// naming it and changes nothing; a watch counts until it is removed or its
+// final announcement is posted; restarting an ended watch is never refused.
+func TestLimits(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		ctx := context.Background()
+		lim := store.Limits{PerChannel: 2, PerUser: 3, Total: 4}
+		add := func(w store.Watch) error {
+			due := t0 // ip1 first: check claims it alone
+			if w.IP != ip1 {
+				due = t0.Add(time.Second)
+			}
+			_, err := st.Add(ctx, w, due, lim)
+			return err
+		}
+		a := newWatch(ip1, "C1", "1.1", "U1")
+		for _, w := range []store.Watch{a, newWatch(ip2, "C1", "2.2", "U1")} {
+			if err := add(w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			w    store.Watch
+			want error // nil: added
+		}{
+			{newWatch(ip1, "C1", "3.3", "U9"), store.ErrChannelLimit}, // C1's third
+			{newWatch(ip1, "C2", "1.1", "U1"), nil},                   // U1's third
+			{newWatch(ip2, "C3", "1.1", "U1"), store.ErrUserLimit},    // U1's fourth
+			{newWatch(ip2, "C3", "1.1", "U2"), nil},                   // the fourth in total
+			{newWatch(ip2, "C4", "1.1", "U3"), store.ErrTotalLimit},
+		} {
+			err := add(tc.w)
+			if tc.want == nil && err != nil || tc.want != nil && (!errors.Is(err, tc.want) || !errors.Is(err, store.ErrLimit)) {
+				t.Fatalf("Add(%v, %s) = %v; want %v", tc.w.Key, tc.w.RequestedBy, err, tc.want)
+			}
+		}
+		if n, err := st.Count(ctx); err != nil || n != 4 {
+			t.Fatalf("Count = %d, %v; want 4", n, err)
+		}
+		if ws, err := st.ListByUser(ctx, "U3"); err != nil || len(ws) != 0 {
+			t.Fatalf("a refused watch was stored: %v, %v", ws, err)
+		}
+		// a ends (expired): it still counts until its message is posted, and
+		// "Keep watching" restarts it whatever the limits.
+		check(t, st, t0, result(diagnose.StatusFail, t0), store.KindExpired, a)
+		again := a
+		again.CreatedAt = t0.Add(time.Hour)
+		if _, err := st.Add(ctx, again, t0.Add(time.Hour), store.Limits{PerChannel: 1, PerUser: 1, Total: 1}); err != nil {
+			t.Fatalf("Keep watching over the limits: %v", err)
+		}
+		if n, err := st.Count(ctx); err != nil || n != 4 {
+			t.Fatalf("Count after Keep watching = %d, %v; want 4", n, err)
+		}
+		if _, err := st.Remove(ctx, a.Key); err != nil {
+			t.Fatal(err)
+		}
+		if err := add(newWatch(ip2, "C4", "1.1", "U3")); err != nil {
+			t.Fatalf("after a Remove there is room again: %v", err)
+		}
+	})
+}
+
+// TestLimitsAtomic: many callers at once, on two connections (replicas),
+// never get more watches in than a limit allows.
+func TestLimitsAtomic(t *testing.T) {
+	t.Parallel()
+	const limit, tries = 10, 64
+	shared := store.NewMemory()
+	a := newRedis(t)
+	b := store.NewRedis(mustClient(t), a.Prefix())
+	t.Cleanup(func() { b.Close() })
+	for name, replicas := range map[string][]store.Store{"memory": {shared, shared}, "redis": {a, b}} {
+		t.Run(name, func(t *testing.T) {
+			var added atomic.Int64
+			var wg sync.WaitGroup
+			for i := range tries {
+				wg.Go(func() {
+					w := newWatch(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), "C1", "1.1", "U1")
+					ok, err := replicas[i%2].Add(context.Background(), w, t0, store.Limits{PerChannel: limit})
+					if ok {
+						added.Add(1)
+					} else if !errors.Is(err, store.ErrLimit) {
+						t.Errorf("Add: %v, %v; want added or ErrLimit", ok, err)
+					}
+				})
+			}
+			wg.Wait()
+			if n := added.Load(); n != limit {
+				t.Fatalf("%d watches added; want exactly %d", n, limit)
+			}
+		})
+	}
+}
+
+// TestClaimsFairAcrossChannels: channel A has 40 IPs due, the oldest first;
+// channel B one, due last. Claimed one at a time, B's comes second: after
+// one of A's, never after all of them.
+func TestClaimsFairAcrossChannels(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		ctx := context.Background()
+		const n = 40
+		for i := range n {
+			mustAdd(t, st, newWatch(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), "CA", "1.1", "UA"), t0.Add(time.Duration(i)*time.Millisecond))
+		}
+		mustAdd(t, st, newWatch(ip2, "CB", "1.1", "UB"), t0.Add(time.Second))
+		now := t0.Add(time.Minute)
+		var order []netip.Addr
+		for range n + 1 {
+			cs, err := st.ClaimDue(ctx, now, 1, time.Hour)
+			if err != nil || len(cs) != 1 {
+				t.Fatalf("ClaimDue = %v, %v; want one claim", cs, err)
+			}
+			order = append(order, cs[0].IP)
+		}
+		if i := slices.Index(order, ip2); i < 0 || i > 1 {
+			t.Fatalf("channel B's IP claimed at position %d of %v; want 0 or 1", i, order)
+		}
+		// Within A, the most overdue first.
+		for i, ip := range slices.DeleteFunc(order, func(ip netip.Addr) bool { return ip == ip2 }) {
+			if want := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}); ip != want {
+				t.Fatalf("A's claim %d = %v; want %v", i, ip, want)
+			}
+		}
+	})
+}
+
+// TestDeferredOutcome: a recheck put off (its zone paced) releases the
+// claim and moves the due time, and changes nothing else: no check counted,
+// the status and zone kept.
+func TestDeferredOutcome(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		ctx := context.Background()
+		w := newWatch(ip1, "C1", "1.1", "U1")
+		w.Zone = "113.0.203.in-addr.arpa"
+		mustAdd(t, st, w, t0)
+		c := mustClaim(t, st, t0, 1, ip1)[0]
+		if c.Zone != w.Zone || !c.Due.Equal(t0) {
+			t.Fatalf("claim zone %q due %v; want %q, %v", c.Zone, c.Due, w.Zone, t0)
+		}
+		later := t0.Add(3 * time.Second)
+		if err := complete(ctx, st, c, store.Outcome{Deferred: true, Next: later, Now: t0, Result: result(diagnose.StatusPass, t0),
+			Transitions: []store.Transition{{Key: w.Key, CreatedAt: w.CreatedAt, Kind: store.KindFixed}}}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := get(t, st, w.Key)
+		if got.State != store.StateActive || got.Status != diagnose.StatusPermerror || got.Zone != w.Zone || !got.NextCheck.Equal(later) {
+			t.Fatalf("after a deferral: %+v; want active, permerror, zone kept, next %v", got, later)
+		}
+		c = mustClaim(t, st, later, 1, ip1)[0]
+		if c.Checks != 0 || !c.Due.Equal(later) {
+			t.Fatalf("claim after the deferral: checks %d due %v; want 0, %v", c.Checks, c.Due, later)
+		}
+	})
+}
+
+func mustClient(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	c, err := store.NewClient(server.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -41,6 +41,9 @@ func RememberedEvents(m *Memory) int {
 func (r *Redis) Raw() redis.UniversalClient { return r.c }
 func (r *Redis) Key(name string) string     { return r.key(name) }
 
+// Prefix is r's prefix, without the hash tag's braces.
+func (r *Redis) Prefix() string { return r.p[1 : len(r.p)-1] }
+
 func (m *Memory) Get(ctx context.Context, k Key) (Watch, bool, error) {
 	k.IP = k.IP.Unmap()
 	m.mu.Lock()

@@ -79,11 +79,11 @@ func (m *Memory) count(w Watch, d int) {
 // overLimit reports the first of lim a new watch like w would exceed.
 func (m *Memory) overLimit(w Watch, lim Limits) error {
 	for _, c := range []struct {
-		scope      LimitScope
+		err        error
 		limit, now int
-	}{{LimitChannel, lim.PerChannel, m.perChannel[w.Channel]}, {LimitUser, lim.PerUser, m.perUser[w.RequestedBy]}, {LimitTotal, lim.Total, m.total}} {
+	}{{ErrChannelLimit, lim.PerChannel, m.perChannel[w.Channel]}, {ErrUserLimit, lim.PerUser, m.perUser[w.RequestedBy]}, {ErrTotalLimit, lim.Total, m.total}} {
 		if c.limit > 0 && c.now >= c.limit {
-			return &LimitError{Scope: c.scope, Limit: c.limit}
+			return c.err
 		}
 	}
 	return nil

@@ -318,9 +318,9 @@ func Open(redisURL string) (*Redis, error) {
 
 func (r *Redis) key(name string) string { return r.p + ":" + name }
 
-// run evaluates a script with the schedule key as routing key.
+// run evaluates a script with a schedule key as routing key.
 func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args ...any) (any, error) {
-	v, err := s.Run(ctx, r.c, []string{r.key("due")}, append([]any{r.p}, args...)...).Result()
+	v, err := s.Run(ctx, r.c, []string{r.key("wait")}, append([]any{r.p}, args...)...).Result()
 	if err != nil {
 		return nil, wrapErr(op, err)
 	}
@@ -394,11 +394,11 @@ func (r *Redis) Add(ctx context.Context, w Watch, due time.Time, lim Limits) (bo
 	case int64(0):
 		return false, nil
 	case int64(-1):
-		return false, &LimitError{Scope: LimitChannel, Limit: lim.PerChannel}
+		return false, ErrChannelLimit
 	case int64(-2):
-		return false, &LimitError{Scope: LimitUser, Limit: lim.PerUser}
+		return false, ErrUserLimit
 	case int64(-3):
-		return false, &LimitError{Scope: LimitTotal, Limit: lim.Total}
+		return false, ErrTotalLimit
 	}
 	return false, replyErr("add", fmt.Errorf("unexpected script reply %v", v))
 }

@@ -175,3 +175,30 @@ func TestOrphanForgotten(t *testing.T) {
 		t.Fatalf("NextDue = %v, %v, %v; want nothing scheduled", at, ok, err)
 	}
 }
+
+// TestScheduleBeforeQueuesMigrated: an IP scheduled by an earlier release
+// (one schedule key, a four-field "#") is moved into its channel's queue and
+// claimed; its record keeps its checks and status.
+func TestScheduleBeforeQueuesMigrated(t *testing.T) {
+	t.Parallel()
+	st := newRedis(t)
+	ctx := context.Background()
+	mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0)
+	raw := st.Raw()
+	for _, err := range []error{
+		raw.HSet(ctx, st.Key("w:"+ip1.String()), "#", "3|fail|1764072000000|0").Err(),
+		raw.Del(ctx, st.Key("q:C1"), st.Key("wait"), st.Key("ready")).Err(),
+		raw.ZAdd(ctx, st.Key("due"), redis.Z{Score: float64(t0.UnixMilli()), Member: ip1.String()}).Err(),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := st.Cycle(ctx, t0, nil, 8, time.Minute, time.Minute)
+	if err != nil || len(res.Claims) != 1 || res.Claims[0].IP != ip1 || res.Claims[0].Checks != 3 {
+		t.Fatalf("Cycle = %+v, %v; want the old IP claimed with its 3 checks", res, err)
+	}
+	if n, err := raw.Exists(ctx, st.Key("due")).Result(); err != nil || n != 0 {
+		t.Fatalf("old schedule left: %d, %v", n, err)
+	}
+}

@@ -31,16 +31,18 @@ type refusalConn struct {
 }
 
 // refusedError is a transport error on a connection whose first reply was
-// an error: Reply is that reply (without the '-'), Redis's reason.
+// an error: reply is that reply (without the '-'), Redis's reason. It does
+// not unwrap to the transport error on purpose: go-redis reports the cause
+// of a failed connection handshake one Unwrap down, which would drop the
+// reason again.
 type refusedError struct {
-	Reply string
-	Err   error
+	reply string
+	err   error
 }
 
 func (e *refusedError) Error() string {
-	return fmt.Sprintf("redis refused the connection: %s (%v)", e.Reply, e.Err)
+	return fmt.Sprintf("redis refused the connection: %s (%v)", e.reply, e.err)
 }
-func (e *refusedError) Unwrap() error { return e.Err }
 
 func (c *refusalConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
@@ -65,7 +67,7 @@ func (c *refusalConn) explain(err error) error {
 	if err == nil || c.refusal == "" {
 		return err
 	}
-	return &refusedError{Reply: c.refusal, Err: err}
+	return &refusedError{reply: c.refusal, err: err}
 }
 
 // refusalDialer dials as go-redis does by default (timeout, TLS) and wraps

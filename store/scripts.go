@@ -3,11 +3,18 @@ package store
 import "github.com/redis/go-redis/v9"
 
 // The Lua scripts below are the Redis store's atomic operations. Every script
-// is called with KEYS[1] = "<prefix>:due" (the schedule), which only routes
-// the call, and ARGV[1] = the prefix ("{rd}" by default); the scripts build
-// every other key name from ARGV[1]. All of those keys carry the same hash
-// tag, so in a Redis Cluster they live in one slot, on the node KEYS[1]
-// routes to. docs/ARCHITECTURE.md describes the keys.
+// is called with KEYS[1] = "<prefix>:wait", which only routes the call, and
+// ARGV[1] = the prefix ("{rd}" by default); the scripts build every other key
+// name from ARGV[1]. All of those keys carry the same hash tag, so in a Redis
+// Cluster they live in one slot, on the node KEYS[1] routes to.
+// docs/ARCHITECTURE.md describes the keys.
+//
+// The schedule is one sorted set per channel, the channel's queue
+// (<prefix>:q:<channel>: IP → due time), and two sorted sets of channels:
+// READY (channel → its turn, from the SEQ counter), the channels that may
+// have an IP due, in round-robin order; WAIT (channel → a lower bound of its
+// queue's earliest due time), the others. Each scheduled IP is in exactly one
+// queue, that of the watch that scheduled it.
 //
 // A watch record (a field of {rd}:w:<ip> named "<channel>:<thread>") is
 // "user|source|created_ms|state|progress|attempts": state is a (active),
@@ -16,16 +23,16 @@ import "github.com/redis/go-redis/v9"
 // announcement was recorded; attempts counts claims of the pending
 // announcement. The field "#" holds the IP's
 // "checks|status|checked_ms|token|queue|zone": token is the current claim's,
-// 0 when unclaimed; queue is the channel whose queue the IP is scheduled in
-// (the channel of the watch that scheduled it); zone is the reverse zone of
-// the last diagnosis, for pacing. Records written before queue and zone
-// existed have four fields and are read with those empty.
+// 0 when unclaimed; queue is the channel whose queue the IP is scheduled in;
+// zone is the reverse zone of the last diagnosis, for pacing. Records
+// written before queues existed have four fields and are read with those
+// empty; their IPs were scheduled in <prefix>:due, which migrate moves into
+// the queues.
 const luaPrelude = `
 local P = ARGV[1]
-local DUE, ANN, QCH, RR, SEQ, N = P .. ':due', P .. ':ann', P .. ':qch', P .. ':rr', P .. ':seq', P .. ':n'
+local ANN, READY, WAIT, SEQ, N = P .. ':ann', P .. ':ready', P .. ':wait', P .. ':seq', P .. ':n'
+local LEGACY = P .. ':due'
 local KIND = {p = 'progress', f = 'fixed', e = 'expired'}
--- WINDOW bounds the channels one claim considers for round robin.
-local WINDOW = 32
 local function wkey(ip) return P .. ':w:' .. ip end
 local function qkey(ch) return P .. ':q:' .. ch end
 local function parse(v)
@@ -34,39 +41,37 @@ local function parse(v)
 end
 local function enc(w) return w.u .. '|' .. w.s .. '|' .. w.c .. '|' .. w.st .. '|' .. w.pr .. '|' .. w.a end
 local function active(w) return w.st == 'a' or w.st == 'p' end
-local function getmeta(ip)
-  local v = redis.call('HGET', wkey(ip), '#') or '0|||0||'
-  local n, st, ck, tok, q, z = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)$')
+local function parsemeta(v)
+  local n, st, ck, tok, q, z = string.match(v or '0|||0||', '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)$')
   return {n = tonumber(n), st = st, ck = ck, tok = tok, q = q or '', z = z or ''}
 end
-local function setmeta(ip, m)
-  redis.call('HSET', wkey(ip), '#', m.n .. '|' .. m.st .. '|' .. m.ck .. '|' .. m.tok .. '|' .. m.q .. '|' .. m.z)
+local function getmeta(ip) return parsemeta(redis.call('HGET', wkey(ip), '#') or nil) end
+local function encmeta(m) return m.n .. '|' .. m.st .. '|' .. m.ck .. '|' .. m.tok .. '|' .. m.q .. '|' .. m.z end
+local function setmeta(ip, m) redis.call('HSET', wkey(ip), '#', encmeta(m)) end
+-- due is the IP's due time in its queue q, false when it is not scheduled.
+local function due(ip, q)
+  if q == '' then return false end
+  return tonumber(redis.call('ZSCORE', qkey(q), ip) or nil) or false
 end
--- refresh scores a channel in QCH by the earliest due time in its queue, and
--- forgets a channel whose queue is empty.
-local function refresh(ch)
-  local f = redis.call('ZRANGE', qkey(ch), 0, 0, 'WITHSCORES')
-  if f[2] then
-    redis.call('ZADD', QCH, f[2], ch)
-  else
-    redis.call('ZREM', QCH, ch)
-    redis.call('HDEL', RR, ch)
-  end
-end
--- sched sets an IP's due time in DUE and in its channel queue q (flag: an
--- optional ZADD flag such as LT).
-local function sched(ip, q, score, flag)
-  if flag then redis.call('ZADD', DUE, flag, score, ip) else redis.call('ZADD', DUE, score, ip) end
-  if q ~= '' then
-    if flag then redis.call('ZADD', qkey(q), flag, score, ip) else redis.call('ZADD', qkey(q), score, ip) end
-    refresh(q)
-  end
+-- sched sets an IP's due time in its queue q to score, or keeps old (its
+-- due time now, false if none) when that is earlier and flag is LT. It
+-- lowers the queue's bound in WAIT when the IP comes earlier: while an IP is
+-- queued, its channel is in READY or has a bound in WAIT no later than the
+-- IP's time, so a later time needs no bound. (A channel may be in READY and
+-- WAIT at once: a wake keeps its READY turn.)
+local function sched(ip, q, score, old, flag)
+  if q == '' then return end -- not yet migrated (see migrate)
+  score = tonumber(score)
+  if old and flag == 'LT' and old <= score then return end
+  redis.call('ZADD', qkey(q), score, ip)
+  if not old or score < old then redis.call('ZADD', WAIT, 'LT', score, q) end
 end
 local function unsched(ip, q)
-  redis.call('ZREM', DUE, ip)
-  if q ~= '' then
-    redis.call('ZREM', qkey(q), ip)
-    refresh(q)
+  if q == '' then return end
+  redis.call('ZREM', qkey(q), ip)
+  if redis.call('ZCARD', qkey(q)) == 0 then
+    redis.call('ZREM', WAIT, q)
+    redis.call('ZREM', READY, q)
   end
 end
 local function unindex(ip, wid, w)
@@ -96,20 +101,30 @@ local function settle(ip)
   if n == 0 then redis.call('DEL', wkey(ip), P .. ':r:' .. ip) end
   return act
 end
--- claimIP leases one IP due at due_ms until tok and appends ip, due_ms and
--- the IP's hash (field, value pairs, "#" included) to out. ch is the queue
--- the IP was taken from (nil: from DUE): the IP's record says so from now
--- on, even if the record was lost, so the queue entry is never left behind.
-local function claimIP(out, ip, due, tok, ch)
-  local m = getmeta(ip)
-  if ch then m.q = ch end
-  sched(ip, m.q, tok)
-  m.tok = tok
-  setmeta(ip, m)
+-- claimIP leases one IP of queue q due at due_ms until tok and appends ip,
+-- due_ms and the IP's hash (field, value pairs, "#" included) to out. The
+-- IP's record names q from now on, even if the record was lost, so the
+-- queue entry is never left behind.
+local function claimIP(out, ip, due_ms, tok, q)
   local e = redis.call('HGETALL', wkey(ip))
-  table.insert(e, 1, due)
+  local at = #e + 2 -- a record lost outside these scripts: "#" goes last
+  for i = 1, #e, 2 do
+    if e[i] == '#' then at = i + 1 end
+  end
+  local m = parsemeta(e[at])
+  m.q, m.tok = q, tok
+  redis.call('ZADD', qkey(q), tok, ip)
+  e[at - 1], e[at] = '#', encmeta(m)
+  redis.call('HSET', wkey(ip), '#', e[at])
+  table.insert(e, 1, due_ms)
   table.insert(e, 1, ip)
   out[#out + 1] = e
+end
+-- zadds adds (score, member) pairs to a sorted set, a bounded number per call.
+local function zadds(key, flag, pairs)
+  for i = 1, #pairs, 200 do
+    redis.call('ZADD', key, flag, unpack(pairs, i, math.min(i + 199, #pairs)))
+  end
 end
 -- claimDue leases up to max IPs due at now_ms for lease_ms. It returns the
 -- token, then one array per IP as claimIP builds it. Claiming moves the IP's
@@ -117,45 +132,82 @@ end
 -- are one and the same. The token (the lease's end, which grows with every
 -- claim) is kept in "#" to fence complete.
 --
--- IPs are taken round robin from the channel queues that have one due, the
--- channel served least recently first (RR holds each channel's last turn,
--- from the SEQ counter), the most overdue IP of each channel first; among
--- the WINDOW channels with the most overdue work. Slots left over go to
--- the most overdue IPs in DUE (IPs of channels beyond the window, or
--- scheduled before channel queues existed).
+-- Fairness: the channels of WAIT whose bound is due join READY at the back
+-- (a channel already in READY keeps its turn). Then, round robin over the
+-- first max channels of READY, each gives its most overdue IP, until the
+-- slots are used or none has one due. A channel served goes to the back of
+-- READY; one found with nothing more due goes to WAIT, bounded by its
+-- queue's earliest time.
 local function claimDue(now, max, lease)
   local tok = tonumber(now) + tonumber(lease)
   local out = {tok}
   max = tonumber(max)
   if max <= 0 then return out end
-  local chans = redis.call('ZRANGEBYSCORE', QCH, '-inf', now, 'LIMIT', 0, WINDOW)
-  local turn = {}
-  for _, ch in ipairs(chans) do turn[ch] = tonumber(redis.call('HGET', RR, ch) or '0') end
-  table.sort(chans, function(a, b)
-    if turn[a] ~= turn[b] then return turn[a] < turn[b] end
-    return a < b
-  end)
   local seq = tonumber(redis.call('GET', SEQ) or '0')
+  local woke = redis.call('ZRANGEBYSCORE', WAIT, '-inf', now)
+  if #woke > 0 then
+    local turns = {}
+    for _, ch in ipairs(woke) do
+      seq = seq + 1
+      turns[#turns + 1] = seq
+      turns[#turns + 1] = ch
+    end
+    zadds(READY, 'NX', turns)
+    redis.call('ZREMRANGEBYSCORE', WAIT, '-inf', now)
+  end
+  local chans = redis.call('ZRANGE', READY, 0, max - 1)
+  local live, served = {}, {}
+  for _, ch in ipairs(chans) do live[ch] = true end
   local more = #chans > 0
   while more and #out <= max do
     more = false
     for _, ch in ipairs(chans) do
       if #out > max then break end
-      local d = redis.call('ZRANGEBYSCORE', qkey(ch), '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1)
-      if d[1] then
-        claimIP(out, d[1], d[2], tok, ch)
-        seq = seq + 1
-        redis.call('HSET', RR, ch, seq)
-        more = true
+      if live[ch] then
+        -- The next due IP too: whether the channel stays ready.
+        local d = redis.call('ZRANGEBYSCORE', qkey(ch), '-inf', now, 'WITHSCORES', 'LIMIT', 0, 2)
+        if d[1] then
+          claimIP(out, d[1], d[2], tok, ch)
+          served[ch], more = true, true
+        end
+        live[ch] = d[3] ~= nil
       end
     end
   end
-  redis.call('SET', SEQ, seq)
-  if #out <= max then
-    local d = redis.call('ZRANGEBYSCORE', DUE, '-inf', now, 'WITHSCORES', 'LIMIT', 0, max + 1 - #out)
-    for k = 1, #d, 2 do claimIP(out, d[k], d[k + 1], tok) end
+  local turns = {}
+  for _, ch in ipairs(chans) do
+    if not live[ch] then
+      redis.call('ZREM', READY, ch)
+      local f = redis.call('ZRANGE', qkey(ch), 0, 0, 'WITHSCORES')
+      if f[2] then redis.call('ZADD', WAIT, 'LT', f[2], ch) end
+    elseif served[ch] then
+      seq = seq + 1
+      turns[#turns + 1] = seq
+      turns[#turns + 1] = ch
+    end
   end
+  if #turns > 0 then zadds(READY, 'XX', turns) end
+  redis.call('SET', SEQ, seq)
   return out
+end
+-- migrate moves up to 100 IPs from the schedule of before channel queues
+-- into the queue of their first watch's channel.
+local function migrate()
+  if redis.call('EXISTS', LEGACY) == 0 then return end
+  local old = redis.call('ZRANGE', LEGACY, 0, 99, 'WITHSCORES')
+  for i = 1, #old, 2 do
+    local ip = old[i]
+    local m = getmeta(ip)
+    for _, f in ipairs(redis.call('HKEYS', wkey(ip))) do
+      if m.q ~= '' then break end
+      if f ~= '#' then m.q = string.match(f, '^([^:]*):') end
+    end
+    if m.q ~= '' then
+      setmeta(ip, m)
+      sched(ip, m.q, old[i + 1], due(ip, m.q), 'LT')
+    end
+    redis.call('ZREM', LEGACY, ip)
+  end
 end
 -- complete applies one outcome read from ARGV[i]...: ip, token, next_ms,
 -- status, checked_ms, result_json, now_ms, zone, deferred, n, then n (wid,
@@ -187,19 +239,19 @@ local function complete(i)
     end
   end
   for kind in pairs(kinds) do redis.call('HSET', P .. ':r:' .. ip, kind, ARGV[i + 5]) end
-  local sc = tonumber(redis.call('ZSCORE', DUE, ip))
-  -- An IP is in DUE exactly while it has an active watch, so without a
-  -- transition (the common case) its score says whether to reschedule it,
+  local sc = due(ip, m.q)
+  -- An IP is in its queue exactly while it has an active watch, so without
+  -- a transition (the common case) its score says whether to reschedule it,
   -- and settle's scan of every watch is not needed; unless no watch is left
   -- at all (a key lost outside these scripts), which settle cleans up.
   local keep
-  if changed or redis.call('HLEN', wk) < 2 then keep = settle(ip) else keep = sc ~= nil end
+  if changed or redis.call('HLEN', wk) < 2 then keep = settle(ip) else keep = sc ~= false end
   if keep then
     -- A due time below the token was set during the check (a new thread's
     -- watch): keep it if it is earlier.
     local nx = tonumber(ARGV[i + 2])
     if sc and sc < tonumber(tok) then nx = math.min(nx, sc) end
-    sched(ip, m.q, nx)
+    sched(ip, m.q, nx, sc)
   end
   return 1, after
 end
@@ -231,9 +283,11 @@ local function claimAnn(now, max, lease)
   return out
 end
 -- nextDue returns the earliest check and announcement due times ('' for
--- none).
-local function nextDue()
-  local d = redis.call('ZRANGE', DUE, 0, 0, 'WITHSCORES')
+-- none): now while a channel is ready, else the earliest bound in WAIT
+-- (which may be early: the pass then finds nothing and moves the bound).
+local function nextDue(now)
+  local d = {}
+  if redis.call('ZCARD', READY) > 0 then d = {'', now} else d = redis.call('ZRANGE', WAIT, 0, 0, 'WITHSCORES') end
   local a = redis.call('ZRANGE', ANN, 0, 0, 'WITHSCORES')
   return {d[2] or '', a[2] or ''}
 end
@@ -262,12 +316,13 @@ end
 redis.call('HSET', wk, wid, user .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|a|0|0')
 redis.call('HSETNX', wk, '#', '0|' .. ARGV[8] .. '|' .. ARGV[9] .. '|0||' .. ARGV[10])
 local m = getmeta(ip)
-if not redis.call('ZSCORE', DUE, ip) then
+local old = due(ip, m.q)
+if not old then
   -- Not scheduled: the IP joins this channel's queue.
   m.q = ch
   setmeta(ip, m)
 end
-sched(ip, m.q, ARGV[7], 'LT')
+sched(ip, m.q, ARGV[7], old, 'LT')
 redis.call('HSET', P .. ':u:' .. user, ip .. ' ' .. wid, '')
 redis.call('HSET', P .. ':c:' .. ch, ip .. ' ' .. th, '')
 return 1
@@ -312,8 +367,9 @@ local function emit(ip, wid, rec)
   out[#out + 1] = ip
   out[#out + 1] = wid
   out[#out + 1] = rec
-  out[#out + 1] = redis.call('HGET', wkey(ip), '#') or ''
-  out[#out + 1] = redis.call('ZSCORE', DUE, ip) or ''
+  local mv = redis.call('HGET', wkey(ip), '#') or ''
+  out[#out + 1] = mv
+  out[#out + 1] = tostring(due(ip, parsemeta(mv ~= '' and mv or nil).q) or '')
 end
 if mode == 'i' then
   local all = redis.call('HGETALL', wkey(id))
@@ -337,9 +393,10 @@ return out
 // outcomes as complete reads them. Returns {statuses, claimAnn's reply,
 // claimDue's reply, nextDue's reply}: one scheduler pass in one round trip.
 var scriptCycle = redis.NewScript(luaPrelude + `
+migrate()
 local st, i = {}, 7
 for k = 1, tonumber(ARGV[6]) do st[k], i = complete(i) end
 local anns = claimAnn(ARGV[2], ARGV[3], ARGV[5])
 local claims = claimDue(ARGV[2], tonumber(ARGV[3]) - #anns / 4, ARGV[4])
-return {st, anns, claims, nextDue()}
+return {st, anns, claims, nextDue(ARGV[2])}
 `)

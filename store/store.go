@@ -86,9 +86,12 @@ var (
 	// ErrInvalid: the watch is malformed (no IP, no channel, a field containing
 	// the separators the encoding reserves).
 	ErrInvalid = errors.New("store: invalid watch")
-	// ErrLimit: Add refused a watch because a Limit was reached; the error is
-	// a *LimitError that says which.
-	ErrLimit = errors.New("store: watch limit reached")
+	// ErrLimit: Add refused a new watch because one of Limits was reached;
+	// the error is one of the three below, which wrap it.
+	ErrLimit        = errors.New("store: watch limit reached")
+	ErrChannelLimit = fmt.Errorf("%w: per channel", ErrLimit)
+	ErrUserLimit    = fmt.Errorf("%w: per user", ErrLimit)
+	ErrTotalLimit   = fmt.Errorf("%w: in total", ErrLimit)
 )
 
 // Limits bound the watches Add accepts; zero means no limit. A watch counts
@@ -96,27 +99,6 @@ var (
 type Limits struct {
 	PerChannel, PerUser, Total int
 }
-
-// LimitScope names one of Limits.
-type LimitScope string
-
-const (
-	LimitChannel LimitScope = "channel"
-	LimitUser    LimitScope = "user"
-	LimitTotal   LimitScope = "total"
-)
-
-// LimitError is Add's error when a limit stopped the watch.
-type LimitError struct {
-	Scope LimitScope
-	Limit int
-}
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("store: %d watches per %s reached", e.Limit, e.Scope)
-}
-
-func (e *LimitError) Unwrap() error { return ErrLimit }
 
 // Source says how a watch was started.
 type Source string
@@ -262,8 +244,9 @@ type Store interface {
 	// required; Status, CheckedAt and Zone seed the IP's state when it is new)
 	// and schedules its IP no later than due. It reports false when an
 	// active watch for the key exists already (it is left as it is). A watch
-	// that ended is started again. A new watch beyond lim fails with a
-	// *LimitError, checked atomically with the insertion.
+	// that ended is started again. A new watch beyond lim fails with
+	// ErrChannelLimit, ErrUserLimit or ErrTotalLimit, checked atomically with
+	// the insertion.
 	Add(ctx context.Context, w Watch, due time.Time, lim Limits) (added bool, err error)
 	// Remove deletes a watch and any announcement pending for it.
 	Remove(ctx context.Context, k Key) (removed bool, err error)

@@ -177,8 +177,8 @@ type Caps struct {
 }
 
 // DefaultCaps: a channel rarely has more than a few senders failing at
-// once, a user a few servers; the total keeps Redis's memory bounded (about
-// half a kilobyte per watch).
+// once, a user a few servers; the total keeps Redis's memory bounded (under
+// 400 bytes per watch).
 var DefaultCaps = Caps{PerChannel: 50, PerUser: 20, Total: 10000}
 
 // DefaultZoneRate is the default Config.ZoneRate: two rechecks a second per
@@ -341,9 +341,14 @@ func (s *Scheduler) Start(ctx context.Context, req Request, first diagnose.Resul
 	w := store.Watch{Key: store.Key(req.Key), RequestedBy: req.User, Source: store.Source(req.Source),
 		CreatedAt: now, Status: first.Status, CheckedAt: first.CheckedAt, Zone: first.ReverseZone}
 	_, err := s.cfg.Store.Add(ctx, w, now.Add(s.delay(0, first)), s.limits)
-	if le := (*store.LimitError)(nil); errors.As(err, &le) {
-		scope := map[store.LimitScope]CapScope{store.LimitChannel: CapPerChannel, store.LimitUser: CapPerUser, store.LimitTotal: CapTotal}[le.Scope]
-		return fmt.Errorf("watch %s: %w", w.Key, &CapError{Scope: scope, Limit: le.Limit})
+	for _, c := range []struct {
+		err   error
+		scope CapScope
+		limit int
+	}{{store.ErrChannelLimit, CapPerChannel, s.limits.PerChannel}, {store.ErrUserLimit, CapPerUser, s.limits.PerUser}, {store.ErrTotalLimit, CapTotal, s.limits.Total}} {
+		if errors.Is(err, c.err) {
+			return fmt.Errorf("watch %s: %w", w.Key, &CapError{Scope: c.scope, Limit: c.limit})
+		}
 	}
 	if err != nil {
 		s.storeFailed("add", err)

@@ -2,7 +2,6 @@ package redistest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -48,12 +47,14 @@ type Sentinel struct {
 // StartSentinel starts the deployment and waits until every sentinel
 // monitors the master, knows the replica and the two other sentinels:
 // from then on, a failover can happen. The sentinels consider the master
-// down after 1 s without an answer and elect a new one within about 3 s.
+// down after 0.5 s without an answer and promote the replica within about
+// 2 s.
 // Everything is stopped when the test ends.
 func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Helper()
 	local := "127.0.0.1"
-	s := &Sentinel{Master: Start(tb, Options{TCP: local})}
+	// No 5 s wait for more replicas before the first (diskless) sync.
+	s := &Sentinel{Master: Start(tb, Options{TCP: local, Args: []string{"--repl-diskless-sync-delay", "0"}})}
 	s.Replica = Start(tb, Options{TCP: local, Args: []string{"--replicaof", local, port(s.Master.Addr())}})
 	ctx := context.Background()
 	m := client(tb, s.Master.Addr())
@@ -63,17 +64,29 @@ func StartSentinel(tb testing.TB) *Sentinel {
 	}); err != nil {
 		tb.Fatal(err)
 	}
+	// Each sentinel is told its own ID, the replica and the two other
+	// sentinels up front, instead of discovering them over a few seconds of
+	// hello messages.
+	ports := freePorts(tb, local, 3)
+	id := func(i int) string { return fmt.Sprintf("%040x", i+1) }
 	confDir := tb.TempDir()
 	for i := range 3 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "sentinel myid %s\n", id(i))
+		fmt.Fprintf(&b, "sentinel monitor %s %s %s 2\n", MasterName, local, port(s.Master.Addr()))
+		fmt.Fprintf(&b, "sentinel down-after-milliseconds %s 500\n", MasterName)
+		fmt.Fprintf(&b, "sentinel failover-timeout %s 3000\n", MasterName)
+		fmt.Fprintf(&b, "sentinel known-replica %s %s %s\n", MasterName, local, port(s.Replica.Addr()))
+		for j := range 3 {
+			if j != i {
+				fmt.Fprintf(&b, "sentinel known-sentinel %s %s %d %s\n", MasterName, local, ports[j], id(j))
+			}
+		}
 		conf := filepath.Join(confDir, "sentinel"+strconv.Itoa(i)+".conf")
-		text := fmt.Sprintf("sentinel monitor %[1]s %[2]s %[3]s 2\n"+
-			"sentinel down-after-milliseconds %[1]s 1000\n"+
-			"sentinel failover-timeout %[1]s 3000\n"+
-			"sentinel parallel-syncs %[1]s 1\n", MasterName, local, port(s.Master.Addr()))
-		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(b.String()), 0o600); err != nil {
 			tb.Fatal(err)
 		}
-		s.Sentinels = append(s.Sentinels, Start(tb, Options{TCP: local, sentinelConf: conf}))
+		s.Sentinels = append(s.Sentinels, Start(tb, Options{TCP: local, sentinelConf: conf, port: ports[i]}))
 	}
 	for _, sen := range s.Sentinels {
 		c := client(tb, sen.Addr())
@@ -132,22 +145,22 @@ type Cluster struct {
 
 // StartCluster starts the nodes, assigns the slots (CLUSTER ADDSLOTSRANGE),
 // joins them (CLUSTER MEET) and waits until every node reports
-// cluster_state:ok and knows the three. Everything is stopped when the
-// test ends.
+// cluster_state:ok and knows the three. The nodes have no replicas, and a
+// lost node fails only its own slots (cluster-require-full-coverage no).
+// Everything is stopped when the test ends.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
 	const slots = 16384
 	local := "127.0.0.1"
 	cl := &Cluster{}
 	ctx := context.Background()
-	for range 3 {
-		bus, err := freePort(local)
-		if err != nil {
-			tb.Fatal(err)
-		}
+	buses := freePorts(tb, local, 3)
+	for _, bus := range buses {
 		cl.Nodes = append(cl.Nodes, Start(tb, Options{TCP: local, Args: []string{
 			"--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(bus),
 			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+			// The slots of a lost node fail, the others keep serving.
+			"--cluster-require-full-coverage", "no",
 		}}))
 	}
 	for i, n := range cl.Nodes {
@@ -157,7 +170,8 @@ func StartCluster(tb testing.TB) *Cluster {
 			tb.Fatal(err)
 		}
 		if i > 0 {
-			if err := c.Do(ctx, "CLUSTER", "MEET", local, port(cl.Nodes[0].Addr())).Err(); err != nil {
+			// The bus port is not the default port+10000: MEET must name it.
+			if err := c.Do(ctx, "CLUSTER", "MEET", local, port(cl.Nodes[0].Addr()), buses[0]).Err(); err != nil {
 				tb.Fatal(err)
 			}
 		}
@@ -190,7 +204,28 @@ func (cl *Cluster) NodeFor(tb testing.TB, key string) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return cl.Nodes[int(slot)*3/16384]
+	for i := range cl.Nodes {
+		if int(slot) <= (i+1)*16384/3-1 {
+			return cl.Nodes[i]
+		}
+	}
+	panic("unreachable: slots are below 16384")
+}
+
+// freePorts returns n distinct TCP ports free on host: all are held until
+// the last is found.
+func freePorts(tb testing.TB, host string, n int) []int {
+	tb.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			tb.Fatalf("redistest: find a free port: %v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
 }
 
 func port(addr string) string {
@@ -220,5 +255,3 @@ func fields(v any) map[string]string {
 	}
 	return out
 }
-
-var _ = errors.New

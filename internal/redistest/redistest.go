@@ -21,9 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -45,6 +45,7 @@ type Options struct {
 	Args []string
 
 	sentinelConf string // run as a sentinel with this configuration file
+	port         int    // the TCP port to use instead of a free one
 }
 
 // Server is one redis-server process and its directory.
@@ -95,10 +96,12 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, dir: dir, socket: filepath.Join(dir, "s")}
 	if opts.TCP != "" {
-		port, err := freePort(opts.TCP)
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
+		port := opts.port
+		if port == 0 {
+			if port, err = freePort(opts.TCP); err != nil {
+				os.RemoveAll(dir)
+				return nil, err
+			}
 		}
 		s.addr = net.JoinHostPort(opts.TCP, strconv.Itoa(port))
 	}
