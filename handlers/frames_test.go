@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // frame is one server-to-client websocket frame (RFC 6455 §5.2), unmasked.
@@ -88,8 +90,8 @@ func TestLargeEnvelopeAckTimedFromItsFrame(t *testing.T) {
 	}
 }
 
-// sampleCount is a histogram's count in the harness's registry.
-func sampleCount(t *testing.T, h *harness, name string) uint64 {
+// histogram is an unlabelled histogram of the harness's registry.
+func histogram(t testing.TB, h *harness, name string) *dto.Histogram {
 	t.Helper()
 	families, err := h.metrics.Registry().Gather()
 	if err != nil {
@@ -97,8 +99,18 @@ func sampleCount(t *testing.T, h *harness, name string) uint64 {
 	}
 	for _, f := range families {
 		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetHistogram().GetSampleCount()
+			return f.GetMetric()[0].GetHistogram()
 		}
 	}
-	return 0
+	return nil
+}
+
+// sampleCount is a histogram's count.
+func sampleCount(t testing.TB, h *harness, name string) uint64 {
+	return histogram(t, h, name).GetSampleCount()
+}
+
+// sampleSum is a histogram's sum.
+func sampleSum(t testing.TB, h *harness, name string) float64 {
+	return histogram(t, h, name).GetSampleSum()
 }

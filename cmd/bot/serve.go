@@ -64,7 +64,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer st.Close()
 
 	api := slack.New(cfg.BotToken.Reveal(), slack.OptionAppLevelToken(cfg.AppToken.Reveal()), slack.OptionAPIURL(cfg.APIURL),
-		slack.OptionHTTPClient(&http.Client{Transport: m.SlackTransport(nil), Timeout: 30 * time.Second}))
+		slack.OptionHTTPClient(&http.Client{Transport: m.SlackTransport(nil)}))
 	poster := handlers.NewPoster(api, log, m)
 	sched, err := watch.New(watch.Config{
 		Store: st, Checker: diag, Announcer: handlers.NewAnnouncer(poster), Observer: m,
