@@ -23,6 +23,7 @@ import (
 // clock is left out (acks are then timed from dispatch).
 type frameClock struct {
 	now func() time.Time
+	tls *tls.Config // nil: the system's roots (tests trust their own server)
 
 	mu    sync.Mutex
 	first map[string]time.Time // envelope_id → first byte read
@@ -91,7 +92,12 @@ func (c *frameClock) dialer() *websocket.Dialer {
 		if err != nil {
 			return nil, err
 		}
-		tc := tls.Client(raw, &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.tls != nil {
+			cfg = c.tls.Clone()
+		}
+		cfg.ServerName = host
+		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
 			return nil, err

@@ -1,11 +1,16 @@
 package handlers
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -113,4 +118,35 @@ func sampleCount(t testing.TB, h *harness, name string) uint64 {
 // sampleSum is a histogram's sum.
 func sampleSum(t testing.TB, h *harness, name string) float64 {
 	return histogram(t, h, name).GetSampleSum()
+}
+
+// TestFrameClockOverTLS: Slack's socket is wss://, where the dialer does the
+// TLS handshake itself and follows the frames on the plain-text side.
+func TestFrameClockOverTLS(t *testing.T) {
+	upgrader := websocket.Upgrader{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"envelope_id":"E-tls","type":"events_api"}`))
+		_, _, _ = conn.ReadMessage() // until the client closes
+	}))
+	defer srv.Close()
+	c := newFrameClock()
+	c.tls = &tls.Config{RootCAs: x509.NewCertPool()}
+	c.tls.RootCAs.AddCert(srv.Certificate())
+	conn, _, err := c.dialer().Dial("wss"+strings.TrimPrefix(srv.URL, "https"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, msg, err := conn.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), "E-tls") {
+		t.Fatalf("read %q, %v", msg, err)
+	}
+	if got := c.take("E-tls", time.Time{}); got.IsZero() {
+		t.Error("the envelope read over TLS was not timed")
+	}
 }
