@@ -65,6 +65,7 @@ type Bot struct {
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 	bounceIn map[string]bool
+	files    *fileReader
 	frames   *frameClock
 
 	self  atomic.Pointer[identity]
@@ -119,6 +120,7 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 		watches: cfg.Watches,
 		log:     out.log,
 		metrics: out.metrics,
+		files:   &fileReader{out: out, max: cfg.MaxFileBytes, log: out.log},
 		frames:  newFrameClock(),
 		seen:    newDedupe(dedupeTTL),
 		jobs:    make(chan job, cfg.QueueSize),
