@@ -252,6 +252,7 @@ func (b *Bot) firstDelivery(ctx context.Context, eventID string) bool {
 	}
 	first, err := b.cfg.Deliveries.FirstDelivery(ctx, eventID, dedupeTTL)
 	if err != nil {
+		b.metrics.StoreFailed("first delivery", err)
 		b.log.WarnContext(ctx, "cross-replica dedupe unavailable", "err", err)
 		return true
 	}

@@ -329,3 +329,50 @@ func counterValue(t testing.TB, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// histogram is an unlabelled histogram of the harness's registry.
+func histogram(t testing.TB, h *harness, name string) *dto.Histogram {
+	t.Helper()
+	families, err := h.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetHistogram()
+		}
+	}
+	return nil
+}
+
+// sampleCount is a histogram's count.
+func sampleCount(t testing.TB, h *harness, name string) uint64 {
+	return histogram(t, h, name).GetSampleCount()
+}
+
+// sampleSum is a histogram's sum.
+func sampleSum(t testing.TB, h *harness, name string) float64 {
+	return histogram(t, h, name).GetSampleSum()
+}
+
+// value is a labelled counter of the harness's registry, 0 when absent.
+func value(t testing.TB, h *harness, name, label, labelValue string) float64 {
+	t.Helper()
+	families, err := h.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == labelValue {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}

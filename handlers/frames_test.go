@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	dto "github.com/prometheus/client_model/go"
 )
 
 // frame is one server-to-client websocket frame (RFC 6455 §5.2), unmasked.
@@ -95,31 +94,6 @@ func TestLargeEnvelopeAckTimedFromItsFrame(t *testing.T) {
 	}
 }
 
-// histogram is an unlabelled histogram of the harness's registry.
-func histogram(t testing.TB, h *harness, name string) *dto.Histogram {
-	t.Helper()
-	families, err := h.metrics.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() == name && len(f.GetMetric()) == 1 {
-			return f.GetMetric()[0].GetHistogram()
-		}
-	}
-	return nil
-}
-
-// sampleCount is a histogram's count.
-func sampleCount(t testing.TB, h *harness, name string) uint64 {
-	return histogram(t, h, name).GetSampleCount()
-}
-
-// sampleSum is a histogram's sum.
-func sampleSum(t testing.TB, h *harness, name string) float64 {
-	return histogram(t, h, name).GetSampleSum()
-}
-
 // TestFrameClockOverTLS: Slack's socket is wss://, where the dialer does the
 // TLS handshake itself and follows the frames on the plain-text side.
 func TestFrameClockOverTLS(t *testing.T) {
@@ -150,3 +124,4 @@ func TestFrameClockOverTLS(t *testing.T) {
 		t.Error("the envelope read over TLS was not timed")
 	}
 }
+

@@ -181,6 +181,9 @@ func TestRedisDownKeepsDiagnosesWorking(t *testing.T) {
 	h.ack(env)
 	summary := h.waitMessage("summary", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
 	h.waitMessage("guidance saying watching is unavailable", inThread(chanOps, summary.TS, "has no PTR record", "watching is unavailable"))
+	if n := value(t, h, "rdnsbot_redis_errors_total", "op", "add"); n < 1 {
+		t.Errorf("the failed watch was not counted as a Redis error (%v)", n)
+	}
 }
 
 func TestExpiredWatchOffersKeepWatching(t *testing.T) {
