@@ -124,4 +124,3 @@ func TestFrameClockOverTLS(t *testing.T) {
 		t.Error("the envelope read over TLS was not timed")
 	}
 }
-
