@@ -5,10 +5,11 @@
 // Input may be a whole RFC 5322 message, typically a delivery status
 // notification (RFC 3464 multipart/report with message/delivery-status, whose
 // Status field uses the RFC 3463 enhanced codes), with MIME bodies
-// (RFC 2045-2049: quoted-printable, base64, multipart, HTML-only parts); a
-// bare SMTP reply or transcript pasted as text; or Slack message text as the
-// Events API delivers it (&lt; &gt; &amp; escaped, <mailto:a@b|a@b> links,
-// code fences and > quote markers).
+// (RFC 2045-2049: quoted-printable, base64, multipart, HTML-only parts),
+// also when forwarded as an attached message (RFC 2046 5.2.1); a bare SMTP
+// reply or transcript pasted as text; or Slack message text as the Events
+// API delivers it (&lt; &gt; &amp; escaped, <mailto:a@b|a@b> links, code
+// fences and > quote markers).
 //
 // Parsing never fails on content: malformed MIME is read as raw text. Only
 // input larger than MaxSize is refused, with ErrTooLarge.
@@ -18,13 +19,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"reflect"
+	"strings"
+	"unsafe"
 )
 
 // MaxSize is the largest input Parse reads: 25 MiB, the common message size
 // limit of the large receivers, so any bounce they return fits.
 const MaxSize = 25 << 20
 
-// ErrTooLarge is returned by Parse for input larger than MaxSize.
+// ErrTooLarge is returned for input larger than MaxSize.
 var ErrTooLarge = errors.New("bounce: input larger than 25 MiB")
 
 // IP sources: where Result.SendingIPs came from, most trustworthy first.
@@ -66,30 +71,110 @@ type Result struct {
 	Evidence string `json:"evidence"`
 }
 
-// Parse reads one bounce from r, in any of the forms the package doc lists.
-// It reads at most MaxSize bytes and returns ErrTooLarge beyond that; any
-// other error comes from r.
-func Parse(r io.Reader) (Result, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+// ParseReader reads one bounce from r, in any of the forms the package doc
+// lists, and parses it. It reads at most MaxSize+1 bytes, into one buffer,
+// and refuses larger input with ErrTooLarge; any other error comes from r.
+//
+// Memory: when r tells its length (Len() int, as *bytes.Reader and
+// *strings.Reader do; Size() int64, as *io.SectionReader does; or a regular
+// *os.File), the buffer is allocated once, so give a download's known size
+// that way. Otherwise it doubles as it fills, and the copies it leaves for
+// the collector add up to about 1.4 times the input. Parsing copies no part
+// of the buffer: MIME parts are walked in place, attachments that are
+// neither text nor messages are skipped undecoded, and each
+// transfer-encoded text part is decoded once. What parsing adds is about 5
+// times the text it reads (decoded, lower-cased and line-joined copies,
+// held until the verdict), so peak heap is about the input's size plus 5
+// times the size of its text parts: 1.0 times the input for a 24 MB DSN
+// whose bulk is attachments, nested or not, 6.2 times for 24 MB of mail
+// log. The Result holds copies: the buffer is garbage once ParseReader
+// returns.
+func ParseReader(r io.Reader) (Result, error) {
+	data, err := readInput(r)
 	if err != nil {
-		return Result{}, fmt.Errorf("bounce: read input: %w", err)
+		return Result{}, err
 	}
-	if len(data) > MaxSize {
-		return Result{}, fmt.Errorf("%w (limit %d bytes)", ErrTooLarge, MaxSize)
-	}
-	return parse(string(data)), nil
+	// data is never written again: the string aliases it.
+	return ParseString(unsafe.String(unsafe.SliceData(data), len(data)))
+}
+
+// Parse parses a bounce already in memory, without copying it. data must
+// not be written until Parse returns; the Result holds no part of it.
+// Input larger than MaxSize is refused with ErrTooLarge.
+func Parse(data []byte) (Result, error) {
+	return ParseString(unsafe.String(unsafe.SliceData(data), len(data)))
 }
 
 // ParseString parses text already in memory: a Slack message, attachment or
-// email file's plain_text. Text beyond MaxSize is ignored.
-func ParseString(s string) Result {
+// email file's plain_text. Input larger than MaxSize is refused with
+// ErrTooLarge, as by Parse.
+func ParseString(s string) (Result, error) {
 	if len(s) > MaxSize {
-		s = s[:MaxSize]
+		return Result{}, errTooLarge()
 	}
-	return parse(s)
+	return detach(analyse(extract(s))), nil
 }
 
-// parse splits the input into text chunks and reads the verdict from them.
-func parse(s string) Result {
-	return analyse(extract(s))
+func errTooLarge() error {
+	return fmt.Errorf("%w (limit %d bytes)", ErrTooLarge, MaxSize)
+}
+
+// readInput reads all of r, up to MaxSize bytes, into one buffer.
+func readInput(r io.Reader) ([]byte, error) {
+	buf := make([]byte, 0, sizeHint(r)+1) // +1: EOF is seen without growing
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > MaxSize {
+				return nil, errTooLarge()
+			}
+			grown := make([]byte, len(buf), min(2*cap(buf), MaxSize+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case len(buf) > MaxSize:
+			return nil, errTooLarge()
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return nil, fmt.Errorf("bounce: read input: %w", err)
+		}
+	}
+}
+
+// sizeHint returns the length r says it has, within [512, MaxSize].
+func sizeHint(r io.Reader) int {
+	n := int64(512)
+	switch r := r.(type) {
+	case interface{ Len() int }:
+		n = int64(r.Len())
+	case interface{ Size() int64 }:
+		n = r.Size()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := r.Stat(); err == nil && fi.Mode().IsRegular() {
+			n = fi.Size()
+		}
+	}
+	return int(min(max(n, 512), MaxSize))
+}
+
+// detach copies the strings of res out of the input, which they may share
+// memory with: the caller's buffer (Parse) may be reused, and a few bytes
+// must not keep a 25 MiB input alive. Every string field and string slice
+// is copied, whatever fields Result gains.
+func detach(res Result) Result {
+	v := reflect.ValueOf(&res).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); {
+		case f.Kind() == reflect.String:
+			f.SetString(strings.Clone(f.String()))
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			for j := range f.Len() {
+				f.Index(j).SetString(strings.Clone(f.Index(j).String()))
+			}
+		}
+	}
+	return res
 }

@@ -1,10 +1,10 @@
 package bounce
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -90,7 +90,7 @@ func TestParseString(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := ParseString(tc.in)
+			r := mustParse(t, tc.in)
 			if r.RDNS != tc.rdns {
 				t.Errorf("rdns %v, want %v (evidence %q)", r.RDNS, tc.rdns, r.Evidence)
 			}
@@ -113,16 +113,79 @@ func TestParseString(t *testing.T) {
 	}
 }
 
-func TestParseTooLarge(t *testing.T) {
-	_, err := Parse(io.MultiReader(strings.NewReader("550 5.7.25 no PTR\n"), bytes.NewReader(make([]byte, MaxSize))))
-	if !errors.Is(err, ErrTooLarge) {
+// mustParse parses in with ParseString, failing the test on an error.
+func mustParse(tb testing.TB, in string) Result {
+	tb.Helper()
+	r, err := ParseString(in)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// noHint hides the length of a reader, as a network body does.
+type noHint struct{ r io.Reader }
+
+func (n noHint) Read(p []byte) (int, error) { return n.r.Read(p) }
+
+// wrongSize says it is 1000 bytes long, whatever it holds.
+type wrongSize struct{ io.Reader }
+
+func (wrongSize) Size() int64 { return 1000 }
+
+// TestTooLarge: every entry point refuses input past MaxSize, with or
+// without a length to go by, and reads exactly MaxSize. The filler is an
+// attachment, which is skipped unread, so the test costs the reading only.
+func TestTooLarge(t *testing.T) {
+	head := "Content-Type: multipart/mixed; boundary=b\n\n--b\n\n550 5.7.25 no PTR for [203.0.113.5]\n" +
+		"--b\nContent-Type: application/octet-stream\n\n"
+	exact := head + strings.Repeat("a", MaxSize-len(head))
+	entries := map[string]func(string) (Result, error){
+		"ParseString": ParseString,
+		"Parse":       func(s string) (Result, error) { return Parse([]byte(s)) },
+		"ParseReader": func(s string) (Result, error) { return ParseReader(strings.NewReader(s)) },
+		"ParseReader without length": func(s string) (Result, error) {
+			return ParseReader(noHint{io.MultiReader(strings.NewReader(s[:10]), strings.NewReader(s[10:]))})
+		},
+		"ParseReader with a wrong length": func(s string) (Result, error) {
+			return ParseReader(wrongSize{strings.NewReader(s)})
+		},
+	}
+	for name, parse := range entries {
+		t.Run(name, func(t *testing.T) {
+			r, err := parse(exact)
+			if err != nil || !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.5"}) {
+				t.Fatalf("MaxSize input: %+v, %v", r, err)
+			}
+			_, err = parse(exact + "a")
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "limit 26214400 bytes") {
+				t.Fatalf("MaxSize+1: err %v, want ErrTooLarge with the limit", err)
+			}
+		})
+	}
+}
+
+// TestParseReaderStops: ParseReader reads no more than MaxSize+1 bytes of
+// an endless input.
+func TestParseReaderStops(t *testing.T) {
+	var n countingReader
+	if _, err := ParseReader(&n); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err %v, want ErrTooLarge", err)
 	}
-	// Exactly MaxSize is read, the verdict found at its start.
-	r, err := Parse(io.MultiReader(strings.NewReader("550 5.7.25 no PTR for [203.0.113.5]\n\n"), bytes.NewReader(bytes.Repeat([]byte("a"), MaxSize-40))))
-	if err != nil || !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.5"}) {
-		t.Fatalf("25 MiB input: %+v, %v", r, err)
+	if n > MaxSize+1+64<<10 {
+		t.Fatalf("read %d bytes of an endless input", n)
 	}
+}
+
+// countingReader is an endless input of 'a's that counts what was read.
+type countingReader int
+
+var as = strings.Repeat("a", 64<<10)
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n := copy(p, as)
+	*c += countingReader(n)
+	return n, nil
 }
 
 type failReader struct{}
@@ -130,8 +193,27 @@ type failReader struct{}
 func (failReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }
 
 func TestParseReadError(t *testing.T) {
-	if _, err := Parse(failReader{}); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+	if _, err := ParseReader(failReader{}); err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("err %v, want the reader's error wrapped", err)
+	}
+}
+
+// TestResultDetached: Parse reads the caller's buffer in place, and the
+// Result shares no memory with it: the buffer may be reused at once.
+func TestResultDetached(t *testing.T) {
+	in := "From: MAILER-DAEMON\nContent-Type: multipart/report; boundary=b\n\n--b\nContent-Type: text/plain\n\n" +
+		"<bob@example.org>: host mx.example.org[192.0.2.9] said: 550 5.7.25 [203.0.113.5] no PTR record\n--b--\n"
+	want := mustParse(t, in)
+	buf := []byte(in)
+	got, err := Parse(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = 'X'
+	}
+	if !reflect.DeepEqual(got, want) || want.Receiver == "" || want.Recipient == "" || want.Evidence == "" {
+		t.Fatalf("after the buffer was overwritten: %+v, want %+v", got, want)
 	}
 }
 
@@ -147,9 +229,54 @@ func TestMalformedMIME(t *testing.T) {
 	}
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := ParseString(in)
+			r := mustParse(t, in)
 			if !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.5"}) {
 				t.Errorf("got %+v", r)
+			}
+		})
+	}
+}
+
+// TestMIMEParts: which parts are read. A bounce forwarded as an attached
+// message is walked; the returned message of a DSN is not read for its
+// wording; attachments that are not text are skipped undecoded; text parts
+// are decoded whatever their transfer encoding.
+func TestMIMEParts(t *testing.T) {
+	const rejection = "550 5.7.25 [203.0.113.5] The IP address sending this message does not have a PTR record setup."
+	b64 := base64.StdEncoding.EncodeToString([]byte(rejection))
+	part := func(header, body string) string { return "--b\n" + header + "\n\n" + body + "\n" }
+	mixed := func(parts ...string) string {
+		return "From: a@example.org\nContent-Type: multipart/mixed; boundary=b\n\n" + strings.Join(parts, "") + "--b--\n"
+	}
+	dsn := "From: MAILER-DAEMON@example.net\nContent-Type: multipart/report; boundary=r\n\n" +
+		"--r\nContent-Type: text/plain\n\n" + rejection + "\n--r--\n"
+	tests := map[string]struct {
+		in   string
+		rdns bool
+	}{
+		"forwarded bounce": {mixed(part("Content-Type: text/plain", "see below"), part("Content-Type: message/rfc822", dsn)), true},
+		"forwarded, base64": {mixed(part("Content-Type: message/rfc822\nContent-Transfer-Encoding: base64",
+			base64.StdEncoding.EncodeToString([]byte(dsn)))), true},
+		"returned message wording": {"Content-Type: multipart/report; boundary=b\n\n" +
+			part("Content-Type: text/plain", "Delivery failed: mailbox full") +
+			part("Content-Type: message/rfc822", "Subject: hi\n\n"+rejection) + "--b--\n", false},
+		"image attachment":   {mixed(part("Content-Type: image/png\nContent-Transfer-Encoding: base64", b64)), false},
+		"octet-stream":       {mixed(part("Content-Type: application/octet-stream", rejection)), false},
+		"text attachment":    {mixed(part("Content-Type: text/plain; name=log.txt\nContent-Transfer-Encoding: base64", b64)), true},
+		"quoted-printable":   {mixed(part("Content-Transfer-Encoding: Quoted-Printable", strings.Replace(rejection, "PTR", "P=\nT=52", 1))), true},
+		"html":               {mixed(part("Content-Type: text/html", "<p>"+rejection+"</p>")), true},
+		"no part header":     {mixed("--b\n\n" + rejection + "\n"), true},
+		"broken part header": {mixed(part("Content-Type: image/png\nnot a field", rejection)), true},
+		"folded type":        {"Content-Type: multipart/mixed;\n\tboundary=b\n\n" + part("Content-Type: text/plain", rejection) + "--b--\n", true},
+		"cut off":            {strings.TrimSuffix(mixed(part("Content-Type: text/plain", rejection)), "--b--\n"), true},
+		"epilogue ignored":   {mixed(part("Content-Type: text/plain", "hello")) + rejection, false},
+		"longer boundary":    {mixed(part("Content-Type: image/png", "x"), "--bb\n\n"+rejection+"\n"), false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := mustParse(t, tc.in)
+			if r.RDNS != tc.rdns || (tc.rdns && !slices.Equal(r.SendingIPs, []string{"203.0.113.5"})) {
+				t.Errorf("got %+v, want rdns %v", r, tc.rdns)
 			}
 		})
 	}
@@ -161,7 +288,7 @@ func TestLineEndings(t *testing.T) {
 	msg := "From: MAILER-DAEMON\nContent-Type: multipart/report; boundary=b\n\n--b\nContent-Type: text/plain\n" +
 		"Content-Transfer-Encoding: base64\n\n" + base64.StdEncoding.EncodeToString([]byte("550 5.7.25 [203.0.113.5] no PTR record")) + "\n--b--\n"
 	for name, eol := range map[string]string{"LF": "\n", "CRLF": "\r\n", "CR": "\r"} {
-		r := ParseString(strings.ReplaceAll(msg, "\n", eol))
+		r := mustParse(t, strings.ReplaceAll(msg, "\n", eol))
 		if !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.5"}) {
 			t.Errorf("%s: got %+v", name, r)
 		}

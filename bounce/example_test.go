@@ -9,9 +9,13 @@ import (
 // A Gmail rejection as Slack delivers a pasted quote: escaped, quoted, with a
 // mailto link.
 func ExampleParseString() {
-	r := bounce.ParseString("&gt; &lt;<mailto:bob@gmail.com|bob@gmail.com>&gt;: host gmail-smtp-in.l.google.com[142.251.170.27] said:\n" +
+	r, err := bounce.ParseString("&gt; &lt;<mailto:bob@gmail.com|bob@gmail.com>&gt;: host gmail-smtp-in.l.google.com[142.251.170.27] said:\n" +
 		"&gt; 550-5.7.25 [203.0.113.5] The IP address sending this message does not have a\n" +
 		"&gt; 550 5.7.25 PTR record setup. - gsmtp (in reply to end of DATA command)")
+	if err != nil {
+		fmt.Println(err) // only input larger than bounce.MaxSize is refused
+		return
+	}
 	fmt.Println(r.RDNS, r.SendingIPs, r.IPSource, r.ReplyCode, r.Status)
 	fmt.Println(r.Receiver, r.Recipient)
 	// Output:

@@ -82,7 +82,7 @@ func TestPhraseFamilies(t *testing.T) {
 		"550 5.7.1 Your PTR record mail.example.com is blacklisted",
 	}
 	for _, s := range pos {
-		r := ParseString(s)
+		r := mustParse(t, s)
 		if !r.RDNS {
 			t.Errorf("missed: %s", s)
 		}
@@ -91,7 +91,7 @@ func TestPhraseFamilies(t *testing.T) {
 		}
 	}
 	for _, s := range neg {
-		if r := ParseString(s); r.RDNS {
+		if r := mustParse(t, s); r.RDNS {
 			t.Errorf("false positive: %s (%s)", s, r.Evidence)
 		}
 	}
@@ -106,7 +106,7 @@ func TestNotTheClient(t *testing.T) {
 		"550 Access denied - Invalid HELO name (See RFC2821 4.1.1.1)",
 		"Connected to 192.0.2.7 but sender was rejected.\nRemote host said: 421 Refused. You have no reverse DNS entry.",
 	} {
-		if r := ParseString(s); len(r.SendingIPs) != 0 {
+		if r := mustParse(t, s); len(r.SendingIPs) != 0 {
 			t.Errorf("sending IPs %v from %q: %s", r.SendingIPs, r.IPSource, s)
 		}
 	}

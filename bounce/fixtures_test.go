@@ -54,7 +54,7 @@ func loadFixtures(tb testing.TB) []fixture {
 func TestFixtures(t *testing.T) {
 	var tp, fp, fn, named, ipRight int
 	for _, fx := range loadFixtures(t) {
-		res := ParseString(string(fx.body))
+		res := mustParse(t, string(fx.body))
 		switch {
 		case res.RDNS && fx.rdns:
 			tp++

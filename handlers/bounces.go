@@ -44,7 +44,12 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 		}
 	}
 	for _, text := range messageTexts(ev) {
-		consider(bounce.ParseString(text))
+		r, err := bounce.ParseString(text)
+		if err != nil {
+			b.log.WarnContext(ctx, "reading bounce text", "err", err)
+			continue
+		}
+		consider(r)
 	}
 	for i := range ev.Files {
 		r, err := b.files.read(ctx, &ev.Files[i])

@@ -42,7 +42,10 @@ func (b *fileReader) read(ctx context.Context, f *slackFile) (bounce.Result, err
 		}
 	}
 	if f.isEmail() {
-		r := bounce.ParseString(f.PlainText)
+		r, err := bounce.ParseString(f.PlainText)
+		if err != nil {
+			return bounce.Result{}, fmt.Errorf("email %s: %w", f.ID, err)
+		}
 		if r.RDNS && len(r.SendingIPs) > 0 || (f.URLPrivateDownload == "" && f.URLPrivate == "") || !f.HasMore {
 			return r, nil
 		}
@@ -107,7 +110,7 @@ func (b *fileReader) download(ctx context.Context, f *slackFile) (bounce.Result,
 	if err := b.out.api.GetFileContext(ctx, url, w); err != nil {
 		return bounce.Result{}, fmt.Errorf("download %s: %w", f.ID, err)
 	}
-	return bounce.Parse(&buf)
+	return bounce.Parse(buf.Bytes())
 }
 
 // limitedWriter fails once more than left bytes are written.

@@ -73,7 +73,7 @@ func cmdParseBounce(ctx context.Context, args []string, stdin io.Reader, stdout,
 // parseFile parses one named input, "-" being standard input.
 func parseFile(name string, stdin io.Reader) (bounce.Result, error) {
 	if name == "-" {
-		res, err := bounce.Parse(stdin)
+		res, err := bounce.ParseReader(stdin)
 		return res, wrapTooLarge("standard input", err)
 	}
 	f, err := os.Open(name)
@@ -81,7 +81,7 @@ func parseFile(name string, stdin io.Reader) (bounce.Result, error) {
 		return bounce.Result{}, err // *PathError already names the file
 	}
 	defer f.Close()
-	res, err := bounce.Parse(f)
+	res, err := bounce.ParseReader(f)
 	return res, wrapTooLarge(name, err)
 }
 
