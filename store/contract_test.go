@@ -381,6 +381,9 @@ func TestFixedEndsWatchOnce(t *testing.T) {
 		if ws, err := st.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
 			t.Fatalf("ListForIP after the fixed announcements = %v, %v; want none", ws, err)
 		}
+		if n, err := st.Count(ctx); err != nil || n != 0 {
+			t.Fatalf("Count after the fixed announcements = %d, %v; want 0", n, err)
+		}
 		if _, ok, err := nextDue(ctx, st); err != nil || ok {
 			t.Fatalf("NextDue = %v, %v; want nothing left", ok, err)
 		}

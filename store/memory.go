@@ -197,17 +197,22 @@ func (m *Memory) filter(keep func(*Watch) bool) []Watch {
 	return ws
 }
 
-// claimDue leases up to max IPs due at now as Redis does: round robin
-// across the channels the IPs are scheduled under, least recently served
-// channel first, the most overdue IP of each channel first. (Redis considers
-// the 32 channels with the most overdue work at a time; this store, which
-// holds few, considers all.)
+// claimDue leases up to max IPs due at now fairly, as Redis does: round
+// robin across the channels the IPs are queued under, least recently served
+// channel first, the most overdue IP of each channel first. (A channel that
+// was idle goes first here and last in Redis; either way no channel waits
+// more than one turn of each other busy channel.)
 func (m *Memory) claimDue(now int64, max int, lease time.Duration) []Claim {
 	queues := map[string][]netip.Addr{}
 	for ip, e := range m.ips {
 		if e.scheduled && e.due <= now {
 			queues[e.queue] = append(queues[e.queue], ip)
 		}
+	}
+	if len(m.turn) > minSweep {
+		// Forget the turns of channels with nothing due: bounded memory, at
+		// the cost of letting them go first when they next have something.
+		maps.DeleteFunc(m.turn, func(ch string, _ int64) bool { return queues[ch] == nil })
 	}
 	chans := slices.Collect(maps.Keys(queues))
 	slices.SortFunc(chans, func(a, b string) int { return cmp.Or(cmp.Compare(m.turn[a], m.turn[b]), cmp.Compare(a, b)) })

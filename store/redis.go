@@ -482,7 +482,7 @@ func decodeWatch(ip, wid, rec, meta string) (Watch, error) {
 	w.ProgressAnnounced = f[4] == "1"
 	if m := strings.Split(meta, "|"); len(m) >= 4 {
 		w.Status, w.CheckedAt = diagnose.Status(m[1]), fromMS(m[2])
-		if len(m) == 6 {
+		if len(m) >= 6 {
 			w.Zone = m[5]
 		}
 	}

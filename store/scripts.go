@@ -22,9 +22,11 @@ import "github.com/redis/go-redis/v9"
 // or e (expired, announcement pending); progress is 1 once a progress
 // announcement was recorded; attempts counts claims of the pending
 // announcement. The field "#" holds the IP's
-// "checks|status|checked_ms|token|queue|zone": token is the current claim's,
-// 0 when unclaimed; queue is the channel whose queue the IP is scheduled in;
-// zone is the reverse zone of the last diagnosis, for pacing. Records
+// "checks|status|checked_ms|token|queue|zone|asked": token is the current
+// claim's, 0 when unclaimed; queue is the channel whose queue the IP is
+// scheduled in; zone is the reverse zone of the last diagnosis, for pacing;
+// asked is the earliest due time a watch added during the current claim
+// asked for ("" for none), which the claim's outcome honours. Records
 // written before queues existed have four fields and are read with those
 // empty; their IPs were scheduled in <prefix>:due, which migrate moves into
 // the queues.
@@ -42,11 +44,11 @@ end
 local function enc(w) return w.u .. '|' .. w.s .. '|' .. w.c .. '|' .. w.st .. '|' .. w.pr .. '|' .. w.a end
 local function active(w) return w.st == 'a' or w.st == 'p' end
 local function parsemeta(v)
-  local n, st, ck, tok, q, z = string.match(v or '0|||0||', '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)$')
-  return {n = tonumber(n), st = st, ck = ck, tok = tok, q = q or '', z = z or ''}
+  local n, st, ck, tok, q, z, e = string.match(v or '0|||0|||', '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)|?([^|]*)$')
+  return {n = tonumber(n), st = st, ck = ck, tok = tok, q = q or '', z = z or '', e = e or ''}
 end
 local function getmeta(ip) return parsemeta(redis.call('HGET', wkey(ip), '#') or nil) end
-local function encmeta(m) return m.n .. '|' .. m.st .. '|' .. m.ck .. '|' .. m.tok .. '|' .. m.q .. '|' .. m.z end
+local function encmeta(m) return m.n .. '|' .. m.st .. '|' .. m.ck .. '|' .. m.tok .. '|' .. m.q .. '|' .. m.z .. '|' .. m.e end
 local function setmeta(ip, m) redis.call('HSET', wkey(ip), '#', encmeta(m)) end
 -- due is the IP's due time in its queue q, false when it is not scheduled.
 local function due(ip, q)
@@ -220,7 +222,11 @@ local function complete(i)
   local m = getmeta(ip)
   if m.tok ~= tok then return -1, after end
   local wk = wkey(ip)
-  m.tok = '0'
+  -- A due time was asked for during the check (a new thread's watch): the
+  -- next check comes no later.
+  local nx = tonumber(ARGV[i + 2])
+  if m.e ~= '' then nx = math.min(nx, tonumber(m.e)) end
+  m.tok, m.e = '0', ''
   if ARGV[i + 8] ~= '1' then m.n, m.st, m.ck, m.z = m.n + 1, ARGV[i + 3], ARGV[i + 4], ARGV[i + 7] end
   setmeta(ip, m)
   local kinds, changed = {}, false
@@ -239,19 +245,16 @@ local function complete(i)
     end
   end
   for kind in pairs(kinds) do redis.call('HSET', P .. ':r:' .. ip, kind, ARGV[i + 5]) end
-  local sc = due(ip, m.q)
   -- An IP is in its queue exactly while it has an active watch, so without
-  -- a transition (the common case) its score says whether to reschedule it,
-  -- and settle's scan of every watch is not needed; unless no watch is left
-  -- at all (a key lost outside these scripts), which settle cleans up.
-  local keep
-  if changed or redis.call('HLEN', wk) < 2 then keep = settle(ip) else keep = sc ~= false end
-  if keep then
-    -- A due time below the token was set during the check (a new thread's
-    -- watch): keep it if it is earlier.
-    local nx = tonumber(ARGV[i + 2])
-    if sc and sc < tonumber(tok) then nx = math.min(nx, sc) end
-    sched(ip, m.q, nx, sc)
+  -- a transition (the common case) it is rescheduled only if it is still
+  -- queued (XX), and settle's scan of every watch is not needed; unless no
+  -- watch is left at all (a key lost outside these scripts), which settle
+  -- cleans up. The queue's bound is lowered when the IP comes before its
+  -- lease's end, its time until now.
+  if (changed or redis.call('HLEN', wk) < 2) and not settle(ip) then return 1, after end
+  if m.q ~= '' then
+    redis.call('ZADD', qkey(m.q), 'XX', nx, ip)
+    if nx < tonumber(tok) then redis.call('ZADD', WAIT, 'LT', nx, m.q) end
   end
   return 1, after
 end
@@ -317,12 +320,17 @@ redis.call('HSET', wk, wid, user .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|a|0|0'
 redis.call('HSETNX', wk, '#', '0|' .. ARGV[8] .. '|' .. ARGV[9] .. '|0||' .. ARGV[10])
 local m = getmeta(ip)
 local old = due(ip, m.q)
+local at = tonumber(ARGV[7])
 if not old then
   -- Not scheduled: the IP joins this channel's queue.
   m.q = ch
   setmeta(ip, m)
+elseif m.tok ~= '0' and (m.e == '' or at < tonumber(m.e)) then
+  -- Being checked: the check's outcome must not schedule it later.
+  m.e = at
+  setmeta(ip, m)
 end
-sched(ip, m.q, ARGV[7], old, 'LT')
+sched(ip, m.q, at, old, 'LT')
 redis.call('HSET', P .. ':u:' .. user, ip .. ' ' .. wid, '')
 redis.call('HSET', P .. ':c:' .. ch, ip .. ' ' .. th, '')
 return 1

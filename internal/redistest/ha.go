@@ -47,8 +47,9 @@ type Sentinel struct {
 // StartSentinel starts the deployment and waits until every sentinel
 // monitors the master, knows the replica and the two other sentinels:
 // from then on, a failover can happen. The sentinels consider the master
-// down after 0.5 s without an answer and promote the replica within about
-// 2 s.
+// down after 1 s without an answer (short, yet long enough that a loaded
+// machine does not fail it over by mistake) and promote the replica about
+// 2 s after that.
 // Everything is stopped when the test ends.
 func StartSentinel(tb testing.TB) *Sentinel {
 	tb.Helper()
@@ -74,7 +75,7 @@ func StartSentinel(tb testing.TB) *Sentinel {
 		var b strings.Builder
 		fmt.Fprintf(&b, "sentinel myid %s\n", id(i))
 		fmt.Fprintf(&b, "sentinel monitor %s %s %s 2\n", MasterName, local, port(s.Master.Addr()))
-		fmt.Fprintf(&b, "sentinel down-after-milliseconds %s 500\n", MasterName)
+		fmt.Fprintf(&b, "sentinel down-after-milliseconds %s 1000\n", MasterName)
 		fmt.Fprintf(&b, "sentinel failover-timeout %s 3000\n", MasterName)
 		fmt.Fprintf(&b, "sentinel known-replica %s %s %s\n", MasterName, local, port(s.Replica.Addr()))
 		for j := range 3 {
