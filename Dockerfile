@@ -1,5 +1,10 @@
 # Multi-stage build: a static binary in an image holding only it and the CA
 # certificates it needs to reach Slack over TLS.
+#
+# Layers go from the least to the most often changed: the module list and its
+# downloads first, then the Go sources (.dockerignore lets nothing else in),
+# so editing .env, the docs or tests never rebuilds the module cache, and
+# editing only them does not rebuild the binary either.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

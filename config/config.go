@@ -1,6 +1,7 @@
 // Package config reads rdnsbot's configuration from the environment
-// (github.com/sethvargo/go-envconfig) and validates it, reporting every
-// problem at once, naming the variable and never echoing a secret's value.
+// (github.com/sethvargo/go-envconfig) and validates it. Every problem is
+// reported at once, one line each in one format ("config: VAR: what is
+// wrong; expected what"), naming the variable and never echoing a secret.
 package config
 
 import (
@@ -11,11 +12,15 @@ import (
 	"net"
 	"net/url"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -32,10 +37,6 @@ func (s Secret) MarshalText() ([]byte, error)  { return []byte(redacted), nil }
 func (s Secret) Reveal() string                { return string(s) }
 func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(redacted)) }
 
-// DefaultRecheckIntervals is the recheck schedule when RECHECK_INTERVALS is
-// unset: early checks catch quick fixes, later ones stay cheap.
-const DefaultRecheckIntervals = "1m,2m,5m,10m,15m,30m,1h"
-
 // Config is the bot's whole configuration. Every field is documented in
 // README.md and .env.example.
 type Config struct {
@@ -44,6 +45,8 @@ type Config struct {
 	// APIURL lets tests point the bot at a local fake Slack.
 	APIURL string `env:"SLACK_API_URL, default=https://slack.com/api/"`
 
+	// DNSResolver is "host:port" once loaded (diagnose.ParseResolver), or ""
+	// for the first nameserver of /etc/resolv.conf.
 	DNSResolver string        `env:"DNS_RESOLVER"`
 	DNSTimeout  time.Duration `env:"DNS_TIMEOUT, default=5s"`
 	// DNSAuthorityPort is where authoritative servers are asked directly;
@@ -58,104 +61,268 @@ type Config struct {
 	LogLevel       string   `env:"LOG_LEVEL, default=info"`
 	Workers        int      `env:"WORKERS, default=16"`
 
-	RecheckIntervals string        `env:"RECHECK_INTERVALS"`
-	WatchMaxAge      time.Duration `env:"WATCH_MAX_AGE, default=72h"`
+	// RecheckIntervals is watch.DefaultIntervals when unset.
+	RecheckIntervals watch.Intervals `env:"RECHECK_INTERVALS"`
+	WatchMaxAge      time.Duration   `env:"WATCH_MAX_AGE, default=72h"`
+	// Watch caps: 0 is the scheduler's default (watch.DefaultCaps), a
+	// negative value no cap.
+	WatchMaxPerChannel int `env:"WATCH_MAX_PER_CHANNEL"`
+	WatchMaxPerUser    int `env:"WATCH_MAX_PER_USER"`
+	WatchMaxTotal      int `env:"WATCH_MAX_TOTAL"`
+}
 
-	// Intervals is RecheckIntervals parsed, filled in by Load.
-	Intervals []time.Duration
+// Caps are the watch caps as the scheduler takes them.
+func (c *Config) Caps() watch.Caps {
+	return watch.Caps{PerChannel: c.WatchMaxPerChannel, PerUser: c.WatchMaxPerUser, Total: c.WatchMaxTotal}
+}
+
+// Problem is one variable that is unusable: Msg says what is wrong and what
+// is expected, without the value when the variable is a secret.
+type Problem struct {
+	Var, Msg string
+}
+
+func (p Problem) Error() string { return "config: " + p.Var + ": " + p.Msg }
+
+// Error is every problem Load found, in the order of the variables.
+type Error struct {
+	Problems []Problem
+}
+
+// Error is one line per problem.
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// expected says what each variable takes, for its problem's message.
+var expected = map[string]string{
+	"SLACK_APP_TOKEN":       "the app-level token, xapp-… (Basic Information → App-Level Tokens, scope connections:write)",
+	"SLACK_BOT_TOKEN":       "the Bot User OAuth Token, xoxb-… (Install App)",
+	"SLACK_API_URL":         "an http(s) URL such as https://slack.com/api/",
+	"DNS_RESOLVER":          "an IP address, IP:port or host:port, such as 1.1.1.1 or 127.0.0.1:53",
+	"DNS_TIMEOUT":           "a duration from 100ms to 1m, such as 5s",
+	"DNS_AUTHORITY_PORT":    "a port number from 1 to 65535",
+	"REDIS_URL":             "redis://[user:pass@]host:port/db, rediss://…, unix:///path?db=N, redis+sentinel://… or redis+cluster://…",
+	"HTTP_ADDR":             "[host]:port, such as :8080 or 127.0.0.1:8080",
+	"BOUNCE_CHANNELS":       "comma-separated Slack channel IDs (C…, G… or D…)",
+	"LOG_LEVEL":             "debug, info, warn or error",
+	"WORKERS":               "a whole number from 1 to 1024",
+	"RECHECK_INTERVALS":     "comma-separated durations of at least 1s, such as 1m,2m,5m,1h",
+	"WATCH_MAX_AGE":         "a duration of at least 1m, such as 72h",
+	"WATCH_MAX_PER_CHANNEL": "a whole number: 0 for the default, negative for no cap",
+	"WATCH_MAX_PER_USER":    "a whole number: 0 for the default, negative for no cap",
+	"WATCH_MAX_TOTAL":       "a whole number: 0 for the default, negative for no cap",
 }
 
 // Load reads the configuration through l (envconfig.OsLookuper() in main,
-// envconfig.MapLookuper in tests) and validates it. The error lists every
-// problem found, one per line.
+// envconfig.MapLookuper in tests) and validates it. The error is an *Error
+// listing every problem found.
 func Load(ctx context.Context, l envconfig.Lookuper) (*Config, error) {
 	var c Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
-		return nil, fmt.Errorf("config: %s", envNames(err))
-	}
-	if c.RecheckIntervals == "" {
-		c.RecheckIntervals = DefaultRecheckIntervals
-	}
-	if err := c.validate(); err != nil {
-		return nil, err
+	problems := decode(ctx, &c, l)
+	problems = append(problems, c.validate(problems)...)
+	// In the order of the variables, as README lists them.
+	slices.SortStableFunc(problems, func(a, b Problem) int { return varOrder(a.Var) - varOrder(b.Var) })
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
 	}
 	return &c, nil
 }
 
-func (c *Config) validate() error {
-	var errs []error
-	problem := func(variable, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", variable, fmt.Sprintf(format, args...)))
-	}
-	checkToken := func(variable string, token Secret, prefix, what string) {
-		switch v := token.Reveal(); {
-		case v == "":
-			problem(variable, "required (the %s token, %s…)", what, prefix)
-		case !strings.HasPrefix(v, prefix):
-			problem(variable, "must be the %s token, starting with %q", what, prefix)
-		case strings.ContainsAny(v, " \t\r\n"):
-			problem(variable, "contains white space; copy the token again")
+// varOrder is the position of an environment variable among Config's fields.
+func varOrder(name string) int {
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		if v, _, _ := strings.Cut(t.Field(i).Tag.Get("env"), ","); v == name {
+			return i
 		}
 	}
-	checkToken("SLACK_APP_TOKEN", c.AppToken, "xapp-", "app-level")
-	checkToken("SLACK_BOT_TOKEN", c.BotToken, "xoxb-", "bot")
+	return t.NumField()
+}
 
+// decode fills c field by field, so that one unreadable variable does not
+// hide the next one (envconfig stops at its first error).
+func decode(ctx context.Context, c *Config, l envconfig.Lookuper) []Problem {
+	var problems []Problem
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("env")
+		if tag == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}}))
+		if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: one.Interface(), Lookuper: l}); err != nil {
+			raw, _ := l.Lookup(name)
+			problems = append(problems, Problem{name, unreadable(f.Type, raw, err) + "; expected " + expected[name]})
+			continue
+		}
+		v.Field(i).Set(one.Elem().Field(0))
+	}
+	return problems
+}
+
+// unreadable says why raw could not be decoded into a value of type t, in
+// words rather than strconv's.
+func unreadable(t reflect.Type, raw string, err error) string {
+	switch {
+	case t == reflect.TypeFor[Secret]():
+		return "cannot be read"
+	case reflect.PointerTo(t).Implements(reflect.TypeFor[envconfig.Decoder]()):
+		// Our own decoders word their errors for users.
+		if inner := errors.Unwrap(err); inner != nil {
+			return fmt.Sprintf("%q: %v", raw, inner)
+		}
+	case t == reflect.TypeFor[time.Duration]():
+		return fmt.Sprintf("%q is not a duration", raw)
+	case t.Kind() == reflect.Int:
+		return fmt.Sprintf("%q is not a whole number", raw)
+	}
+	return fmt.Sprintf("%q cannot be read", raw)
+}
+
+// validate checks the decoded values. Variables that could not be decoded
+// (already in decoded) are not reported twice.
+func (c *Config) validate(decoded []Problem) []Problem {
+	var problems []Problem
+	skip := map[string]bool{}
+	for _, p := range decoded {
+		skip[p.Var] = true
+	}
+	problem := func(variable, format string, args ...any) {
+		if !skip[variable] {
+			problems = append(problems, Problem{variable, fmt.Sprintf(format, args...) + "; expected " + expected[variable]})
+		}
+	}
+	checkToken := func(variable string, token Secret, prefix string) {
+		v := token.Reveal()
+		rest, ok := strings.CutPrefix(v, prefix)
+		switch {
+		case v == "":
+			problem(variable, "required")
+		case strings.ContainsAny(v, " \t\r\n"):
+			problem(variable, "contains white space (copy the token again)")
+		case !ok:
+			problem(variable, "is not a %s token", prefix+"…")
+		case placeholder(rest):
+			problem(variable, "is still the placeholder from .env.example")
+		case !tokenChars(rest):
+			problem(variable, "holds characters no Slack token has")
+		}
+	}
+	checkToken("SLACK_APP_TOKEN", c.AppToken, "xapp-")
+	checkToken("SLACK_BOT_TOKEN", c.BotToken, "xoxb-")
 	if u, err := url.Parse(c.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		problem("SLACK_API_URL", "must be an http(s) URL such as https://slack.com/api/")
+		problem("SLACK_API_URL", "%q is not an http(s) URL", c.APIURL)
 	} else if !strings.HasSuffix(c.APIURL, "/") {
 		c.APIURL += "/"
 	}
 	if c.DNSResolver != "" {
-		if _, _, err := net.SplitHostPort(c.DNSResolver); err != nil {
-			problem("DNS_RESOLVER", "must be host:port, e.g. 127.0.0.1:53 or [::1]:53 (%v)", err)
+		if addr, err := diagnose.ParseResolver(c.DNSResolver); err != nil {
+			problem("DNS_RESOLVER", "%q is not a resolver address", c.DNSResolver)
+		} else {
+			c.DNSResolver = addr
 		}
 	}
 	if c.DNSAuthorityPort < 1 || c.DNSAuthorityPort > 65535 {
-		problem("DNS_AUTHORITY_PORT", "must be a port number, got %d", c.DNSAuthorityPort)
+		problem("DNS_AUTHORITY_PORT", "%d is out of range", c.DNSAuthorityPort)
 	}
-	if c.DNSTimeout <= 0 || c.DNSTimeout > time.Minute {
-		problem("DNS_TIMEOUT", "must be between 0 and 1m, got %s", c.DNSTimeout)
+	if c.DNSTimeout < 100*time.Millisecond || c.DNSTimeout > time.Minute {
+		problem("DNS_TIMEOUT", "%s is out of range", c.DNSTimeout)
 	}
 	if r := c.RedisURL.Reveal(); r != "" {
-		if u, err := url.Parse(r); err != nil || u.Scheme == "" {
-			// The URL itself may hold a password: do not echo it.
-			problem("REDIS_URL", "is not a URL (expected redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://)")
+		if why := redisURLProblem(r); why != "" {
+			problem("REDIS_URL", "%s", why)
 		}
 	}
-	if c.HTTPAddr != "" {
-		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-			problem("HTTP_ADDR", "must be [host]:port, e.g. :8080 (%v)", err)
-		}
+	if c.HTTPAddr != "" && !validListenAddr(c.HTTPAddr) {
+		problem("HTTP_ADDR", "%q is not [host]:port", c.HTTPAddr)
 	}
 	for _, ch := range c.BounceChannels {
 		if !validChannelID(ch) {
-			problem("BOUNCE_CHANNELS", "%q is not a Slack channel ID (C…, G… or D…)", ch)
+			problem("BOUNCE_CHANNELS", "%q is not a Slack channel ID", ch)
 		}
 	}
 	if _, err := c.Level(); err != nil {
-		problem("LOG_LEVEL", "%v", err)
+		problem("LOG_LEVEL", "%q is not a log level", c.LogLevel)
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
-		problem("WORKERS", "must be between 1 and 1024, got %d", c.Workers)
-	}
-	var err error
-	if c.Intervals, err = watch.ParseIntervals(c.RecheckIntervals); err != nil {
-		problem("RECHECK_INTERVALS", "%v", err)
+		problem("WORKERS", "%d is out of range", c.Workers)
 	}
 	if c.WatchMaxAge < time.Minute {
-		problem("WATCH_MAX_AGE", "must be at least 1m, got %s", c.WatchMaxAge)
+		problem("WATCH_MAX_AGE", "%s is too short", c.WatchMaxAge)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("config: %w", errors.Join(errs...))
+	return problems
+}
+
+// placeholder reports whether a token's part after its prefix is the
+// "xapp-..." / "xoxb-…" of an example file rather than a real token.
+func placeholder(rest string) bool {
+	rest = strings.TrimSpace(rest)
+	return rest == "" || strings.Trim(rest, ".…") == "" || strings.Contains(rest, "...") || strings.Contains(rest, "…")
+}
+
+// tokenChars reports whether s holds only what Slack tokens are made of.
+func tokenChars(s string) bool {
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
 	}
-	return nil
+	return true
+}
+
+// redisURLProblem checks a REDIS_URL with the store's own parser, without
+// connecting. The URL may hold a password, so the message shows at most
+// its scheme, never the URL.
+func redisURLProblem(s string) string {
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok {
+		return "is not a URL"
+	}
+	switch scheme {
+	case "redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster":
+	default:
+		return fmt.Sprintf("scheme %q is not one rdnsbot speaks", truncate(scheme, 20))
+	}
+	c, err := store.NewClient(s) // go-redis dials lazily: nothing connects here
+	if err != nil {
+		// The store's error names the variable and the (redacted) URL
+		// itself; this line says it once, without the URL.
+		return "cannot be parsed (characters such as @ : / ? # in the user name or password must be percent-encoded)"
+	}
+	_ = c.Close()
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// validListenAddr reports whether s is [host]:port with a numeric port.
+func validListenAddr(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	p, err := strconv.Atoi(port)
+	return err == nil && p >= 0 && p <= 65535
 }
 
 // Level is the slog level named by LOG_LEVEL.
 func (c *Config) Level() (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return 0, fmt.Errorf("must be debug, info, warn or error, got %q", c.LogLevel)
+		return 0, fmt.Errorf("LOG_LEVEL %q: %w", c.LogLevel, err)
 	}
 	return l, nil
 }
@@ -170,19 +337,4 @@ func validChannelID(s string) bool {
 		}
 	}
 	return true
-}
-
-// envNames rewrites envconfig's "FieldName: problem" into "ENV_VAR: problem",
-// so the message names what the user actually sets.
-func envNames(err error) string {
-	msg := err.Error()
-	t := reflect.TypeFor[Config]()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-		if rest, ok := strings.CutPrefix(msg, f.Name+":"); ok {
-			return name + ":" + rest
-		}
-	}
-	return msg
 }

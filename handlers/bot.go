@@ -1,33 +1,33 @@
-// Package handlers is rdnsbot's Slack side: it reads socket-mode envelopes
-// (slash commands, message and mention events, button clicks), acks each at
-// once, and hands the work to a bounded pool that diagnoses IPs, reads
-// bounces and replies in threads with escaped Block Kit messages.
+// Package handlers is rdnsbot's Slack side, arranged by stage, one file
+// each: socket.go reads socket-mode envelopes and acks each at once;
+// events.go, commands.go, bounces.go and interactions.go turn them into
+// work; check.go is the one check pipeline (diagnose, watch, render,
+// post); render.go builds escaped Block Kit; post.go sends it. Work runs on
+// a bounded pool (this file); announcements of the recheck scheduler go out
+// through announce.go, which needs only the Poster.
 //
 // Slack API docs: https://docs.slack.dev/apis/events-api/using-socket-mode
 package handlers
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/rdnsbot/rdnsbot/bounce"
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/metrics"
 )
 
 // Diagnoser runs the FCrDNS diagnosis; *diagnose.Diagnoser implements it.
 type Diagnoser interface {
-	Diagnose(ctx context.Context, target string, opts diagnose.Options) ([]diagnose.Result, error)
+	DiagnoseTargets(ctx context.Context, targets []string, opts diagnose.Options) diagnose.Batch
 }
 
 // Config tunes the bot. Zero values mean the documented defaults.
@@ -51,20 +51,22 @@ type Config struct {
 	// Deliveries, when set, dedupes events across replicas (the store); each
 	// process also dedupes in memory.
 	Deliveries Deliveries
-	Logger     *slog.Logger
-	Metrics    *Metrics
+	// Watches, when set, is the recheck scheduler; nil means watching is
+	// reported unavailable.
+	Watches Watches
 }
 
 // Bot is the running Slack bot. Create it with New, start it with Run.
 type Bot struct {
-	cfg        Config
-	api        *slack.Client
-	diag       Diagnoser
-	watches    Watches
-	log        *slog.Logger
-	metrics    *Metrics
-	httpClient *http.Client
-	bounceIn   map[string]bool
+	cfg      Config
+	out      *Poster
+	diag     Diagnoser
+	watches  Watches
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	bounceIn map[string]bool
+	files    *fileReader
+	frames   *frameClock
 
 	self  atomic.Pointer[identity]
 	ready atomic.Bool
@@ -84,15 +86,18 @@ type Deliveries interface {
 // reacts to its own messages.
 type identity struct{ UserID, BotID string }
 
+// job is one unit of work for the pool; ctx carries its log attributes
+// (event, channel, user) from the event loop to the worker.
 type job struct {
 	name string
+	ctx  context.Context
 	run  func(ctx context.Context)
 }
 
-// New builds a bot on api (a slack.Client with the bot token, the app-level
-// token and, in tests, the fake Slack's URL). Until UseWatches is called,
-// watching is reported unavailable.
-func New(api *slack.Client, diag Diagnoser, cfg Config) *Bot {
+// New builds a bot that talks to Slack through out (whose client also holds
+// the app-level token and, in tests, the fake Slack's URL) and diagnoses
+// with diag.
+func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
 	}
@@ -108,22 +113,19 @@ func New(api *slack.Client, diag Diagnoser, cfg Config) *Bot {
 	if cfg.MaxFileBytes <= 0 {
 		cfg.MaxFileBytes = bounce.MaxSize
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = &Metrics{}
-	}
 	b := &Bot{
-		cfg:        cfg,
-		api:        api,
-		diag:       diag,
-		log:        cfg.Logger.With("pkg", "handlers"),
-		metrics:    cfg.Metrics,
-		httpClient: &http.Client{Timeout: 30 * time.Second},
-		seen:       newDedupe(dedupeTTL),
-		jobs:       make(chan job, cfg.QueueSize),
+		cfg:     cfg,
+		out:     out,
+		diag:    diag,
+		watches: cfg.Watches,
+		log:     out.log,
+		metrics: out.metrics,
+		files:   &fileReader{out: out, max: cfg.MaxFileBytes, log: out.log},
+		frames:  newFrameClock(),
+		seen:    newDedupe(dedupeTTL),
+		jobs:    make(chan job, cfg.QueueSize),
 	}
+	b.metrics.GaugeFunc("rdnsbot_work_queue_depth", "Jobs waiting for a worker.", func() float64 { return float64(len(b.jobs)) })
 	if len(cfg.BounceChannels) > 0 {
 		b.bounceIn = make(map[string]bool)
 		for _, c := range cfg.BounceChannels {
@@ -133,10 +135,6 @@ func New(api *slack.Client, diag Diagnoser, cfg Config) *Bot {
 	return b
 }
 
-// UseWatches connects the recheck scheduler; call it before Run. (The
-// scheduler announces through the bot, so the two are built in turn.)
-func (b *Bot) UseWatches(w Watches) { b.watches = w }
-
 // Ready reports whether the bot holds a live socket-mode connection.
 func (b *Bot) Ready() bool { return b.ready.Load() }
 
@@ -144,14 +142,15 @@ func (b *Bot) Ready() bool { return b.ready.Load() }
 // events until ctx ends. Then it stops taking events and lets in-flight work
 // finish (up to Config.ShutdownTimeout) before returning.
 func (b *Bot) Run(ctx context.Context) error {
-	auth, err := b.api.AuthTestContext(ctx)
+	auth, err := b.out.api.AuthTestContext(ctx)
 	if err != nil {
 		return fmt.Errorf("slack auth.test: %w", err)
 	}
 	b.self.Store(&identity{UserID: auth.UserID, BotID: auth.BotID})
 	b.log.InfoContext(ctx, "authenticated", "team", auth.Team, "bot_user", auth.UserID, "bot_id", auth.BotID)
 
-	sm := socketmode.New(b.api, b.cfg.SocketOptions...)
+	opts := append([]socketmode.Option{socketmode.OptionDialer(b.frames.dialer())}, b.cfg.SocketOptions...)
+	sm := socketmode.New(b.out.api, opts...)
 
 	// Workers run on their own context: a shutdown stops new events first
 	// and cancels in-flight work only after the grace period.
@@ -190,7 +189,7 @@ loop:
 	select {
 	case <-done:
 	case <-time.After(b.cfg.ShutdownTimeout):
-		b.log.Warn("shutdown: cancelling in-flight work", "in_flight", b.metrics.InFlight.Load())
+		b.log.Warn("shutdown: cancelling in-flight work", "queued", len(b.jobs))
 		cancelWork()
 		<-done
 	}
@@ -205,109 +204,42 @@ func (b *Bot) work(ctx context.Context) {
 }
 
 func (b *Bot) runJob(ctx context.Context, j job) {
-	b.metrics.InFlight.Add(1)
-	defer b.metrics.InFlight.Add(-1)
+	b.metrics.InFlight.Inc()
+	defer b.metrics.InFlight.Dec()
 	if b.afterJob != nil {
 		defer b.afterJob(j.name)
 	}
+	// The worker's context (cancelled after the shutdown grace period) with
+	// the job's log attributes.
+	ctx = copyLogAttrs(ctx, j.ctx)
 	defer func() {
 		if p := recover(); p != nil {
-			b.metrics.Panics.Add(1)
-			b.log.Error("handler panic", "job", j.name, "panic", p, "stack", string(debug.Stack()))
+			b.metrics.Panics.Inc()
+			b.log.ErrorContext(ctx, "handler panic", "job", j.name, "panic", p, "stack", string(debug.Stack()))
 		}
 	}()
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.JobTimeout)
 	defer cancel()
+	start := time.Now()
+	b.log.DebugContext(ctx, "job started", "job", j.name)
 	j.run(ctx)
+	b.log.DebugContext(ctx, "job done", "job", j.name, "ms", time.Since(start).Milliseconds())
 }
 
 // queueFull reports whether a job enqueued now would be refused.
 func (b *Bot) queueFull() bool { return len(b.jobs) >= cap(b.jobs) }
 
 // enqueue hands work to the pool without ever blocking the event loop: a
-// slow DNS answer for one user must not delay the ack for another.
-func (b *Bot) enqueue(name string, run func(ctx context.Context)) bool {
+// slow DNS answer for one user must not delay the ack for another. ctx
+// carries the log attributes the job keeps.
+func (b *Bot) enqueue(ctx context.Context, name string, run func(ctx context.Context)) bool {
 	select {
-	case b.jobs <- job{name: name, run: run}:
+	case b.jobs <- job{name: name, ctx: ctx, run: run}:
 		return true
 	default:
-		b.metrics.Dropped.Add(1)
-		b.log.Warn("work queue full, dropping job", "job", name)
+		b.metrics.Dropped.Inc()
+		b.log.WarnContext(ctx, "work queue full, dropping job", "job", name)
 		return false
-	}
-}
-
-// dispatch handles one socket-mode event on the event loop: ack first, then
-// enqueue. Nothing here waits on DNS or Slack's Web API.
-func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
-	env := envelope{sm: sm, req: evt.Request, received: time.Now()}
-	switch evt.Type {
-	case socketmode.EventTypeConnecting:
-		b.ready.Store(false)
-		b.log.Info("connecting to slack")
-	case socketmode.EventTypeConnectionError:
-		b.ready.Store(false)
-		b.log.Warn("slack connection error", "err", evt.Data)
-	case socketmode.EventTypeHello:
-		b.ready.Store(true)
-		b.log.Info("slack socket connected")
-	case socketmode.EventTypeEventsAPI:
-		b.metrics.Envelopes.Add(1)
-		b.ack(ctx, env, nil)
-		b.onEventsAPI(ctx, evt.Request.Payload, evt.Request.RetryAttempt)
-	case socketmode.EventTypeErrorBadMessage:
-		b.onBadMessage(ctx, env, evt)
-	case socketmode.EventTypeSlashCommand:
-		b.metrics.Envelopes.Add(1)
-		cmd, _ := evt.Data.(slack.SlashCommand)
-		b.onSlashCommand(ctx, env, cmd)
-	case socketmode.EventTypeInteractive:
-		b.metrics.Envelopes.Add(1)
-		b.ack(ctx, env, nil)
-		cb, _ := evt.Data.(slack.InteractionCallback)
-		b.onInteraction(cb)
-	}
-}
-
-// envelope is one socket-mode request being handled on the event loop.
-type envelope struct {
-	sm       *socketmode.Client
-	req      *socketmode.Request
-	received time.Time
-}
-
-// ack acknowledges an envelope, with an optional response payload.
-func (b *Bot) ack(ctx context.Context, env envelope, payload any) {
-	if env.req == nil || env.req.EnvelopeID == "" {
-		return
-	}
-	if err := env.sm.AckCtx(ctx, env.req.EnvelopeID, payload); err != nil {
-		b.log.Warn("ack failed", "envelope", env.req.EnvelopeID, "err", err)
-		return
-	}
-	b.metrics.ObserveAck(time.Since(env.received))
-}
-
-// onBadMessage handles envelopes slack-go could not type (its events parser
-// is stricter than Slack): ack them so Slack does not redeliver, and handle
-// events_api payloads from their raw JSON, which is all we read anyway.
-func (b *Bot) onBadMessage(ctx context.Context, env envelope, evt socketmode.Event) {
-	bad, ok := evt.Data.(*socketmode.ErrorBadMessage)
-	if !ok {
-		return
-	}
-	var req socketmode.Request
-	if err := json.Unmarshal(bad.Message, &req); err != nil || req.EnvelopeID == "" {
-		b.log.Warn("unreadable socket message", "cause", bad.Cause)
-		return
-	}
-	b.metrics.Envelopes.Add(1)
-	env.req = &req
-	b.ack(ctx, env, nil)
-	if req.Type == socketmode.RequestTypeEventsAPI {
-		b.onEventsAPI(ctx, req.Payload, req.RetryAttempt)
-	} else {
-		b.log.Warn("unhandled socket message", "type", req.Type, "cause", bad.Cause)
 	}
 }
 
@@ -320,12 +252,13 @@ func (b *Bot) firstDelivery(ctx context.Context, eventID string) bool {
 	}
 	first, err := b.cfg.Deliveries.FirstDelivery(ctx, eventID, dedupeTTL)
 	if err != nil {
-		b.log.WarnContext(ctx, "cross-replica dedupe unavailable", "event_id", eventID, "err", err)
+		b.metrics.StoreFailed("first delivery", err)
+		b.log.WarnContext(ctx, "cross-replica dedupe unavailable", "err", err)
 		return true
 	}
 	if !first {
-		b.metrics.Duplicates.Add(1)
-		b.log.InfoContext(ctx, "event handled by another replica", "event_id", eventID)
+		b.metrics.Duplicates.Inc()
+		b.log.InfoContext(ctx, "event handled by another replica")
 	}
 	return first
 }
@@ -365,6 +298,3 @@ func (d *dedupe) first(id string, now time.Time) bool {
 	d.seen[id] = now
 	return true
 }
-
-// errNoWatches is returned when no watch store is configured or reachable.
-var errNoWatches = errors.New("watching is unavailable right now")

@@ -1,18 +1,17 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/bounce"
+	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // maxBounceIPs bounds the IPs diagnosed for one bounce.
@@ -21,16 +20,16 @@ const maxBounceIPs = 5
 // handleMessage reads a channel message for reverse-DNS bounces and answers
 // in its thread. Ordinary chatter and other bounces get nothing.
 func (b *Bot) handleMessage(ctx context.Context, ev *messageEvent) {
-	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: "bounce"}
+	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceBounce, metric: metrics.OriginBounce}
 	if b.handleBounceText(ctx, ev, o) || ev.ChannelType != "im" {
 		return
 	}
 	// In a DM with the bot, plain text is a command: "203.0.113.5", "list".
 	if cmd, err := parseCommand(ev.Text); err == nil {
-		o.source = "command"
+		o.source, o.metric = watch.SourceDM, metrics.OriginMention
 		b.runCommand(ctx, o, cmd)
 	} else if len(ev.Files) == 0 {
-		b.reply(ctx, o, usageMessage(strings.TrimPrefix(err.Error(), errBadCommand.Error()+": ")))
+		b.reply(ctx, o, usageReply(err))
 	}
 }
 
@@ -53,7 +52,7 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 		consider(r)
 	}
 	for i := range ev.Files {
-		r, err := b.readFile(ctx, &ev.Files[i])
+		r, err := b.files.read(ctx, &ev.Files[i])
 		if err != nil {
 			b.log.WarnContext(ctx, "reading bounce file", "file", ev.Files[i].ID, "err", err)
 			continue
@@ -63,7 +62,7 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 	if len(found) == 0 {
 		return false
 	}
-	b.metrics.BouncesFound.Add(1)
+	b.metrics.BouncesFound.Inc()
 	var ips []string
 	for _, r := range found {
 		for _, ip := range r.SendingIPs {
@@ -177,108 +176,4 @@ func richText(raw json.RawMessage) string {
 	}
 	walk(blocks)
 	return b.String()
-}
-
-// errFileTooLarge marks uploads we refuse to read.
-var errFileTooLarge = errors.New("file too large")
-
-// readFile reads a bounce from a file on a message: an email sent to the
-// channel's address (mode "email"), or an uploaded .eml/.txt.
-func (b *Bot) readFile(ctx context.Context, f *slackFile) (bounce.Result, error) {
-	stub := f.FileAccess == "check_file_info" || (f.Mode == "" && f.Name == "" && f.ID != "")
-	cutEmail := f.isEmail() && (f.PlainText == "" || f.HasMore || f.PreviewIsTruncated)
-	if stub || cutEmail {
-		// A stub (Slack Connect, some event shapes) or an email body the
-		// event cut: files.info has the rest.
-		if err := b.completeFile(ctx, f); err != nil {
-			if stub {
-				return bounce.Result{}, err
-			}
-			b.log.WarnContext(ctx, "files.info failed; reading the cut email", "file", f.ID, "err", err)
-		}
-	}
-	if f.isEmail() {
-		r, err := bounce.ParseString(f.PlainText)
-		if err != nil {
-			return bounce.Result{}, fmt.Errorf("email %s: %w", f.ID, err)
-		}
-		if r.RDNS && len(r.SendingIPs) > 0 || (f.URLPrivateDownload == "" && f.URLPrivate == "") || !f.HasMore {
-			return r, nil
-		}
-		// Still cut and still unsure: read the whole email.
-		return b.download(ctx, f)
-	}
-	if !bounceFile(f) {
-		return bounce.Result{}, nil
-	}
-	return b.download(ctx, f)
-}
-
-// completeFile fills in a file from files.info (has_more is not there: the
-// event's value stands).
-func (b *Bot) completeFile(ctx context.Context, f *slackFile) error {
-	var info *slack.File
-	err := withRetry(ctx, func() error {
-		var err error
-		info, _, _, err = b.api.GetFileInfoContext(ctx, f.ID, 0, 0)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("files.info %s: %w", f.ID, err)
-	}
-	f.Name, f.Mode, f.Filetype, f.Mimetype, f.Size = info.Name, info.Mode, info.Filetype, info.Mimetype, int64(info.Size)
-	if info.PlainText != "" {
-		f.PlainText = info.PlainText
-	}
-	f.PreviewPlainText = info.PreviewPlainText
-	f.URLPrivate, f.URLPrivateDownload = info.URLPrivate, info.URLPrivateDownload
-	f.PreviewIsTruncated = info.PreviewIsTruncated != nil && *info.PreviewIsTruncated
-	return nil
-}
-
-// bounceFile reports whether an upload may be a bounce worth reading.
-func bounceFile(f *slackFile) bool {
-	name := strings.ToLower(f.Name)
-	switch {
-	case strings.HasSuffix(name, ".eml"), strings.HasSuffix(name, ".txt"), strings.HasSuffix(name, ".log"):
-		return true
-	case f.Mimetype == "message/rfc822", f.Mimetype == "text/plain", f.Filetype == "eml", f.Filetype == "text":
-		return true
-	}
-	return false
-}
-
-// download fetches a file with the bot token, refusing oversized ones before
-// and while reading.
-func (b *Bot) download(ctx context.Context, f *slackFile) (bounce.Result, error) {
-	if f.Size > b.cfg.MaxFileBytes {
-		return bounce.Result{}, fmt.Errorf("%w: %s is %d bytes, limit %d", errFileTooLarge, f.ID, f.Size, b.cfg.MaxFileBytes)
-	}
-	url := f.URLPrivateDownload
-	if url == "" {
-		url = f.URLPrivate
-	}
-	if url == "" {
-		return bounce.Result{}, nil
-	}
-	var buf bytes.Buffer
-	w := &limitedWriter{w: &buf, left: b.cfg.MaxFileBytes}
-	if err := b.api.GetFileContext(ctx, url, w); err != nil {
-		return bounce.Result{}, fmt.Errorf("download %s: %w", f.ID, err)
-	}
-	return bounce.Parse(buf.Bytes())
-}
-
-// limitedWriter fails once more than left bytes are written.
-type limitedWriter struct {
-	w    io.Writer
-	left int64
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.left {
-		return 0, errFileTooLarge
-	}
-	l.left -= int64(len(p))
-	return l.w.Write(p)
 }

@@ -161,8 +161,8 @@ func TestRedeliveredEventIsHandledOnce(t *testing.T) {
 			replies++
 		}
 	}
-	if replies != 1 || h.bot.metrics.Duplicates.Load() != 1 {
-		t.Errorf("want 1 reply and 1 duplicate dropped, got %d replies, %d duplicates", replies, h.bot.metrics.Duplicates.Load())
+	if replies != 1 || counterValue(t, h.metrics.Duplicates) != 1 {
+		t.Errorf("want 1 reply and 1 duplicate dropped, got %d replies, %v duplicates", replies, counterValue(t, h.metrics.Duplicates))
 	}
 }
 
@@ -205,7 +205,7 @@ func TestEventHandledOnceAcrossReplicas(t *testing.T) {
 	h := startHarness(t, withConfig(func(c *Config) { c.Deliveries = shared; c.Workers = 1 }))
 	// Replica B shares the store and the workspace; it got the event first.
 	api := slack.New(h.fake.BotToken(), slack.OptionAPIURL(h.fake.APIURL()))
-	other := New(api, h.diag, Config{Deliveries: shared, Logger: h.bot.log})
+	other := New(NewPoster(api, h.bot.log, nil), h.diag, Config{Deliveries: shared})
 	id := h.fake.Identity()
 	other.self.Store(&identity{UserID: id.BotUserID, BotID: id.BotID})
 	ev := msgEvent(chanOps, userAlice, gmailBounce, "1700007000.000100")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -11,10 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
+	"github.com/rdnsbot/rdnsbot/metrics"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
@@ -33,15 +37,17 @@ const (
 
 // harness is a running bot wired to a fake Slack and test DNS servers.
 type harness struct {
-	t      testing.TB
-	fake   *slackfake.Fake
-	dns    dnstest.Group
-	diag   *diagnose.Diagnoser
-	bot    *Bot
-	jobs   chan string // names of finished jobs
-	store  store.Store // nil unless withWatches
-	stop   func()      // stops the bot (and scheduler) and waits for them
-	runErr error
+	t       testing.TB
+	fake    *slackfake.Fake
+	dns     dnstest.Group
+	diag    *diagnose.Diagnoser
+	bot     *Bot
+	poster  *Poster
+	metrics *metrics.Metrics
+	jobs    chan string // names of finished jobs
+	store   store.Store // nil unless withWatches
+	stop    func()      // stops the bot (and scheduler) and waits for them
+	runErr  error
 }
 
 // setup is what harness options change before the bot starts.
@@ -49,6 +55,8 @@ type setup struct {
 	cfg    Config
 	store  store.Store   // non-nil: run a recheck scheduler on it
 	maxAge time.Duration // the scheduler's WATCH_MAX_AGE, default 72h
+	caps   watch.Caps
+	log    *slog.Logger
 }
 
 type harnessOption func(*setup)
@@ -57,6 +65,12 @@ func withConfig(f func(*Config)) harnessOption { return func(s *setup) { f(&s.cf
 
 // withWatches runs a scheduler on st that rechecks every 100ms.
 func withWatches(st store.Store) harnessOption { return func(s *setup) { s.store = st } }
+
+// withCaps caps the scheduler's watches.
+func withCaps(c watch.Caps) harnessOption { return func(s *setup) { s.caps = c } }
+
+// withLog logs to log instead of the test's log.
+func withLog(log *slog.Logger) harnessOption { return func(s *setup) { s.log = log } }
 
 // withMaxAge ends watches after d.
 func withMaxAge(d time.Duration) harnessOption { return func(s *setup) { s.maxAge = d } }
@@ -85,30 +99,35 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()))
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	su := setup{cfg: Config{Workers: 4, Logger: log}}
+	m := metrics.New()
+	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()),
+		slack.OptionHTTPClient(&http.Client{Transport: m.SlackTransport(nil)}))
+	su := setup{cfg: Config{Workers: 4}, log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, o := range opts {
 		o(&su)
 	}
-	h := &harness{t: t, fake: fake, dns: g, diag: diag, jobs: make(chan string, 1024), store: su.store}
-	h.bot = New(api, diag, su.cfg)
+	log := su.log
+	h := &harness{t: t, fake: fake, dns: g, diag: diag, jobs: make(chan string, 1024), store: su.store, metrics: m}
+	// Bottom up, as cmd/bot wires them: poster, announcer, scheduler, bot.
+	h.poster = NewPoster(api, log, m)
+	h.poster.backoff = time.Millisecond // retries are counted, not timed
+	ctx, cancel := context.WithCancel(context.Background())
+	var running sync.WaitGroup
+	if su.store != nil {
+		sched, err := watch.New(watch.Config{Store: su.store, Checker: diag, Announcer: NewAnnouncer(h.poster), Logger: log,
+			Intervals: []time.Duration{100 * time.Millisecond}, Poll: 200 * time.Millisecond, MaxAge: su.maxAge, Caps: su.caps, Observer: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		su.cfg.Watches = sched
+		running.Go(func() { sched.Run(ctx) })
+	}
+	h.bot = New(h.poster, diag, su.cfg)
 	h.bot.afterJob = func(name string) {
 		select {
 		case h.jobs <- name:
 		default: // nobody is waiting for jobs in this test
 		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var running sync.WaitGroup
-	if su.store != nil {
-		sched, err := watch.New(watch.Config{Store: su.store, Checker: diag, Announcer: h.bot, Logger: log,
-			Intervals: []time.Duration{100 * time.Millisecond}, Poll: 200 * time.Millisecond, MaxAge: su.maxAge})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.bot.UseWatches(NewWatches(sched, su.store))
-		running.Go(func() { sched.Run(ctx) })
 	}
 	running.Go(func() { h.runErr = h.bot.Run(ctx) })
 	var once sync.Once
@@ -299,4 +318,61 @@ func (h *harness) botPosts(channel string) []slackfake.Message {
 
 func msgEvent(channel, user, text, ts string) map[string]any {
 	return map[string]any{"type": "message", "channel": channel, "channel_type": "channel", "user": user, "text": text, "ts": ts}
+}
+
+// counterValue reads a counter back.
+func counterValue(t testing.TB, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// histogram is an unlabelled histogram of the harness's registry.
+func histogram(t testing.TB, h *harness, name string) *dto.Histogram {
+	t.Helper()
+	families, err := h.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetHistogram()
+		}
+	}
+	return nil
+}
+
+// sampleCount is a histogram's count.
+func sampleCount(t testing.TB, h *harness, name string) uint64 {
+	return histogram(t, h, name).GetSampleCount()
+}
+
+// sampleSum is a histogram's sum.
+func sampleSum(t testing.TB, h *harness, name string) float64 {
+	return histogram(t, h, name).GetSampleSum()
+}
+
+// value is a labelled counter of the harness's registry, 0 when absent.
+func value(t testing.TB, h *harness, name, label, labelValue string) float64 {
+	t.Helper()
+	families, err := h.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == labelValue {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

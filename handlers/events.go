@@ -92,9 +92,10 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 		b.log.DebugContext(ctx, "ignoring events_api payload", "type", cb.Type, "err", err)
 		return
 	}
+	ctx = withLogAttrs(ctx, "event_id", cb.EventID)
 	if cb.EventID != "" && !b.seen.first(cb.EventID, time.Now()) {
-		b.metrics.Duplicates.Add(1)
-		b.log.InfoContext(ctx, "dropping redelivered event", "event_id", cb.EventID, "retry_attempt", retryAttempt)
+		b.metrics.Duplicates.Inc()
+		b.log.InfoContext(ctx, "dropping redelivered event", "retry_attempt", retryAttempt)
 		return
 	}
 	var inner innerEvent
@@ -105,11 +106,11 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 	case "message":
 		var ev messageEvent
 		if err := json.Unmarshal(cb.Event, &ev); err != nil {
-			b.log.WarnContext(ctx, "unreadable message event", "event_id", cb.EventID, "err", err)
+			b.log.WarnContext(ctx, "unreadable message event", "err", err)
 			return
 		}
 		if b.wantsMessage(&ev) {
-			b.enqueue("bounce", func(ctx context.Context) {
+			b.enqueue(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "bounce", func(ctx context.Context) {
 				if b.firstDelivery(ctx, cb.EventID) {
 					b.handleMessage(ctx, &ev)
 				}
@@ -120,7 +121,7 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 		if err := json.Unmarshal(cb.Event, &ev); err != nil || b.isSelf(&ev) {
 			return
 		}
-		b.enqueue("mention", func(ctx context.Context) {
+		b.enqueue(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "mention", func(ctx context.Context) {
 			if b.firstDelivery(ctx, cb.EventID) {
 				b.handleMention(ctx, &ev)
 			}
@@ -133,7 +134,7 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 		if err := json.Unmarshal(cb.Event, &ev); err != nil || ev.Tab != "home" {
 			return
 		}
-		b.enqueue("home", func(ctx context.Context) { b.publishHome(ctx, ev.User) })
+		b.enqueue(withLogAttrs(ctx, "user", ev.User), "home", func(ctx context.Context) { b.publishHome(ctx, ev.User) })
 	}
 }
 

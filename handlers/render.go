@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -9,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks): a
@@ -69,24 +71,21 @@ func contextBlock(text string) *slack.ContextBlock {
 	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionChars), false, true))
 }
 
-// statusWords says a status the way a mail admin would.
-func statusWords(r *diagnose.Result) (emoji, words string) {
-	switch r.Status {
+// statusEmoji marks a status; the words are diagnose's (Status.Words).
+func statusEmoji(s diagnose.Status) string {
+	switch s {
 	case diagnose.StatusPass:
-		return ":white_check_mark:", "passes FCrDNS"
-	case diagnose.StatusFail:
-		return ":x:", "has a PTR that does not point back (fail)"
-	case diagnose.StatusPermerror:
-		return ":x:", "has no PTR record (permerror)"
+		return ":white_check_mark:"
+	case diagnose.StatusFail, diagnose.StatusPermerror:
+		return ":x:"
 	default:
-		return ":warning:", "can't tell yet: DNS did not answer (temperror)"
+		return ":warning:"
 	}
 }
 
 // headline is the first line for one result: status and IP.
 func headline(r *diagnose.Result) string {
-	emoji, words := statusWords(r)
-	line := fmt.Sprintf("%s *%s* %s", emoji, escape(r.IP), words)
+	line := fmt.Sprintf("%s *%s* %s", statusEmoji(r.Status), escape(r.IP), r.Status.Words())
 	if r.Target != "" && r.Target != r.IP {
 		line += " (from " + code(r.Target) + ")"
 	}
@@ -98,8 +97,7 @@ func headline(r *diagnose.Result) string {
 
 // plainHeadline is headline without mrkdwn decoration, for fallbacks.
 func plainHeadline(r *diagnose.Result) string {
-	_, words := statusWords(r)
-	return escape(r.IP + " " + words)
+	return escape(r.IP + " " + r.Status.Words())
 }
 
 // summaryMessage is the short channel message for a set of results.
@@ -120,17 +118,19 @@ func summaryMessage(results []diagnose.Result, note string) message {
 	}
 }
 
+// button is one of our buttons: its value is the IP it acts on.
+func button(action, ip, label string) *slack.ButtonBlockElement {
+	return slack.NewButtonBlockElement(action, ip, slack.NewTextBlockObject(slack.PlainTextType, label, false, false))
+}
+
 // buttons for one result: recheck, and watch or stop watching.
 func buttons(ip string, watching bool) *slack.ActionBlock {
-	recheck := slack.NewButtonBlockElement(actionRecheck, ip, slack.NewTextBlockObject(slack.PlainTextType, "Recheck now", false, false))
-	var w *slack.ButtonBlockElement
-	if watching {
-		w = slack.NewButtonBlockElement(actionUnwatch, ip, slack.NewTextBlockObject(slack.PlainTextType, "Stop watching", false, false))
-	} else {
-		w = slack.NewButtonBlockElement(actionWatch, ip, slack.NewTextBlockObject(slack.PlainTextType, "Watch until fixed", false, false))
+	w := button(actionUnwatch, ip, "Stop watching")
+	if !watching {
+		w = button(actionWatch, ip, "Watch until fixed")
 		w.Style = slack.StylePrimary
 	}
-	return slack.NewActionBlock("", recheck, w)
+	return slack.NewActionBlock("", button(actionRecheck, ip, "Recheck now"), w)
 }
 
 // reportBlocks renders the full guidance for one result, with buttons
@@ -206,18 +206,7 @@ func details(r *diagnose.Result) string {
 	if len(r.PTRNames) > 0 {
 		names := make([]string, len(r.PTRNames))
 		for i, n := range r.PTRNames {
-			names[i] = code(n)
-			if addrs, ok := r.Forward[n]; ok {
-				if len(addrs) == 0 {
-					names[i] += " → (no A/AAAA)"
-				} else {
-					quoted := make([]string, len(addrs))
-					for j, a := range addrs {
-						quoted[j] = code(a)
-					}
-					names[i] += " → " + strings.Join(quoted, ", ")
-				}
-			}
+			names[i] = pointsTo(r, n)
 		}
 		parts = append(parts, "PTR: "+strings.Join(names, "; "))
 	}
@@ -225,6 +214,23 @@ func details(r *diagnose.Result) string {
 		parts = append(parts, fmt.Sprintf("Fixed at the source; resolvers may keep the old answer for up to %s.", time.Duration(r.Source.StaleForSeconds)*time.Second))
 	}
 	return strings.Join(parts, "\n")
+}
+
+// pointsTo shows a PTR name and the addresses it resolves to, as far as
+// they were looked up: `mail.example.com` → `203.0.113.5`.
+func pointsTo(r *diagnose.Result, name string) string {
+	addrs, ok := r.Forward[name]
+	switch {
+	case !ok:
+		return code(name)
+	case len(addrs) == 0:
+		return code(name) + " → (no A/AAAA)"
+	}
+	quoted := make([]string, len(addrs))
+	for i, a := range addrs {
+		quoted[i] = code(a)
+	}
+	return code(name) + " → " + strings.Join(quoted, ", ")
 }
 
 // whoFixes names who controls the PTR: the owner of the reverse zone.
@@ -312,4 +318,127 @@ func textOnly(m message) string {
 		return m.Text
 	}
 	return b.String()
+}
+
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,20}$`)
+
+// mention pings user when it is a well-formed user ID, and nothing otherwise.
+func mention(user string) string {
+	if slackUserID.MatchString(user) {
+		return "<@" + user + "> "
+	}
+	return ""
+}
+
+// announcement renders the message for one pending announcement.
+func announcement(p watch.Announcement) message {
+	w, r := p.Key, &p.Result
+	ip := code(w.IP.String())
+	switch p.Kind {
+	case watch.KindProgress:
+		until := p.StaleUntil
+		text := fmt.Sprintf(":hourglass_flowing_sand: %sFixed at the source: the authoritative servers now answer %s for %s. "+
+			"Resolvers may keep the old answer until about <!date^%d^{time}|%s>; I'll post here when it passes everywhere.",
+			mention(p.RequestedBy), records(r), ip, until.Unix(), until.UTC().Format("15:04 UTC"))
+		return textMessage(text)
+	case watch.KindFixed:
+		where := "at the resolver and at every authoritative server"
+		if r.SourceUnreachable() {
+			where = "at the resolver (the zone's own servers could not be reached to confirm)"
+		}
+		text := fmt.Sprintf(":tada: %s%s is fixed: %s. FCrDNS passes %s, so receivers such as Gmail will accept it. "+
+			"It took %s from when I started watching.", mention(p.RequestedBy), ip, records(r), where, humanDuration(p.Elapsed))
+		return textMessage(text)
+	default: // watch.KindExpired
+		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(p.RequestedBy), ip,
+			humanDuration(p.Elapsed), r.Status.Words())
+		keep := button(actionKeepWatching, w.IP.String(), "Keep watching")
+		return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text), slack.NewActionBlock("", keep, button(actionRecheck, w.IP.String(), "Recheck now"))}}
+	}
+}
+
+// records shows the PTR and where it points, e.g. `mail.example.com` → `203.0.113.5`.
+func records(r *diagnose.Result) string {
+	name := r.ConfirmedName
+	if name == "" && len(r.PTRNames) > 0 {
+		name = r.PTRNames[0]
+	}
+	if name == "" {
+		return "no PTR yet"
+	}
+	return "PTR " + pointsTo(r, name)
+}
+
+// humanDuration prints d the way people say it: 3m, 1h 12m, 2d 4h.
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Minute)
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+}
+
+// usageText is mrkdwn: its angle brackets are escaped, or Slack would read
+// <ip|hostname> as a link.
+const usageText = "*Usage*\n" +
+	"• `/rdns &lt;ip|hostname&gt; […]`: check reverse DNS (FCrDNS) the way Gmail and Outlook do\n" +
+	"• `/rdns watch &lt;ip&gt;`: recheck until it is fixed, and say so here\n" +
+	"• `/rdns unwatch &lt;ip&gt;`: stop rechecking\n" +
+	"• `/rdns list`: what is watched in this conversation\n" +
+	"• `/rdns help`: this help\n" +
+	"Or paste/forward a bounce (`550 5.7.25 …`) into a channel I am in, or mention me with an IP."
+
+// usageMessage shows what went wrong (escaped) and how to use the command.
+func usageMessage(problem string) message {
+	text := usageText
+	if problem != "" {
+		text = ":warning: " + escape(problem) + "\n" + usageText
+	}
+	return message{Text: "rdnsbot usage", Blocks: []slack.Block{mrkdwnSection(text)}}
+}
+
+// watchLine describes one watch in one line.
+func watchLine(w watch.Info) string {
+	line := fmt.Sprintf("• %s: %s", code(w.Key.IP.String()), escape(string(w.Status)))
+	if !w.NextCheck.IsZero() {
+		line += fmt.Sprintf(", next check <!date^%d^{time}|%s>", w.NextCheck.Unix(), w.NextCheck.UTC().Format("15:04 UTC"))
+	}
+	if !w.Since.IsZero() {
+		line += fmt.Sprintf(", watched since <!date^%d^{date_short_pretty} {time}|%s>", w.Since.Unix(), w.Since.UTC().Format(time.DateTime))
+	}
+	return line
+}
+
+// homeBlocks is the App Home tab: the user's watches, or why there are none.
+func homeBlocks(infos []watch.Info, err error, now time.Time) []slack.Block {
+	blocks := []slack.Block{
+		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "Your reverse-DNS watches", false, false)),
+	}
+	switch {
+	case err != nil:
+		blocks = append(blocks, mrkdwnSection(":hourglass: "+unavailableText+"."))
+	case len(infos) == 0:
+		blocks = append(blocks, mrkdwnSection("You are not watching anything. Run `/rdns &lt;ip&gt;` or paste a bounce into a channel I am in."))
+	default:
+		var lines []string
+		for _, w := range infos {
+			lines = append(lines, watchLine(w)+fmt.Sprintf(" in <#%s>", escape(w.Key.Channel)))
+		}
+		blocks = append(blocks, sections(strings.Join(lines, "\n"))...)
+	}
+	blocks = append(blocks, contextBlock("Updated <!date^"+fmt.Sprint(now.Unix())+"^{date_short_pretty} {time}|now>. "+usageText))
+	if len(blocks) > 100 { // Home tabs hold at most 100 blocks.
+		blocks = blocks[:100]
+	}
+	return blocks
+}
+
+func textMessage(text string) message {
+	return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text)}}
 }

@@ -61,7 +61,8 @@ func TestParseCommand(t *testing.T) {
 	for _, tt := range tests {
 		got, err := parseCommand(tt.text)
 		if tt.bad != "" {
-			if err == nil || !errors.Is(err, errBadCommand) || !strings.Contains(err.Error(), tt.bad) {
+			var ue *usageError
+			if !errors.As(err, &ue) || !strings.Contains(ue.problem, tt.bad) {
 				t.Errorf("parseCommand(%q) error = %v, want one mentioning %q", tt.text, err, tt.bad)
 			}
 			continue

@@ -2,38 +2,32 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
-// Watches is the recheck side as the handlers use it (package watch
-// implements it over package store).
+// Watches is the recheck scheduler as the handlers use it, in watch's own
+// types; *watch.Scheduler is one.
 type Watches interface {
-	// Start watches ip for a thread, first due from the failing result.
-	Start(ctx context.Context, req WatchRequest, first *diagnose.Result) error
-	// Stop ends the watch of ip for a thread; false when there was none.
-	Stop(ctx context.Context, ip, channel, threadTS string) (bool, error)
+	// Start watches an IP for a thread, first due from the failing result.
+	Start(ctx context.Context, req watch.Request, first diagnose.Result) error
+	// Stop ends the watch of an IP for a thread; false when there was none.
+	Stop(ctx context.Context, k watch.Key) (bool, error)
 	// ListChannel and ListUser back `/rdns list` and the App Home tab.
-	ListChannel(ctx context.Context, channel string) ([]WatchInfo, error)
-	ListUser(ctx context.Context, user string) ([]WatchInfo, error)
+	ListChannel(ctx context.Context, channel string) ([]watch.Info, error)
+	ListUser(ctx context.Context, user string) ([]watch.Info, error)
 }
 
-// WatchRequest asks for one thread to be told when ip is fixed.
-type WatchRequest struct {
-	IP, Channel, ThreadTS, User, Source string
-}
-
-// WatchInfo is one watch as shown to users.
-type WatchInfo struct {
-	IP, Channel, ThreadTS string
-	Status                diagnose.Status
-	Since, NextCheck      time.Time
-}
+// unavailableText says that watching cannot be done right now.
+const unavailableText = "watching is unavailable right now"
 
 // startWatches starts a watch for every result that is not passing, in
 // o's thread, and says how it went. The returned func tells the renderer
@@ -52,25 +46,44 @@ func (b *Bot) startWatches(ctx context.Context, o origin, results []diagnose.Res
 	}
 	const recheckLater = ": press *Recheck now* once you have made the change."
 	if b.watches == nil {
-		return is, ":hourglass: " + errNoWatches.Error() + recheckLater
+		return is, ":hourglass: " + unavailableText + recheckLater
 	}
-	var failed []string
+	var failed, capped []string
 	for _, r := range failing {
-		req := WatchRequest{IP: r.IP, Channel: o.channel, ThreadTS: o.threadTS, User: o.user, Source: o.source}
-		if err := b.watches.Start(ctx, req, r); err != nil {
-			b.log.WarnContext(ctx, "starting watch failed", "ip", r.IP, "err", err)
-			failed = append(failed, r.IP)
+		ip, err := netip.ParseAddr(r.IP)
+		if err != nil {
 			continue
 		}
-		watched[r.IP] = true
+		req := watch.Request{Key: watch.Key{IP: ip, Channel: o.channel, Thread: o.threadTS}, User: o.user, Source: o.source}
+		switch err := b.watches.Start(ctx, req, *r); {
+		case err == nil, errors.Is(err, watch.ErrFixed):
+			watched[r.IP] = true
+		case errors.Is(err, watch.ErrCapped):
+			b.log.InfoContext(ctx, "watch capped", "ip", r.IP, "err", err)
+			capped = append(capped, fmt.Sprintf(":no_entry: I can't watch %s: %s.", code(r.IP), capText(err)))
+		default:
+			b.log.WarnContext(ctx, "starting watch failed", "ip", r.IP, "err", err)
+			failed = append(failed, r.IP)
+		}
 	}
-	switch {
-	case len(failed) > 0:
-		return is, ":hourglass: " + errNoWatches.Error() + " for " + escape(strings.Join(failed, ", ")) + recheckLater
-	case len(watched) > 0:
-		return is, ":eyes: I'll keep rechecking and post in this thread when the fix has propagated."
+	var notes []string
+	if len(failed) > 0 {
+		notes = append(notes, ":hourglass: "+unavailableText+" for "+escape(strings.Join(failed, ", "))+recheckLater)
 	}
-	return is, ""
+	notes = append(notes, capped...)
+	if len(watched) > 0 {
+		notes = append(notes, ":eyes: I'll keep rechecking and post in this thread when the fix has propagated.")
+	}
+	return is, strings.Join(notes, "\n")
+}
+
+// capText says which cap stopped a watch.
+func capText(err error) string {
+	var ce *watch.CapError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("at most %d watches are allowed %s, and that many are running; stop one (`/rdns list`, `/rdns unwatch &lt;ip&gt;`) first", ce.Limit, ce.Scope)
+	}
+	return "too many watches are running already"
 }
 
 // nonRoutable reports whether no receiver could ever see ip (private,
@@ -87,18 +100,18 @@ func nonRoutable(r *diagnose.Result) bool {
 
 // unavailable tells the user that watching cannot be done right now.
 func (b *Bot) unavailable(ctx context.Context, o origin) {
-	b.reply(ctx, o, textMessage(":hourglass: "+errNoWatches.Error()+"."))
+	b.reply(ctx, o, textMessage(":hourglass: "+unavailableText+"."))
 }
 
 // channelWatches lists o's conversation's watches, or says why it can't.
-func (b *Bot) channelWatches(ctx context.Context, o origin) ([]WatchInfo, bool) {
+func (b *Bot) channelWatches(ctx context.Context, o origin) ([]watch.Info, bool) {
 	if b.watches == nil {
 		b.unavailable(ctx, o)
 		return nil, false
 	}
 	infos, err := b.watches.ListChannel(ctx, o.channel)
 	if err != nil {
-		b.log.WarnContext(ctx, "listing watches failed", "channel", o.channel, "err", err)
+		b.log.WarnContext(ctx, "listing watches failed", "err", err)
 		b.unavailable(ctx, o)
 		return nil, false
 	}
@@ -115,10 +128,10 @@ func (b *Bot) unwatchCommand(ctx context.Context, o origin, ips []string) {
 	for _, ip := range ips {
 		stopped := 0
 		for _, w := range infos {
-			if w.IP != ip || (o.threadTS != "" && w.ThreadTS != o.threadTS) {
+			if w.Key.IP.String() != ip || (o.threadTS != "" && w.Key.Thread != o.threadTS) {
 				continue
 			}
-			if ok, err := b.watches.Stop(ctx, w.IP, w.Channel, w.ThreadTS); err == nil && ok {
+			if ok, err := b.watches.Stop(ctx, w.Key); err == nil && ok {
 				stopped++
 			}
 		}
@@ -148,103 +161,39 @@ func (b *Bot) listCommand(ctx context.Context, o origin) {
 	b.reply(ctx, o, message{Text: fmt.Sprintf("%d watches", len(infos)), Blocks: sections("*Watched here*\n" + strings.Join(lines, "\n"))})
 }
 
-// watchLine describes one watch in one line.
-func watchLine(w WatchInfo) string {
-	line := fmt.Sprintf("• %s: %s", code(w.IP), escape(string(w.Status)))
-	if !w.NextCheck.IsZero() {
-		line += fmt.Sprintf(", next check <!date^%d^{time}|%s>", w.NextCheck.Unix(), w.NextCheck.UTC().Format("15:04 UTC"))
-	}
-	if !w.Since.IsZero() {
-		line += fmt.Sprintf(", watched since <!date^%d^{date_short_pretty} {time}|%s>", w.Since.Unix(), w.Since.UTC().Format(time.DateTime))
-	}
-	return line
-}
-
-func textMessage(text string) message {
-	return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text)}}
-}
-
-// onInteraction queues a button click (already acked).
-func (b *Bot) onInteraction(cb slack.InteractionCallback) {
-	if cb.Type != slack.InteractionTypeBlockActions {
+// stopButton handles "Stop watching".
+func (b *Bot) stopButton(ctx context.Context, o origin, ip netip.Addr) {
+	if b.watches == nil {
+		b.unavailable(ctx, o)
 		return
 	}
-	channel := cb.Container.ChannelID
-	if channel == "" {
-		channel = cb.Channel.ID
-	}
-	thread := cb.Container.ThreadTs
-	if thread == "" {
-		thread = cb.Container.MessageTs
-	}
-	for _, a := range cb.ActionCallback.BlockActions {
-		ip, isIP, err := diagnose.ParseTarget(a.Value)
-		if err != nil || !isIP {
-			continue
-		}
-		o := origin{channel: channel, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL, source: "button"}
-		action := a.ActionID
-		b.enqueue("button", func(ctx context.Context) { b.handleButton(ctx, o, action, ip.String()) })
-	}
-}
-
-func (b *Bot) handleButton(ctx context.Context, o origin, action, ip string) {
-	switch action {
-	case actionRecheck:
-		b.check(ctx, o, []string{ip}, strings.TrimSpace(mention(o.user)+"rechecked:"))
-	case actionWatch, actionKeepWatching:
-		b.check(ctx, o, []string{ip}, "")
-	case actionUnwatch:
-		if b.watches == nil {
-			b.unavailable(ctx, o)
-			return
-		}
-		ok, err := b.watches.Stop(ctx, ip, o.channel, o.threadTS)
-		switch {
-		case err != nil:
-			b.unavailable(ctx, o)
-		case ok:
-			b.reply(ctx, o, textMessage(fmt.Sprintf(":no_bell: %sstopped watching %s.", mention(o.user), code(ip))))
-		default:
-			b.reply(ctx, o, textMessage(fmt.Sprintf("%s was not being watched in this thread.", code(ip))))
-		}
+	ok, err := b.watches.Stop(ctx, watch.Key{IP: ip, Channel: o.channel, Thread: o.threadTS})
+	switch {
+	case err != nil:
+		b.unavailable(ctx, o)
+	case ok:
+		b.reply(ctx, o, textMessage(fmt.Sprintf(":no_bell: %sstopped watching %s.", mention(o.user), code(ip.String()))))
+	default:
+		b.reply(ctx, o, textMessage(fmt.Sprintf("%s was not being watched in this thread.", code(ip.String()))))
 	}
 }
 
 // publishHome shows the user's watches on the App Home tab.
 func (b *Bot) publishHome(ctx context.Context, user string) {
-	blocks := []slack.Block{
-		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "Your reverse-DNS watches", false, false)),
-	}
-	var infos []WatchInfo
-	var err error
-	if b.watches == nil {
-		err = errNoWatches
-	} else {
+	var infos []watch.Info
+	err := errors.New(unavailableText)
+	if b.watches != nil {
 		infos, err = b.watches.ListUser(ctx, user)
 	}
-	switch {
-	case err != nil:
-		blocks = append(blocks, mrkdwnSection(":hourglass: "+errNoWatches.Error()+"."))
-	case len(infos) == 0:
-		blocks = append(blocks, mrkdwnSection("You are not watching anything. Run `/rdns &lt;ip&gt;` or paste a bounce into a channel I am in."))
-	default:
-		var lines []string
-		for _, w := range infos {
-			lines = append(lines, watchLine(w)+fmt.Sprintf(" in <#%s>", escape(w.Channel)))
-		}
-		blocks = append(blocks, sections(strings.Join(lines, "\n"))...)
+	if err != nil {
+		b.log.WarnContext(ctx, "listing watches failed", "err", err)
 	}
-	blocks = append(blocks, contextBlock("Updated <!date^"+fmt.Sprint(time.Now().Unix())+"^{date_short_pretty} {time}|now>. "+usageText))
-	if len(blocks) > 100 { // Home tabs hold at most 100 blocks.
-		blocks = blocks[:100]
-	}
-	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
-	if err := withRetry(ctx, func() error {
-		_, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
+	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: homeBlocks(infos, err, time.Now())}}
+	if err := b.out.withRetry(ctx, func() error {
+		_, err := b.out.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
 		return err
 	}); err != nil {
-		b.metrics.SlackErrors.Add(1)
-		b.log.ErrorContext(ctx, "views.publish failed", "user", user, "err", err)
+		b.metrics.SlackErrors.Inc()
+		b.log.ErrorContext(ctx, "views.publish failed", "err", err)
 	}
 }

@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"encoding/json"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/store"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // reverseZone is the test reverse zone with extra PTR records, as a fix
@@ -89,8 +89,8 @@ func TestWatchAnnouncesFixOnceInTheThread(t *testing.T) {
 			// The watch is over: no second announcement, nothing left to check.
 			ctx := h.ctx()
 			if err := waitFor(ctx, func() bool {
-				ws, err := st.ListForIP(ctx, netip.MustParseAddr("84.200.10.9"))
-				return err == nil && len(ws) == 0
+				n, err := st.Count(ctx)
+				return err == nil && n == 0
 			}); err != nil {
 				t.Fatalf("watch not removed after the fix: %v", err)
 			}
@@ -127,7 +127,6 @@ func TestStopWatchingButtonAndCommands(t *testing.T) {
 	st := store.NewMemory()
 	h := startHarness(t, withWatches(st))
 	thread := startWatchedCommand(t, h)
-	ip := netip.MustParseAddr("84.200.10.9")
 
 	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "list", UserID: userAlice, ChannelID: chanOps})
 	h.ack(env)
@@ -147,8 +146,8 @@ func TestStopWatchingButtonAndCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitMessage("stopped", inThread(chanOps, thread, "stopped watching"))
-	if ws, _ := st.ListForIP(context.Background(), ip); len(ws) != 0 {
-		t.Errorf("watch still there after Stop watching: %+v", ws)
+	if n, err := st.Count(context.Background()); err != nil || n != 0 {
+		t.Errorf("%d watches still there after Stop watching (%v)", n, err)
 	}
 
 	env, _ = h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "unwatch 84.200.10.9", UserID: userAlice, ChannelID: chanOps})
@@ -182,6 +181,9 @@ func TestRedisDownKeepsDiagnosesWorking(t *testing.T) {
 	h.ack(env)
 	summary := h.waitMessage("summary", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
 	h.waitMessage("guidance saying watching is unavailable", inThread(chanOps, summary.TS, "has no PTR record", "watching is unavailable"))
+	if n := value(t, h, "rdnsbot_redis_errors_total", "op", "add"); n < 1 {
+		t.Errorf("the failed watch was not counted as a Redis error (%v)", n)
+	}
 }
 
 func TestExpiredWatchOffersKeepWatching(t *testing.T) {
@@ -215,3 +217,26 @@ func TestSameIPWatchedFromTwoThreadsTellsBoth(t *testing.T) {
 
 // gmailBounce9 is gmailBounce for the sending IP 84.200.10.9.
 var gmailBounce9 = strings.ReplaceAll(gmailBounce, "84.200.10.6", "84.200.10.9")
+
+// TestCappedWatchIsSaidInTheThread: a watch a cap refuses is one clear line
+// in the reply, naming the cap; the diagnosis is answered all the same.
+func TestCappedWatchIsSaidInTheThread(t *testing.T) {
+	h := startHarness(t, withWatches(store.NewMemory()), withCaps(watch.Caps{PerUser: 1}))
+	startWatchedCommand(t, h)
+	env, err := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.9", UserID: userAlice, ChannelID: chanNoBounc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ack(env)
+	summary := h.waitMessage("second summary", func(m slackfake.Message) bool { return m.Channel == chanNoBounc && m.ThreadTS == "" })
+	guide := h.waitMessage("capped guidance", inThread(chanNoBounc, summary.TS, "84.200.10.9", "I can't watch"))
+	c := content(guide)
+	for _, want := range []string{"at most 1 watches are allowed per user", "has no PTR record"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("capped reply lacks %q: %s", want, c)
+		}
+	}
+	if strings.Contains(c, "I'll keep rechecking") {
+		t.Errorf("capped reply promises a watch: %s", c)
+	}
+}

@@ -149,6 +149,54 @@ func (f *Fake) SendBlockAction(a BlockAction) (string, error) {
 	return f.sendEnvelopeWithID(envelopeID, "interactive", payload)
 }
 
+// MessageAction is a message shortcut (type message_action) to send over the
+// socket: the user picked CallbackID from the message's context menu.
+type MessageAction struct {
+	UserID     string
+	ChannelID  string
+	MessageTS  string // the message it was used on; the fake must hold it
+	CallbackID string
+	// TriggerID and ResponseURL default as for SlashCommand.
+	TriggerID   string
+	ResponseURL string
+}
+
+// SendMessageAction sends an interactive envelope with a message_action
+// payload (team, user, channel, callback_id, trigger_id, message_ts, the
+// message itself, response_url) and returns its envelope_id.
+// https://docs.slack.dev/reference/interaction-payloads/shortcuts-interaction-payload
+func (f *Fake) SendMessageAction(a MessageAction) (string, error) {
+	var msg map[string]any
+	for _, m := range f.Messages(a.ChannelID) {
+		if m.TS == a.MessageTS {
+			msg = m.json(f, false, 0)
+		}
+	}
+	if msg == nil {
+		return "", fmt.Errorf("slackfake: no message %s in %s", a.MessageTS, a.ChannelID)
+	}
+	id := f.cfg.identity
+	envelopeID := f.newInteraction(&a.TriggerID, &a.ResponseURL)
+	channel := map[string]any{"id": a.ChannelID}
+	if c, ok := f.Channel(a.ChannelID); ok {
+		channel["name"] = c.Name
+	}
+	payload := map[string]any{
+		"type":         "message_action",
+		"token":        "fake-verification-token",
+		"action_ts":    fmt.Sprintf("%d.%06d", time.Now().Unix(), time.Now().Nanosecond()/1000),
+		"team":         map[string]any{"id": id.TeamID, "domain": id.TeamName},
+		"user":         map[string]any{"id": a.UserID, "name": a.UserID, "team_id": id.TeamID},
+		"channel":      channel,
+		"callback_id":  a.CallbackID,
+		"trigger_id":   a.TriggerID,
+		"message_ts":   a.MessageTS,
+		"message":      msg,
+		"response_url": a.ResponseURL,
+	}
+	return f.sendEnvelopeWithID(envelopeID, "interactive", payload)
+}
+
 // newInteraction returns a new envelope_id for a slash command or block action and fills
 // in the trigger id and response_url (ResponseURL(envelopeID)) the caller left empty.
 func (f *Fake) newInteraction(triggerID, responseURL *string) (envelopeID string) {

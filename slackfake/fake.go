@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -442,10 +443,41 @@ func (r apiResponse) write(w http.ResponseWriter) {
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes a Web API reply. Like Slack, it puts "ok" and "error"
+// first (clients such as rdnsbot's metrics read only the reply's head to
+// find them); encoding/json would sort them among the other keys.
+func writeJSON(w http.ResponseWriter, status int, v map[string]any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	keys := slices.Sorted(maps.Keys(v))
+	slices.SortStableFunc(keys, func(a, b string) int { return headRank(a) - headRank(b) })
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kj, _ := json.Marshal(k)
+		vj, err := json.Marshal(v[k])
+		if err != nil {
+			vj = []byte("null")
+		}
+		b.Write(kj)
+		b.WriteByte(':')
+		b.Write(vj)
+	}
+	b.WriteString("}\n")
+	_, _ = w.Write(b.Bytes())
+}
+
+func headRank(key string) int {
+	switch key {
+	case "ok":
+		return 0
+	case "error":
+		return 1
+	}
+	return 2
 }
 
 // randomID returns a random lower-case hex string of n bytes.

@@ -39,8 +39,10 @@ func load(b *testing.B, st store.Store, n int) {
 					CreatedAt:   t0,
 					Status:      diagnose.StatusPermerror,
 					CheckedAt:   t0,
+					// A real reverse zone's length: the store keeps it per IP.
+					Zone: fmt.Sprintf("%d.%d.100.in-addr.arpa", i>>8&255, 64+i>>16),
 				}
-				if _, err := st.Add(context.Background(), w, t0.Add(time.Hour)); err != nil {
+				if _, err := st.Add(context.Background(), w, t0.Add(time.Hour), store.Limits{}); err != nil {
 					errs <- err
 					return
 				}

@@ -4,9 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/store"
@@ -15,14 +20,14 @@ import (
 // stores are the implementations the contract runs against.
 var stores = []struct {
 	name string
-	new  func(testing.TB) store.Store
+	new  func(testing.TB) store.Tester
 }{
-	{"memory", func(testing.TB) store.Store { return store.NewMemory() }},
-	{"redis", func(tb testing.TB) store.Store { return newRedis(tb) }},
+	{"memory", func(testing.TB) store.Tester { return store.NewMemory() }},
+	{"redis", func(tb testing.TB) store.Tester { return newRedis(tb) }},
 }
 
 // contract runs one contract test on every store.
-func contract(t *testing.T, test func(t *testing.T, st store.Store)) {
+func contract(t *testing.T, test func(t *testing.T, st store.Tester)) {
 	t.Parallel()
 	for _, s := range stores {
 		t.Run(s.name, func(t *testing.T) {
@@ -46,15 +51,15 @@ func newWatch(ip netip.Addr, channel, thread, user string) store.Watch {
 	}
 }
 
-func mustAdd(t *testing.T, st store.Store, w store.Watch, due time.Time) {
+func mustAdd(t *testing.T, st store.Tester, w store.Watch, due time.Time) {
 	t.Helper()
-	added, err := st.Add(context.Background(), w, due)
+	added, err := st.Add(context.Background(), w, due, store.Limits{})
 	if err != nil || !added {
 		t.Fatalf("Add(%v) = %v, %v; want true, nil", w.Key, added, err)
 	}
 }
 
-func mustClaim(t *testing.T, st store.Store, now time.Time, max int, want ...netip.Addr) []store.Claim {
+func mustClaim(t *testing.T, st store.Tester, now time.Time, max int, want ...netip.Addr) []store.Claim {
 	t.Helper()
 	claims, err := st.ClaimDue(context.Background(), now, max, time.Minute)
 	if err != nil {
@@ -75,7 +80,7 @@ func mustClaim(t *testing.T, st store.Store, now time.Time, max int, want ...net
 	return claims
 }
 
-func mustClaimAnn(t *testing.T, st store.Store, now time.Time, want int) []store.Pending {
+func mustClaimAnn(t *testing.T, st store.Tester, now time.Time, want int) []store.Pending {
 	t.Helper()
 	ps, err := st.ClaimAnnouncements(context.Background(), now, 100, time.Minute)
 	if err != nil {
@@ -87,7 +92,7 @@ func mustClaimAnn(t *testing.T, st store.Store, now time.Time, want int) []store
 	return ps
 }
 
-func get(t *testing.T, st store.Store, k store.Key) (store.Watch, bool) {
+func get(t *testing.T, st store.Tester, k store.Key) (store.Watch, bool) {
 	t.Helper()
 	w, ok, err := st.Get(context.Background(), k)
 	if err != nil {
@@ -106,7 +111,7 @@ func result(s diagnose.Status, at time.Time) diagnose.Result {
 
 // complete records one recheck's outcome as the scheduler does, through
 // Cycle, claiming nothing else.
-func complete(ctx context.Context, st store.Store, c store.Claim, o store.Outcome) error {
+func complete(ctx context.Context, st store.Tester, c store.Claim, o store.Outcome) error {
 	res, err := st.Cycle(ctx, time.Time{}, []store.Completion{{Claim: c, Outcome: o}}, 0, time.Minute, time.Minute)
 	if err != nil {
 		return err
@@ -116,20 +121,20 @@ func complete(ctx context.Context, st store.Store, c store.Claim, o store.Outcom
 
 // nextDue is the earliest due time of a check or an announcement, through
 // Cycle, claiming nothing.
-func nextDue(ctx context.Context, st store.Store) (time.Time, bool, error) {
+func nextDue(ctx context.Context, st store.Tester) (time.Time, bool, error) {
 	res, err := st.Cycle(ctx, time.Time{}, nil, 0, time.Minute, time.Minute)
 	return res.Next, err == nil && !res.Next.IsZero(), err
 }
 
 func TestAddIsIdempotent(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		w := newWatch(ip1, "C1", "1700.1", "U1")
 		w.Source = store.SourceBounce
 		mustAdd(t, st, w, t0.Add(time.Minute))
 		again := w
 		again.RequestedBy = "U2"
-		if added, err := st.Add(ctx, again, t0); err != nil || added {
+		if added, err := st.Add(ctx, again, t0, store.Limits{}); err != nil || added {
 			t.Fatalf("second Add = %v, %v; want false, nil", added, err)
 		}
 		got, ok := get(t, st, w.Key)
@@ -151,7 +156,7 @@ func equalWatch(a, b store.Watch) bool {
 }
 
 func TestAddRejectsInvalid(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		for name, mutate := range map[string]func(*store.Watch){
 			"no IP":        func(w *store.Watch) { w.IP = netip.Addr{} },
 			"no channel":   func(w *store.Watch) { w.Channel = "" },
@@ -169,7 +174,7 @@ func TestAddRejectsInvalid(t *testing.T) {
 		} {
 			w := newWatch(ip1, "C1", "1.1", "U1")
 			mutate(&w)
-			if _, err := st.Add(context.Background(), w, t0); !errors.Is(err, store.ErrInvalid) {
+			if _, err := st.Add(context.Background(), w, t0, store.Limits{}); !errors.Is(err, store.ErrInvalid) {
 				t.Errorf("%s: Add error = %v; want ErrInvalid", name, err)
 			}
 		}
@@ -177,7 +182,7 @@ func TestAddRejectsInvalid(t *testing.T) {
 }
 
 func TestListsAndRemove(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		a := newWatch(ip1, "C1", "1.1", "U1")
 		b := newWatch(ip1, "C2", "2.2", "U2")
@@ -241,7 +246,7 @@ func equalKeys(a, b []store.Key) bool {
 }
 
 func TestClaimLeaseAndComplete(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		// One IP watched from two threads is one schedule entry.
 		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0.Add(time.Minute))
@@ -293,31 +298,8 @@ func TestClaimLeaseAndComplete(t *testing.T) {
 	})
 }
 
-func TestReschedule(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0.Add(time.Hour))
-		for _, tc := range []struct {
-			ip   netip.Addr
-			at   time.Time
-			want time.Time
-		}{
-			{ip1, t0.Add(2 * time.Hour), t0.Add(time.Hour)}, // never later
-			{ip1, t0.Add(time.Minute), t0.Add(time.Minute)},
-			{ip2, t0, t0.Add(time.Minute)}, // not watched: nothing scheduled
-		} {
-			if err := st.Reschedule(ctx, tc.ip, tc.at); err != nil {
-				t.Fatal(err)
-			}
-			if at, ok, err := nextDue(ctx, st); err != nil || !ok || !at.Equal(tc.want) {
-				t.Fatalf("Reschedule(%v, %v): NextDue = %v, %v, %v; want %v", tc.ip, tc.at, at, ok, err, tc.want)
-			}
-		}
-	})
-}
-
 // check claims ip at now and completes it with r and transitions for ws.
-func check(t *testing.T, st store.Store, now time.Time, r diagnose.Result, kind store.Kind, ws ...store.Watch) {
+func check(t *testing.T, st store.Tester, now time.Time, r diagnose.Result, kind store.Kind, ws ...store.Watch) {
 	t.Helper()
 	c := mustClaim(t, st, now, 1, ip1)
 	var ts []store.Transition
@@ -330,7 +312,7 @@ func check(t *testing.T, st store.Store, now time.Time, r diagnose.Result, kind 
 }
 
 func TestProgressAnnouncedOnceAndRetried(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		w := newWatch(ip1, "C1", "1.1", "U1")
 		mustAdd(t, st, w, t0)
@@ -363,7 +345,7 @@ func TestProgressAnnouncedOnceAndRetried(t *testing.T) {
 }
 
 func TestFixedEndsWatchOnce(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		a := newWatch(ip1, "C1", "1.1", "U1")
 		b := newWatch(ip1, "C2", "2.2", "U2")
@@ -399,6 +381,9 @@ func TestFixedEndsWatchOnce(t *testing.T) {
 		if ws, err := st.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
 			t.Fatalf("ListForIP after the fixed announcements = %v, %v; want none", ws, err)
 		}
+		if n, err := st.Count(ctx); err != nil || n != 0 {
+			t.Fatalf("Count after the fixed announcements = %d, %v; want 0", n, err)
+		}
 		if _, ok, err := nextDue(ctx, st); err != nil || ok {
 			t.Fatalf("NextDue = %v, %v; want nothing left", ok, err)
 		}
@@ -406,7 +391,7 @@ func TestFixedEndsWatchOnce(t *testing.T) {
 }
 
 func TestStaleTransitionIgnored(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		w := newWatch(ip1, "C1", "1.1", "U1")
 		mustAdd(t, st, w, t0)
 		old := w
@@ -420,7 +405,7 @@ func TestStaleTransitionIgnored(t *testing.T) {
 }
 
 func TestKeepWatchingRestartsExpired(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		w := newWatch(ip1, "C1", "1.1", "U1")
 		mustAdd(t, st, w, t0)
@@ -449,7 +434,7 @@ func TestKeepWatchingRestartsExpired(t *testing.T) {
 // TestAddDuringCheck: a thread that starts watching an IP while it is being
 // checked neither voids the check nor loses its earlier due time.
 func TestAddDuringCheck(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		mustAdd(t, st, newWatch(ip1, "C1", "1.1", "U1"), t0)
 		c := mustClaim(t, st, t0, 1, ip1)[0]
@@ -470,7 +455,7 @@ func TestAddDuringCheck(t *testing.T) {
 }
 
 func TestFirstDelivery(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		for i, want := range []bool{true, false, false} {
 			first, err := st.FirstDelivery(ctx, "Ev0ONE", time.Minute)
@@ -497,7 +482,7 @@ func TestFirstDelivery(t *testing.T) {
 // TestKeyInjection: IDs from Slack payloads that contain the encoding's
 // separators reach neither another watch nor another index.
 func TestKeyInjection(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		w := newWatch(ip1, "C1", "1.1", "U1")
 		mustAdd(t, st, w, t0)
@@ -528,7 +513,7 @@ func TestKeyInjection(t *testing.T) {
 // TestClaimOldestFirst: with more due than can be claimed, the most overdue
 // go first in both stores, so a backlog drains in order.
 func TestClaimOldestFirst(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		const n = 40
 		var want netip.Addr
 		for i := range n {
@@ -549,7 +534,7 @@ func TestClaimOldestFirst(t *testing.T) {
 // TestCycle: one call records finished rechecks, claims the announcements
 // they made and the due IPs within max, and says when to look again.
 func TestCycle(t *testing.T) {
-	contract(t, func(t *testing.T, st store.Store) {
+	contract(t, func(t *testing.T, st store.Tester) {
 		ctx := context.Background()
 		ip3 := netip.MustParseAddr("192.0.2.7")
 		a := newWatch(ip1, "C1", "1.1", "U1")
@@ -581,4 +566,168 @@ func TestCycle(t *testing.T) {
 			t.Fatalf("second Cycle = %+v, %v; want the last IP, and the leases' first end (the announcement's) next", res, err)
 		}
 	})
+}
+
+// TestLimits: a new watch beyond a limit is refused with the error
+// naming it and changes nothing; a watch counts until it is removed or its
+// final announcement is posted; restarting an ended watch is never refused.
+func TestLimits(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		ctx := context.Background()
+		lim := store.Limits{PerChannel: 2, PerUser: 3, Total: 4}
+		add := func(w store.Watch) error {
+			due := t0 // ip1 first: check claims it alone
+			if w.IP != ip1 {
+				due = t0.Add(time.Second)
+			}
+			_, err := st.Add(ctx, w, due, lim)
+			return err
+		}
+		a := newWatch(ip1, "C1", "1.1", "U1")
+		for _, w := range []store.Watch{a, newWatch(ip2, "C1", "2.2", "U1")} {
+			if err := add(w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			w    store.Watch
+			want error // nil: added
+		}{
+			{newWatch(ip1, "C1", "3.3", "U9"), store.ErrChannelLimit}, // C1's third
+			{newWatch(ip1, "C2", "1.1", "U1"), nil},                   // U1's third
+			{newWatch(ip2, "C3", "1.1", "U1"), store.ErrUserLimit},    // U1's fourth
+			{newWatch(ip2, "C3", "1.1", "U2"), nil},                   // the fourth in total
+			{newWatch(ip2, "C4", "1.1", "U3"), store.ErrTotalLimit},
+		} {
+			err := add(tc.w)
+			if tc.want == nil && err != nil || tc.want != nil && (!errors.Is(err, tc.want) || !errors.Is(err, store.ErrLimit)) {
+				t.Fatalf("Add(%v, %s) = %v; want %v", tc.w.Key, tc.w.RequestedBy, err, tc.want)
+			}
+		}
+		if n, err := st.Count(ctx); err != nil || n != 4 {
+			t.Fatalf("Count = %d, %v; want 4", n, err)
+		}
+		if ws, err := st.ListByUser(ctx, "U3"); err != nil || len(ws) != 0 {
+			t.Fatalf("a refused watch was stored: %v, %v", ws, err)
+		}
+		// a ends (expired): it still counts until its message is posted, and
+		// "Keep watching" restarts it whatever the limits.
+		check(t, st, t0, result(diagnose.StatusFail, t0), store.KindExpired, a)
+		again := a
+		again.CreatedAt = t0.Add(time.Hour)
+		if _, err := st.Add(ctx, again, t0.Add(time.Hour), store.Limits{PerChannel: 1, PerUser: 1, Total: 1}); err != nil {
+			t.Fatalf("Keep watching over the limits: %v", err)
+		}
+		if n, err := st.Count(ctx); err != nil || n != 4 {
+			t.Fatalf("Count after Keep watching = %d, %v; want 4", n, err)
+		}
+		if _, err := st.Remove(ctx, a.Key); err != nil {
+			t.Fatal(err)
+		}
+		if err := add(newWatch(ip2, "C4", "1.1", "U3")); err != nil {
+			t.Fatalf("after a Remove there is room again: %v", err)
+		}
+	})
+}
+
+// TestLimitsAtomic: many callers at once, on two connections (replicas),
+// never get more watches in than a limit allows.
+func TestLimitsAtomic(t *testing.T) {
+	t.Parallel()
+	const limit, tries = 10, 64
+	shared := store.NewMemory()
+	a := newRedis(t)
+	b := store.NewRedis(mustClient(t), a.Prefix())
+	t.Cleanup(func() { b.Close() })
+	for name, replicas := range map[string][]store.Store{"memory": {shared, shared}, "redis": {a, b}} {
+		t.Run(name, func(t *testing.T) {
+			var added atomic.Int64
+			var wg sync.WaitGroup
+			for i := range tries {
+				wg.Go(func() {
+					w := newWatch(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), "C1", "1.1", "U1")
+					ok, err := replicas[i%2].Add(context.Background(), w, t0, store.Limits{PerChannel: limit})
+					if ok {
+						added.Add(1)
+					} else if !errors.Is(err, store.ErrLimit) {
+						t.Errorf("Add: %v, %v; want added or ErrLimit", ok, err)
+					}
+				})
+			}
+			wg.Wait()
+			if n := added.Load(); n != limit {
+				t.Fatalf("%d watches added; want exactly %d", n, limit)
+			}
+		})
+	}
+}
+
+// TestClaimsFairAcrossChannels: channel A has 40 IPs due, the oldest first;
+// channel B one, due last. Claimed one at a time, B's comes second: after
+// one of A's, never after all of them.
+func TestClaimsFairAcrossChannels(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		ctx := context.Background()
+		const n = 40
+		for i := range n {
+			mustAdd(t, st, newWatch(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), "CA", "1.1", "UA"), t0.Add(time.Duration(i)*time.Millisecond))
+		}
+		mustAdd(t, st, newWatch(ip2, "CB", "1.1", "UB"), t0.Add(time.Second))
+		now := t0.Add(time.Minute)
+		var order []netip.Addr
+		for range n + 1 {
+			cs, err := st.ClaimDue(ctx, now, 1, time.Hour)
+			if err != nil || len(cs) != 1 {
+				t.Fatalf("ClaimDue = %v, %v; want one claim", cs, err)
+			}
+			order = append(order, cs[0].IP)
+		}
+		if i := slices.Index(order, ip2); i < 0 || i > 1 {
+			t.Fatalf("channel B's IP claimed at position %d of %v; want 0 or 1", i, order)
+		}
+		// Within A, the most overdue first.
+		for i, ip := range slices.DeleteFunc(order, func(ip netip.Addr) bool { return ip == ip2 }) {
+			if want := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}); ip != want {
+				t.Fatalf("A's claim %d = %v; want %v", i, ip, want)
+			}
+		}
+	})
+}
+
+// TestDeferredOutcome: a recheck put off (its zone paced) releases the
+// claim and moves the due time, and changes nothing else: no check counted,
+// the status and zone kept.
+func TestDeferredOutcome(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		ctx := context.Background()
+		w := newWatch(ip1, "C1", "1.1", "U1")
+		w.Zone = "113.0.203.in-addr.arpa"
+		mustAdd(t, st, w, t0)
+		c := mustClaim(t, st, t0, 1, ip1)[0]
+		if c.Zone != w.Zone || !c.Due.Equal(t0) {
+			t.Fatalf("claim zone %q due %v; want %q, %v", c.Zone, c.Due, w.Zone, t0)
+		}
+		later := t0.Add(3 * time.Second)
+		if err := complete(ctx, st, c, store.Outcome{Deferred: true, Next: later, Now: t0, Result: result(diagnose.StatusPass, t0),
+			Transitions: []store.Transition{{Key: w.Key, CreatedAt: w.CreatedAt, Kind: store.KindFixed}}}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := get(t, st, w.Key)
+		if got.State != store.StateActive || got.Status != diagnose.StatusPermerror || got.Zone != w.Zone || !got.NextCheck.Equal(later) {
+			t.Fatalf("after a deferral: %+v; want active, permerror, zone kept, next %v", got, later)
+		}
+		c = mustClaim(t, st, later, 1, ip1)[0]
+		if c.Checks != 0 || !c.Due.Equal(later) {
+			t.Fatalf("claim after the deferral: checks %d due %v; want 0, %v", c.Checks, c.Due, later)
+		}
+	})
+}
+
+func mustClient(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	c, err := store.NewClient(server.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

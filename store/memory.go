@@ -25,6 +25,12 @@ type Memory struct {
 	// sweepAt is the size of events at which expired ids are dropped.
 	sweepAt int
 	now     func() time.Time // FirstDelivery's clock: time.Now
+	// Watches per channel, per user and in total, for Limits.
+	perChannel, perUser map[string]int
+	total               int
+	// turn is each channel's last turn in claimDue's round robin, from seq.
+	turn map[string]int64
+	seq  int64
 }
 
 // minSweep is the least number of remembered event ids that triggers a sweep.
@@ -38,7 +44,9 @@ type memIP struct {
 	checkedAt time.Time
 	due       int64 // Unix ms; meaningful when scheduled
 	scheduled bool
-	token     int64 // the current claim's, 0 when unclaimed
+	token     int64  // the current claim's, 0 when unclaimed
+	queue     string // the channel the IP is scheduled under, for fairness
+	zone      string // the last diagnosis's reverse zone
 	watches   map[Key]*memWatch
 	results   map[Kind]diagnose.Result
 }
@@ -51,27 +59,70 @@ type memWatch struct {
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
 	return &Memory{ips: make(map[netip.Addr]*memIP), ann: make(map[Key]int64),
-		events: make(map[string]time.Time), sweepAt: minSweep, now: time.Now}
+		events: make(map[string]time.Time), sweepAt: minSweep, now: time.Now,
+		perChannel: make(map[string]int), perUser: make(map[string]int), turn: make(map[string]int64)}
 }
 
-func (m *Memory) Add(ctx context.Context, w Watch, due time.Time) (bool, error) {
+// count adds d to the watch counts of w.
+func (m *Memory) count(w Watch, d int) {
+	m.perChannel[w.Channel] += d
+	m.perUser[w.RequestedBy] += d
+	m.total += d
+	if m.perChannel[w.Channel] == 0 {
+		delete(m.perChannel, w.Channel)
+	}
+	if m.perUser[w.RequestedBy] == 0 {
+		delete(m.perUser, w.RequestedBy)
+	}
+}
+
+// overLimit reports the first of lim a new watch like w would exceed.
+func (m *Memory) overLimit(w Watch, lim Limits) error {
+	for _, c := range []struct {
+		err        error
+		limit, now int
+	}{{ErrChannelLimit, lim.PerChannel, m.perChannel[w.Channel]}, {ErrUserLimit, lim.PerUser, m.perUser[w.RequestedBy]}, {ErrTotalLimit, lim.Total, m.total}} {
+		if c.limit > 0 && c.now >= c.limit {
+			return c.err
+		}
+	}
+	return nil
+}
+
+func (m *Memory) Add(ctx context.Context, w Watch, due time.Time, lim Limits) (bool, error) {
 	if err := w.validate(); err != nil {
 		return false, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e := m.ips[w.IP]
+	cur := (*memWatch)(nil)
+	if e != nil {
+		cur = e.watches[w.Key]
+	}
+	switch {
+	case cur != nil && cur.w.State == StateActive:
+		return false, nil
+	case cur != nil:
+		// An ended watch starts again ("Keep watching"): it counted already,
+		// so no limit stops it.
+		delete(m.ann, w.Key)
+		m.count(cur.w, -1)
+		m.count(w, 1)
+	default:
+		if err := m.overLimit(w, lim); err != nil {
+			return false, err
+		}
+		m.count(w, 1)
+	}
 	if e == nil {
-		e = &memIP{status: w.Status, checkedAt: w.CheckedAt.Truncate(time.Millisecond), watches: make(map[Key]*memWatch), results: make(map[Kind]diagnose.Result)}
+		e = &memIP{status: w.Status, checkedAt: w.CheckedAt.Truncate(time.Millisecond), zone: w.Zone, watches: make(map[Key]*memWatch), results: make(map[Kind]diagnose.Result)}
 		m.ips[w.IP] = e
 	}
-	if cur := e.watches[w.Key]; cur != nil {
-		if cur.w.State == StateActive {
-			return false, nil
-		}
-		delete(m.ann, w.Key) // an ended watch starts again ("Keep watching")
-	}
 	e.watches[w.Key] = &memWatch{w: Watch{Key: w.Key, RequestedBy: w.RequestedBy, Source: w.Source, CreatedAt: w.CreatedAt.UTC(), State: StateActive}}
+	if !e.scheduled {
+		e.queue = w.Channel
+	}
 	if d := ms(due); !e.scheduled || d < e.due {
 		e.due, e.scheduled = d, true
 	}
@@ -86,6 +137,7 @@ func (m *Memory) Remove(ctx context.Context, k Key) (bool, error) {
 	if e == nil || e.watches[k] == nil {
 		return false, nil
 	}
+	m.count(e.watches[k].w, -1)
 	delete(e.watches, k)
 	delete(m.ann, k)
 	m.settle(k.IP, e)
@@ -109,28 +161,11 @@ func (m *Memory) settle(ip netip.Addr, e *memIP) bool {
 // view returns a watch with the IP-wide fields filled in.
 func (e *memIP) view(mw *memWatch) Watch {
 	w := mw.w
-	w.Status, w.CheckedAt = e.status, e.checkedAt
+	w.Status, w.CheckedAt, w.Zone = e.status, e.checkedAt, e.zone
 	if e.scheduled && w.State == StateActive {
 		w.NextCheck = time.UnixMilli(e.due).UTC()
 	}
 	return w
-}
-
-func (m *Memory) Get(ctx context.Context, k Key) (Watch, bool, error) {
-	k.IP = k.IP.Unmap()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e := m.ips[k.IP]; e != nil {
-		if mw := e.watches[k]; mw != nil {
-			return e.view(mw), true, nil
-		}
-	}
-	return Watch{}, false, nil
-}
-
-func (m *Memory) ListForIP(ctx context.Context, ip netip.Addr) ([]Watch, error) {
-	ip = ip.Unmap()
-	return m.filter(func(w *Watch) bool { return w.IP == ip }), nil
 }
 
 func (m *Memory) ListByUser(ctx context.Context, user string) ([]Watch, error) {
@@ -139,6 +174,12 @@ func (m *Memory) ListByUser(ctx context.Context, user string) ([]Watch, error) {
 
 func (m *Memory) ListByChannel(ctx context.Context, channel string) ([]Watch, error) {
 	return m.filter(func(w *Watch) bool { return w.Channel == channel }), nil
+}
+
+func (m *Memory) Count(ctx context.Context) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.total, nil
 }
 
 func (m *Memory) filter(keep func(*Watch) bool) []Watch {
@@ -156,40 +197,61 @@ func (m *Memory) filter(keep func(*Watch) bool) []Watch {
 	return ws
 }
 
-func (m *Memory) ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.claimDue(ms(now), max, lease), nil
-}
-
-// claimDue leases up to max IPs due at now, the most overdue first as Redis's
-// sorted set does, so a backlog is worked off oldest first.
+// claimDue leases up to max IPs due at now fairly, as Redis does: round
+// robin across the channels the IPs are queued under, least recently served
+// channel first, the most overdue IP of each channel first. (A channel that
+// was idle goes first here and last in Redis; either way no channel waits
+// more than one turn of each other busy channel.)
 func (m *Memory) claimDue(now int64, max int, lease time.Duration) []Claim {
-	var due []netip.Addr
+	queues := map[string][]netip.Addr{}
 	for ip, e := range m.ips {
 		if e.scheduled && e.due <= now {
-			due = append(due, ip)
+			queues[e.queue] = append(queues[e.queue], ip)
 		}
 	}
-	slices.SortFunc(due, func(a, b netip.Addr) int { return cmp.Or(cmp.Compare(m.ips[a].due, m.ips[b].due), a.Compare(b)) })
+	if len(m.turn) > minSweep {
+		// Forget the turns of channels with nothing due: bounded memory, at
+		// the cost of letting them go first when they next have something.
+		maps.DeleteFunc(m.turn, func(ch string, _ int64) bool { return queues[ch] == nil })
+	}
+	chans := slices.Collect(maps.Keys(queues))
+	slices.SortFunc(chans, func(a, b string) int { return cmp.Or(cmp.Compare(m.turn[a], m.turn[b]), cmp.Compare(a, b)) })
+	for _, q := range queues {
+		slices.SortFunc(q, func(a, b netip.Addr) int { return cmp.Or(cmp.Compare(m.ips[a].due, m.ips[b].due), a.Compare(b)) })
+	}
 	tok := now + lease.Milliseconds()
 	var claims []Claim
-	for _, ip := range due {
-		if len(claims) >= max {
-			break
+	for more := true; more && len(claims) < max; {
+		more = false
+		for _, ch := range chans {
+			if len(claims) >= max {
+				break
+			}
+			q := queues[ch]
+			if len(q) == 0 {
+				continue
+			}
+			queues[ch], more = q[1:], true
+			m.seq++
+			m.turn[ch] = m.seq
+			claims = append(claims, m.claim(q[0], tok))
 		}
-		e := m.ips[ip]
-		e.due, e.token = tok, tok
-		c := Claim{IP: ip, Checks: e.checks, Token: tok}
-		for _, mw := range e.watches {
-			w := e.view(mw)
-			w.NextCheck = time.Time{} // as in Redis: claimed, the lease is not a check time
-			c.Watches = append(c.Watches, w)
-		}
-		sortWatches(c.Watches)
-		claims = append(claims, c)
 	}
 	return claims
+}
+
+// claim leases ip until tok.
+func (m *Memory) claim(ip netip.Addr, tok int64) Claim {
+	e := m.ips[ip]
+	c := Claim{IP: ip, Due: time.UnixMilli(e.due).UTC(), Zone: e.zone, Checks: e.checks, Token: tok}
+	e.due, e.token = tok, tok
+	for _, mw := range e.watches {
+		w := e.view(mw)
+		w.NextCheck = time.Time{} // as in Redis: claimed, the lease is not a check time
+		c.Watches = append(c.Watches, w)
+	}
+	sortWatches(c.Watches)
+	return c
 }
 
 func (m *Memory) complete(c Claim, o Outcome) error {
@@ -198,8 +260,13 @@ func (m *Memory) complete(c Claim, o Outcome) error {
 		return fmt.Errorf("store: complete %s: %w", c.IP, ErrLeaseLost)
 	}
 	e.token = 0
-	e.checks++
-	e.status, e.checkedAt = o.Result.Status, o.Result.CheckedAt.Truncate(time.Millisecond).UTC()
+	if o.Deferred {
+		o.Transitions = nil
+	} else {
+		e.checks++
+		e.status, e.checkedAt = o.Result.Status, o.Result.CheckedAt.Truncate(time.Millisecond).UTC()
+		e.zone = usableZone(o.Result.ReverseZone)
+	}
 	for _, t := range o.Transitions {
 		t.Key.IP = c.IP
 		mw := e.watches[t.Key]
@@ -221,21 +288,12 @@ func (m *Memory) complete(c Claim, o Outcome) error {
 	}
 	if m.settle(c.IP, e) {
 		// A due time below the token was set during the check (a new
-		// thread's watch, "Recheck now"): keep it if it is earlier.
+		// thread's watch): keep it if it is earlier.
 		next := ms(o.Next)
 		if e.due < c.Token {
 			next = min(next, e.due)
 		}
 		e.due = next
-	}
-	return nil
-}
-
-func (m *Memory) Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e := m.ips[ip.Unmap()]; e != nil && e.scheduled && ms(at) < e.due {
-		e.due = ms(at)
 	}
 	return nil
 }
@@ -262,12 +320,6 @@ func (m *Memory) nextDue() time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(next).UTC()
-}
-
-func (m *Memory) ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.claimAnnouncements(ms(now), max, lease), nil
 }
 
 // claimAnnouncements leases up to max intents due at now, the oldest first
@@ -331,6 +383,7 @@ func (m *Memory) MarkPosted(ctx context.Context, p Pending) error {
 		mw.w.Pending, mw.attempts = "", 0
 		return nil
 	}
+	m.count(mw.w, -1)
 	delete(e.watches, k)
 	m.settle(k.IP, e)
 	return nil

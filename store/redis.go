@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,77 +33,120 @@ const (
 //	redis://[user:password@]host:port[/db][?dial_timeout=1s&...]    standalone
 //	rediss://...                                                    standalone over TLS
 //	unix://[user:password@]/path/to/redis.sock[?db=N]               standalone on a unix socket
-//	redis+sentinel://[user:password@]host:port[,host:port...]/master[/db]   Sentinel
+//	redis+sentinel://[user:password@]host:port[,host:port...]/master[/db][?sentinel_password=...]   Sentinel
 //	redis+cluster://[user:password@]host:port[?addr=host:port&...]  Cluster (rediss+cluster:// for TLS)
 //
 // Query parameters are go-redis's (snake case option names: max_retries,
-// dial_timeout, read_timeout, pool_size, ...). With Sentinel the user and
-// password are the Redis server's; the sentinels are assumed to need none.
+// dial_timeout, read_timeout, pool_size, password, ...). With Sentinel the
+// user and password are the Redis servers' (master and replicas); the
+// sentinels' own, if they require any, are sentinel_username and
+// sentinel_password. Errors never show the URL's secrets (see RedactURL).
 func NewClient(redisURL string) (redis.UniversalClient, error) {
+	c, err := newClient(redisURL)
+	if err == nil {
+		return c, nil
+	}
+	// net/url's errors quote the URL, or the part it took for a port or a
+	// host, which may be a piece of an unescaped password: say what is
+	// wrong without them. Other parsers' messages are scrubbed of every
+	// secret.
+	msg := "malformed URL (percent-encode characters such as @ : / ? # and spaces in the user name and password)"
+	if ue := (*url.Error)(nil); !errors.As(err, &ue) {
+		msg = scrub(err.Error(), urlSecrets(redisURL))
+	}
+	return nil, fmt.Errorf("store: REDIS_URL %s: %s", RedactURL(redisURL), msg)
+}
+
+func newClient(redisURL string) (redis.UniversalClient, error) {
 	scheme, rest, ok := strings.Cut(redisURL, "://")
 	if !ok {
-		return nil, fmt.Errorf("store: REDIS_URL %q: want scheme://..., e.g. redis://localhost:6379", redactURL(redisURL))
+		return nil, errors.New("want scheme://..., e.g. redis://localhost:6379")
 	}
 	switch scheme {
 	case "redis", "rediss", "unix":
 		o, err := redis.ParseURL(redisURL)
 		if err != nil {
-			return nil, fmt.Errorf("store: REDIS_URL %q: %w", redactURL(redisURL), err)
+			return nil, err
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
+		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
 		return redis.NewClient(o), nil
 	case "redis+cluster", "rediss+cluster":
 		o, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "+cluster") + "://" + rest)
 		if err != nil {
-			return nil, fmt.Errorf("store: REDIS_URL %q: %w", redactURL(redisURL), err)
+			return nil, err
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
+		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
 		return redis.NewClusterClient(o), nil
 	case "redis+sentinel", "rediss+sentinel":
-		o, err := parseSentinelURL(scheme == "rediss+sentinel", rest)
+		o, err := parseSentinelURL(strings.TrimSuffix(scheme, "+sentinel"), rest)
 		if err != nil {
-			return nil, fmt.Errorf("store: REDIS_URL %q: %w", redactURL(redisURL), err)
+			return nil, err
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
+		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
 		return redis.NewFailoverClient(o), nil
 	}
-	return nil, fmt.Errorf("store: REDIS_URL %q: unknown scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", redactURL(redisURL), scheme)
+	return nil, fmt.Errorf("unknown scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", scheme)
 }
 
-// parseSentinelURL reads "[user:password@]host:port,host:port/master[/db]".
-func parseSentinelURL(useTLS bool, rest string) (*redis.FailoverOptions, error) {
-	if strings.Contains(rest, "?") {
-		return nil, errors.New("query parameters are not supported with Sentinel")
-	}
-	o := &redis.FailoverOptions{}
+// parseSentinelURL reads "[user:password@]host:port,host:port/master[/db][?query]"
+// (scheme redis or rediss). The query takes go-redis's failover options, and
+// sentinel_username and sentinel_password, which go-redis reads from the
+// userinfo of its own failover URL form (where the userinfo is the
+// sentinels'); here the userinfo is the Redis servers', as in every other
+// REDIS_URL form.
+func parseSentinelURL(scheme, rest string) (*redis.FailoverOptions, error) {
+	rest, _, _ = strings.Cut(rest, "#")
+	rest, query, _ := strings.Cut(rest, "?")
+	var user, pass string
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		user, pass, _ := strings.Cut(rest[:at], ":")
+		u, p, _ := strings.Cut(rest[:at], ":")
 		var err error
-		if o.Username, err = url.PathUnescape(user); err != nil {
+		if user, err = url.PathUnescape(u); err != nil {
 			return nil, errors.New("bad user name escape")
 		}
-		if o.Password, err = url.PathUnescape(pass); err != nil {
+		if pass, err = url.PathUnescape(p); err != nil {
 			return nil, errors.New("bad password escape")
 		}
 		rest = rest[at+1:]
 	}
 	hosts, path, _ := strings.Cut(rest, "/")
-	o.SentinelAddrs = strings.Split(hosts, ",")
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if hosts == "" || parts[0] == "" || len(parts) > 2 {
 		return nil, errors.New("want host:port[,host:port...]/master_name[/db]")
 	}
-	o.MasterName = parts[0]
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, errors.New("bad query")
+	}
+	sentinelUser, sentinelPass := q.Get("sentinel_username"), q.Get("sentinel_password")
+	q.Del("sentinel_username")
+	q.Del("sentinel_password")
+	if q.Has("master_name") || q.Has("addr") {
+		return nil, errors.New("give the master name in the path and the sentinels as host:port,host:port")
+	}
+	addrs := strings.Split(hosts, ",")
+	q.Set("master_name", parts[0])
+	for _, a := range addrs[1:] {
+		q.Add("addr", a)
+	}
+	db := ""
 	if len(parts) == 2 {
-		db, err := strconv.Atoi(parts[1])
-		if err != nil {
-			return nil, fmt.Errorf("database number %q: %w", parts[1], err)
+		if _, err := strconv.Atoi(parts[1]); err != nil {
+			return nil, fmt.Errorf("database number %q: not a number", parts[1])
 		}
-		o.DB = db
+		db = "/" + parts[1]
 	}
-	if useTLS {
-		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	o, err := redis.ParseFailoverURL(scheme + "://" + addrs[0] + db + "?" + q.Encode())
+	if err != nil {
+		return nil, err
 	}
+	if o.Username == "" && o.Password == "" {
+		o.Username, o.Password = user, pass
+	}
+	o.SentinelUsername, o.SentinelPassword = sentinelUser, sentinelPass
 	return o, nil
 }
 
@@ -125,15 +168,125 @@ func failFast(dial, read, write *time.Duration, retries, dialRetries *int) {
 	}
 }
 
-// redactURL hides a password so that errors and logs never show it.
-func redactURL(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	at := strings.LastIndex(rest, "@")
-	if !ok || at < 0 {
-		return s
+// RedactURL is a REDIS_URL fit for logs and errors: the password in the
+// userinfo (the whole userinfo when it has no ':', as it may be a password
+// alone), the values of query parameters whose name mentions a password,
+// secret, token or auth, and the fragment are replaced by "xxxxx".
+func RedactURL(s string) string {
+	u := splitURL(s)
+	var b strings.Builder
+	b.WriteString(u.scheme)
+	switch {
+	case u.hasPass:
+		b.WriteString(u.user + ":" + hidden + "@")
+	case u.hasUser:
+		b.WriteString(hidden + "@")
 	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
+	b.WriteString(u.host)
+	if u.hasQuery {
+		b.WriteByte('?')
+		for i, p := range u.params {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			if k, _, ok := strings.Cut(p, "="); ok && secretParam(k) {
+				p = k + "=" + hidden
+			}
+			b.WriteString(p)
+		}
+	}
+	if u.frag != "" {
+		b.WriteString("#" + hidden)
+	}
+	return b.String()
+}
+
+const hidden = "xxxxx"
+
+// urlParts is a REDIS_URL cut where a secret may be, more eagerly than
+// net/url: a password may hold '#', '?' or '/' unescaped, so the userinfo
+// ends at the last '@' before the first '=' (a query value may hold '@').
+type urlParts struct {
+	scheme           string // with "://"; "" when s has none
+	user, pass       string
+	hasUser, hasPass bool
+	host             string // host, port and path
+	params           []string
+	hasQuery         bool
+	frag             string
+}
+
+func splitURL(s string) urlParts {
+	var u urlParts
+	if i := strings.Index(s, "://"); i >= 0 {
+		u.scheme, s = s[:i+3], s[i+3:]
+	}
+	limit := len(s)
+	if eq := strings.IndexByte(s, '='); eq >= 0 {
+		limit = eq
+	}
+	if at := strings.LastIndex(s[:limit], "@"); at >= 0 {
+		u.hasUser = true
+		u.user, u.pass, u.hasPass = strings.Cut(s[:at], ":")
+		s = s[at+1:]
+	}
+	s, u.frag, _ = strings.Cut(s, "#")
+	var query string
+	u.host, query, u.hasQuery = strings.Cut(s, "?")
+	if u.hasQuery {
+		u.params = strings.Split(query, "&")
+	}
+	return u
+}
+
+func secretParam(name string) bool {
+	if u, err := url.QueryUnescape(name); err == nil {
+		name = u
+	}
+	name = strings.ToLower(name)
+	for _, w := range []string{"pass", "secret", "token", "auth"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// urlSecrets lists what RedactURL hides in s, raw and unescaped, longest
+// first so that a secret containing another is replaced whole.
+func urlSecrets(s string) []string {
+	u := splitURL(s)
+	var out []string
+	add := func(v string) {
+		if v == "" {
+			return
+		}
+		out = append(out, v)
+		if d, err := url.QueryUnescape(v); err == nil && d != v && d != "" {
+			out = append(out, d)
+		}
+	}
+	add(u.frag)
+	if u.hasPass {
+		add(u.pass)
+	} else if u.hasUser {
+		add(u.user)
+	}
+	for _, p := range u.params {
+		if k, v, ok := strings.Cut(p, "="); ok && secretParam(k) {
+			add(v)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// scrub replaces every secret in msg.
+func scrub(msg string, secrets []string) string {
+	for _, s := range secrets {
+		msg = strings.ReplaceAll(msg, s, hidden)
+	}
+	return msg
 }
 
 // Redis is the Store on a Redis deployment shared by every replica.
@@ -165,9 +318,9 @@ func Open(redisURL string) (*Redis, error) {
 
 func (r *Redis) key(name string) string { return r.p + ":" + name }
 
-// run evaluates a script with the schedule key as routing key.
+// run evaluates a script with a schedule key as routing key.
 func (r *Redis) run(ctx context.Context, op string, s *redis.Script, args ...any) (any, error) {
-	v, err := s.Run(ctx, r.c, []string{r.key("due")}, append([]any{r.p}, args...)...).Result()
+	v, err := s.Run(ctx, r.c, []string{r.key("wait")}, append([]any{r.p}, args...)...).Result()
 	if err != nil {
 		return nil, wrapErr(op, err)
 	}
@@ -198,7 +351,7 @@ func wrapErr(op string, err error) error {
 // not ErrUnavailable, which would have callers retry the same thing forever.
 func replyErr(op string, err error) error { return fmt.Errorf("store: %s: %w", op, err) }
 
-var sourceCodes = map[Source]string{SourceCommand: "c", SourceMention: "m", SourceBounce: "b", SourceButton: "k"}
+var sourceCodes = map[Source]string{SourceCommand: "c", SourceMention: "m", SourceBounce: "b", SourceButton: "k", SourceShortcut: "s", SourceDM: "d"}
 
 func sourceOf(code string) Source {
 	for s, c := range sourceCodes {
@@ -225,30 +378,45 @@ func fromMS(s string) time.Time {
 	return time.UnixMilli(n).UTC()
 }
 
-func (r *Redis) Add(ctx context.Context, w Watch, due time.Time) (bool, error) {
+func (r *Redis) Add(ctx context.Context, w Watch, due time.Time, lim Limits) (bool, error) {
 	if err := w.validate(); err != nil {
 		return false, err
 	}
 	v, err := r.run(ctx, "add", scriptAdd, w.IP.String(), w.Channel+":"+w.Thread, w.RequestedBy,
-		sourceCodes[w.Source], ms(w.CreatedAt), ms(due), string(w.Status), ms(w.CheckedAt))
-	return v == int64(1), err
+		sourceCodes[w.Source], ms(w.CreatedAt), ms(due), string(w.Status), ms(w.CheckedAt), w.Zone,
+		max(lim.PerChannel, 0), max(lim.PerUser, 0), max(lim.Total, 0))
+	if err != nil {
+		return false, err
+	}
+	switch v {
+	case int64(1):
+		return true, nil
+	case int64(0):
+		return false, nil
+	case int64(-1):
+		return false, ErrChannelLimit
+	case int64(-2):
+		return false, ErrUserLimit
+	case int64(-3):
+		return false, ErrTotalLimit
+	}
+	return false, replyErr("add", fmt.Errorf("unexpected script reply %v", v))
+}
+
+func (r *Redis) Count(ctx context.Context) (int, error) {
+	n, err := r.c.Get(ctx, r.key("n")).Int()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return 0, nil
+	case err != nil:
+		return 0, wrapErr("count", err)
+	}
+	return n, nil
 }
 
 func (r *Redis) Remove(ctx context.Context, k Key) (bool, error) {
 	v, err := r.run(ctx, "remove", scriptRemove, k.IP.Unmap().String(), k.Channel+":"+k.Thread)
 	return v == int64(1), err
-}
-
-func (r *Redis) Get(ctx context.Context, k Key) (Watch, bool, error) {
-	ws, err := r.list(ctx, "get", "k", k.IP.Unmap().String(), k.Channel+":"+k.Thread)
-	if err != nil || len(ws) == 0 {
-		return Watch{}, false, err
-	}
-	return ws[0], true, nil
-}
-
-func (r *Redis) ListForIP(ctx context.Context, ip netip.Addr) ([]Watch, error) {
-	return r.list(ctx, "list for IP", "i", ip.Unmap().String())
 }
 
 func (r *Redis) ListByUser(ctx context.Context, user string) ([]Watch, error) {
@@ -312,8 +480,11 @@ func decodeWatch(ip, wid, rec, meta string) (Watch, error) {
 		return w, fmt.Errorf("corrupt watch state in %q", rec)
 	}
 	w.ProgressAnnounced = f[4] == "1"
-	if m := strings.Split(meta, "|"); len(m) == 4 {
+	if m := strings.Split(meta, "|"); len(m) >= 4 {
 		w.Status, w.CheckedAt = diagnose.Status(m[1]), fromMS(m[2])
+		if len(m) >= 6 {
+			w.Zone = m[5]
+		}
 	}
 	return w, nil
 }
@@ -333,19 +504,7 @@ func strs(v any, n int) ([]string, error) {
 	return out, nil
 }
 
-func (r *Redis) ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error) {
-	v, err := r.run(ctx, "claim due", scriptClaim, ms(now), max, lease.Milliseconds())
-	if err != nil {
-		return nil, err
-	}
-	claims, err := decodeClaims(v)
-	if err != nil {
-		return nil, replyErr("claim due", err)
-	}
-	return claims, nil
-}
-
-// decodeClaims reads scriptClaim's reply.
+// decodeClaims reads the Lua claimDue's reply.
 func decodeClaims(v any) ([]Claim, error) {
 	a, ok := v.([]any)
 	if !ok || len(a) == 0 {
@@ -361,22 +520,27 @@ func decodeClaims(v any) ([]Claim, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(vs)%2 != 1 {
+		if len(vs) < 2 || len(vs)%2 != 0 {
 			return nil, fmt.Errorf("unexpected claim %q", vs)
 		}
 		c := Claim{Token: tok}
 		if c.IP, err = netip.ParseAddr(vs[0]); err != nil {
 			return nil, err
 		}
+		due, err := strconv.ParseFloat(vs[1], 64)
+		if err != nil {
+			return nil, fmt.Errorf("unexpected due time %q", vs[1])
+		}
+		c.Due = time.UnixMilli(int64(due)).UTC()
 		meta := ""
-		for i := 1; i < len(vs); i += 2 {
+		for i := 2; i < len(vs); i += 2 {
 			if vs[i] == "#" {
 				meta = vs[i+1]
 			}
 		}
 		checks, _, _ := strings.Cut(meta, "|")
 		c.Checks, _ = strconv.Atoi(checks)
-		for i := 1; i < len(vs); i += 2 {
+		for i := 2; i < len(vs); i += 2 {
 			if vs[i] == "#" {
 				continue
 			}
@@ -384,6 +548,7 @@ func decodeClaims(v any) ([]Claim, error) {
 			if err != nil {
 				return nil, err
 			}
+			c.Zone = w.Zone
 			c.Watches = append(c.Watches, w)
 		}
 		sortWatches(c.Watches)
@@ -395,15 +560,21 @@ func decodeClaims(v any) ([]Claim, error) {
 // appendCompletion encodes one outcome the way the Lua complete reads it.
 func appendCompletion(args []any, d Completion) ([]any, error) {
 	var result []byte
-	if len(d.Outcome.Transitions) > 0 {
+	if len(d.Outcome.Transitions) > 0 && !d.Outcome.Deferred {
 		var err error
 		if result, err = json.Marshal(d.Outcome.Result); err != nil {
 			return nil, err
 		}
 	}
 	o := d.Outcome
-	args = append(args, d.Claim.IP.String(), d.Claim.Token, ms(o.Next), string(o.Result.Status), ms(o.Result.CheckedAt), result, ms(o.Now), len(o.Transitions))
-	for _, t := range o.Transitions {
+	ts := o.Transitions
+	deferred := 0
+	if o.Deferred {
+		ts, deferred = nil, 1
+	}
+	args = append(args, d.Claim.IP.String(), d.Claim.Token, ms(o.Next), string(o.Result.Status), ms(o.Result.CheckedAt), result, ms(o.Now),
+		usableZone(o.Result.ReverseZone), deferred, len(ts))
+	for _, t := range ts {
 		args = append(args, t.Channel+":"+t.Thread, ms(t.CreatedAt), string(t.Kind))
 	}
 	return args, nil
@@ -462,15 +633,6 @@ func decodeCycle(v any, done []Completion) (CycleResult, error) {
 	return res, err
 }
 
-func (r *Redis) Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error {
-	err := r.c.ZAddArgs(ctx, r.key("due"), redis.ZAddArgs{XX: true, LT: true,
-		Members: []redis.Z{{Score: float64(ms(at)), Member: ip.Unmap().String()}}}).Err()
-	if err != nil {
-		return wrapErr("reschedule", err)
-	}
-	return nil
-}
-
 // decodeNext reads the Lua nextDue's reply: the earlier of its two scores.
 func decodeNext(v any) (time.Time, error) {
 	vs, err := strs(v, 2)
@@ -491,18 +653,6 @@ func decodeNext(v any) (time.Time, error) {
 		}
 	}
 	return next, nil
-}
-
-func (r *Redis) ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error) {
-	v, err := r.run(ctx, "claim announcements", scriptClaimAnn, ms(now), max, lease.Milliseconds())
-	if err != nil {
-		return nil, err
-	}
-	ps, err := decodePending(v)
-	if err != nil {
-		return nil, replyErr("claim announcements", err)
-	}
-	return ps, nil
 }
 
 // decodePending reads the Lua claimAnn's reply.

@@ -23,16 +23,22 @@
 //	//   p.IdempotencyKey), then st.MarkPosted(ctx, p)
 //	// res.Next: when to run the next pass
 //
-// ClaimDue and ClaimAnnouncements are the two claiming steps of Cycle on
-// their own.
-//
 // Claiming a due IP moves its due time to the end of the lease, atomically:
 // that is both the lease (no other replica sees the IP as due) and the retry
 // time if this replica dies mid-check. Recording an outcome is fenced by the
 // claim's token and fails with ErrLeaseLost once another replica has
-// re-claimed the IP (or the outcome was recorded already). A watch added, or
-// a Reschedule ("Recheck now"), while the IP is being checked keeps its
-// earlier due time. The Redis key schema is in docs/ARCHITECTURE.md.
+// re-claimed the IP (or the outcome was recorded already). A watch added
+// while the IP is being checked keeps its earlier due time. The Redis key
+// schema is in docs/ARCHITECTURE.md.
+//
+// # Fairness and limits
+//
+// Due IPs are claimed round robin across channels (each IP is queued under
+// the channel of the watch that scheduled it), least recently served channel
+// first, so one channel's backlog cannot hold back another channel's
+// rechecks. Add enforces Limits (watches per channel, per user and in total)
+// in the same atomic step that adds the watch, so replicas sharing one Redis
+// cannot overshoot them together.
 //
 // Announcements are recorded as intents with the outcome, in the same atomic
 // step as the watch's state change, before anything is posted. At most one intent per
@@ -41,17 +47,20 @@
 // again after the lease with Attempt+1 and the same IdempotencyKey, so the
 // poster can look for its earlier message before posting again.
 //
-// Handlers use Add, Remove, Get, ListForIP, ListByUser (App Home) and
-// ListByChannel (/rdns list). Adding a watch that ended (fixed or expired, its
-// final announcement possibly still pending) starts it again: that is "Keep
-// watching".
+// The scheduler uses Add, Remove, ListByUser (App Home), ListByChannel
+// (/rdns list) and Count on behalf of the handlers. Adding a watch that ended
+// (fixed or expired, its final announcement possibly still pending) starts
+// it again: that is "Keep watching".
 //
 // # Errors
 //
 // Methods of the Redis store fail with an error wrapping ErrUnavailable, fast
 // (short dial and read timeouts), when Redis cannot be reached; handlers then
-// say "watching is unavailable". go-redis reconnects by itself, and every
-// write is acknowledged only once Redis has applied it.
+// say "watching is unavailable". A refusal Redis sent (a protected-mode
+// DENIED, NOAUTH, WRONGPASS) is reported in Redis's own words. go-redis
+// reconnects by itself, and every write is acknowledged only once the Redis
+// master has applied it; see README.md "Reliability" for what an
+// asynchronous replica may lose in a failover.
 package store
 
 import (
@@ -77,16 +86,30 @@ var (
 	// ErrInvalid: the watch is malformed (no IP, no channel, a field containing
 	// the separators the encoding reserves).
 	ErrInvalid = errors.New("store: invalid watch")
+	// ErrLimit: Add refused a new watch because one of Limits was reached;
+	// the error is one of the three below, which wrap it.
+	ErrLimit        = errors.New("store: watch limit reached")
+	ErrChannelLimit = fmt.Errorf("%w: per channel", ErrLimit)
+	ErrUserLimit    = fmt.Errorf("%w: per user", ErrLimit)
+	ErrTotalLimit   = fmt.Errorf("%w: in total", ErrLimit)
 )
+
+// Limits bound the watches Add accepts; zero means no limit. A watch counts
+// from Add until it is removed or its final announcement is posted.
+type Limits struct {
+	PerChannel, PerUser, Total int
+}
 
 // Source says how a watch was started.
 type Source string
 
 const (
-	SourceCommand Source = "command" // /rdns or /rdns watch
-	SourceMention Source = "mention" // @rdnsbot <ip>
-	SourceBounce  Source = "bounce"  // a bounce posted in a channel
-	SourceButton  Source = "button"  // "Watch until fixed" or "Keep watching"
+	SourceCommand  Source = "command"  // /rdns or /rdns watch
+	SourceMention  Source = "mention"  // @rdnsbot <ip>
+	SourceBounce   Source = "bounce"   // a bounce posted in a channel
+	SourceButton   Source = "button"   // "Watch until fixed" or "Keep watching"
+	SourceShortcut Source = "shortcut" // a message shortcut on a bounce
+	SourceDM       Source = "dm"       // a direct message to the bot
 )
 
 // State is where a watch is in its life.
@@ -137,20 +160,24 @@ type Watch struct {
 	Pending           Kind // the announcement waiting to be posted, "" if none
 	ProgressAnnounced bool
 
-	// IP-wide, filled in by the store: the last recheck's status and time
-	// (zero before the first recheck) and the next check (zero when none is
-	// scheduled).
+	// IP-wide, filled in by the store (Add takes them from the diagnosis
+	// that started the watch): the last recheck's status, time (zero before
+	// the first recheck) and reverse zone (for pacing), and the next check
+	// (zero when none is scheduled).
 	Status    diagnose.Status
 	CheckedAt time.Time
+	Zone      string
 	NextCheck time.Time
 }
 
-// Claim is a due IP leased to one replica by ClaimDue.
+// Claim is a due IP leased to one replica by Cycle.
 type Claim struct {
 	IP      netip.Addr
-	Checks  int     // rechecks completed so far for this IP
-	Watches []Watch // the IP's watches when claimed
-	Token   int64   // fences the outcome's Completion
+	Due     time.Time // when the check was due: how late it runs is Due's lag
+	Zone    string    // the last diagnosis's reverse zone ("" when unknown)
+	Checks  int       // rechecks completed so far for this IP
+	Watches []Watch   // the IP's watches when claimed
+	Token   int64     // fences the outcome's Completion
 }
 
 // Transition moves one watch (identified by Key and CreatedAt) on, and records
@@ -170,6 +197,10 @@ type Outcome struct {
 	Transitions []Transition
 	// Now is when the recheck finished; intents become claimable from then.
 	Now time.Time
+	// Deferred: the check did not run (its reverse zone was paced); only
+	// Next is applied, Result and Transitions are ignored and the IP's
+	// check count and status stay as they were.
+	Deferred bool
 }
 
 // Completion is a finished recheck: the claim it ran under and its outcome.
@@ -192,7 +223,7 @@ type CycleResult struct {
 	Next time.Time
 }
 
-// Pending is an announcement intent claimed by ClaimAnnouncements.
+// Pending is an announcement intent claimed by Cycle.
 type Pending struct {
 	Watch  Watch
 	Kind   Kind
@@ -205,37 +236,32 @@ type Pending struct {
 	IdempotencyKey string
 }
 
-// Store keeps watches and their schedule. Times are passed in, never read from
-// a clock, so callers (and tests) control time.
+// Store keeps watches and their schedule. Times are passed in (the Memory
+// store's FirstDelivery excepted, which reads time.Now to expire event ids),
+// so callers and tests control time.
 type Store interface {
 	// Add stores w (IP, Channel, RequestedBy, Source and CreatedAt are
-	// required) and schedules its IP no later than due. It reports false when
-	// an active watch for the key exists already (it is left as it is). A watch
-	// that ended is started again.
-	Add(ctx context.Context, w Watch, due time.Time) (added bool, err error)
+	// required; Status, CheckedAt and Zone seed the IP's state when it is new)
+	// and schedules its IP no later than due. It reports false when an
+	// active watch for the key exists already (it is left as it is). A watch
+	// that ended is started again. A new watch beyond lim fails with
+	// ErrChannelLimit, ErrUserLimit or ErrTotalLimit, checked atomically with
+	// the insertion.
+	Add(ctx context.Context, w Watch, due time.Time, lim Limits) (added bool, err error)
 	// Remove deletes a watch and any announcement pending for it.
 	Remove(ctx context.Context, k Key) (removed bool, err error)
-	// Get returns one watch.
-	Get(ctx context.Context, k Key) (w Watch, ok bool, err error)
-	ListForIP(ctx context.Context, ip netip.Addr) ([]Watch, error)
 	ListByUser(ctx context.Context, user string) ([]Watch, error)
 	ListByChannel(ctx context.Context, channel string) ([]Watch, error)
+	// Count is how many watches count against Limits.Total.
+	Count(ctx context.Context) (int, error)
 
-	// ClaimDue leases up to max IPs due at now for lease, each with its
-	// watches (one round trip: the recheck needs them).
-	ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error)
-	// Reschedule brings a scheduled IP's next check forward to at ("Recheck
-	// now"); it never delays it and does nothing for an IP not scheduled.
-	Reschedule(ctx context.Context, ip netip.Addr, at time.Time) error
 	// Cycle is one pass of a scheduler, atomic and in one round trip: apply
-	// the outcome of each of done (fenced by its claim's token), then
-	// ClaimAnnouncements up to max, then ClaimDue up to max minus the
-	// announcements claimed, then report the earliest due time left. With
-	// max 0 it only records outcomes and reads that time.
+	// the outcome of each of done (fenced by its claim's token), then claim
+	// up to max announcement intents due at now (leased for announceLease),
+	// then up to max minus those of the IPs due at now (leased for
+	// checkLease, round robin across channels), then report the earliest due
+	// time left. With max 0 it only records outcomes and reads that time.
 	Cycle(ctx context.Context, now time.Time, done []Completion, max int, checkLease, announceLease time.Duration) (CycleResult, error)
-
-	// ClaimAnnouncements leases up to max announcement intents due at now.
-	ClaimAnnouncements(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Pending, error)
 	// MarkPosted records that p reached its thread. A fixed or expired watch
 	// is then deleted. It does nothing when p was superseded meanwhile.
 	MarkPosted(ctx context.Context, p Pending) error
@@ -246,7 +272,8 @@ type Store interface {
 	// must be handled once. A malformed id or ttl is ErrInvalid.
 	FirstDelivery(ctx context.Context, eventID string, ttl time.Duration) (bool, error)
 
-	// Ping checks that the store is reachable (for /readyz).
+	// Ping checks that the store is reachable and accepts the bot (for
+	// /readyz and at startup); a refusal carries Redis's own message.
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -256,6 +283,10 @@ type Store interface {
 // Redis keys and fields: a bound keeps a forged one from bloating every index
 // it is written to, and keeps records within Redis's compact encodings.
 const maxIDLen = 64
+
+// maxZoneLen is a DNS name's longest presentation form (RFC 1035 section
+// 2.3.4: 255 octets).
+const maxZoneLen = 255
 
 // validate checks what every store requires of a new watch. The Redis
 // encoding reserves '|', ' ' and ':' (channel IDs and thread timestamps never
@@ -276,13 +307,24 @@ func (w *Watch) validate() error {
 		return fmt.Errorf("%w: no creation time", ErrInvalid)
 	}
 	switch w.Source {
-	case SourceCommand, SourceMention, SourceBounce, SourceButton:
+	case SourceCommand, SourceMention, SourceBounce, SourceButton, SourceShortcut, SourceDM:
 	default:
 		return fmt.Errorf("%w: source %q", ErrInvalid, w.Source)
 	}
 	w.IP = w.IP.Unmap()
 	w.CreatedAt = w.CreatedAt.Truncate(time.Millisecond)
+	w.Zone = usableZone(w.Zone)
 	return nil
+}
+
+// usableZone is z, or "" when z cannot be stored: the zone comes from DNS
+// answers, so a name with the encoding's separators or longer than a DNS
+// name can be only costs its IP the pacing, never the watch.
+func usableZone(z string) string {
+	if len(z) > maxZoneLen || strings.ContainsAny(z, "| ") {
+		return ""
+	}
+	return z
 }
 
 // checkDelivery validates FirstDelivery's arguments the same way in every

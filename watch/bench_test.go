@@ -28,9 +28,9 @@ func watchMany(b *testing.B, sch *watch.Scheduler, first, n int) {
 	for g := range 16 {
 		wg.Go(func() {
 			for i := first + g; i < first+n; i += 16 {
-				w := store.Watch{Key: store.Key{IP: netip.AddrFrom4([4]byte{100, byte(64 + i>>16), byte(i >> 8), byte(i)}), Channel: "C0123456789", Thread: "1700000000.000100"},
-					RequestedBy: "U0123456789", Source: store.SourceBounce}
-				if _, _, err := sch.Watch(context.Background(), w, diagnose.Result{Status: diagnose.StatusPermerror}); err != nil {
+				w := watch.Request{Key: watch.Key{IP: netip.AddrFrom4([4]byte{100, byte(64 + i>>16), byte(i >> 8), byte(i)}), Channel: "C0123456789", Thread: "1700000000.000100"},
+					User: "U0123456789", Source: watch.SourceBounce}
+				if err := sch.Start(context.Background(), w, diagnose.Result{Status: diagnose.StatusPermerror}); err != nil {
 					errs <- err
 					return
 				}
@@ -59,7 +59,8 @@ func BenchmarkSchedulerRecheck(b *testing.B) {
 	}
 	st := store.NewRedis(cl, "")
 	defer st.Close()
-	sch, err := watch.New(watch.Config{Store: &observed{Store: st, completed: completed}, Checker: instantChecker{clock}, Announcer: newRecorder(0), Clock: clock, Concurrency: 8})
+	sch, err := watch.New(watch.Config{Store: &observed{Store: st, completed: completed}, Checker: instantChecker{clock}, Announcer: newRecorder(0), Clock: clock, Concurrency: 8,
+		Caps: watch.Caps{PerChannel: -1, PerUser: -1, Total: -1}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
-	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -66,9 +65,11 @@ func TestRealEngine(t *testing.T) {
 	if first.Status != diagnose.StatusPermerror {
 		t.Fatalf("first diagnosis: %s; want permerror (no PTR)", first.Status)
 	}
-	_, next, err := sch.Watch(ctx, store.Watch{Key: store.Key{IP: ip, Channel: "C1", Thread: "1.1"}, RequestedBy: "U1", Source: store.SourceBounce}, first)
-	if err != nil || !next.Equal(t0.Add(2*time.Minute)) {
-		t.Fatalf("Watch: next %v, %v; want 12:02 (the 120 s negative TTL)", next, err)
+	if err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: ip, Channel: "C1", Thread: "1.1"}, User: "U1", Source: watch.SourceBounce}, first); err != nil {
+		t.Fatal(err)
+	}
+	if infos, err := sch.ListChannel(ctx, "C1"); err != nil || len(infos) != 1 || !infos[0].NextCheck.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("ListChannel = %+v, %v; want the watch due at 12:02 (the 120 s negative TTL)", infos, err)
 	}
 	stop := run(sch)
 	defer stop()
@@ -80,7 +81,7 @@ func TestRealEngine(t *testing.T) {
 		}
 	}
 	clock.Advance(2 * time.Minute)
-	if a := wait(t, ann.seen, "progress"); a.Kind != store.KindProgress || a.Result.Source == nil || a.Result.Source.StaleForSeconds == 0 {
+	if a := wait(t, ann.seen, "progress"); a.Kind != watch.KindProgress || a.Result.Source == nil || a.Result.Source.StaleForSeconds == 0 {
 		t.Fatalf("announcement = %+v; want progress with a stale time", a)
 	}
 	wait(t, st.marked, "progress recorded")
@@ -89,7 +90,7 @@ func TestRealEngine(t *testing.T) {
 	}
 	clock.Advance(2 * time.Minute)
 	a := wait(t, ann.seen, "fixed")
-	if a.Kind != store.KindFixed || !a.Result.Fixed() || a.Result.ConfirmedName != "mail.example.com" {
+	if a.Kind != watch.KindFixed || !a.Result.Fixed() || a.Result.ConfirmedName != "mail.example.com" {
 		t.Fatalf("announcement = %+v; want fixed, confirmed mail.example.com", a)
 	}
 	wait(t, st.marked, "fixed recorded")

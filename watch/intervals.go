@@ -12,6 +12,42 @@ var DefaultIntervals = []time.Duration{
 	15 * time.Minute, 30 * time.Minute, time.Hour,
 }
 
+// Intervals is RECHECK_INTERVALS as the scheduler takes it (Config.Intervals):
+// the waits between rechecks, the last one repeating. go-envconfig decodes
+// it with EnvDecode, so the variable is parsed in one place.
+type Intervals []time.Duration
+
+// EnvDecode reads RECHECK_INTERVALS (ParseIntervals); it implements
+// envconfig.Decoder.
+func (iv *Intervals) EnvDecode(s string) error {
+	ds, err := ParseIntervals(s)
+	if err != nil {
+		return err
+	}
+	*iv = ds
+	return nil
+}
+
+// String is the schedule as RECHECK_INTERVALS writes it, DefaultIntervals
+// when empty.
+func (iv Intervals) String() string {
+	if len(iv) == 0 {
+		iv = DefaultIntervals
+	}
+	items := make([]string, len(iv))
+	for i, d := range iv {
+		text := d.String() // "1h30m0s"
+		if strings.HasSuffix(text, "m0s") {
+			text = strings.TrimSuffix(text, "0s")
+		}
+		if strings.HasSuffix(text, "h0m") {
+			text = strings.TrimSuffix(text, "0m")
+		}
+		items[i] = text
+	}
+	return strings.Join(items, ",")
+}
+
 // minInterval keeps a typo such as "1ms" from hammering DNS servers.
 const minInterval = time.Second
 
@@ -26,14 +62,14 @@ func ParseIntervals(s string) ([]time.Duration, error) {
 	for i, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
-			return nil, fmt.Errorf("watch: RECHECK_INTERVALS item %d is empty (want e.g. 1m,2m,5m)", i+1)
+			return nil, fmt.Errorf("item %d is empty", i+1)
 		}
 		d, err := time.ParseDuration(item)
 		if err != nil {
-			return nil, fmt.Errorf("watch: RECHECK_INTERVALS item %d %q is not a duration like 90s, 5m or 1h: %w", i+1, item, err)
+			return nil, fmt.Errorf("item %d %q is not a duration like 90s, 5m or 1h", i+1, item)
 		}
 		if d < minInterval {
-			return nil, fmt.Errorf("watch: RECHECK_INTERVALS item %d %q is below the minimum of %s", i+1, item, minInterval)
+			return nil, fmt.Errorf("item %d %q is below the minimum of %s", i+1, item, minInterval)
 		}
 		ds = append(ds, d)
 	}

@@ -38,3 +38,20 @@ func TestParseIntervals(t *testing.T) {
 		}
 	}
 }
+
+func TestIntervalsDecodeAndPrint(t *testing.T) {
+	t.Parallel()
+	var iv watch.Intervals
+	if err := iv.EnvDecode("30s,1h30m"); err != nil || !slices.Equal(iv, watch.Intervals{30 * time.Second, 90 * time.Minute}) {
+		t.Fatalf("EnvDecode = %v, %v", iv, err)
+	}
+	if got := iv.String(); got != "30s,1h30m" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := (watch.Intervals{}).String(); got != "1m,2m,5m,10m,15m,30m,1h" {
+		t.Errorf("empty String() = %q, want the defaults", got)
+	}
+	if err := iv.EnvDecode("1m,soon"); err == nil || strings.Contains(err.Error(), "time:") {
+		t.Errorf("EnvDecode error = %v, want one in words", err)
+	}
+}

@@ -34,6 +34,7 @@ func replica(t *testing.T, srv *redistest.Server, prefix string, clock watch.Clo
 	sch, err := watch.New(watch.Config{
 		Store:   &observed{Store: st, completed: completed, failed: failed},
 		Checker: c, Announcer: a, Clock: clock, Concurrency: 8,
+		Caps: watch.Caps{PerChannel: -1, PerUser: -1, Total: -1}, // hundreds of watches in one channel
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,9 +61,9 @@ func TestTwoReplicas(t *testing.T) {
 	for i, ip := range addrs {
 		checker.script(ip, failing(diagnose.StatusPermerror), fixed())
 		for _, thread := range []string{"1.1", "2.2"} {
-			w := store.Watch{Key: store.Key{IP: ip, Channel: "C1", Thread: thread}, RequestedBy: "U" + string(rune('A'+i%26)), Source: store.SourceBounce}
-			if added, _, err := a.Watch(ctx, w, failing(diagnose.StatusPermerror)); err != nil || !added {
-				t.Fatalf("Watch: %v, %v", added, err)
+			w := watch.Request{Key: watch.Key{IP: ip, Channel: "C1", Thread: thread}, User: "U" + string(rune('A'+i%26)), Source: watch.SourceBounce}
+			if err := a.Start(ctx, w, failing(diagnose.StatusPermerror)); err != nil {
+				t.Fatalf("Start: %v", err)
 			}
 		}
 	}
@@ -94,7 +95,7 @@ func TestTwoReplicas(t *testing.T) {
 		t.Fatalf("%d distinct announcements, duplicates %v; want %d, none", len(posted), dups, 2*nIPs)
 	}
 	for _, p := range posted {
-		if p.Kind != store.KindFixed || p.Attempt != 1 {
+		if p.Kind != watch.KindFixed || p.Attempt != 1 {
 			t.Fatalf("announcement %+v; want fixed, first attempt", p)
 		}
 	}
@@ -128,7 +129,7 @@ func TestReplicaDiesMidCheck(t *testing.T) {
 	live.script(ip1, fixed())
 	b := replica(t, server, prefix, clock, live, ann, completed, failed)
 
-	if _, _, err := a.Watch(ctx, store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceCommand}, failing(diagnose.StatusFail)); err != nil {
+	if err := a.Start(ctx, watch.Request{Key: key("C1", "1.1"), User: "U1", Source: watch.SourceCommand}, failing(diagnose.StatusFail)); err != nil {
 		t.Fatal(err)
 	}
 	haltA, waitA := runHalt(a)
@@ -139,7 +140,7 @@ func TestReplicaDiesMidCheck(t *testing.T) {
 	defer stopB()
 	clock.Advance(2 * time.Minute) // the lease (2m) runs out
 	wait(t, live.seen, "the check on the live replica")
-	if a := wait(t, ann.seen, "fixed"); a.Kind != store.KindFixed {
+	if a := wait(t, ann.seen, "fixed"); a.Kind != watch.KindFixed {
 		t.Fatalf("announcement = %+v; want fixed", a)
 	}
 	close(dead.release) // the dead replica's outcome arrives late
@@ -167,7 +168,7 @@ func TestRedisRestart(t *testing.T) {
 	addrs := ips(n)
 	for _, ip := range addrs {
 		checker.script(ip, fixed())
-		if _, _, err := sch.Watch(ctx, store.Watch{Key: store.Key{IP: ip, Channel: "C1", Thread: "1.1"}, RequestedBy: "U1", Source: store.SourceBounce}, failing(diagnose.StatusPermerror)); err != nil {
+		if err := sch.Start(ctx, watch.Request{Key: watch.Key{IP: ip, Channel: "C1", Thread: "1.1"}, User: "U1", Source: watch.SourceBounce}, failing(diagnose.StatusPermerror)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -15,7 +15,7 @@ import (
 
 var ip1 = netip.MustParseAddr("203.0.113.5")
 
-func key(ch, thread string) store.Key { return store.Key{IP: ip1, Channel: ch, Thread: thread} }
+func key(ch, thread string) watch.Key { return watch.Key{IP: ip1, Channel: ch, Thread: thread} }
 
 // TestSchedulerLifecycle walks one IP watched from two threads through a
 // negative-TTL floor, a progress message (one per thread, one of them retried
@@ -45,7 +45,7 @@ func testLifecycle(t *testing.T, backing store.Store) {
 	ann := newRecorder(10)
 	failedOnce := false
 	ann.fail = func(a watch.Announcement) bool { // the first post to thread B fails
-		if a.Watch.Thread == "2.2" && !failedOnce {
+		if a.Key.Thread == "2.2" && !failedOnce {
 			failedOnce = true
 			return true
 		}
@@ -59,22 +59,27 @@ func testLifecycle(t *testing.T, backing store.Store) {
 
 	ttl := uint32(120)
 	first := diagnose.Result{Status: diagnose.StatusPermerror, NegativeTTLSeconds: &ttl, CheckedAt: t0}
-	for _, tc := range []struct {
-		w         store.Watch
-		wantAdded bool
-	}{
-		{store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceBounce}, true},
-		{store.Watch{Key: key("C2", "2.2"), RequestedBy: "U2", Source: store.SourceCommand}, true},
-		{store.Watch{Key: key("C1", "1.1"), RequestedBy: "U3", Source: store.SourceButton}, false},
+	for _, r := range []watch.Request{
+		{Key: key("C1", "1.1"), User: "U1", Source: watch.SourceBounce},
+		{Key: key("C2", "2.2"), User: "U2", Source: watch.SourceCommand},
+		{Key: key("C1", "1.1"), User: "U3", Source: watch.SourceButton}, // already watched: unchanged
 	} {
-		added, next, err := sch.Watch(ctx, tc.w, first)
-		// The negative TTL (2m) beats the first interval (1m).
-		if err != nil || added != tc.wantAdded || !next.Equal(t0.Add(2*time.Minute)) {
-			t.Fatalf("Watch(%v) = %v, %v, %v; want %v, %v", tc.w.Key, added, next, err, tc.wantAdded, t0.Add(2*time.Minute))
+		if err := sch.Start(ctx, r, first); err != nil {
+			t.Fatalf("Start(%v): %v", r.Key, err)
 		}
 	}
-	if _, _, err := sch.Watch(ctx, store.Watch{Key: key("C3", "3.3"), RequestedBy: "U1", Source: store.SourceCommand}, fixed()); !errors.Is(err, watch.ErrFixed) {
-		t.Fatalf("Watch of a passing IP: %v; want ErrFixed", err)
+	for _, ch := range []string{"C1", "C2"} {
+		// The negative TTL (2m) beats the first interval (1m).
+		infos, err := sch.ListChannel(ctx, ch)
+		if err != nil || len(infos) != 1 || !infos[0].NextCheck.Equal(t0.Add(2*time.Minute)) || !infos[0].Since.Equal(t0) {
+			t.Fatalf("ListChannel(%s) = %+v, %v; want one watch since 12:00, next check 12:02", ch, infos, err)
+		}
+	}
+	if mine, err := sch.ListUser(ctx, "U3"); err != nil || len(mine) != 0 {
+		t.Fatalf("ListUser(U3) = %+v, %v; want none: the second Start changed nothing", mine, err)
+	}
+	if err := sch.Start(ctx, watch.Request{Key: key("C3", "3.3"), User: "U1", Source: watch.SourceCommand}, fixed()); !errors.Is(err, watch.ErrFixed) {
+		t.Fatalf("Start for a passing IP: %v; want ErrFixed", err)
 	}
 	stop := run(sch)
 	defer stop()
@@ -85,14 +90,14 @@ func testLifecycle(t *testing.T, backing store.Store) {
 	wait(t, st.completed, "check 1 recorded")
 	for range 2 {
 		a := wait(t, ann.seen, "progress")
-		if a.Kind != store.KindProgress || a.Attempt != 1 || !a.StaleUntil.Equal(t0.Add(7*time.Minute)) {
+		if a.Kind != watch.KindProgress || a.Attempt != 1 || !a.StaleUntil.Equal(t0.Add(7*time.Minute)) {
 			t.Fatalf("announcement = %+v; want progress, attempt 1, stale until 12:07", a)
 		}
 	}
 	wait(t, st.marked, "progress recorded") // the post that succeeded
 	// 12:03: the failed post is retried after its lease, with the same key.
 	clock.Advance(time.Minute)
-	if a := wait(t, ann.seen, "progress retry"); a.Watch.Thread != "2.2" || a.Attempt != 2 {
+	if a := wait(t, ann.seen, "progress retry"); a.Key.Thread != "2.2" || a.Attempt != 2 {
 		t.Fatalf("retry = %+v; want thread 2.2 attempt 2", a)
 	}
 	wait(t, st.marked, "retried progress recorded")
@@ -107,8 +112,8 @@ func testLifecycle(t *testing.T, backing store.Store) {
 	wait(t, checker.seen, "check 3")
 	for range 2 {
 		a := wait(t, ann.seen, "fixed")
-		if a.Kind != store.KindFixed || a.Elapsed != 12*time.Minute || a.Result.Status != diagnose.StatusPass ||
-			a.Watch.RequestedBy != map[string]string{"1.1": "U1", "2.2": "U2"}[a.Watch.Thread] {
+		if a.Kind != watch.KindFixed || a.Elapsed != 12*time.Minute || a.Result.Status != diagnose.StatusPass || !a.Since.Equal(t0) ||
+			a.RequestedBy != map[string]string{"1.1": "U1", "2.2": "U2"}[a.Key.Thread] {
 			t.Fatalf("announcement = %+v; want fixed after 12m for the one who asked", a)
 		}
 	}
@@ -122,8 +127,8 @@ func testLifecycle(t *testing.T, backing store.Store) {
 	if n := checker.count(ip1); n != 3 {
 		t.Fatalf("%d checks; want 3", n)
 	}
-	if ws, err := backing.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
-		t.Fatalf("watches left: %v, %v", ws, err)
+	if n, err := sch.ActiveWatches(ctx); err != nil || n != 0 {
+		t.Fatalf("%d watches left, %v; want none", n, err)
 	}
 	if _, ok, err := nextDue(ctx, backing); err != nil || ok {
 		t.Fatalf("NextDue = %v, %v; want nothing scheduled", ok, err)
@@ -145,8 +150,8 @@ func TestExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceCommand}
-	if _, _, err := sch.Watch(ctx, w, failing(diagnose.StatusFail)); err != nil {
+	w := watch.Request{Key: key("C1", "1.1"), User: "U1", Source: watch.SourceCommand}
+	if err := sch.Start(ctx, w, failing(diagnose.StatusFail)); err != nil {
 		t.Fatal(err)
 	}
 	stop := run(sch)
@@ -159,14 +164,16 @@ func TestExpiry(t *testing.T) {
 		wait(t, st.completed, "check recorded")
 	}
 	a := wait(t, ann.seen, "expired")
-	if a.Kind != store.KindExpired || a.Elapsed != 10*time.Minute {
+	if a.Kind != watch.KindExpired || a.Elapsed != 10*time.Minute {
 		t.Fatalf("announcement = %+v; want expired after 10m", a)
 	}
 	// Keep watching: the same thread starts again and is checked again.
-	w.Source = store.SourceButton
-	added, next, err := sch.Watch(ctx, w, a.Result)
-	if err != nil || !added || !next.Equal(t0.Add(11*time.Minute)) {
-		t.Fatalf("Keep watching = %v, %v, %v; want added, due 12:11", added, next, err)
+	w.Source = watch.SourceButton
+	if err := sch.Start(ctx, w, a.Result); err != nil {
+		t.Fatalf("Keep watching: %v", err)
+	}
+	if infos, err := sch.ListChannel(ctx, "C1"); err != nil || len(infos) != 1 || !infos[0].NextCheck.Equal(t0.Add(11*time.Minute)) {
+		t.Fatalf("after Keep watching: %+v, %v; want one watch due 12:11", infos, err)
 	}
 	clock.Advance(time.Minute)
 	wait(t, checker.seen, "check after Keep watching")
@@ -194,7 +201,7 @@ func TestUndeliverable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := sch.Watch(ctx, store.Watch{Key: key("C9", "9.9"), RequestedBy: "U1", Source: store.SourceBounce}, failing(diagnose.StatusPermerror)); err != nil {
+	if err := sch.Start(ctx, watch.Request{Key: key("C9", "9.9"), User: "U1", Source: watch.SourceBounce}, failing(diagnose.StatusPermerror)); err != nil {
 		t.Fatal(err)
 	}
 	stop := run(sch)
@@ -203,8 +210,8 @@ func TestUndeliverable(t *testing.T) {
 	wait(t, ann.seen, "the attempt")
 	wait(t, st.marked, "the announcement given up")
 	stop()
-	if ws, err := backing.ListForIP(ctx, ip1); err != nil || len(ws) != 0 {
-		t.Fatalf("watches left: %v, %v; want the fixed watch ended", ws, err)
+	if n, err := sch.ActiveWatches(ctx); err != nil || n != 0 {
+		t.Fatalf("%d watches left, %v; want the fixed watch ended", n, err)
 	}
 	if _, ok, err := nextDue(ctx, backing); err != nil || ok {
 		t.Fatalf("NextDue = %v, %v; want no retry scheduled", ok, err)
@@ -255,7 +262,7 @@ func TestEarliestDueWhileChecking(t *testing.T) {
 	// only its timer can bring it to the second IP.
 	for ip, due := range map[netip.Addr]time.Time{slow: t0.Add(time.Minute), ip1: t0.Add(3 * time.Minute)} {
 		w := store.Watch{Key: store.Key{IP: ip, Channel: "C1", Thread: "1.1"}, RequestedBy: "U1", Source: store.SourceBounce, CreatedAt: t0}
-		if _, err := st.Add(ctx, w, due); err != nil {
+		if _, err := st.Add(ctx, w, due, store.Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -300,7 +307,7 @@ func TestPostEndsWithinLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := sch.Watch(context.Background(), store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceBounce}, failing(diagnose.StatusFail)); err != nil {
+	if err := sch.Start(context.Background(), watch.Request{Key: key("C1", "1.1"), User: "U1", Source: watch.SourceBounce}, failing(diagnose.StatusFail)); err != nil {
 		t.Fatal(err)
 	}
 	stop := run(sch)
@@ -325,8 +332,8 @@ func TestShutdownRecordsInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceBounce}
-	if _, _, err := sch.Watch(ctx, w, failing(diagnose.StatusFail)); err != nil {
+	w := watch.Request{Key: key("C1", "1.1"), User: "U1", Source: watch.SourceBounce}
+	if err := sch.Start(ctx, w, failing(diagnose.StatusFail)); err != nil {
 		t.Fatal(err)
 	}
 	halt, stopped := runHalt(sch)
@@ -335,9 +342,9 @@ func TestShutdownRecordsInFlight(t *testing.T) {
 	halt()
 	close(checker.release)
 	stopped()
-	got, ok, err := backing.Get(ctx, w.Key)
-	if err != nil || !ok || got.State != store.StateFixed || got.Pending != store.KindFixed {
-		t.Fatalf("after shutdown: %+v, %v, %v; want the fix recorded, its announcement pending", got, ok, err)
+	ws, err := backing.ListByChannel(ctx, "C1")
+	if err != nil || len(ws) != 1 || ws[0].State != store.StateFixed || ws[0].Pending != store.KindFixed {
+		t.Fatalf("after shutdown: %+v, %v; want the fix recorded, its announcement pending", ws, err)
 	}
 }
 
@@ -402,8 +409,8 @@ func TestOutcomeKeptWhileStoreDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := store.Watch{Key: key("C1", "1.1"), RequestedBy: "U1", Source: store.SourceBounce}
-	if _, _, err := sch.Watch(ctx, w, failing(diagnose.StatusFail)); err != nil {
+	w := watch.Request{Key: key("C1", "1.1"), User: "U1", Source: watch.SourceBounce}
+	if err := sch.Start(ctx, w, failing(diagnose.StatusFail)); err != nil {
 		t.Fatal(err)
 	}
 	stop := run(sch)
@@ -416,9 +423,9 @@ func TestOutcomeKeptWhileStoreDown(t *testing.T) {
 	clock.Advance(time.Second) // the first backoff
 	wait(t, st.completed, "the outcome recorded")
 	stop()
-	got, ok, err := backing.Get(ctx, w.Key)
-	if want := t0.Add(3 * time.Minute); err != nil || !ok || got.Status != diagnose.StatusFail || !got.NextCheck.Equal(want) {
-		t.Fatalf("watch = %+v, %v, %v; want the 12:01 check recorded, next at %v", got, ok, err, want)
+	got, err := sch.ListChannel(ctx, "C1")
+	if want := t0.Add(3 * time.Minute); err != nil || len(got) != 1 || got[0].Status != diagnose.StatusFail || !got[0].NextCheck.Equal(want) {
+		t.Fatalf("watches = %+v, %v; want the 12:01 check recorded, next at %v", got, err, want)
 	}
 	if n := checker.count(ip1); n != 1 {
 		t.Fatalf("%d checks; want 1", n)

@@ -23,22 +23,33 @@
 // A failed Announce is retried after AnnounceLease with the same
 // IdempotencyKey and a higher Attempt.
 //
+// # Fairness, caps and pacing
+//
+// Due rechecks are claimed round robin across channels (see package store),
+// so a flood of watches in one channel delays another channel's recheck by
+// at most one check per busy channel and slot. Config.Caps bound the
+// watches per channel, per user and in total, checked atomically where the
+// watch is stored; Start says which cap stopped a watch. Config.ZoneRate
+// paces the rechecks of each reverse zone (the last diagnosis's
+// ReverseZone), so the bot never hammers one zone's authoritative servers:
+// a recheck over the rate is put off to the zone's next free slot.
+//
 // # Use from the Slack handlers
 //
 //	sch, err := watch.New(watch.Config{Store: st, Checker: diagnoser, Announcer: poster})
 //	go sch.Run(ctx)
 //
-//	// after a failing diagnosis answered in a thread (bounce, /rdns, mention,
-//	// "Watch until fixed" or "Keep watching"):
-//	added, next, err := sch.Watch(ctx, store.Watch{
-//		Key:         store.Key{IP: ip, Channel: ch, Thread: threadTS},
-//		RequestedBy: userID,
-//		Source:      store.SourceBounce,
+//	// after a failing diagnosis answered in a thread:
+//	err := sch.Start(ctx, watch.Request{
+//		Key:    watch.Key{IP: ip, Channel: ch, Thread: threadTS},
+//		User:   userID,
+//		Source: watch.SourceBounce,
 //	}, res)
-//	if errors.Is(err, store.ErrUnavailable) { /* say "watching is unavailable" */ }
+//	// errors.Is(err, watch.ErrCapped): say which cap (errors.As *watch.CapError)
+//	// errors.Is(err, watch.ErrUnavailable): say "watching is unavailable"
 //
-//	// "Stop watching" and /rdns unwatch: st.Remove(ctx, key)
-//	// /rdns list: st.ListByChannel; App Home: st.ListByUser (Status, NextCheck)
+//	// "Stop watching", /rdns unwatch: sch.Stop(ctx, key)
+//	// /rdns list: sch.ListChannel; App Home: sch.ListUser; a gauge: sch.ActiveWatches
 package watch
 
 import (
@@ -52,6 +63,58 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/store"
+)
+
+// Source says how a watch was started.
+type Source string
+
+// The stored values; they are kept across releases.
+const (
+	SourceCommand  Source = Source(store.SourceCommand)  // /rdns, /rdns watch
+	SourceMention  Source = Source(store.SourceMention)  // @rdnsbot <ip>
+	SourceBounce   Source = Source(store.SourceBounce)   // a bounce posted in a channel
+	SourceButton   Source = Source(store.SourceButton)   // "Watch until fixed", "Keep watching"
+	SourceShortcut Source = Source(store.SourceShortcut) // a message shortcut on a bounce
+	SourceDM       Source = Source(store.SourceDM)       // a direct message to the bot
+)
+
+// Key identifies a watch: one Slack thread's interest in one IP.
+type Key struct {
+	IP      netip.Addr
+	Channel string // Slack channel ID
+	Thread  string // thread_ts of the thread the bot answers in
+}
+
+// Request asks for one thread to be told when Key.IP is fixed.
+type Request struct {
+	Key    Key
+	User   string // Slack user ID of who asked (mentioned in the announcements)
+	Source Source
+	// HELO is the name the sending server announced, when known. It does
+	// not change FCrDNS (RFC 8601 section 3), which alone decides "fixed",
+	// so rechecks do not need it and it is not stored.
+	HELO string
+}
+
+// Info is one active watch as users see it.
+type Info struct {
+	Key       Key
+	Status    diagnose.Status // of the last check
+	Since     time.Time       // when the watch started
+	NextCheck time.Time       // zero while a check runs
+}
+
+// Kind is the kind of an announcement.
+type Kind string
+
+const (
+	// KindProgress: fixed at the authoritative servers, caches still serve
+	// the old answer. Posted at most once per watch.
+	KindProgress Kind = Kind(store.KindProgress)
+	// KindFixed: FCrDNS passes everywhere; the watch ends.
+	KindFixed Kind = Kind(store.KindFixed)
+	// KindExpired: the watch reached its maximum age; it ends.
+	KindExpired Kind = Kind(store.KindExpired)
 )
 
 // Checker diagnoses an IP; *diagnose.Diagnoser is one.
@@ -70,8 +133,10 @@ type Announcer interface {
 
 // Announcement is one message for one watching thread.
 type Announcement struct {
-	Kind           store.Kind
-	Watch          store.Watch // who asked (RequestedBy), where (Key), since when
+	Kind           Kind
+	Key            Key       // where
+	RequestedBy    string    // who asked (Slack user ID)
+	Since          time.Time // when the watch started
 	Result         diagnose.Result
 	IdempotencyKey string
 	Attempt        int
@@ -82,12 +147,43 @@ type Announcement struct {
 	StaleUntil time.Time
 }
 
+// Observer is told how the scheduler is doing, for metrics. Its methods
+// must not block.
+type Observer interface {
+	// Rechecked is called after each recheck with how late it started
+	// against its due time, and its result.
+	Rechecked(lag time.Duration, r diagnose.Result)
+	// StoreFailed is called on each failed store operation (op names it:
+	// "cycle", "mark posted", "add", "remove", "list", "count").
+	StoreFailed(op string, err error)
+}
+
 // Store is what the scheduler needs of a store.Store.
 type Store interface {
-	Add(ctx context.Context, w store.Watch, due time.Time) (bool, error)
+	Add(ctx context.Context, w store.Watch, due time.Time, lim store.Limits) (bool, error)
+	Remove(ctx context.Context, k store.Key) (bool, error)
+	ListByUser(ctx context.Context, user string) ([]store.Watch, error)
+	ListByChannel(ctx context.Context, channel string) ([]store.Watch, error)
+	Count(ctx context.Context) (int, error)
 	Cycle(ctx context.Context, now time.Time, done []store.Completion, max int, checkLease, announceLease time.Duration) (store.CycleResult, error)
 	MarkPosted(ctx context.Context, p store.Pending) error
 }
+
+// Caps bound the watches: per Slack channel, per requesting user, and in
+// total. A watch counts from Start until Stop or until its final
+// announcement is posted. Zero means the default, a negative value no cap.
+type Caps struct {
+	PerChannel, PerUser, Total int
+}
+
+// DefaultCaps: a channel rarely has more than a few senders failing at
+// once, a user a few servers; the total keeps Redis's memory bounded (under
+// 400 bytes per watch).
+var DefaultCaps = Caps{PerChannel: 50, PerUser: 20, Total: 10000}
+
+// DefaultZoneRate is the default Config.ZoneRate: two rechecks a second per
+// reverse zone, each a handful of queries to the zone's servers.
+const DefaultZoneRate = 2.0
 
 // Config configures a Scheduler; zero values mean the defaults given.
 type Config struct {
@@ -109,8 +205,14 @@ type Config struct {
 	AnnounceLease time.Duration
 	// Poll is the longest the loop sleeps, to pick up work other replicas
 	// added or left behind: 30s.
-	Poll   time.Duration
-	Logger *slog.Logger // slog.Default()
+	Poll time.Duration
+	// Caps: DefaultCaps (zero fields take the default).
+	Caps Caps
+	// ZoneRate is the most rechecks per second of IPs in one reverse zone,
+	// per replica: DefaultZoneRate; negative: unpaced.
+	ZoneRate float64
+	Observer Observer     // none
+	Logger   *slog.Logger // slog.Default()
 }
 
 // Scheduler rechecks watched IPs and announces the outcomes.
@@ -120,16 +222,43 @@ type Scheduler struct {
 	kick chan struct{}
 	// longest is the longest of cfg.Intervals: the cap on a TTL's delay.
 	longest time.Duration
+	limits  store.Limits
+	pace    *pacer // nil: unpaced; used by the loop only
 }
 
 var (
 	// ErrFixed: a watch was asked for an IP whose diagnosis already passes.
 	ErrFixed = errors.New("watch: the IP already passes FCrDNS")
+	// ErrCapped: a cap stopped a new watch; the error is a *CapError.
+	ErrCapped = errors.New("watch: cap reached")
+	// ErrUnavailable: the store could not be reached; nothing changed.
+	ErrUnavailable = store.ErrUnavailable
 	// ErrUndeliverable, wrapped by an Announcer's error, says retrying cannot
 	// help; the announcement is given up as if posted (a fixed or expired
 	// watch still ends).
 	ErrUndeliverable = errors.New("watch: announcement undeliverable")
 )
+
+// CapScope names one of Caps.
+type CapScope string
+
+const (
+	CapPerChannel CapScope = "per channel"
+	CapPerUser    CapScope = "per user"
+	CapTotal      CapScope = "in total"
+)
+
+// CapError says which cap stopped a watch and its value.
+type CapError struct {
+	Scope CapScope
+	Limit int
+}
+
+func (e *CapError) Error() string {
+	return fmt.Sprintf("watch: cap reached: at most %d watches %s", e.Limit, e.Scope)
+}
+
+func (e *CapError) Unwrap() error { return ErrCapped }
 
 // New checks cfg and fills in defaults.
 func New(cfg Config) (*Scheduler, error) {
@@ -161,8 +290,26 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger.With("pkg", "watch"), kick: make(chan struct{}, 1),
-		longest: slices.Max(cfg.Intervals)}, nil
+	capOr := func(v, def int) int {
+		switch {
+		case v == 0:
+			return def
+		case v < 0:
+			return 0 // the store's "no limit"
+		}
+		return v
+	}
+	s := &Scheduler{cfg: cfg, log: cfg.Logger.With("pkg", "watch"), kick: make(chan struct{}, 1),
+		longest: slices.Max(cfg.Intervals),
+		limits: store.Limits{PerChannel: capOr(cfg.Caps.PerChannel, DefaultCaps.PerChannel),
+			PerUser: capOr(cfg.Caps.PerUser, DefaultCaps.PerUser), Total: capOr(cfg.Caps.Total, DefaultCaps.Total)}}
+	if cfg.ZoneRate == 0 {
+		cfg.ZoneRate = DefaultZoneRate
+	}
+	if cfg.ZoneRate > 0 {
+		s.pace = newPacer(time.Duration(float64(time.Second) / cfg.ZoneRate))
+	}
+	return s, nil
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -179,24 +326,88 @@ func (s *Scheduler) wake() {
 	}
 }
 
-// Watch starts watching w.IP for w's thread (Key, RequestedBy and Source
-// are used) after the failing diagnosis first, and returns when the first
-// recheck is due. The watch starts now: WATCH_MAX_AGE counts from here. added
-// is false when the thread already watches the IP (it is left as it was, and
-// next is only the earliest it may be checked). A watch that ended (fixed or
-// expired) starts again: that is "Keep watching".
-func (s *Scheduler) Watch(ctx context.Context, w store.Watch, first diagnose.Result) (added bool, next time.Time, err error) {
+// Start watches req.Key.IP for req's thread after the failing diagnosis
+// first; the first recheck is due after the first interval (or the negative
+// TTL first reported). The watch starts now: WATCH_MAX_AGE counts from here.
+// A thread that already watches the IP keeps its watch as it was (nil
+// error). A watch that ended (fixed or expired) starts again: that is "Keep
+// watching". Errors: ErrFixed (first passes), a *CapError (ErrCapped),
+// ErrUnavailable and other store errors, wrapped.
+func (s *Scheduler) Start(ctx context.Context, req Request, first diagnose.Result) error {
 	if first.Fixed() {
-		return false, time.Time{}, ErrFixed
+		return ErrFixed
 	}
 	now := s.cfg.Clock.Now()
-	w.CreatedAt, w.Status, w.CheckedAt = now, first.Status, first.CheckedAt
-	next = now.Add(s.delay(0, first))
-	if added, err = s.cfg.Store.Add(ctx, w, next); err != nil {
-		return false, time.Time{}, fmt.Errorf("watch %s: %w", w.Key, err)
+	w := store.Watch{Key: store.Key(req.Key), RequestedBy: req.User, Source: store.Source(req.Source),
+		CreatedAt: now, Status: first.Status, CheckedAt: first.CheckedAt, Zone: first.ReverseZone}
+	_, err := s.cfg.Store.Add(ctx, w, now.Add(s.delay(0, first)), s.limits)
+	for _, c := range []struct {
+		err   error
+		scope CapScope
+		limit int
+	}{{store.ErrChannelLimit, CapPerChannel, s.limits.PerChannel}, {store.ErrUserLimit, CapPerUser, s.limits.PerUser}, {store.ErrTotalLimit, CapTotal, s.limits.Total}} {
+		if errors.Is(err, c.err) {
+			return fmt.Errorf("watch %s: %w", w.Key, &CapError{Scope: c.scope, Limit: c.limit})
+		}
+	}
+	if err != nil {
+		s.storeFailed("add", err)
+		return fmt.Errorf("watch %s: %w", w.Key, err)
 	}
 	s.wake()
-	return added, next, nil
+	return nil
+}
+
+// Stop ends k's watch and any announcement pending for it; false when
+// there was none.
+func (s *Scheduler) Stop(ctx context.Context, k Key) (bool, error) {
+	removed, err := s.cfg.Store.Remove(ctx, store.Key(k))
+	if err != nil {
+		s.storeFailed("remove", err)
+		return false, fmt.Errorf("unwatch %s: %w", store.Key(k), err)
+	}
+	return removed, nil
+}
+
+// ListChannel lists the active watches of a channel (/rdns list).
+func (s *Scheduler) ListChannel(ctx context.Context, channel string) ([]Info, error) {
+	return s.list(s.cfg.Store.ListByChannel(ctx, channel))
+}
+
+// ListUser lists the active watches a user asked for (App Home).
+func (s *Scheduler) ListUser(ctx context.Context, user string) ([]Info, error) {
+	return s.list(s.cfg.Store.ListByUser(ctx, user))
+}
+
+func (s *Scheduler) list(ws []store.Watch, err error) ([]Info, error) {
+	if err != nil {
+		s.storeFailed("list", err)
+		return nil, fmt.Errorf("list watches: %w", err)
+	}
+	var out []Info
+	for _, w := range ws {
+		if w.State == store.StateActive {
+			out = append(out, Info{Key: Key(w.Key), Status: w.Status, Since: w.CreatedAt, NextCheck: w.NextCheck})
+		}
+	}
+	return out, nil
+}
+
+// ActiveWatches is how many watches count against Caps.Total: the active
+// ones and those whose final announcement is still to be posted.
+func (s *Scheduler) ActiveWatches(ctx context.Context) (int, error) {
+	n, err := s.cfg.Store.Count(ctx)
+	if err != nil {
+		s.storeFailed("count", err)
+		return 0, fmt.Errorf("count watches: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Scheduler) storeFailed(op string, err error) {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.StoreFailed(op, err)
+	}
 }
 
 // delay is how long to wait after the checks-th recheck (0: after the
@@ -259,6 +470,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case err != nil && ctx.Err() != nil:
 			return // shutting down: done is recorded on the way out
 		case err != nil:
+			s.storeFailed("cycle", err)
 			failures++
 			wake = now.Add(backoff(failures))
 			if failures == 1 || failures%10 == 0 {
@@ -281,10 +493,17 @@ func (s *Scheduler) Run(ctx context.Context) {
 				}()
 			}
 			for _, c := range res.Claims {
+				if at := s.pace.slot(c, now); at.After(now) {
+					// Over its zone's rate: put off to the zone's next
+					// free slot, recorded in the next pass.
+					done = append(done, store.Completion{Claim: c, Outcome: store.Outcome{Deferred: true, Next: at, Now: now}})
+					wake = now
+					continue
+				}
 				busy++
 				go func() { finished <- s.check(work, c) }()
 			}
-			if !res.Next.IsZero() && busy < s.cfg.Concurrency {
+			if !res.Next.IsZero() && busy < s.cfg.Concurrency && len(done) == 0 {
 				// Wake at the earliest due time left. One already past was
 				// left unclaimed with slots free, so another replica took it
 				// meanwhile: look again shortly rather than spin. (With every
@@ -326,6 +545,7 @@ func (s *Scheduler) record(ctx context.Context, done []store.Completion) {
 	}
 	res, err := s.cfg.Store.Cycle(ctx, s.cfg.Clock.Now(), done, 0, s.cfg.CheckLease, s.cfg.AnnounceLease)
 	if err != nil {
+		s.storeFailed("cycle", err)
 		s.log.Warn("rechecks not recorded at shutdown; retried after the lease", "err", err, "count", len(done))
 		return
 	}
@@ -347,10 +567,15 @@ func (s *Scheduler) logRecorded(done []store.Completion, errs []error) {
 // check runs one recheck of a claimed IP and returns its outcome, for the
 // loop to record.
 func (s *Scheduler) check(ctx context.Context, c store.Claim) *store.Completion {
+	lag := s.cfg.Clock.Now().Sub(c.Due)
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
 	res := s.cfg.Checker.DiagnoseIP(cctx, c.IP, diagnose.Options{})
 	cancel()
-	return &store.Completion{Claim: c, Outcome: s.outcome(c, res)}
+	o := s.outcome(c, res)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.Rechecked(max(lag, 0), o.Result)
+	}
+	return &store.Completion{Claim: c, Outcome: o}
 }
 
 // outcome decides what a recheck result means for each watch of the IP.
@@ -389,8 +614,8 @@ func (s *Scheduler) outcome(c store.Claim, r diagnose.Result) store.Outcome {
 // after its lease.
 func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 	a := Announcement{
-		Kind: p.Kind, Watch: p.Watch, Result: p.Result,
-		IdempotencyKey: p.IdempotencyKey, Attempt: p.Attempt,
+		Kind: Kind(p.Kind), Key: Key(p.Watch.Key), RequestedBy: p.Watch.RequestedBy, Since: p.Watch.CreatedAt,
+		Result: p.Result, IdempotencyKey: p.IdempotencyKey, Attempt: p.Attempt,
 		Elapsed: p.Result.CheckedAt.Sub(p.Watch.CreatedAt),
 	}
 	if p.Kind == store.KindProgress && p.Result.Source != nil {
@@ -411,6 +636,7 @@ func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 		return
 	}
 	if err := s.cfg.Store.MarkPosted(ctx, p); err != nil {
+		s.storeFailed("mark posted", err)
 		// Claimed again after the lease; the poster finds its message by key.
 		log.Warn("announcement posted but not recorded", "err", err)
 	}

@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
@@ -19,10 +17,13 @@ const diagnoseUsage = `usage: bot diagnose [--resolver HOST:PORT] [--json] [--ti
 
 Diagnoses forward-confirmed reverse DNS (RFC 8601 iprev) for each TARGET: an
 IPv4 or IPv6 address, or a host name (every A and AAAA address is diagnosed).
+An unusable target is reported and the others are still diagnosed.
 
-Exit status: 0 every address passes; 1 any fail or permerror (or a host name
-without addresses); 3 only temporary DNS errors (including a host name whose
-A or AAAA lookup did not answer); 2 bad usage or an unparseable target.
+Exit status: 2 bad usage or an unusable target; else 1 any fail or permerror
+(or a host name without addresses); else 3 temporary DNS errors only
+(including a host name whose A or AAAA lookup did not answer); else 0 every
+address passes.
+
 `
 
 // diagnoseOutput is the --json document: a public contract, see
@@ -32,101 +33,102 @@ type diagnoseOutput struct {
 	Errors  []targetError     `json:"errors,omitempty"`
 }
 
-// targetError is a host name that could not be turned into addresses, or
-// not into all of them (a family that did not answer, too many addresses).
+// targetError is a target that is unusable, or a host name that could not
+// be turned into addresses, or not into all of them (a family that did not
+// answer, too many addresses).
 type targetError struct {
 	Target string `json:"target"`
 	Error  string `json:"error"`
 }
 
+// diagnoseArgs are bot diagnose's parsed arguments.
+type diagnoseArgs struct {
+	targets []string
+	cfg     diagnose.Config
+	opts    diagnose.Options
+	asJSON  bool
+}
+
 // cmdDiagnose runs the diagnosis engine from a terminal.
 func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	resolver := fs.String("resolver", "", "recursive resolver HOST:PORT (default: first nameserver of /etc/resolv.conf)")
-	asJSON := fs.Bool("json", false, `print one JSON document {"results": [...]}`)
-	timeout := fs.Duration("timeout", 5*time.Second, "time budget for each target")
-	helo := fs.String("helo", "", "the HELO/EHLO name your mail server announces, compared with the PTR name")
-	authPort := fs.Int("authority-port", 53, "port to query authoritative servers on (for testing)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, diagnoseUsage)
-		fs.PrintDefaults()
+	cmd := newSubcommand("diagnose", diagnoseUsage)
+	a, err := parseDiagnoseArgs(cmd, args)
+	if err != nil {
+		return cmd.exit(err, stdout, stderr)
 	}
-	// Flags may follow targets: parse what remains after each target.
-	var targets []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		targets = append(targets, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
-	if len(targets) == 0 {
-		fmt.Fprintln(stderr, "bot diagnose: no target given")
-		fs.Usage()
-		return 2
-	}
-	if *timeout <= 0 {
-		fmt.Fprintf(stderr, "bot diagnose: --timeout %s must be positive\n", *timeout)
-		return 2
-	}
-	bad := false
-	for _, t := range targets {
-		if _, _, err := diagnose.ParseTarget(t); err != nil {
-			fmt.Fprintf(stderr, "bot %v\n", err) // "bot diagnose: invalid target …"
-			bad = true
-		}
-	}
-	if bad {
-		return 2
-	}
-	d, err := diagnose.New(diagnose.Config{
-		Resolver:      *resolver,
-		Timeout:       *timeout,
-		QueryTimeout:  min(time.Second, *timeout/4),
-		AuthorityPort: *authPort,
-	})
+	d, err := diagnose.New(a.cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot %v\n", err)
 		return 2
 	}
-
-	type outcome struct {
-		results []diagnose.Result
-		err     error
+	out, status := collect(d.DiagnoseTargets(ctx, a.targets, a.opts), stderr)
+	if err := writeDiagnoses(stdout, out, a.asJSON); err != nil {
+		fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
+		return 2
 	}
-	outcomes := make([]outcome, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Go(func() {
-			rs, err := d.Diagnose(ctx, t, diagnose.Options{HELO: *helo})
-			outcomes[i] = outcome{rs, err}
-		})
-	}
-	wg.Wait()
+	return status
+}
 
+// parseDiagnoseArgs reads the flags and targets; every error is a usage
+// error (or flag.ErrHelp).
+func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
+	fs := cmd.fs
+	resolver := fs.String("resolver", "", "recursive resolver: IP, IP:port or host:port (default: first nameserver of /etc/resolv.conf)")
+	asJSON := fs.Bool("json", false, `print one JSON document {"results": [...], "errors": [...]}`)
+	timeout := fs.Duration("timeout", 5*time.Second, "time budget for each target")
+	helo := fs.String("helo", "", "the HELO/EHLO name your mail server announces, compared with the PTR name")
+	authPort := fs.Int("authority-port", 53, "port to query authoritative servers on (for testing)")
+	targets, err := cmd.parse(args)
+	switch {
+	case err != nil:
+		return diagnoseArgs{}, err
+	case len(targets) == 0:
+		return diagnoseArgs{}, usagef("no target given")
+	case *timeout <= 0:
+		return diagnoseArgs{}, usagef("--timeout %s must be positive", *timeout)
+	case *authPort < 1 || *authPort > 65535:
+		return diagnoseArgs{}, usagef("--authority-port %d is not a port number", *authPort)
+	}
+	if *resolver != "" {
+		if _, err := diagnose.ParseResolver(*resolver); err != nil {
+			return diagnoseArgs{}, usagef("--resolver %q is not a resolver address; expected an IP address, IP:port or host:port, such as 1.1.1.1 or 127.0.0.1:53", *resolver)
+		}
+	}
+	return diagnoseArgs{
+		targets: targets,
+		cfg: diagnose.Config{
+			Resolver:      *resolver,
+			Timeout:       *timeout,
+			QueryTimeout:  min(time.Second, *timeout/4),
+			AuthorityPort: *authPort,
+		},
+		opts:   diagnose.Options{HELO: *helo},
+		asJSON: *asJSON,
+	}, nil
+}
+
+// collect turns a batch into the output document, reports each target's
+// error on stderr and returns the exit status.
+func collect(b diagnose.Batch, stderr io.Writer) (diagnoseOutput, int) {
 	out := diagnoseOutput{Results: []diagnose.Result{}}
-	anyFail, anyTemp := false, false
-	for i, o := range outcomes {
+	var unusable, anyFail, anyTemp bool
+	for _, o := range b.Outcomes {
 		// A host name may give results and an error together: a family
 		// that did not answer, or addresses beyond the cap (a note only).
 		switch {
-		case errors.Is(o.err, diagnose.ErrNoAddress):
+		case o.Err == nil, errors.Is(o.Err, diagnose.ErrTooManyAddresses):
+		case errors.Is(o.Err, diagnose.ErrInvalidTarget):
+			unusable = true
+		case errors.Is(o.Err, diagnose.ErrNoAddress):
 			anyFail = true
-		case errors.Is(o.err, diagnose.ErrLookup), o.err != nil && !errors.Is(o.err, diagnose.ErrTooManyAddresses):
+		default:
 			anyTemp = true
 		}
-		if o.err != nil {
-			out.Errors = append(out.Errors, targetError{Target: targets[i], Error: o.err.Error()})
-			fmt.Fprintf(stderr, "bot %v\n", o.err)
+		if o.Err != nil {
+			out.Errors = append(out.Errors, targetError{Target: o.Target, Error: o.Err.Error()})
+			fmt.Fprintf(stderr, "bot %v\n", o.Err) // "bot diagnose: …": every diagnose error names its package
 		}
-		for _, r := range o.results {
+		for _, r := range o.Results {
 			switch r.Status {
 			case diagnose.StatusFail, diagnose.StatusPermerror:
 				anyFail = true
@@ -134,17 +136,28 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 				anyTemp = true
 			}
 		}
-		out.Results = append(out.Results, o.results...)
+		out.Results = append(out.Results, o.Results...)
 	}
+	switch {
+	case unusable:
+		return out, 2
+	case anyFail:
+		return out, 1
+	case anyTemp:
+		return out, 3
+	}
+	return out, 0
+}
 
+// writeDiagnoses prints the document as JSON or for a terminal.
+func writeDiagnoses(stdout io.Writer, out diagnoseOutput, asJSON bool) error {
 	w := bufio.NewWriter(stdout)
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
-			fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
-			return 2
+			return err
 		}
 	} else {
 		for i, r := range out.Results {
@@ -154,17 +167,7 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			printResult(w, r)
 		}
 	}
-	if err := w.Flush(); err != nil {
-		fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
-		return 2
-	}
-	switch {
-	case anyFail:
-		return 1
-	case anyTemp:
-		return 3
-	}
-	return 0
+	return w.Flush()
 }
 
 // printResult writes one result for a terminal: the verdict line, then the
@@ -174,7 +177,10 @@ func printResult(w io.Writer, r diagnose.Result) {
 	if r.Target != r.IP {
 		subject = fmt.Sprintf("%s (%s)", r.IP, r.Target)
 	}
-	fmt.Fprintf(w, "%s: %s — %s\n", subject, r.Status, verdict(r))
+	fmt.Fprintf(w, "%s: %s — %s\n", subject, r.Status, r.Status.Words())
+	for _, name := range r.PTRNames {
+		fmt.Fprintf(w, "  PTR %s → %s\n", name, forwardAddrs(r, name))
+	}
 	if r.ReverseZone != "" {
 		fmt.Fprintf(w, "  reverse zone %s, name servers %s\n", r.ReverseZone, strings.Join(r.ReverseNameservers, ", "))
 	}
@@ -198,14 +204,14 @@ func printResult(w io.Writer, r diagnose.Result) {
 	}
 }
 
-func verdict(r diagnose.Result) string {
-	switch r.Status {
-	case diagnose.StatusPass:
-		return fmt.Sprintf("PTR %s resolves back to %s", r.ConfirmedName, r.IP)
-	case diagnose.StatusFail:
-		return fmt.Sprintf("PTR %s does not resolve back to %s", strings.Join(r.PTRNames, ", "), r.IP)
-	case diagnose.StatusPermerror:
-		return "no PTR record"
+// forwardAddrs is where a PTR name points, as a terminal shows it.
+func forwardAddrs(r diagnose.Result, name string) string {
+	addrs, ok := r.Forward[name]
+	switch {
+	case !ok:
+		return "(not looked up)"
+	case len(addrs) == 0:
+		return "(no A/AAAA)"
 	}
-	return "DNS did not answer; try again later"
+	return strings.Join(addrs, ", ")
 }

@@ -66,11 +66,11 @@ func TestDiagnoseCommand(t *testing.T) {
 		stderr []string
 	}{
 		{"pass", with("203.0.113.5"), 0,
-			[]string{"203.0.113.5: pass — PTR mail.example.com resolves back to 203.0.113.5", "findings:", "steps:", "$ dig +short -x 203.0.113.5"}, nil},
+			[]string{"203.0.113.5: pass — passes FCrDNS\n  PTR mail.example.com → 203.0.113.5", "findings:", "steps:", "$ dig +short -x 203.0.113.5"}, nil},
 		{"flags after the target", []string{"diagnose", "203.0.113.5", "--resolver", g[0].Addr(), "--authority-port", strconv.Itoa(g.Port())}, 0,
 			[]string{"203.0.113.5: pass"}, nil},
 		{"fail", with("203.0.113.7"), 1, []string{"203.0.113.7: fail", "forward_mismatch", "198.51.100.99"}, nil},
-		{"no PTR", with("203.0.113.20"), 1, []string{"203.0.113.20: permerror — no PTR record", "no_ptr", "not at your domain's registrar"}, nil},
+		{"no PTR", with("203.0.113.20"), 1, []string{"203.0.113.20: permerror — has no PTR record", "no_ptr", "not at your domain's registrar"}, nil},
 		{"temperror only", with("203.0.113.9"), 3, []string{"203.0.113.9: temperror", "SERVFAIL"}, nil},
 		{"pass and temperror", with("203.0.113.5", "203.0.113.9"), 3, []string{"203.0.113.5: pass", "203.0.113.9: temperror"}, nil},
 		{"temperror and fail", with("203.0.113.9", "203.0.113.7"), 1, []string{"203.0.113.9: temperror", "203.0.113.7: fail"}, nil},
@@ -83,12 +83,14 @@ func TestDiagnoseCommand(t *testing.T) {
 			[]string{`"errors": [`, `"target": "dual.example.com"`, "dual.example.com AAAA"}, nil},
 		{"single-label host name", with("please", "203.0.113.5"), 2, nil, []string{`"please"`, "two labels"}},
 		{"helo mismatch", with("--helo", "smtp.example.org", "203.0.113.5"), 0, []string{"helo_mismatch", "smtp.example.org"}, nil},
-		{"unparseable target", with("203.0.113.5", "999.1.1.1"), 2, nil, []string{`"999.1.1.1"`}},
+		{"unparseable target, the others still diagnosed", with("203.0.113.5", "999.1.1.1", "203.0.113.7"), 2,
+			[]string{"203.0.113.5: pass", "203.0.113.7: fail"}, []string{`"999.1.1.1"`}},
+		{"unparseable target, JSON", with("--json", "999.1.1.1", "203.0.113.5"), 2,
+			[]string{`"target": "999.1.1.1"`, `"ip": "203.0.113.5"`}, []string{`"999.1.1.1"`}},
 		{"hostile target", with("<!channel>"), 2, nil, []string{`"<!channel>"`}},
-		{"no target", with(), 2, nil, []string{"no target"}},
-		{"help", []string{"diagnose", "-h"}, 0, nil, []string{"usage: bot diagnose", "-authority-port", "Exit status"}},
-		{"bad flag", with("--nope", "203.0.113.5"), 2, nil, []string{"nope"}},
-		{"bad resolver", []string{"diagnose", "--resolver", "nowhere", "203.0.113.5"}, 2, nil, []string{`"nowhere"`}},
+		{"no target", with(), 2, nil, []string{"no target", "usage: bot diagnose"}},
+		{"bad flag", with("--nope", "203.0.113.5"), 2, nil, []string{"nope", "usage: bot diagnose"}},
+		{"bad resolver", []string{"diagnose", "--resolver", "nowhere", "203.0.113.5"}, 2, nil, []string{`"nowhere"`, "expected an IP address"}},
 		{"offline resolver", []string{"diagnose", "--resolver", empty[0].Addr(), "--timeout", "2s", "8.8.8.8"}, 3,
 			[]string{"8.8.8.8: temperror", "resolver_unusable", "/etc/resolv.conf"}, nil},
 		{"unreachable resolver", []string{"diagnose", "--resolver", dead[0].Addr(), "--timeout", "2s", "8.8.8.8"}, 3,
@@ -97,7 +99,6 @@ func TestDiagnoseCommand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			start := time.Now()
 			exit, stdout, stderr := runBot(t, bin, tc.args...)
 			if exit != tc.exit {
 				t.Errorf("exit status %d, want %d\nstdout:\n%s\nstderr:\n%s", exit, tc.exit, stdout, stderr)
@@ -111,9 +112,6 @@ func TestDiagnoseCommand(t *testing.T) {
 				if !strings.Contains(stderr, s) {
 					t.Errorf("stderr lacks %q:\n%s", s, stderr)
 				}
-			}
-			if d := time.Since(start); d > 8*time.Second { // --timeout is 3s at most, plus process start on a busy machine
-				t.Errorf("took %s, beyond the --timeout budget", d)
 			}
 		})
 	}
@@ -160,5 +158,42 @@ func TestDiagnoseCommandJSON(t *testing.T) {
 	}
 	if noPTR.Status != diagnose.StatusPermerror || *noPTR.NegativeTTLSeconds != 120 || noPTR.Findings[1].Code != diagnose.CodeNoPTR {
 		t.Errorf("no-PTR result: %+v", noPTR)
+	}
+}
+
+// TestHelpAndUsageErrors: every command prints its help to stdout with exit
+// 0, and a usage error to stderr with exit 2.
+func TestHelpAndUsageErrors(t *testing.T) {
+	tests := []struct {
+		args   []string
+		exit   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"--help"}, 0, "usage:\n  bot ", ""},
+		{[]string{"help"}, 0, "usage:\n  bot ", ""},
+		{[]string{"diagnose", "-h"}, 0, "usage: bot diagnose", ""},
+		{[]string{"diagnose", "--help"}, 0, "-authority-port", ""},
+		{[]string{"parse-bounce", "--help"}, 0, "usage: bot parse-bounce", ""},
+		{[]string{"healthcheck", "-h"}, 0, "usage: bot healthcheck", ""},
+		{[]string{"nope"}, 2, "", `bot: unknown command "nope"`},
+		{[]string{"parse-bounce", "--nope"}, 2, "", "bot parse-bounce: flag provided but not defined: -nope\nusage: bot parse-bounce"},
+		{[]string{"healthcheck", "http://a", "http://b"}, 2, "", "bot healthcheck: one URL at most"},
+		{[]string{"diagnose", "--timeout", "0s", "192.0.2.1"}, 2, "", "bot diagnose: --timeout 0s must be positive"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			exit, stdout, stderr := runBot(t, botBin, tc.args...)
+			if exit != tc.exit {
+				t.Errorf("exit %d, want %d", exit, tc.exit)
+			}
+			if tc.stdout != "" && !strings.Contains(stdout, tc.stdout) || tc.stdout == "" && stdout != "" {
+				t.Errorf("stdout %q, want it to hold %q", stdout, tc.stdout)
+			}
+			if tc.stderr != "" && !strings.Contains(stderr, tc.stderr) || tc.stderr == "" && stderr != "" {
+				t.Errorf("stderr %q, want it to hold %q", stderr, tc.stderr)
+			}
+		})
 	}
 }

@@ -27,6 +27,9 @@ const usage = `usage:
   bot diagnose [flags] TARGET...        diagnose IPs or hostnames (bot diagnose -h)
   bot parse-bounce [--json] [FILE...]   find the rejected sending IP in bounces
   bot healthcheck [URL]                 exit 0 when URL (default http://127.0.0.1:8080/readyz) answers 200
+  bot help                              this text (every command takes -h too)
+
+The bot's configuration is read from the environment: see README.md.
 `
 
 // run dispatches a subcommand and returns the process exit status.
@@ -40,8 +43,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "parse-bounce":
 		return cmdParseBounce(ctx, args[1:], stdin, stdout, stderr)
 	case "healthcheck":
-		return cmdHealthcheck(ctx, args[1:], stderr)
-	case "help", "-h", "--help":
+		return cmdHealthcheck(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,15 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/bounce"
 )
+
+const parseBounceUsage = `usage: bot parse-bounce [--json] [FILE...]
+
+Reads each FILE (none, or -: standard input) as a bounce and says whether the
+rejection is about the sender's reverse DNS and which IP was rejected.
+Exit status: 0 every input was read; 2 bad usage, or an input could not be
+read or was too large (the others are still printed).
+
+`
 
 // bounceLine is one line of `parse-bounce --json`: the file, then the result.
 type bounceLine struct {
@@ -24,17 +32,12 @@ type bounceLine struct {
 // "-") and prints one verdict per input. It returns 0 when every input was
 // read, 2 when one could not be (the others are still reported).
 func cmdParseBounce(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("parse-bounce", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print one JSON object per input")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bot parse-bounce [--json] [FILE...]   (no FILE or -: standard input)")
-		fs.PrintDefaults()
+	cmd := newSubcommand("parse-bounce", parseBounceUsage)
+	asJSON := cmd.fs.Bool("json", false, "print one JSON object per input")
+	files, err := cmd.parse(args)
+	if err != nil {
+		return cmd.exit(err, stdout, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	files := fs.Args()
 	if len(files) == 0 {
 		files = []string{"-"}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/rdnsbot/rdnsbot/config"
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/handlers"
+	"github.com/rdnsbot/rdnsbot/metrics"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -25,6 +26,13 @@ import (
 // cmdServe runs the Slack bot until ctx ends (SIGINT/SIGTERM).
 func cmdServe(ctx context.Context, stderr io.Writer) int {
 	cfg, err := config.Load(ctx, envconfig.OsLookuper())
+	var problems *config.Error
+	if errors.As(err, &problems) {
+		for _, p := range problems.Problems {
+			fmt.Fprintf(stderr, "bot: %v\n", p)
+		}
+		return 2
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bot: %v\n", err)
 		return 2
@@ -33,15 +41,19 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	redis.SetLogger(redisLogger{log.With("pkg", "go-redis")})
 	if err := serve(ctx, cfg, log); err != nil {
-		log.Error("bot stopped", "err", err)
+		log.Error("stopped", "err", err)
 		return 1
 	}
+	log.Info("stopped")
 	return 0
 }
 
-// serve wires the parts together and runs them until ctx ends.
+// serve wires the parts together, bottom up (each part is built from the
+// ones below it, none refers back), and runs them until ctx ends.
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	diag, err := diagnose.New(diagnose.Config{Resolver: cfg.DNSResolver, Timeout: cfg.DNSTimeout, AuthorityPort: cfg.DNSAuthorityPort})
+	m := metrics.New()
+	diag, err := diagnose.New(diagnose.Config{Resolver: cfg.DNSResolver, Timeout: cfg.DNSTimeout,
+		AuthorityPort: cfg.DNSAuthorityPort, QueryObserver: m.Query})
 	if err != nil {
 		return fmt.Errorf("diagnose: %w", err)
 	}
@@ -51,23 +63,31 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
-	api := slack.New(cfg.BotToken.Reveal(), slack.OptionAppLevelToken(cfg.AppToken.Reveal()), slack.OptionAPIURL(cfg.APIURL))
-	metrics := &handlers.Metrics{}
-	bot := handlers.New(api, diag, handlers.Config{
-		Workers:        cfg.Workers,
-		BounceChannels: cfg.BounceChannels,
-		Deliveries:     st,
-		Logger:         log,
-		Metrics:        metrics,
-	})
+	api := slack.New(cfg.BotToken.Reveal(), slack.OptionAppLevelToken(cfg.AppToken.Reveal()), slack.OptionAPIURL(cfg.APIURL),
+		slack.OptionHTTPClient(&http.Client{Transport: m.SlackTransport(nil)}))
+	poster := handlers.NewPoster(api, log, m)
 	sched, err := watch.New(watch.Config{
-		Store: st, Checker: diag, Announcer: bot,
-		Intervals: cfg.Intervals, MaxAge: cfg.WatchMaxAge, Logger: log,
+		Store: st, Checker: diag, Announcer: handlers.NewAnnouncer(poster), Observer: m,
+		Intervals: cfg.RecheckIntervals, MaxAge: cfg.WatchMaxAge, Caps: cfg.Caps(), Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	bot.UseWatches(handlers.NewWatches(sched, st))
+	m.GaugeFunc("rdnsbot_active_watches", "Active watches, across replicas (read from the store at each scrape).", func() float64 {
+		countCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		n, err := sched.ActiveWatches(countCtx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	bot := handlers.New(poster, diag, handlers.Config{
+		Workers:        cfg.Workers,
+		BounceChannels: cfg.BounceChannels,
+		Deliveries:     st,
+		Watches:        sched,
+	})
 
 	var background sync.WaitGroup
 	defer background.Wait()
@@ -82,7 +102,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("HTTP_ADDR: %w", err)
 		}
-		srv := &http.Server{Handler: opsHandler(bot.Ready, metrics.WritePrometheus), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: opsHandler(bot.Ready, m.Handler()), ReadHeaderTimeout: 5 * time.Second}
 		background.Go(func() {
 			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server", "addr", cfg.HTTPAddr, "err", err)
@@ -94,9 +114,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			_ = srv.Shutdown(shutdownCtx)
 		}()
 	}
-	log.Info("starting", "slack_api", cfg.APIURL, "resolver", cfg.DNSResolver, "workers", cfg.Workers,
-		"recheck_intervals", cfg.RecheckIntervals, "watch_max_age", cfg.WatchMaxAge.String())
-	return bot.Run(ctx)
+	log.Info("starting", "slack_api", cfg.APIURL, "resolver", diag.Resolver(), "workers", cfg.Workers,
+		"recheck_intervals", cfg.RecheckIntervals.String(), "watch_max_age", cfg.WatchMaxAge.String())
+	// On SIGTERM: say so at once; Run then lets in-flight jobs finish.
+	defer context.AfterFunc(ctx, func() { log.Info("stopping", "reason", context.Cause(ctx).Error()) })()
+	err = bot.Run(ctx)
+	stopSched()
+	return err
 }
 
 // openStore opens Redis when REDIS_URL is set, else an in-memory store.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -88,8 +87,15 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("no threaded answer: %v\n%s", err, bot.logs.String())
 	}
 
+	// The fake Slack shows a post before the bot has read its reply (and
+	// counted the call): scrape until the job is done.
+	waitLog(t, ctx, bot, `"msg":"job done"`)
 	metrics := get(t, ctx, "http://"+httpAddr+"/metrics")
-	for _, want := range []string{"rdnsbot_envelopes_total 1", "rdnsbot_diagnoses_total 1", "rdnsbot_ack_seconds_count 1"} {
+	for _, want := range []string{"rdnsbot_envelopes_total 1", `rdnsbot_diagnoses_total{origin="slash",status="pass"} 1`,
+		"rdnsbot_ack_seconds_count 1", `rdnsbot_slack_api_calls_total{method="chat.postMessage",outcome="ok"} 2`,
+		`rdnsbot_slack_api_calls_total{method="auth.test",outcome="ok"} 1`, `rdnsbot_dns_queries_total{outcome="NOERROR",type="PTR"}`,
+		`rdnsbot_diagnosis_seconds_count{origin="slash"} 1`, "rdnsbot_active_watches 0", "rdnsbot_work_queue_depth 0",
+		"go_goroutines ", "process_open_fds "} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 		}
@@ -102,6 +108,13 @@ func TestServeEndToEnd(t *testing.T) {
 	for _, secret := range []string{fake.AppToken(), fake.BotToken()} {
 		if strings.Contains(bot.logs.String(), secret) {
 			t.Errorf("logs leak a token")
+		}
+	}
+	logs := bot.logs.String()
+	for _, want := range []string{`"msg":"starting"`, `"resolver":"` + g[0].Addr() + `"`, `"msg":"stopping"`, `"msg":"stopped"`,
+		`"msg":"answered"`, `"envelope":`, `"channel":"C0OPS"`, `"targets":["84.200.10.5"]`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
 		}
 	}
 }
@@ -245,18 +258,29 @@ func TestServeRejectsBadConfigNamingEveryVariable(t *testing.T) {
 		t.Errorf("stderr leaks the token: %s", out)
 	}
 
+	// One line per problem, one format, REDIS_URL among them, no secret.
 	cmd = exec.Command(botBin)
-	cmd.Env = []string{"SLACK_APP_TOKEN=xapp-1", "SLACK_BOT_TOKEN=xoxb-1", "RECHECK_INTERVALS=1m,soon"}
+	cmd.Env = []string{"SLACK_APP_TOKEN=xapp-...", "SLACK_BOT_TOKEN=xoxb-1", "RECHECK_INTERVALS=1m,soon",
+		"REDIS_URL=redis://:hunter2@127.0.0.1:port/0", "WORKERS=zero"}
 	stderr.Reset()
 	cmd.Stderr = &stderr
 	_ = cmd.Run()
-	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(stderr.String(), "RECHECK_INTERVALS") {
-		t.Errorf("bad RECHECK_INTERVALS: exit %d, %s", cmd.ProcessState.ExitCode(), stderr.String())
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if cmd.ProcessState.ExitCode() != 2 || len(lines) != 4 {
+		t.Fatalf("exit %d, want 2 and 4 lines: %s", cmd.ProcessState.ExitCode(), stderr.String())
+	}
+	for i, v := range []string{"SLACK_APP_TOKEN", "REDIS_URL", "WORKERS", "RECHECK_INTERVALS"} {
+		if !strings.HasPrefix(lines[i], "bot: config: "+v+": ") || !strings.Contains(lines[i], "; expected ") {
+			t.Errorf("line %d: %q, want bot: config: %s: …; expected …", i, lines[i], v)
+		}
+	}
+	if strings.Contains(stderr.String(), "hunter2") {
+		t.Errorf("stderr leaks the Redis password: %s", stderr.String())
 	}
 }
 
 func TestHealthcheckCommand(t *testing.T) {
-	srv := &http.Server{Handler: opsHandler(func() bool { return false }, func(io.Writer) {})}
+	srv := &http.Server{Handler: opsHandler(func() bool { return false }, http.NotFoundHandler())}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -268,6 +292,20 @@ func TestHealthcheckCommand(t *testing.T) {
 		_ = cmd.Run()
 		if got := cmd.ProcessState.ExitCode(); got != want {
 			t.Errorf("healthcheck %s exit = %d, want %d", path, got, want)
+		}
+	}
+}
+
+// waitLog waits until the bot has logged want.
+func waitLog(t *testing.T, ctx context.Context, p *botProcess, want string) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(p.logs.String(), want) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the bot never logged %s", want)
+		case <-tick.C:
 		}
 	}
 }

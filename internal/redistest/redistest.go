@@ -10,6 +10,10 @@
 //
 // One server may be shared by the parallel tests of a package as long as each
 // test uses its own key prefix (see Prefix).
+//
+// StartSentinel and StartCluster run the two high-availability deployments
+// from the same binary, on loopback TCP ports: a master, a replica and three
+// sentinels; a Redis Cluster of three masters.
 package redistest
 
 import (
@@ -17,9 +21,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +38,14 @@ type Options struct {
 	// AppendOnly turns on the append-only file with appendfsync always, so every
 	// acknowledged write survives a SIGKILL.
 	AppendOnly bool
+	// TCP, when set, is the address (an IP) the server also listens on, on
+	// a free port (see Addr); it keeps that port across Restart.
+	TCP string
+	// Args are more redis-server arguments, e.g. "--requirepass", "x".
+	Args []string
+
+	sentinelConf string // run as a sentinel with this configuration file
+	port         int    // the TCP port to use instead of a free one
 }
 
 // Server is one redis-server process and its directory.
@@ -39,6 +53,7 @@ type Server struct {
 	opts   Options
 	dir    string
 	socket string
+	addr   string // host:port when Options.TCP is set
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -80,6 +95,16 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("redistest: %w", err)
 	}
 	s := &Server{opts: opts, dir: dir, socket: filepath.Join(dir, "s")}
+	if opts.TCP != "" {
+		port := opts.port
+		if port == 0 {
+			if port, err = freePort(opts.TCP); err != nil {
+				os.RemoveAll(dir)
+				return nil, err
+			}
+		}
+		s.addr = net.JoinHostPort(opts.TCP, strconv.Itoa(port))
+	}
 	if err := s.start(); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -109,6 +134,22 @@ func (s *Server) Socket() string { return s.socket }
 // URL is the server's address as a REDIS_URL (unix:// form).
 func (s *Server) URL() string { return "unix://" + s.socket }
 
+// Addr is the server's TCP address (Options.TCP), "" without one.
+func (s *Server) Addr() string { return s.addr }
+
+// Dir is the server's directory, removed by Close.
+func (s *Server) Dir() string { return s.dir }
+
+// freePort returns a TCP port free on host at the time of the call.
+func freePort(host string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("redistest: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
 // Prefix returns a key prefix not yet handed out by this server, so tests
 // sharing it can run in parallel without seeing each other's keys.
 func (s *Server) Prefix() string {
@@ -116,18 +157,34 @@ func (s *Server) Prefix() string {
 }
 
 func (s *Server) start() error {
-	args := []string{
-		"--port", "0",
-		"--unixsocket", s.socket,
-		"--unixsocketperm", "700",
-		"--dir", s.dir,
-		"--save", "",
-		"--logfile", "",
-		"--daemonize", "no",
+	port, bind := "0", []string{}
+	if s.addr != "" {
+		host, p, _ := net.SplitHostPort(s.addr)
+		port, bind = p, []string{"--bind", host}
 	}
+	var args []string
+	ready := "ready to accept connections"
+	if s.opts.sentinelConf != "" {
+		// A sentinel has no unix socket, keeps no data and rewrites its
+		// configuration file.
+		args = []string{s.opts.sentinelConf, "--sentinel", "--port", port, "--dir", s.dir, "--logfile", "", "--daemonize", "no"}
+		ready = "+monitor master"
+	} else {
+		args = []string{
+			"--port", port,
+			"--unixsocket", s.socket,
+			"--unixsocketperm", "700",
+			"--dir", s.dir,
+			"--save", "",
+			"--logfile", "",
+			"--daemonize", "no",
+		}
+	}
+	args = append(args, bind...)
 	if s.opts.AppendOnly {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	}
+	args = append(args, s.opts.Args...)
 	cmd := exec.Command("redis-server", args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -138,7 +195,7 @@ func (s *Server) start() error {
 		return fmt.Errorf("redistest: start redis-server: %w", err)
 	}
 	exit := make(chan struct{})
-	ready := make(chan struct{})
+	isReady := make(chan struct{})
 	var logTail strings.Builder
 	go func() {
 		// The log is the readiness signal: no polling of the socket.
@@ -149,9 +206,9 @@ func (s *Server) start() error {
 			if logTail.Len() < 4096 {
 				logTail.WriteString(line + "\n")
 			}
-			if !signalled && strings.Contains(strings.ToLower(line), "ready to accept connections") {
+			if !signalled && strings.Contains(strings.ToLower(line), ready) {
 				signalled = true
-				close(ready)
+				close(isReady)
 			}
 		}
 		io.Copy(io.Discard, out)
@@ -161,7 +218,7 @@ func (s *Server) start() error {
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	select {
-	case <-ready:
+	case <-isReady:
 	case <-exit:
 		return fmt.Errorf("redistest: redis-server exited before it was ready: %s", logTail.String())
 	case <-timer.C:

@@ -4,12 +4,40 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/slack-go/slack"
+
+	"github.com/rdnsbot/rdnsbot/metrics"
 )
+
+// Poster is the last stage: it sends messages to Slack (chat.postMessage,
+// chat.postEphemeral, a command's response_url), retrying rate limits and
+// Slack's 5xx, joining public channels, and falling back to text when Slack
+// refuses the blocks. The bot replies through it and the Announcer
+// announces through it; neither knows the other.
+type Poster struct {
+	api        *slack.Client
+	httpClient *http.Client  // response_url posts
+	backoff    time.Duration // first wait before retrying a 5xx; doubles
+	log        *slog.Logger
+	metrics    *metrics.Metrics
+}
+
+// NewPoster posts with api (a slack.Client with the bot token). m may be
+// nil (no metrics), log nil (slog.Default()).
+func NewPoster(api *slack.Client, log *slog.Logger, m *metrics.Metrics) *Poster {
+	if log == nil {
+		log = slog.Default()
+	}
+	if m == nil {
+		m = metrics.New()
+	}
+	return &Poster{api: api, httpClient: &http.Client{Timeout: 30 * time.Second}, backoff: 250 * time.Millisecond, log: withContextAttrs(log.With("pkg", "handlers")), metrics: m}
+}
 
 // maxAttempts bounds how often one Web API call is tried: rate limits and
 // Slack's own 5xx are transient, but a reply that cannot get through after a
@@ -27,8 +55,8 @@ func slackError(err error) string {
 
 // withRetry runs call, waiting out HTTP 429 (Retry-After, RFC 6585) and
 // backing off on 5xx. Every wait honours ctx.
-func withRetry(ctx context.Context, call func() error) error {
-	backoff := 250 * time.Millisecond
+func (b *Poster) withRetry(ctx context.Context, call func() error) error {
+	backoff := b.backoff
 	for attempt := 1; ; attempt++ {
 		err := call()
 		if err == nil {
@@ -79,10 +107,10 @@ func postOptions(m message, threadTS string) []slack.MsgOption {
 // post sends m to channel (in threadTS's thread when set) and returns the new
 // message's ts. It joins public channels the bot is not in, and falls back
 // to plain text when Slack rejects the blocks.
-func (b *Bot) post(ctx context.Context, channel, threadTS string, m message, extra ...slack.MsgOption) (string, error) {
+func (b *Poster) post(ctx context.Context, channel, threadTS string, m message, extra ...slack.MsgOption) (string, error) {
 	send := func(m message) (string, error) {
 		var ts string
-		err := withRetry(ctx, func() error {
+		err := b.withRetry(ctx, func() error {
 			var err error
 			_, ts, err = b.api.PostMessageContext(ctx, channel, append(postOptions(m, threadTS), extra...)...)
 			return err
@@ -91,7 +119,7 @@ func (b *Bot) post(ctx context.Context, channel, threadTS string, m message, ext
 	}
 	ts, err := send(m)
 	if slackError(err) == "not_in_channel" {
-		if jerr := withRetry(ctx, func() error { _, _, _, err := b.api.JoinConversationContext(ctx, channel); return err }); jerr != nil {
+		if jerr := b.withRetry(ctx, func() error { _, _, _, err := b.api.JoinConversationContext(ctx, channel); return err }); jerr != nil {
 			return "", fmt.Errorf("post to %s: not in channel, and join failed: %w", channel, jerr)
 		}
 		b.log.InfoContext(ctx, "joined channel to reply", "channel", channel)
@@ -100,10 +128,10 @@ func (b *Bot) post(ctx context.Context, channel, threadTS string, m message, ext
 	switch slackError(err) {
 	case "invalid_blocks", "invalid_blocks_format":
 		b.log.WarnContext(ctx, "slack rejected blocks, sending text", "channel", channel, "err", err)
-		b.metrics.BlockFallbacks.Add(1)
+		b.metrics.BlockFallbacks.Inc()
 		return send(message{Text: truncate(textOnly(m), maxTextChars)})
 	case "msg_too_long":
-		b.metrics.BlockFallbacks.Add(1)
+		b.metrics.BlockFallbacks.Inc()
 		return send(message{Text: truncate(m.Text, maxFallbackChars)})
 	}
 	if err != nil {
@@ -116,7 +144,7 @@ func (b *Bot) post(ctx context.Context, channel, threadTS string, m message, ext
 const maxTextChars = 39000
 
 // postAll posts messages in order into one thread, stopping at the first error.
-func (b *Bot) postAll(ctx context.Context, channel, threadTS string, msgs []message) error {
+func (b *Poster) postAll(ctx context.Context, channel, threadTS string, msgs []message) error {
 	for _, m := range msgs {
 		if _, err := b.post(ctx, channel, threadTS, m); err != nil {
 			return err
@@ -127,7 +155,7 @@ func (b *Bot) postAll(ctx context.Context, channel, threadTS string, msgs []mess
 
 // respond answers through a slash command's response_url: the way to reach a
 // user in a conversation the bot cannot post to.
-func (b *Bot) respond(ctx context.Context, responseURL string, m message, inChannel bool) error {
+func (b *Poster) respond(ctx context.Context, responseURL string, m message, inChannel bool) error {
 	kind := slack.ResponseTypeEphemeral
 	if inChannel {
 		kind = slack.ResponseTypeInChannel
@@ -140,7 +168,7 @@ func (b *Bot) respond(ctx context.Context, responseURL string, m message, inChan
 	if len(blocks) > 0 {
 		msg.Blocks = &slack.Blocks{BlockSet: blocks}
 	}
-	err := withRetry(ctx, func() error {
+	err := b.withRetry(ctx, func() error {
 		return slack.PostWebhookCustomHTTPContext(ctx, responseURL, b.httpClient, msg)
 	})
 	return redactURL(err)
@@ -173,8 +201,8 @@ func errorCode(err error) string {
 }
 
 // ephemeral shows m to one user only.
-func (b *Bot) ephemeral(ctx context.Context, channel, user, threadTS string, m message) error {
-	return withRetry(ctx, func() error {
+func (b *Poster) ephemeral(ctx context.Context, channel, user, threadTS string, m message) error {
+	return b.withRetry(ctx, func() error {
 		_, err := b.api.PostEphemeralContext(ctx, channel, user, postOptions(m, threadTS)...)
 		return err
 	})
@@ -189,4 +217,13 @@ func cannotPost(err error) bool {
 		return true
 	}
 	return false
+}
+
+// respondOrLog answers through a response_url, logging a failure: for
+// replies nobody else would see anyway.
+func (b *Poster) respondOrLog(ctx context.Context, responseURL string, m message) {
+	if err := b.respond(ctx, responseURL, m, false); err != nil {
+		b.metrics.SlackErrors.Inc()
+		b.log.ErrorContext(ctx, "response_url failed", "err", err)
+	}
 }

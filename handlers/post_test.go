@@ -12,7 +12,7 @@ import (
 )
 
 func TestRespondNeverLeaksTheResponseURL(t *testing.T) {
-	b := New(slack.New("xoxb-test"), nil, Config{})
+	b := NewPoster(slack.New("xoxb-test"), nil, nil)
 	b.httpClient = &http.Client{Timeout: time.Second}
 	const secretURL = "http://127.0.0.1:1/commands/T0/123/secret-capability"
 	err := b.respond(context.Background(), secretURL, textMessage("hi"), false)
@@ -25,8 +25,10 @@ func TestRespondNeverLeaksTheResponseURL(t *testing.T) {
 }
 
 func TestWithRetryStopsOnPermanentErrors(t *testing.T) {
+	p := NewPoster(slack.New("xoxb-test"), nil, nil)
+	p.backoff = time.Millisecond // the waits are not under test, the attempts are
 	calls := 0
-	err := withRetry(context.Background(), func() error {
+	err := p.withRetry(context.Background(), func() error {
 		calls++
 		return slack.SlackErrorResponse{Err: "channel_not_found"}
 	})
@@ -34,7 +36,7 @@ func TestWithRetryStopsOnPermanentErrors(t *testing.T) {
 		t.Errorf("calls=%d err=%v", calls, err)
 	}
 	calls = 0
-	err = withRetry(context.Background(), func() error {
+	err = p.withRetry(context.Background(), func() error {
 		calls++
 		return slack.StatusCodeError{Code: 503, Status: "503 Service Unavailable"}
 	})

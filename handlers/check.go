@@ -1,0 +1,126 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/watch"
+)
+
+// origin is where a request came from and where answers go.
+type origin struct {
+	channel     string
+	user        string
+	threadTS    string // reply in this thread; "" for slash commands
+	responseURL string // slash commands and shortcuts
+	source      watch.Source
+	metric      metrics.Origin
+}
+
+// check is the one pipeline every request that names IPs goes through:
+// diagnose the targets, start watches for what fails, render, post. A slash
+// command gets a summary in the channel and the guidance threaded under it
+// (slash commands cannot start threads); everything else is answered in the
+// origin's thread.
+func (b *Bot) check(ctx context.Context, o origin, targets []string, intro string) {
+	ctx = withLogAttrs(ctx, "targets", targets)
+	results, note := b.diagnose(ctx, o, targets)
+	thread := o.threadTS
+	if thread == "" {
+		ts, err := b.out.post(ctx, o.channel, "", summaryMessage(results, note))
+		if err != nil {
+			b.fallbackToResponseURL(ctx, o, results, note, err)
+			return
+		}
+		thread = ts
+	} else if note != "" {
+		intro = strings.TrimSpace(intro + "\n" + note)
+	}
+	o.threadTS = thread
+	ctx = withLogAttrs(ctx, "thread", thread)
+	watching, watchNote := b.startWatches(ctx, o, results)
+	if watchNote != "" {
+		intro = strings.TrimSpace(intro + "\n" + watchNote)
+	}
+	if len(results) == 0 {
+		if intro != "" {
+			b.reply(ctx, o, textMessage(intro))
+		}
+		return
+	}
+	if err := b.out.postAll(ctx, o.channel, thread, reportMessages(results, watching, intro)); err != nil {
+		b.fallbackToResponseURL(ctx, o, results, intro, err)
+		return
+	}
+	b.log.InfoContext(ctx, "answered", "results", len(results))
+}
+
+// diagnose runs the targets through diagnose.DiagnoseTargets (one
+// diagnosis per distinct address) and renders each target's problem (a
+// host name may give results and an error together: its AAAA did not
+// answer, too many addresses) as a note.
+func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagnose.Result, string) {
+	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{})
+	for i := range batch.Diagnoses {
+		b.metrics.Diagnosed(o.metric, &batch.Diagnoses[i])
+	}
+	var problems []string
+	for _, out := range batch.Outcomes {
+		if out.Err != nil {
+			problems = append(problems, fmt.Sprintf(":warning: %s: %s", code(out.Target), escape(out.Err.Error())))
+		}
+	}
+	return batch.Results(), strings.Join(problems, "\n")
+}
+
+// fallbackToResponseURL answers a request whose answer could not be posted
+// in its conversation: where the bot may not post (private channel it is
+// not in, DM between others), the user gets the whole report privately;
+// after any other failure, at least a word on what went wrong.
+func (b *Bot) fallbackToResponseURL(ctx context.Context, o origin, results []diagnose.Result, note string, postErr error) {
+	b.log.WarnContext(ctx, "posting the answer failed", "err", postErr)
+	if o.responseURL == "" {
+		b.metrics.SlackErrors.Inc()
+		return
+	}
+	if !cannotPost(postErr) {
+		b.metrics.SlackErrors.Inc()
+		msg := textMessage(":warning: I could not post the answer here (Slack said " + code(errorCode(postErr)) + "); please try again.")
+		if err := b.out.respond(ctx, o.responseURL, msg, false); err != nil {
+			b.log.ErrorContext(ctx, "response_url failed", "err", err)
+		}
+		return
+	}
+	intro := strings.TrimSpace(note + "\nI can't post in this conversation, so only you see this, and I can't watch it here: invite me (`/invite @rdnsbot`) to get updates.")
+	// No buttons: their answers would go to a conversation the bot cannot reach.
+	for _, m := range reportMessages(results, nil, intro) {
+		if err := b.out.respond(ctx, o.responseURL, m, false); err != nil {
+			b.metrics.SlackErrors.Inc()
+			b.log.ErrorContext(ctx, "response_url failed", "err", err)
+			return
+		}
+	}
+}
+
+// reply answers in the origin's thread, or to the requester alone.
+func (b *Bot) reply(ctx context.Context, o origin, m message) {
+	var err error
+	switch {
+	case o.threadTS != "":
+		_, err = b.out.post(ctx, o.channel, o.threadTS, m)
+		if err != nil && cannotPost(err) && o.responseURL != "" {
+			err = b.out.respond(ctx, o.responseURL, m, false)
+		}
+	case o.responseURL != "":
+		err = b.out.respond(ctx, o.responseURL, m, false)
+	default:
+		err = b.out.ephemeral(ctx, o.channel, o.user, "", m)
+	}
+	if err != nil {
+		b.metrics.SlackErrors.Inc()
+		b.log.ErrorContext(ctx, "reply failed", "err", err)
+	}
+}

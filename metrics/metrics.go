@@ -1,0 +1,168 @@
+// Package metrics is rdnsbot's Prometheus instrumentation
+// (github.com/prometheus/client_golang), on a registry of its own per
+// process, so tests each get theirs and run in parallel. It holds every
+// metric /metrics serves: the Go runtime and process collectors, the bot's
+// counters, DNS queries, diagnoses, Slack Web API calls, Redis errors,
+// watches and rechecks, the work queue and the ack latency.
+//
+// Exposition format: https://prometheus.io/docs/instrumenting/exposition_formats/
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+)
+
+// Origin is what asked for a diagnosis, the label origin of
+// rdnsbot_diagnoses_total.
+type Origin string
+
+const (
+	OriginSlash    Origin = "slash"    // /rdns
+	OriginMention  Origin = "mention"  // @rdnsbot, or a DM with the bot
+	OriginBounce   Origin = "bounce"   // a bounce read in a channel
+	OriginShortcut Origin = "shortcut" // the "Diagnose this bounce" message shortcut
+	OriginButton   Origin = "button"   // Recheck now, Watch until fixed, Keep watching
+	OriginRecheck  Origin = "recheck"  // the scheduler's rechecks
+)
+
+// Metrics is one process's metrics. Its fields are safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	Envelopes      prometheus.Counter
+	Duplicates     prometheus.Counter
+	Dropped        prometheus.Counter
+	BouncesFound   prometheus.Counter
+	SlackErrors    prometheus.Counter
+	BlockFallbacks prometheus.Counter
+	Panics         prometheus.Counter
+	InFlight       prometheus.Gauge
+	// Ack is the time from the first byte of an envelope's websocket frame
+	// to its ack having been written.
+	Ack prometheus.Histogram
+
+	diagnoses   *prometheus.CounterVec
+	diagSeconds *prometheus.HistogramVec
+	queries     *prometheus.CounterVec
+	querySecs   *prometheus.HistogramVec
+	slackCalls  *prometheus.CounterVec
+	slackSecs   *prometheus.HistogramVec
+	redisErrors *prometheus.CounterVec
+	recheckLag  prometheus.Histogram
+}
+
+// New registers every metric on a new registry.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{reg}
+	return &Metrics{
+		reg:            reg,
+		Envelopes:      f.counter("rdnsbot_envelopes_total", "Socket-mode envelopes received."),
+		Duplicates:     f.counter("rdnsbot_duplicate_events_total", "Redelivered events dropped."),
+		Dropped:        f.counter("rdnsbot_dropped_jobs_total", "Jobs refused because the work queue was full."),
+		BouncesFound:   f.counter("rdnsbot_bounces_total", "Reverse-DNS bounces recognised in channels."),
+		SlackErrors:    f.counter("rdnsbot_slack_errors_total", "Replies that could not be delivered after retries."),
+		BlockFallbacks: f.counter("rdnsbot_block_fallbacks_total", "Replies re-sent as plain text."),
+		Panics:         f.counter("rdnsbot_panics_total", "Handler panics recovered."),
+		InFlight:       f.gauge("rdnsbot_jobs_in_flight", "Jobs being handled."),
+		Ack: f.histogram("rdnsbot_ack_seconds", "Time from the first byte of an envelope's websocket frame to its ack (Slack's deadline is 3 s).",
+			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 3, 5}),
+		diagnoses: f.counterVec("rdnsbot_diagnoses_total", "Diagnoses run, by RFC 8601 status and by what asked for them.", "status", "origin"),
+		diagSeconds: f.histogramVec("rdnsbot_diagnosis_seconds", "How long one diagnosis took, by origin.",
+			[]float64{.01, .05, .1, .25, .5, 1, 2, 5, 10}, "origin"),
+		queries: f.counterVec("rdnsbot_dns_queries_total", "DNS query attempts, by query type and outcome (the rcode, timeout or error).", "type", "outcome"),
+		querySecs: f.histogramVec("rdnsbot_dns_query_seconds", "DNS query attempt latency, by query type.",
+			[]float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2}, "type"),
+		slackCalls: f.counterVec("rdnsbot_slack_api_calls_total", "Slack Web API calls, by method and outcome (ok, Slack's error code, or the HTTP status class).", "method", "outcome"),
+		slackSecs: f.histogramVec("rdnsbot_slack_api_seconds", "Slack Web API call latency, by method.",
+			[]float64{.025, .05, .1, .25, .5, 1, 2, 5}, "method"),
+		redisErrors: f.counterVec("rdnsbot_redis_errors_total", "Store (Redis) operations that failed, by operation.", "op"),
+		recheckLag: f.histogram("rdnsbot_recheck_lag_seconds", "How late a due recheck ran.",
+			[]float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600}),
+	}
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry is where the metrics live; tests read them back with it.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// GaugeFunc registers a gauge read from f at every scrape: the work-queue
+// depth, the active watches. A second gauge of the same name is ignored:
+// the first one registered is served.
+func (m *Metrics) GaugeFunc(name, help string, f func() float64) {
+	_ = m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// Diagnosed counts one diagnosis that ran for origin.
+func (m *Metrics) Diagnosed(origin Origin, r *diagnose.Result) {
+	m.diagnoses.WithLabelValues(string(r.Status), string(origin)).Inc()
+	m.diagSeconds.WithLabelValues(string(origin)).Observe(float64(r.DurationMS) / 1000)
+}
+
+// Query counts one DNS query attempt; it is diagnose.Config.QueryObserver.
+func (m *Metrics) Query(qtype uint16, outcome string, d time.Duration) {
+	t := dns.TypeToString[qtype]
+	if t == "" {
+		t = "other"
+	}
+	m.queries.WithLabelValues(t, outcome).Inc()
+	m.querySecs.WithLabelValues(t).Observe(d.Seconds())
+}
+
+// Rechecked records a scheduled recheck: how late it ran, and its
+// diagnosis (origin recheck). It implements watch.Observer.
+func (m *Metrics) Rechecked(lag time.Duration, r diagnose.Result) {
+	m.recheckLag.Observe(max(lag, 0).Seconds())
+	m.Diagnosed(OriginRecheck, &r)
+}
+
+// StoreFailed counts a failed store operation. It implements watch.Observer.
+func (m *Metrics) StoreFailed(op string, _ error) {
+	m.redisErrors.WithLabelValues(op).Inc()
+}
+
+// factory registers metrics as it builds them.
+type factory struct{ reg *prometheus.Registry }
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	f.reg.MustRegister(h)
+	return h
+}
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(h)
+	return h
+}
