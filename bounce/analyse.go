@@ -123,10 +123,11 @@ func isRejection(st *statement) bool {
 
 // isReceiverLog reports whether l is a receiving server's log line about a
 // refused client, as its admin pastes it: Postfix "NOQUEUE: reject: RCPT
-// from name[ip]", Exim "H=(helo) [ip] … rejected …". The address in it is
-// the client's, the sender's.
+// from name[ip]", Exim "H=(helo) [ip] … rejected …", Sendmail "ruleset=…,
+// relay=[ip], reject=…". The address in it is the client's, the sender's.
 func isReceiverLog(l string) bool {
-	return strings.Contains(l, "noqueue: reject") || (strings.Contains(l, "h=") && strings.Contains(l, " rejected "))
+	return strings.Contains(l, "noqueue: reject") || (strings.Contains(l, "h=") && strings.Contains(l, " rejected ")) ||
+		(strings.Contains(l, "ruleset=") && strings.Contains(l, "reject="))
 }
 
 // replyCode returns the SMTP reply code and enhanced status nearest before
@@ -345,12 +346,17 @@ var receiverVerbs = []string{"said", "refused", "did not like", "does not like",
 
 // bracketReceivers reports each "name[addr]" or "name [addr]" that is the
 // receiver: led by receiverLead or followed by one of receiverVerbs
-// (Postfix "mx.example.net[192.0.2.1]:25 said:"). In an Exim delivery log
+// (Postfix "mx.example.net[192.0.2.1]:25 said:"), or alone before a colon.
+// A Sendmail receiver's ruleset log ("ruleset=check_relay, …,
+// relay=[addr], reject=550 …") names the client by relay=. In an Exim delivery log
 // line, one with a transport ("T=remote_smtp"), "H=mx [addr]" is the
 // receiver too; in a line logging a rejection Exim received, H= is the
 // client, so it is not.
 func bracketReceivers(l string, add func(host, ip string)) {
 	delivery := strings.Contains(l, " t=")
+	// Sendmail logs the client it checks as "relay=host [ip]" with the
+	// ruleset that refused it.
+	sendmailCheck := strings.Contains(l, "ruleset=")
 	for i := 0; ; {
 		open := strings.IndexByte(l[i:], '[')
 		if open < 0 {
@@ -377,7 +383,7 @@ func bracketReceivers(l string, add func(host, ip string)) {
 		after := strings.TrimLeft(l[end+1:], ":0123456789 ")
 		led := delivery && strings.HasSuffix(before[:h], "h=")
 		for _, w := range receiverLead {
-			led = led || strings.HasSuffix(before[:h], w)
+			led = led || (strings.HasSuffix(before[:h], w) && !(w == "relay=" && sendmailCheck))
 		}
 		// Courier and others put "name [addr]:" on a line of its own before
 		// the transcript of what that host said.

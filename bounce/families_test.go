@@ -173,6 +173,10 @@ var reasonClasses = []struct {
 	// 4. Receiver-side log lines: the client is the sender.
 	{"receiver log", "Mar  3 10:00:00 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[192.0.2.4]: 450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.4]; from=<a@b.example> to=<c@d.example> proto=ESMTP helo=<[198.51.100.9]>", true, []string{"192.0.2.4"}, CheckPTR},
 	{"receiver log", "2026-01-01 10:00:00 H=(mail.b.example) [2001:db8::1]:34865 F=<a@b.example> rejected RCPT <c@d.example>: reverse lookup failed", true, []string{"2001:db8::1"}, CheckPTR},
+	{"receiver log", "Mar  3 10:00:00 mx sendmail[1]: ruleset=check_relay, arg1=unknown, arg2=192.0.2.4, relay=[192.0.2.4], reject=550 5.7.1 Fix reverse DNS for 192.0.2.4", true, []string{"192.0.2.4"}, CheckPTR},
+	{"receiver log", "Mar  3 10:00:00 mx sendmail[1]: x: ruleset=check_rcpt, arg1=<a@b.example>, relay=host.example [192.0.2.4] (may be forged), reject=550 5.7.1 <a@b.example>... Relaying denied", false, []string{"192.0.2.4"}, ""},
+	{"receiver log", "2026-01-01 10:00:00 H=[192.0.2.4] rejected connection in \"connect\" ACL: no reverse DNS", true, []string{"192.0.2.4"}, CheckPTR},
+	{"forward", "550 5.7.1 PTR record of 192.0.2.4 (x.example) does not resolve back", true, []string{"192.0.2.4"}, CheckFCrDNS},
 	// 5. Mangled text.
 	{"spaceless", "550Clienthostrejected:cannotfindyourhostname,[192.0.2.4]", true, []string{"192.0.2.4"}, CheckPTR},
 	{"spaceless", "错误代码:550 5.7.1reverseDNSlookupfailedforyourIP", true, nil, CheckPTR},

@@ -122,6 +122,12 @@ func TestFixtures(t *testing.T) {
 		if !slices.Equal(res.SendingIPs, fx.ips) && (len(fx.ips) > 0 || len(res.SendingIPs) > 0) {
 			t.Errorf("%s: sending IPs %v (source %q), want %v", fx.name, res.SendingIPs, res.IPSource, fx.ips)
 		}
+		if (res.Check != "") != res.RDNS || (res.HELO == "") != (res.HELOSource == "") || (res.HELOLiteral && res.HELO == "") {
+			t.Errorf("%s: rdns %v check %q, HELO %q from %q literal %v", fx.name, res.RDNS, res.Check, res.HELO, res.HELOSource, res.HELOLiteral)
+		}
+		if res.HELOLiteral && slices.Contains(res.SendingIPs, strings.Trim(res.HELO, "[]")) && !slices.Contains(fx.ips, strings.Trim(res.HELO, "[]")) {
+			t.Errorf("%s: HELO literal %s reported as the sending IP", fx.name, res.HELO)
+		}
 	}
 	for _, split := range []string{"original", "new", "held", "all"} {
 		s := scores[split]
