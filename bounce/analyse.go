@@ -10,8 +10,7 @@ import (
 // Receiver contexts: where a bounce names the rejecting server and its
 // address. Those addresses are never reported as the sender's.
 var (
-	// RFC 3464 2.3.5 Remote-MTA, Microsoft "Receiving server: name (ip)"
-	// and "Remote Server at name (ip) returned",
+	// RFC 3464 2.3.5 Remote-MTA, Microsoft "Receiving server: name (ip)",
 	// Sendmail "while talking to name.:". qmail's wordings are read by
 	// qmailReceivers.
 	reRemoteMTA = regexp.MustCompile(`^remote-mta:\s*dns\s*;\s*\[?([^\s\];]+)\]?(?:\s*\(?\[?([0-9a-f:.]+)\]?\)?)?`)

@@ -72,8 +72,9 @@ type match struct {
 }
 
 // classify decides whether one statement blames the sender's reverse DNS.
-// One pass finds the families' anchors; a statement with none (most of
-// them) never reaches a regular expression. A statement counts when it is
+// hits are its families' anchors, found when it was cut (cuesOf); a
+// statement with none (most of them) never reaches a regular expression.
+// A statement counts when it is
 // part of a refusal (see inRejection), or, when bare is set because nothing
 // in the input is, when it reads as a reason on its own (see bareReason):
 // users paste the one line that matters, without the reply code.
@@ -272,7 +273,7 @@ const (
 )
 
 // cueLex finds every cue; the families' anchors are also reported with
-// their family, for classify (statement.hits).
+// their family, for classify (statement.hitLo).
 var cueLex = func() *lexicon {
 	x := &lexicon{}
 	for fi, f := range families {
