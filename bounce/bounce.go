@@ -32,31 +32,83 @@ const MaxSize = 25 << 20
 // ErrTooLarge is returned for input larger than MaxSize.
 var ErrTooLarge = errors.New("bounce: input larger than 25 MiB")
 
-// IP sources: where Result.SendingIPs came from, most trustworthy first.
+// IPSource says where Result.SendingIPs came from.
+type IPSource string
+
+// IP sources, most trustworthy first.
 const (
-	// SourceRejection: the rejecting server named the IP in its reply.
-	SourceRejection = "rejection"
+	// SourceRejection: the rejecting server named the IP in its reply, or
+	// the receiving admin's log line named the client it rejected.
+	SourceRejection IPSource = "rejection"
 	// SourceTranscript: the receiver's greeting or EHLO reply in the SMTP
 	// transcript echoed the client address ("Hello x [ip]", "at your service, [ip]").
-	SourceTranscript = "transcript"
+	SourceTranscript IPSource = "transcript"
 	// SourceDSN: the DSN's Reporting-MTA field is an address literal (RFC 3464 2.2.2).
-	SourceDSN = "dsn"
+	SourceDSN IPSource = "dsn"
 	// SourceReceived: the "by" clause of the returned message's newest
 	// Received field (RFC 5321 4.4): the sending host stamped its own address.
-	SourceReceived = "received"
+	SourceReceived IPSource = "received"
+)
+
+// HELOSource says where Result.HELO came from.
+type HELOSource string
+
+// HELO sources, most trustworthy first.
+const (
+	// HELOTranscript: the client's own EHLO or HELO command in an SMTP
+	// transcript (">>> EHLO name", "Sent: EHLO name").
+	HELOTranscript HELOSource = "transcript"
+	// HELOLog: a receiving server's log line about the client, pasted by
+	// its admin: Postfix "helo=<name>", Exim "H=(name) [ip]".
+	HELOLog HELOSource = "log"
+	// HELORejection: the receiver's reply quoted the name it refused
+	// ("<name>: Helo command rejected", "rejected EHLO or HELO name").
+	HELORejection HELOSource = "rejection"
+	// HELOReceived: the "by" host of the returned message's newest Received
+	// field, the sending MTA's own name: its HELO unless configured otherwise.
+	HELOReceived HELOSource = "received"
+)
+
+// Check names what a reverse-DNS rejection says the receiver checked.
+type Check string
+
+// Checks, as the wording of a reverse-DNS rejection names them.
+const (
+	// CheckPTR: the client address has no PTR (no reverse name at all), or
+	// the wording does not say more than "reverse DNS failed".
+	CheckPTR Check = "ptr"
+	// CheckFCrDNS: the PTR name does not resolve back to the client address
+	// (forward confirmation, RFC 8601 2.7.3 iprev), or looks forged.
+	CheckFCrDNS Check = "fcrdns"
+	// CheckGeneric: the PTR name is generic, dynamic or residential.
+	CheckGeneric Check = "generic"
+	// CheckHELOIdentity: the name the client announced (HELO or MAIL FROM
+	// domain) does not resolve to the client address.
+	CheckHELOIdentity Check = "helo_identity"
 )
 
 // Result is what a bounce says about the rejection. The JSON names are those
 // of `bot parse-bounce --json` (documented in README.md).
 type Result struct {
 	// RDNS is true when the rejection is caused by the sender's reverse DNS:
-	// no PTR, a PTR that does not forward-confirm, a generic or dynamic PTR.
+	// no PTR, a PTR that does not forward-confirm, a generic or dynamic PTR,
+	// or an announced name that does not resolve to the client address.
 	RDNS bool `json:"rdns"`
-	// SendingIPs are the rejected sender's addresses, never the receiver's.
+	// Check says what the receiver checked, when RDNS; "" otherwise.
+	Check Check `json:"check"`
+	// SendingIPs are the rejected sender's addresses, never the receiver's
+	// and never a HELO address literal.
 	SendingIPs []string `json:"sending_ips"`
-	// IPSource says where SendingIPs came from: one of the Source constants,
-	// or "" when no IP was found.
-	IPSource string `json:"ip_source"`
+	// IPSource says where SendingIPs came from, "" when no IP was found.
+	IPSource IPSource `json:"ip_source"`
+	// HELO is the name the sending host announced in EHLO or HELO, as the
+	// bounce shows it ("mail.example.com", "[192.0.2.7]"), "" if it does not.
+	HELO string `json:"helo"`
+	// HELOSource says where HELO came from, "" when HELO is.
+	HELOSource HELOSource `json:"helo_source"`
+	// HELOLiteral is true when HELO is an address literal (RFC 5321 4.1.3)
+	// or a bare address: a client that does not name itself.
+	HELOLiteral bool `json:"helo_literal"`
 	// ReplyCode is the SMTP reply code (RFC 5321 4.2), 0 if none was found.
 	ReplyCode int `json:"reply_code"`
 	// Status is the enhanced status code (RFC 3463), e.g. "5.7.25".

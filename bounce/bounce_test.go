@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func TestParseString(t *testing.T) {
@@ -16,7 +18,7 @@ func TestParseString(t *testing.T) {
 		in        string
 		rdns      bool
 		ips       []string
-		source    string
+		source    IPSource
 		code      int
 		status    string
 		temporary bool
@@ -314,6 +316,101 @@ func TestScanIPs(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("scanIPs(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestFormatCharacters: an invisible format character (Unicode Cf) inside
+// an address never turns it into another address: it is dropped, and the
+// address reads as it looks.
+func TestFormatCharacters(t *testing.T) {
+	for name, mark := range map[string]string{
+		"zero width space": "\u200b", "zero width joiner": "\u200d", "word joiner": "\u2060",
+		"byte order mark": "\ufeff", "soft hyphen": "\u00ad", "right-to-left mark": "\u200f", "tag": "\U000E0041",
+	} {
+		in := "550 5.7.25 [192.0.2.1" + mark + "1] The IP address sending this message does not have a PTR record setup"
+		r := mustParse(t, in)
+		if !r.RDNS || !slices.Equal(r.SendingIPs, []string{"192.0.2.11"}) {
+			t.Errorf("%s: rdns %v, sending IPs %v, want [192.0.2.11]", name, r.RDNS, r.SendingIPs)
+		}
+	}
+	// Text in other scripts is kept byte for byte.
+	for _, s := range []string{"plain ascii", "逆引き 반송 отклонено «café»", "bad \xff\xfe utf-8 \xe2\x80"} {
+		if got := stripFormat(s); got != s {
+			t.Errorf("stripFormat(%q) = %q", s, got)
+		}
+	}
+}
+
+// TestFormatLeads: every format character starts with a byte the fast
+// path looks at, so none slips through unseen.
+func TestFormatLeads(t *testing.T) {
+	var buf [4]byte
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if unicode.Is(unicode.Cf, r) {
+			utf8.EncodeRune(buf[:], r)
+			if !formatLeads[buf[0]] {
+				t.Errorf("U+%04X: lead byte %#x not marked", r, buf[0])
+			}
+			if s := "a" + string(r) + "b"; stripFormat(s) != "ab" {
+				t.Errorf("U+%04X: stripFormat(%q) = %q", r, s, stripFormat(s))
+			}
+		}
+	}
+}
+
+// TestAddressAfterRepetition: an address named after a long run of the
+// same matching reply lines is still found.
+func TestAddressAfterRepetition(t *testing.T) {
+	noise := strings.Repeat("550-5.7.25 The sending IP does not have a PTR record.\n", (64<<10)/54+1)
+	for name, in := range map[string]string{
+		"continued reply": noise + "550 5.7.25 [203.0.113.9] Please set up a PTR record.\n",
+		"paragraphs":      strings.ReplaceAll(noise, "\n", "\n\n") + "550 5.7.25 [203.0.113.9] Please set up a PTR record.\n",
+	} {
+		r := mustParse(t, in)
+		if !r.RDNS || !slices.Equal(r.SendingIPs, []string{"203.0.113.9"}) {
+			t.Errorf("%s: rdns %v, sending IPs %v, want [203.0.113.9]", name, r.RDNS, r.SendingIPs)
+		}
+		if n := strings.Count(r.Evidence, "\n") + 1; n > maxHits+1 {
+			t.Errorf("%s: %d evidence lines", name, n)
+		}
+	}
+}
+
+// TestHELO: the sending host's HELO name, where the bounce shows it, and
+// whether it is an address literal; such a literal is never the sending IP.
+func TestHELO(t *testing.T) {
+	tests := []struct {
+		name, in, helo string
+		src            HELOSource
+		literal        bool
+		ips            []string
+	}{
+		{"transcript", "<<< 220 mx.example.net ESMTP\n>>> EHLO mail.example.org\n<<< 250-mx.example.net Hello [203.0.113.5]\n>>> MAIL FROM:<a@example.org>\n<<< 550 5.7.25 no PTR record",
+			"mail.example.org", HELOTranscript, false, []string{"203.0.113.5"}},
+		{"transcript literal", "Sent: EHLO [198.51.100.7]\nGot: 250-mx.example.net\nSent: RCPT TO:<b@example.net>\nGot: 550 5.7.1 Client host rejected: cannot find your hostname",
+			"[198.51.100.7]", HELOTranscript, true, []string{}},
+		{"postfix log", "NOQUEUE: reject: RCPT from unknown[192.0.2.4]: 450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.4]; from=<a@b.example> to=<c@d.example> proto=ESMTP helo=<Mail.B.example>",
+			"Mail.B.example", HELOLog, false, []string{"192.0.2.4"}},
+		{"postfix log literal", "NOQUEUE: reject: RCPT from unknown[192.0.2.4]: 450 4.7.1 Client host rejected: cannot find your hostname, [192.0.2.4]; proto=ESMTP helo=<[198.51.100.7]>",
+			"[198.51.100.7]", HELOLog, true, []string{"192.0.2.4"}},
+		{"exim log", "2026-01-01 10:00:00 H=(box.b.example) [192.0.2.4]:51515 F=<a@b.example> rejected RCPT <c@d.example>: reverse DNS lookup failed",
+			"box.b.example", HELOLog, false, []string{"192.0.2.4"}},
+		{"exim log bare address", "2016-07-21 14:29:05 H=(198.51.100.7) [192.0.2.4] rejected EHLO or HELO 198.51.100.7: Access denied - Invalid HELO name",
+			"198.51.100.7", HELOLog, true, []string{"192.0.2.4"}},
+		{"helo rejected", "450 4.7.1 <localhost.localdomain>: Helo command rejected: Host not found",
+			"localhost.localdomain", HELORejection, false, []string{}},
+		{"received", "Reporting-MTA: dns; out.example.org\nFinal-Recipient: rfc822; c@d.example\nDiagnostic-Code: smtp; 550 5.7.25 no PTR\n\n--- Original message follows\n\nReceived: from [10.0.0.5] (helo=[10.0.0.5]) by out.example.org (Postfix) with ESMTPSA id 1; Mon, 2 Mar 2026 10:00:00 +0000\n",
+			"out.example.org", HELOReceived, false, []string{}},
+		{"none", "550 5.7.25 no PTR record for [203.0.113.5]", "", "", false, []string{"203.0.113.5"}},
+	}
+	for _, tc := range tests {
+		r := mustParse(t, tc.in)
+		if r.HELO != tc.helo || r.HELOSource != tc.src || r.HELOLiteral != tc.literal {
+			t.Errorf("%s: HELO %q from %q literal %v, want %q from %q literal %v", tc.name, r.HELO, r.HELOSource, r.HELOLiteral, tc.helo, tc.src, tc.literal)
+		}
+		if !slices.Equal(r.SendingIPs, tc.ips) {
+			t.Errorf("%s: sending IPs %v, want %v", tc.name, r.SendingIPs, tc.ips)
 		}
 	}
 }

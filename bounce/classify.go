@@ -2,80 +2,210 @@ package bounce
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 )
 
 // Phrase families that name the sender's reverse DNS as the reason. Each is a
-// family, not one receiver's sentence: the sourced wordings of
-// testdata/fixtures are instances. They run on lower-cased text, and only
-// around the literal anchors listed with each family (see families), which
-// keeps the cost per byte low.
+// concept, not one receiver's sentence: the client's reverse name (its PTR,
+// the hostname of its address) missing, not forward-confirming, generic or
+// dynamic, or the name it announced not resolving to its address. The sourced
+// wordings of testdata/fixtures are instances. They run on lower-cased text,
+// and only around the literal anchors listed with each family (see
+// families), which keeps the cost per byte low. Words that pasted text often
+// loses its spaces around ("cannotfindyourhostname") are matched with the
+// space optional.
 var (
 	// RFC 7372 3.3: X.7.25 "Reverse DNS validation failed".
 	reStatus725 = regexp.MustCompile(`(?:^|[^\d.])[45]\.7\.25(?:$|[^\d]|\.\D)`)
 	// A PTR record named as missing, bad or required.
 	rePTR = regexp.MustCompile(`\bptr\b|ptr[- ]?records?\b|\bptr-`)
-	// Reverse DNS under its many names.
-	// Separators vary ("reverse-DNS", "check_reverse_dns_list" in a help
-	// link), and so does the word order ("no DNS reverse for", "no reverse");
-	// the SMTP "reverse-path" (RFC 5321 4.1.2, MAIL FROM) is not one of them.
-	reReverse = regexp.MustCompile(`(?:\b|_)reverse[-_ ]?(?:dns|lookup|look-up|host ?names?|names?|mapping|resolution|records?|entry|zone|address|ptr|domain)(?:\b|_)|\br-?dns\b|\binverse[- ]?dns\b|\bdns[-_ ](?:inverse|reverse)\b|\bfcrdns\b|\biprev\b|\b(?:no|missing|without|invalid|bad) reverse(?:$|[^-_ a-z]| (?:for|on|found|set)\b)`)
-	// Client host name not found (Postfix, Sendmail, and look-alikes), and
+	// Reverse DNS under its many names. Separators vary
+	// ("reverse-DNS", "check_reverse_dns_list" in a help link), and so does
+	// the word order ("no DNS reverse for", "no reverse"); the SMTP
+	// "reverse-path" (RFC 5321 4.1.2, MAIL FROM) is not one of them.
+	reReverse = regexp.MustCompile(`(?:\b|_)reverse[-_ ]?(?:dns|lookup|look-up|host ?names?|names?|mapping|resolution|records?|entry|zone|address|ptr|domain)(?:\b|_)|\br-?dns\b|\binverse[- ]?dns\b|\bdns[-_ ](?:inverse|reverse|inverso|reverso)\b|\bfcrdns\b|\biprev\b|\b(?:no|missing|without|invalid|bad|pas de|sans|sin|kein|keinen|brak) reverse(?:$|[^-_ a-z]| (?:for|on|found|set|pour|para|für|dla)\b)`)
+	// Reverse DNS in the receivers' own languages, apart so that text
+	// without them costs reReverse nothing more.
+	reReverseIntl = regexp.MustCompile(`rückwärts(?:auflösung|-?dns|eintrag)|résolution inverse|resolución inversa|risoluzione inversa|resolução reversa|odwrotn\S* (?:rekord|dns|wpis|strefa)|[оО]братн\S* (?:dns|зон|запис)|逆引き|反向解析|反解|역방향|리버스 ?도메인`)
+	// The client's host name not found (Postfix, Sendmail, and look-alikes), and
 	// the receivers' codes documented as reverse DNS failures: AOL's DNS:NR
 	// (no PTR) and RTR:RD (PTR typical of a dynamic address). NetEase's
 	// RP:RDN is not one: it rejects the recipient.
-	reHostname = regexp.MustCompile(`\b(?:cannot|can't|could not|couldn't|unable to) (?:find|resolve|look ?up|determine|verify) (?:your|the client'?s?|the sending|the connecting) (?:reverse )?(?:host ?name|ip|ip address|address|domain name)\b|\bip name (?:lookup failed|possibly forged)\b|\bunresolvable (?:relay )?host ?name\b|\bip must resolve\b|\bmismatches client ip\b|\bunverif[iy]able sending ips?\b|\bdns:nr\b|\brtr:rd\b`)
-	// Forward confirmation of the PTR name (FCrDNS).
-	reForward = regexp.MustCompile(`\bforward[- ]?(?:confirm\w*|dns|lookup|resolution)\b|\bdoes(?: not|n't) (?:resolve|point|match)(?: back)?(?: to)? (?:your|the|this|that)? ?(?:ip|address|sending|connecting|client)`)
+	reHostname = regexp.MustCompile(`\b(?:cannot|can't|could ?not|couldn't|unable ?to) ?(?:find|resolve|look ?up|determine|verify) ?(?:your|the ?client'?s?|the ?sending|the ?connecting) ?(?:reverse ?)?(?:host ?name|ip|ip ?address|address|domain ?name)\b|\bip name (?:lookup failed|possibly forged)\b|\bunresolvable (?:relay )?host ?name\b|\bip must resolve\b|\bunverif[iy]able sending ips?\b|\bdns:nr\b|\brtr:rd\b|\bunknown relay (?:host ?)?name\b`)
+	// Forward confirmation of the PTR name (FCrDNS), and its failure named
+	// as a forgery.
+	reForward = regexp.MustCompile(`\bforward[- ]?(?:confirm\w*|dns|lookup|resolution)\b|\bdoes(?: not|n't) (?:resolve|point|match)(?: back)?(?: to)? (?:your|the|this|that)? ?(?:ip|address|sending|connecting|client)|\bforged (?:host ?name|ptr|rdns|reverse)|\bhost ?name (?:is )?(?:possibly )?forged\b`)
+	// The name the client announced (HELO, MAIL FROM domain) does not resolve
+	// to its address: an identity check on the client's name.
+	reIdentity = regexp.MustCompile(`\bmismatches client ip\b|\b(?:helo|ehlo|domain|host ?name|name)\b[^.;]{0,60}\b(?:does(?: not|n't) (?:resolve|point|match)(?: back)?(?: to)?|is not|isn't) (?:your|the client'?s?|the connecting|the sending|this) ?(?:ip|address|client)|\b(?:helo|ehlo|domain|host ?name)\b[^;]{0,80}\b(?:is not|isn't) \[?[0-9a-f]{1,4}[.:][0-9a-f.:]*[0-9a-f]`)
 	// The receiver's DNS check of the client failed (Cox "DNS check failure",
 	// AT&T "failure in DNS look-up"): weak, and never when the statement is
 	// about a domain's records rather than the client's address.
 	reDNSFail = regexp.MustCompile(`\bdns (?:check|look-?up) fail(?:ure|ed)\b|\bfailure in dns look-?up\b`)
 	// The client address has no name at all.
-	reNoName = regexp.MustCompile(`\bhas no (?:valid )?(?:dns |host ?|reverse )?name\b|\bdoes(?: not|n't) have an? (?:valid )?(?:host ?name|dns name)\b|\bno (?:valid )?(?:host ?name|dns name) (?:for|found for) (?:this|your|the)\b|\bunresolv(?:able|ed) (?:relay|sending|client|connecting) (?:host ?names?|host|ip|address)\b`)
-	// Generic or dynamic names, judged by the PTR.
-	reGeneric = regexp.MustCompile(`\b(?:generic|dynamic|residential|dial-?up)\b[^.;]{0,40}\b(?:ptr|rdns|reverse|host ?names?|dns names?|dns)\b|\b(?:ptr|rdns|reverse dns|host ?name)\b[^.;]{0,40}\b(?:generic|dynamic)\b|\bgeneric\b.{0,30}\brelay via isp\b`)
+	reNoName = regexp.MustCompile(`\bhas no (?:valid )?(?:dns |host ?|reverse )?name\b|\bdoes(?: not|n't) have an? (?:valid )?(?:host ?name|dns name)\b|\bno (?:valid )?(?:host ?name|dns name) (?:for|found for) (?:this|your|the)\b|\bunresolv(?:able|ed) (?:relay|sending|client|connecting) (?:host ?names?|host|ip|address)\b|\b(?:client|connecting|remote|your) (?:ip ?(?:address)?|host|address)(?: \[?[0-9a-f.:]+\]?)? does(?: not|n't) (?:properly )?resolve\b`)
+	// Generic, dynamic or residential names, judged by the PTR; the
+	// rejection may name what it judged (hosts, connections) or quote the
+	// reverse name in brackets instead of saying PTR.
+	reGeneric = regexp.MustCompile(`\b(?:generic|dynamic|residential|dial-?up)\b[^.;]{0,40}\b(?:ptr|rdns|reverse|host ?names?|dns names?|dns|connections?|hosts?|clients?)\b|\b(?:ptr|rdns|reverse dns|host ?name)\b[^.;]{0,40}\b(?:generic|dynamic)\b|\bgeneric\b.{0,30}\brelay via isp\b|\b(?:generic|dynamic|residential)\b[^;\[\]]{0,60}\[[a-z0-9-]+(?:\.[a-z0-9-]+)+\]`)
+	// The same concepts in text that lost its spaces, where no word
+	// boundary is left to anchor on ("reverseDNSlookupfailed"): tried only
+	// on such text (see spaceless).
+	reSqueezed = regexp.MustCompile(`reverse-?(?:dns|lookup|hostname)|rdns|ptr-?record|dnsptr|fcrdns|forwardconfirm|(?:cannot|unableto|couldnot)(?:find|resolve|lookup|verify)(?:your|theclient)|ipnamelookupfailed`)
 	// Office 365's antispam header names a PTR result as a token
 	// ("PTR:InfoNoRecords"); it is stripped before matching.
 	rePTRToken = regexp.MustCompile(`\bptr:[a-z0-9.\-]*`)
 	// Rejections about something else that may still mention DNS names.
-	reBlocklist = regexp.MustCompile(`\bblocked using\b|\blisted (?:in|on|at|by)\b|\bbl(?:ack|ock)[- ]?list|\bdnsbl\b|\brbl\b|spamhaus|spamcop|barracuda|sorbs|uceprotect|senderscore|proofpoint|cloudmark`)
+	reBlocklist = regexp.MustCompile(`\bblocked using\b|\blisted (?:in|on|at|by|as)\b|\bbl(?:ack|ock)[- ]?list|\bdnsbl\b|\brbl\b|spamhaus|spamcop|barracuda|sorbs|uceprotect|senderscore|proofpoint|cloudmark|\bdul\b`)
 	reHELO      = regexp.MustCompile(`\b(?:helo|ehlo)\b`)
+	// A spam-filter rule name ("RDNS_NONE", "BAYES_99") marks a score table
+	// or test report, which lists what was checked, not why mail was refused.
+	reRuleName = regexp.MustCompile(`\b[A-Z][A-Z0-9]+_[A-Z0-9_]*[A-Z0-9]\b`)
 )
 
 // match is one statement's verdict.
 type match struct {
-	rdns bool
-	at   int // offset of the first matched phrase in the statement
+	rdns  bool
+	at    int   // offset of the first matched phrase in the statement
+	check Check // what the phrase says the receiver checked
 }
 
 // classify decides whether one statement blames the sender's reverse DNS.
-// One pass finds the families' anchors; a statement with none (most of
-// them) never reaches a regular expression.
-func classify(st *statement) match {
-	l := st.lower
-	if strings.Contains(l, "ptr:") {
-		l = rePTRToken.ReplaceAllStringFunc(l, func(s string) string { return strings.Repeat(" ", len(s)) })
-	}
-	var buf [16]hit
-	hits := anchorHits(l, buf[:0])
-	if len(hits) == 0 || !inRejection(st) {
-		return match{}
-	}
-	// Strong families name rDNS outright; weak ones need a context that
-	// is not a blocklist or a HELO check.
-	for fi, f := range families {
-		if !f.strong && fi > 0 && families[fi-1].strong && vetoed(l) {
+// hits are its families' anchors, found when it was cut (cuesOf); a
+// statement with none (most of them) never reaches a regular expression.
+// A statement counts when it is
+// part of a refusal (see inRejection), or, when bare is set because nothing
+// in the input is, when it reads as a reason on its own (see bareReason):
+// users paste the one line that matters, without the reply code.
+func classify(st *statement, hits []hit, bare bool) match {
+	if !st.has(cueAnchor) {
+		// Of the glued stems, only these lack an anchor.
+		if !st.has(cueGlued) {
 			return match{}
 		}
-		if at, ok := f.find(l, fi, hits); ok {
-			if (f.needs != nil && !containsAny(l, f.needs)) || containsAny(l, f.unless) {
-				continue
-			}
-			return match{rdns: true, at: at}
+		return squeezed(st, st.lower, bare)
+	}
+	l := matchText(st)
+	alone := false
+	if !inRejection(st) {
+		if !bare || !bareReason(st, l) {
+			return match{}
 		}
+		alone = true
+	}
+	// Strong families name rDNS outright; weak ones need a context that
+	// is not a blocklist or a HELO check, and so does a reason read alone.
+	// Once a weak family is reached, the first veto ends the search: the
+	// statement is the blocklist's or the HELO check's.
+	for fi, f := range families {
+		at, ok := f.find(l, fi, hits)
+		if !ok || (f.needs != nil && !containsAny(l, f.needs)) || containsAny(l, f.unless) {
+			continue
+		}
+		if (alone || !f.strong) && vetoed(l) {
+			return match{}
+		}
+		return match{rdns: true, at: at, check: checkOf(l, f.check, hits)}
+	}
+	return squeezed(st, l, bare)
+}
+
+// squeezed reads a statement that lost its spaces ("550Clienthostrejected:
+// cannotfindyourhostname"), where the families' anchors and word boundaries
+// find nothing: the concepts' stems, in a refusal.
+func squeezed(st *statement, l string, bare bool) match {
+	if !spaceless(l) || !(inRejection(st) || (bare && bareReason(st, l))) || vetoed(l) {
+		return match{}
+	}
+	if loc := reSqueezed.FindStringIndex(l); loc != nil {
+		return match{rdns: true, at: loc[0], check: CheckPTR}
 	}
 	return match{}
+}
+
+// gluedStems are reSqueezed's stems that hold none of the families' anchors.
+var gluedStems = []string{"cannot", "unableto", "couldnot", "ipnamelookup"}
+
+// spaceless reports whether l has a word of 24 or more letters, digits and
+// punctuation with 20 letters or more: words glued together. Links and
+// dotted names are passed over: their parts are names, not sentences.
+func spaceless(l string) bool {
+	for tok := range strings.FieldsSeq(l) {
+		if len(tok) < 24 || strings.Contains(tok, "://") || strings.HasPrefix(tok, "www.") {
+			continue
+		}
+		run, letters := 0, 0
+		for i := 0; i < len(tok); i++ {
+			switch c := tok[i]; {
+			case c == '.' || c == '/' || c == '=' || c == '&' || c == '@':
+				run, letters = 0, 0
+			default:
+				run++
+				if isAlpha(c) {
+					letters++
+				}
+				if run >= 24 && letters >= 20 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// matchText is the statement's lower-cased text as the families read it,
+// with antispam result tokens blanked out.
+func matchText(st *statement) string {
+	if !strings.Contains(st.lower, "ptr:") {
+		return st.lower
+	}
+	return rePTRToken.ReplaceAllStringFunc(st.lower, func(s string) string { return strings.Repeat(" ", len(s)) })
+}
+
+// checkOf refines what a matched statement says was checked: the family's
+// own concept, unless the statement is more specific (a generic name, a
+// failed forward confirmation), as the families' anchors found in it tell.
+func checkOf(l string, c Check, hits []hit) Check {
+	if c != CheckPTR {
+		return c
+	}
+	if _, ok := families[genericFamily].find(l, genericFamily, hits); ok {
+		return CheckGeneric
+	}
+	if slices.ContainsFunc(hits, func(h hit) bool { return int(h.fam) == forwardFamily }) && !containsAny(l, missingPTRWords) {
+		return CheckFCrDNS
+	}
+	return CheckPTR
+}
+
+// missingPTRWords say there is no PTR at all: a statement that says so and
+// also names forward confirmation is about the missing PTR.
+var missingPTRWords = []string{"no ptr", "not have a ptr", "missing ptr", "no reverse", "no rdns", "without ptr"}
+
+// genericFamily and forwardFamily index families for checkOf.
+var genericFamily, forwardFamily = slices.IndexFunc(families, func(f family) bool { return f.re == reGeneric }),
+	slices.IndexFunc(families, func(f family) bool { return f.re == reForward })
+
+// bareReason reports whether a statement outside any refusal still reads
+// as the receiver's reason, pasted alone ("Fix reverse DNS for 192.0.2.1",
+// "Bad DNS PTR resource record."): short, not a question, not advice, not a
+// positive reply (a greeting announcing a policy), and not a blocklist
+// listing or a spam score table.
+func bareReason(st *statement, l string) bool {
+	return len(l) <= maxBareReason && replyPrefix(l) == "" && strings.IndexByte(l, '?') < 0 &&
+		!containsAny(l, adviceWords) && !reRuleName.MatchString(st.text)
+}
+
+// maxBareReason bounds a reason read without a refusal around it: a
+// receiver's reason is one sentence or two, a how-to is longer.
+const maxBareReason = 240
+
+// adviceWords mark a how-to or a checklist, which names what to set up
+// rather than what was refused.
+var adviceWords = []string{
+	"make sure", "if you", "if your", "how to", "how do", "should", "anyone", "you can", "recommend",
+	"dkim", "dmarc", "spam folder", "попадает в спам", "причины",
 }
 
 // vetoed reports whether l is a blocklist or HELO rejection, where dynamic
@@ -90,6 +220,7 @@ type family struct {
 	re      *regexp.Regexp
 	anchors []string
 	strong  bool     // enough on its own; weak families yield to a veto
+	check   Check    // the concept the family names
 	needs   []string // when set, the statement must contain one of them
 	unless  []string // the statement must contain none of them
 	// required, when set, lists literals one of which every match of re
@@ -105,57 +236,81 @@ type family struct {
 
 // families in the order they are tried: strong first.
 var families = []family{
-	{re: reStatus725, anchors: []string{"7.25"}, strong: true, before: 4, after: 8},
-	{re: rePTR, anchors: []string{"ptr"}, strong: true, needs: ptrWords, unless: []string{"mechanism"}, before: 4, after: 16},
-	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev"}, strong: true, before: 16, after: 32},
-	{re: reHostname, strong: true, anchors: []string{"find your", "resolve your", "look up your", "lookup your", "determine your", "verify your",
-		"the client", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "mismatches client", "unverif", "dns:nr", "rtr:rd"},
-		required: []string{"cannot", "can't", "could not", "couldn't", "unable to", "ip name ", "unresolvable ", "ip must resolve",
-			"mismatches client ip", "unverif", "dns:nr", "rtr:rd"}, before: 28, after: 40},
-	{re: reForward, anchors: []string{"forward", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match"}, before: 16, after: 48},
-	{re: reDNSFail, anchors: []string{"dns check", "dns look", "failure in dns"}, unless: domainWords, before: 8, after: 24},
-	{re: reNoName, anchors: []string{"has no", "not have a", "n't have a", "no host", "no dns", "no valid", "unresolv"}, before: 12, after: 40},
-	{re: reGeneric, anchors: []string{"generic", "dynamic", "residential", "dial"}, before: 64, after: 64},
+	{re: reStatus725, anchors: []string{"7.25"}, strong: true, check: CheckPTR, before: 4, after: 8},
+	{re: reIdentity, strong: true, check: CheckHELOIdentity, anchors: []string{"mismatches client", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match", "is not", "isn't"},
+		required: []string{"mismatches client", "helo", "ehlo", "domain", "name"}, before: 96, after: 48},
+	{re: rePTR, anchors: []string{"ptr"}, strong: true, check: CheckPTR, needs: ptrWords, unless: []string{"mechanism"}, before: 4, after: 16},
+	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev", "dns inverso", "dns reverso"}, strong: true, check: CheckPTR, before: 16, after: 32},
+	{re: reReverseIntl, anchors: []string{"rückwärts", "résolution", "resolución", "risoluzione", "resolução", "odwrotn", "обратн", "Обратн", "逆引き", "反向", "反解", "역방향", "리버스"}, strong: true, check: CheckPTR, before: 4, after: 40},
+	{re: reHostname, strong: true, check: CheckPTR, anchors: []string{"find your", "findyour", "resolve your", "resolveyour", "look up your", "lookup your", "lookupyour", "determine your", "verify your",
+		"the client", "theclient", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "unverif", "dns:nr", "rtr:rd", "unknown relay"},
+		required: []string{"cannot", "can't", "could not", "couldnot", "couldn't", "unable to", "unableto", "ip name ", "unresolvable ", "ip must resolve",
+			"unverif", "dns:nr", "rtr:rd", "unknown relay"}, before: 28, after: 40},
+	{re: reForward, check: CheckFCrDNS, anchors: []string{"forward", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match", "forged"}, before: 24, after: 48},
+	{re: reDNSFail, check: CheckPTR, anchors: []string{"dns check", "dns look", "failure in dns"}, unless: domainWords, before: 8, after: 24},
+	{re: reNoName, check: CheckPTR, anchors: []string{"has no", "not have a", "n't have a", "no host", "no dns", "no valid", "unresolv", "not resolve", "n't resolve"}, before: 72, after: 24},
+	{re: reGeneric, check: CheckGeneric, anchors: []string{"generic", "dynamic", "residential", "dial"}, before: 64, after: 72},
 }
 
 // blocklistWords gate reBlocklist.
-var blocklistWords = []string{"block", "black", "listed", "bl", "spamhaus", "spamcop", "barracuda", "sorbs", "uceprotect", "senderscore", "proofpoint", "cloudmark"}
+var blocklistWords = []string{"block", "black", "listed", "dnsbl", "rbl", "spamhaus", "spamcop", "barracuda", "sorbs", "uceprotect", "senderscore", "proofpoint", "cloudmark", "dul"}
 
-// hit is an anchor of family fam, n bytes long, found at offset at.
-type hit struct{ fam, at, n int }
+// hit is an anchor of family fam, n bytes long, found at offset at. A
+// statement is shorter than 2 GiB.
+type hit struct{ fam, at, n int32 }
 
-type anchorRef struct {
-	fam int
-	lit string
-}
+// Cues are the word groups every statement is tagged with when it is cut
+// (statement.cues): one pass over its text, instead of a search per word
+// by each reader that asks.
+const (
+	cueAnchor   = iota // a family's anchor: classify reads the statement
+	cueGlued           // gluedStems: glued text may hold a phrase
+	cueRefusal         // rejectionWordsIntl
+	cueHELO            // a HELO argument may be quoted
+	cueQmail           // qmailWords, and telnet's "Trying addr..."
+	cueReceiver        // the receiver names itself: Exchange, Microsoft, Sendmail
+	cueEcho            // a greeting echoing the client address
+)
 
-// anchorsByFirst indexes every family's anchors by their first byte, and
-// anchorPairs holds, per first byte, the set of second bytes any anchor has:
-// most positions of a statement are ruled out by one bit test.
-var anchorsByFirst, anchorPairs = func() (t [256][]anchorRef, pairs [256][4]uint64) {
+// cueLex finds every cue; the families' anchors are also reported with
+// their family, for classify (statement.hitLo).
+var cueLex = func() *lexicon {
+	x := &lexicon{}
 	for fi, f := range families {
 		for _, a := range f.anchors {
-			t[a[0]] = append(t[a[0]], anchorRef{fi, a})
-			pairs[a[0]][a[1]>>6] |= 1 << (a[1] & 63)
+			x.add(cueAnchor, fi, a)
 		}
 	}
-	return t, pairs
+	for c, words := range map[int][]string{
+		cueGlued:    gluedStems,
+		cueRefusal:  rejectionWordsIntl,
+		cueHELO:     {"helo", "ehlo", "h="},
+		cueQmail:    append([]string{"trying "}, qmailWords...),
+		cueReceiver: {"remote server (", "remote server at ", "remote host (", "remote host at ", "receiving server:", "while talking to"},
+		cueEcho:     {"hello", "at your service"},
+	} {
+		for _, w := range words {
+			x.add(c, -1, w)
+		}
+	}
+	return x
 }()
 
-// anchorHits appends the anchors found in l, in one pass.
-func anchorHits(l string, hits []hit) []hit {
-	for i := 0; i+1 < len(l); i++ {
-		if anchorPairs[l[i]][l[i+1]>>6]&(1<<(l[i+1]&63)) == 0 {
-			continue
+// cuesOf returns the cue groups found in the lower-cased text l, one bit
+// per group, and appends the families' anchors found to hits.
+func cuesOf(l string, hits []hit) (uint8, []hit) {
+	var m uint8
+	cueLex.each(l, func(w lexWord, at int) {
+		m |= 1 << w.group
+		if w.fam >= 0 {
+			hits = append(hits, hit{int32(w.fam), int32(at), int32(len(w.lit))})
 		}
-		for _, a := range anchorsByFirst[l[i]] {
-			if strings.HasPrefix(l[i:], a.lit) {
-				hits = append(hits, hit{a.fam, i, len(a.lit)})
-			}
-		}
-	}
-	return hits
+	})
+	return m, hits
 }
+
+// has reports whether the statement holds a word of cue group c.
+func (st *statement) has(c int) bool { return st.cues&(1<<c) != 0 }
 
 // find runs the family's expression only around its anchors' hits, so a
 // long statement costs a few short regexp runs, not a scan of it all.
@@ -164,10 +319,10 @@ func anchorHits(l string, hits []hit) []hit {
 func (f family) find(l string, fi int, hits []hit) (int, bool) {
 	lo, hi := -1, -1
 	for _, h := range hits {
-		if h.fam != fi {
+		if int(h.fam) != fi {
 			continue
 		}
-		wlo, whi := max(0, h.at-f.before), min(len(l), h.at+h.n+f.after)
+		wlo, whi := max(0, int(h.at)-f.before), min(len(l), int(h.at+h.n)+f.after)
 		if lo >= 0 && wlo <= hi {
 			hi = max(hi, whi)
 			continue
@@ -201,14 +356,28 @@ func containsAny(s string, subs []string) bool {
 }
 
 // rejectionWords mark a statement as the receiver's refusal rather than
-// chat around it ("is this the rDNS thing?").
-var rejectionWords = []string{"reject", "refus", "denied", "not accept", "fail", "error", "blocked", "not allowed"}
+// chat around it ("is this the rDNS thing?"). The receivers' own languages
+// say it too (German, French, Spanish, Italian, Portuguese, Polish, Russian,
+// Japanese, Chinese, Korean, Vietnamese): those words are found by the cue
+// pass (cueRefusal), where text without them costs nothing.
+var (
+	rejectionWords     = []string{"reject", "refus", "denied", "not accept", "fail", "error", "blocked", "not allowed"}
+	rejectionWordsIntl = []string{
+		"abgelehnt", "abgewiesen", "abweis", "zurückgewiesen", "rejet", "rechaz", "rifiut", "respint",
+		"rejeitad", "recusad", "odrzuc", "odmow", "отклон", "отказ", "отбива", "блокир",
+		"拒否", "拒絶", "拒绝", "退信", "退回", "거부", "차단", "반송", "từ chối",
+	}
+)
 
 // inRejection reports whether a statement is part of a refusal: it carries
 // an SMTP reply or enhanced status code, is a DSN diagnostic, or says so.
+// A greeting or other positive reply that only announces a policy ("220
+// mx ESMTP; we reject hosts without PTR") refuses nothing.
 func inRejection(st *statement) bool {
-	return st.field == "diagnostic-code" || st.field == "status" || hasReplyCode(st.lower) ||
-		containsAny(st.lower, rejectionWords) || hasStatus(st.lower)
+	if st.field == "diagnostic-code" || st.field == "status" || hasReplyCode(st.lower) {
+		return true
+	}
+	return replyPrefix(st.lower) == "" && (st.has(cueRefusal) || containsAny(st.lower, rejectionWords) || hasStatus(st.lower))
 }
 
 // hasReplyCode reports whether l holds a 4xx or 5xx SMTP reply code.
@@ -223,7 +392,8 @@ func nextReplyCode(l string, from int) int {
 		if (c != '4' && c != '5') || (i > 0 && !isCodeLead(l[i-1])) {
 			continue
 		}
-		if isDigit(l[i+1]) && isDigit(l[i+2]) && (i+3 == len(l) || l[i+3] == ' ' || l[i+3] == '-') {
+		// A reply glued to a word in another script ("550拒否") still is one.
+		if isDigit(l[i+1]) && isDigit(l[i+2]) && (i+3 == len(l) || l[i+3] == ' ' || l[i+3] == '-' || l[i+3] >= 0x80) {
 			return i
 		}
 	}
@@ -238,11 +408,16 @@ var ptrWords = []string{
 	"no ", "not ", "n't", "missing", "without", "invalid", "bad ", "fail", "mismatch",
 	" lack", "must", "requir", "need", "setup", "set up", "generic", "dynamic",
 	"inconsistent", "wrong", "match", "unknown", "absent", "empty",
+	"kein", "fehl", "pas de", "aucun", "manquant", "sin ", "falta", "no tiene", "senza", "manca",
+	"non ha", "sem ", "não", "brak", "нет", "Нет", "отсутств", "ない", "ません", "なし", "未設定", "没有", "未设置", "无", "없",
 }
 
 // domainWords put a DNS failure on a domain's records (the recipient's MX,
 // the sender domain's A) rather than on the client's address.
-var domainWords = []string{" domain", "type=mx", "mx record", "name server", "nameserver", "sender address", "recipient address"}
+// A host named as "not found" (dma's "DNS lookup failure: host X not
+// found") is a name being resolved, not the client's address.
+var domainWords = []string{" domain", "type=mx", "mx record", "name server", "nameserver", "sender address", "recipient address",
+	" not found", "nxdomain", "smarthost"}
 
 // noiseFields are header fields whose wording is never the rejection: the
 // returned message's trace and antispam stamps (X-Forefront-Antispam-Report

@@ -22,3 +22,16 @@ func ExampleParseString() {
 	// true [203.0.113.5] rejection 550 5.7.25
 	// gmail-smtp-in.l.google.com bob@gmail.com
 }
+
+// A receiving admin's Postfix log line: the client is the sender, and its
+// HELO, an address literal, is reported as such and never as the sending IP.
+func ExampleParseString_receiverLog() {
+	r, _ := bounce.ParseString("postfix/smtpd[2717]: NOQUEUE: reject: RCPT from unknown[198.51.100.7]: 450 4.7.1 " +
+		"Client host rejected: cannot find your reverse hostname, [198.51.100.7]; from=<a@example.org> " +
+		"to=<b@example.net> proto=ESMTP helo=<[192.0.2.50]>")
+	fmt.Println(r.RDNS, r.Check, r.SendingIPs, r.IPSource, r.Temporary)
+	fmt.Println(r.HELO, r.HELOSource, r.HELOLiteral)
+	// Output:
+	// true ptr [198.51.100.7] rejection true
+	// [192.0.2.50] log true
+}

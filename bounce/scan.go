@@ -12,34 +12,78 @@ import (
 // some are introduced as addresses ("[ip]", "ip=", "from ip", "for ip"),
 // only those are returned: a bare dotted quad elsewhere is as likely a
 // section number ("RFC 2821 4.1.1.1") or a tracking code ("- 4.16.55.1").
-// Addresses for which skip is true (the receiver's) are left out first.
+// Addresses for which skip is true (the receiver's) are left out first, and
+// so are HELO values: a client that greets with an address literal names
+// no address it sends from.
 func namedIPs(s string, skip func(netip.Addr) bool) []netip.Addr {
-	found, at := scanIPsAt(s)
 	var all, named []netip.Addr
-	for k, a := range found {
-		if skip(a) || elsewhere(s[:at[k]]) {
-			continue
-		}
+	eachClientIP(s, skip, func(a netip.Addr, introduced bool) bool {
 		all = append(all, a)
-		if introduced(s[:at[k]]) {
+		if introduced {
 			named = append(named, a)
 		}
-	}
+		return true
+	})
 	if len(named) > 0 {
 		return named
 	}
 	return all
 }
 
+// namesIP reports whether namedIPs(s, skip) would return any address,
+// without building the list.
+func namesIP(s string, skip func(netip.Addr) bool) bool {
+	found := false
+	eachClientIP(s, skip, func(netip.Addr, bool) bool {
+		found = true
+		return false
+	})
+	return found
+}
+
+// eachClientIP calls yield with each address in s that may be the client's,
+// and whether it is introduced as an address, until yield returns false.
+func eachClientIP(s string, skip func(netip.Addr) bool, yield func(a netip.Addr, introduced bool) bool) {
+	eachIP(s, func(a netip.Addr, at int) bool {
+		if skip(a) || elsewhere(s[:at]) || heloValue(s, at) {
+			return true
+		}
+		return yield(a, introduced(s[:at]))
+	})
+}
+
 // elsewhere reports whether the text before an address makes it something
 // other than the client's: a section number ("see RFC 2821 4.1.1.1",
-// "section 4.1.4"), or the host an Exim sender-verify callout called
-// ("550-Called:   192.0.2.1"), which serves the sender's domain.
+// "section 4.1.4"), the host an Exim sender-verify callout called
+// ("550-Called:   192.0.2.1"), which serves the sender's domain, or where a
+// name resolves ("HELO name x resolves to 198.51.100.9, which is not …").
 func elsewhere(before string) bool {
 	tail := before[max(0, len(before)-16):]
 	return strings.Contains(tail, "rfc") || strings.Contains(tail, "section") || strings.Contains(tail, "sect.") ||
-		strings.Contains(tail, "called:")
+		strings.Contains(tail, "called:") || strings.HasSuffix(tail, "resolves to ") || strings.HasSuffix(tail, "points to ")
 }
+
+// heloValue reports whether the address at offset at of s is a HELO
+// argument: Postfix "helo=<[ip]>", Exim "H=(ip) [client]" and "helo=[ip]",
+// a transcript's "EHLO [ip]", Exim's "rejected EHLO or HELO ip", Postfix's
+// "<[ip]>: Helo command rejected".
+func heloValue(s string, at int) bool {
+	before := strings.TrimSuffix(s[max(0, at-24):at], "ipv6:")
+	before = strings.TrimRight(before, "[<")
+	for _, w := range heloLeads {
+		if strings.HasSuffix(before, w) {
+			return true
+		}
+	}
+	end := at
+	for end < len(s) && isIPChar(s[end]) {
+		end++
+	}
+	return strings.HasPrefix(strings.TrimLeft(s[end:], "]>"), ": helo command rejected")
+}
+
+// heloLeads end the text before a HELO argument.
+var heloLeads = []string{"helo=", "ehlo=", "helo ", "ehlo ", "h=(", "helo: ", "ehlo: "}
 
 // introducers precede an address that a reply names as such.
 var introducers = []string{
@@ -60,17 +104,20 @@ func introduced(before string) bool {
 // candidate is a run of hex digits, dots and colons standing alone: part of
 // a longer name (5.113.0.203.in-addr.arpa, ec2-1-2-3-4) is not an address.
 func scanIPs(s string) []netip.Addr {
-	out, _ := scanIPsAt(s)
+	var out []netip.Addr
+	eachIP(s, func(a netip.Addr, _ int) bool {
+		out = append(out, a)
+		return true
+	})
 	return out
 }
 
-// scanIPsAt is scanIPs that also returns each address's offset. Every
-// address has a dot or a colon, so only the runs around one are looked at:
-// the next of each is found by a fast byte search and reused until passed,
-// and the text between (words, bare numbers) is skipped unread.
-func scanIPsAt(s string) ([]netip.Addr, []int) {
-	var out []netip.Addr
-	var at []int
+// eachIP calls yield with each address scanIPs finds in s and its offset,
+// in order, until yield returns false. Every address has a dot or a colon,
+// so only the runs around one are looked at: the next of each is found by a
+// fast byte search and reused until passed, and the text between (words,
+// bare numbers) is skipped unread.
+func eachIP(s string, yield func(a netip.Addr, at int) bool) {
 	dot, colon := -1, -1 // the next '.' and ':' at or after i, len(s) when none
 	next := func(c byte, from, found int) int {
 		if found >= from {
@@ -96,13 +143,11 @@ func scanIPsAt(s string) ([]netip.Addr, []int) {
 		for end < len(s) && isIPChar(s[end]) {
 			end++
 		}
-		if a, off, ok := ipToken(s, start, end); ok {
-			out = append(out, a)
-			at = append(at, off)
+		if a, off, ok := ipToken(s, start, end); ok && !yield(a, off) {
+			return
 		}
 		i = end
 	}
-	return out, at
 }
 
 func isIPChar(c byte) bool {
@@ -217,4 +262,41 @@ func findEmails(l string) [][2]int {
 
 func isLocalChar(c byte) bool {
 	return isAlpha(c) || isDigit(c) || strings.IndexByte("._%+-=", c) >= 0
+}
+
+// lexicon finds a fixed set of literals, each in a numbered group, in one
+// pass over a text: per first byte, a bit set of the second bytes any
+// literal has rules out most positions with one test, and only the few
+// literals sharing a first byte are compared at the rest.
+type lexicon struct {
+	byFirst [256][]lexWord
+	pairs   [256][4]uint64
+}
+
+// lexWord is a literal of a lexicon, with its group and, for a family's
+// anchor, the family's index (else -1).
+type lexWord struct {
+	group, fam int
+	lit        string
+}
+
+// add indexes lit (two bytes or longer).
+func (x *lexicon) add(group, fam int, lit string) {
+	x.byFirst[lit[0]] = append(x.byFirst[lit[0]], lexWord{group, fam, lit})
+	x.pairs[lit[0]][lit[1]>>6] |= 1 << (lit[1] & 63)
+}
+
+// each calls found with every literal occurrence in l and its offset, in
+// order of offset.
+func (x *lexicon) each(l string, found func(w lexWord, at int)) {
+	for i := 0; i+1 < len(l); i++ {
+		if x.pairs[l[i]][l[i+1]>>6]&(1<<(l[i+1]&63)) == 0 {
+			continue
+		}
+		for _, w := range x.byFirst[l[i]] {
+			if w.lit[1] == l[i+1] && strings.HasPrefix(l[i:], w.lit) {
+				found(w, i)
+			}
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"html"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -12,9 +14,14 @@ import (
 // (RFC 5322 2.2.3), a multi-line SMTP reply joined (RFC 5321 4.2.1), or a
 // paragraph wrapped by the reporting MTA or a mail client.
 type statement struct {
-	text     string // the lines joined by single spaces
-	lower    string // text, ASCII lower-cased, for matching
-	field    string // lower-cased header field name when the statement is one
+	text  string // the lines joined by single spaces
+	lower string // text, ASCII lower-cased, for matching
+	field string // lower-cased header field name when the statement is one
+	// hits[hitLo:hitLo+nHits] of the hits all statements share are the
+	// families' anchors in lower, in order (see analyse).
+	hitLo    uint32
+	nHits    uint16 // a statement is at most maxStatement bytes and a line
+	cues     uint8  // the cue groups its text holds (see cuesOf)
 	returned bool   // part of the returned message, not of the bounce
 }
 
@@ -23,10 +30,11 @@ type statement struct {
 const maxStatement = 16 << 10
 
 // cleanText undoes what Slack does to message text (mrkdwn escaping,
-// auto-links, code marks) and normalises line endings to LF. Plain mail
-// text with LF endings comes back unchanged, without a copy.
+// auto-links, code marks), drops format characters and normalises line
+// endings to LF. Plain mail text with LF endings comes back unchanged,
+// without a copy.
 func cleanText(s string) string {
-	s = unlink(s)
+	s = unlink(stripFormat(s))
 	// Three fast byte searches cost less than one ContainsAny, which reads
 	// byte by byte.
 	if strings.IndexByte(s, '\r') < 0 && strings.IndexByte(s, '&') < 0 && strings.IndexByte(s, '`') < 0 {
@@ -56,6 +64,57 @@ func cleanText(s string) string {
 	}
 	return b.String()
 }
+
+// stripFormat removes the Unicode format characters (category Cf: zero
+// width spaces and joiners, bidirectional marks, soft hyphens, BOMs). They
+// are invisible, so a pasted "192.0.2.1\u200b1" reads as 192.0.2.11 to the
+// person who pasted it; cutting the address at the mark would name another
+// host. Text without any comes back unchanged, without a copy.
+func stripFormat(s string) string {
+	for i := 0; i < len(s); i++ {
+		if !formatLeads[s[i]] {
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if !unicode.Is(unicode.Cf, r) {
+			i += n - 1
+			continue
+		}
+		var b strings.Builder
+		b.Grow(len(s))
+		b.WriteString(s[:i])
+		for i += n; i < len(s); i += n {
+			r, n = rune(s[i]), 1
+			if formatLeads[s[i]] {
+				r, n = utf8.DecodeRuneInString(s[i:])
+			}
+			if r < utf8.RuneSelf || !unicode.Is(unicode.Cf, r) {
+				b.WriteString(s[i : i+n])
+			}
+		}
+		return b.String()
+	}
+	return s
+}
+
+// formatLeads marks the bytes that start the UTF-8 form of a format
+// character: text in most scripts never reaches the rune decoder.
+var formatLeads = func() (t [256]bool) {
+	var buf [utf8.UTFMax]byte
+	for _, rg := range unicode.Cf.R16 {
+		for r := rune(rg.Lo); r <= rune(rg.Hi); r += rune(rg.Stride) {
+			utf8.EncodeRune(buf[:], r)
+			t[buf[0]] = true
+		}
+	}
+	for _, rg := range unicode.Cf.R32 {
+		for r := rune(rg.Lo); r <= rune(rg.Hi); r += rune(rg.Stride) {
+			utf8.EncodeRune(buf[:], r)
+			t[buf[0]] = true
+		}
+	}
+	return t
+}()
 
 // entities are the ones Slack escapes, and the few pasted mail carries.
 var entities = map[string]string{
@@ -181,7 +240,7 @@ func htmlText(s string) string {
 // the copy of the returned message, statements are flagged returned. Lines
 // are handled as offsets into the cleaned text and its lower-cased twin, so
 // a one-line statement costs no copy.
-func splitStatements(c chunk, out []statement) []statement {
+func splitStatements(c chunk, out []statement, hits *[]hit) []statement {
 	text := respace(cleanText(c.text))
 	lower := lowerASCII(text)
 	var cur [][2]int // spans of text making the current statement
@@ -201,10 +260,10 @@ func splitStatements(c chunk, out []statement) []statement {
 		case len(cur) == 0 || !keepField(curField, returned):
 			// Never read: not kept.
 		case len(cur) == 1:
-			out = append(out, statement{text: text[cur[0][0]:cur[0][1]], lower: lower[cur[0][0]:cur[0][1]], field: curField, returned: returned})
+			out = append(out, newStatement(text[cur[0][0]:cur[0][1]], lower[cur[0][0]:cur[0][1]], curField, returned, hits))
 		default:
 			t, l := joinSpans(text, lower, cur, size)
-			out = append(out, statement{text: t, lower: l, field: curField, returned: returned})
+			out = append(out, newStatement(t, l, curField, returned, hits))
 		}
 		cur, curField, curCode, size = cur[:0], "", "", 0
 	}
@@ -267,6 +326,19 @@ func splitStatements(c chunk, out []statement) []statement {
 	}
 	flush()
 	return out
+}
+
+// newStatement makes a statement and finds its cues, appending its
+// anchors' hits to hits, which all statements share. Of the returned
+// message only the Received trail is kept, and it is read for no cue.
+func newStatement(text, lower, field string, returned bool, hits *[]hit) statement {
+	st := statement{text: text, lower: lower, field: field, returned: returned}
+	if !returned {
+		st.hitLo = uint32(len(*hits))
+		st.cues, *hits = cuesOf(lower, *hits)
+		st.nHits = uint16(min(len(*hits)-int(st.hitLo), 1<<16-1))
+	}
+	return st
 }
 
 // respace gives back the spaces of log lines that wrote them as

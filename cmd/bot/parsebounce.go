@@ -120,6 +120,16 @@ func summary(name string, r bounce.Result) string {
 	if len(r.SendingIPs) > 0 {
 		fmt.Fprintf(&b, "\n  sending IP: %s (from the %s)", strings.Join(r.SendingIPs, ", "), r.IPSource)
 	}
+	if r.Check != "" {
+		fmt.Fprintf(&b, "\n  checked:    %s", r.Check)
+	}
+	if r.HELO != "" {
+		literal := ""
+		if r.HELOLiteral {
+			literal = ", an address literal"
+		}
+		fmt.Fprintf(&b, "\n  HELO:       %s (from the %s%s)", r.HELO, r.HELOSource, literal)
+	}
 	if r.Receiver != "" {
 		fmt.Fprintf(&b, "\n  receiver:   %s", r.Receiver)
 	}

@@ -19,6 +19,9 @@ const gmailBounce = `<bob@gmail.com>: host gmail-smtp-in.l.google.com[142.251.17
     550 5.7.25 point to the sending IP. - gsmtp (in reply to end of DATA command)
 `
 
+const receiverLog = `Mar  3 10:00:00 mx postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[198.51.100.7]: 450 4.7.25 Client host rejected: cannot find your hostname, [198.51.100.7]; from=<a@example.org> to=<b@example.net> proto=ESMTP helo=<[192.0.2.9]>
+`
+
 const userUnknown = `<nobody@example.com>: host mx.example.com[192.0.2.1] said: 550 5.1.1
     <nobody@example.com>: Recipient address rejected: User unknown (in reply to RCPT TO command)
 `
@@ -54,6 +57,10 @@ func TestParseBounceCLI(t *testing.T) {
 			[]string{`"file":"-"`, `"rdns":false`, `"status":"5.1.1"`}, ""},
 		{"human stdin", nil, gmailBounce, 0,
 			[]string{"-: REVERSE DNS rejection (550 5.7.25)", "sending IP: 203.0.113.5 (from the rejection)"}, ""},
+		{"json receiver log helo literal", []string{"--json"}, receiverLog, 0,
+			[]string{`"rdns":true`, `"check":"ptr"`, `"sending_ips":["198.51.100.7"]`, `"helo":"[192.0.2.9]"`, `"helo_source":"log"`, `"helo_literal":true`}, ""},
+		{"human receiver log", nil, receiverLog, 0,
+			[]string{"REVERSE DNS rejection (450 4.7.25, temporary)", "checked:    ptr", "HELO:       [192.0.2.9] (from the log, an address literal)"}, ""},
 		{"human negative", []string{unknown}, "", 0, []string{"not a reverse-DNS rejection"}, ""},
 		{"missing file", []string{"--json", gmail, filepath.Join(dir, "nope.txt")}, "", 2,
 			[]string{`"rdns":true`}, "nope.txt"},
