@@ -240,7 +240,7 @@ var families = []family{
 	{re: reIdentity, strong: true, check: CheckHELOIdentity, anchors: []string{"mismatches client", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match", "is not", "isn't"},
 		required: []string{"mismatches client", "helo", "ehlo", "domain", "name"}, before: 96, after: 48},
 	{re: rePTR, anchors: []string{"ptr"}, strong: true, check: CheckPTR, needs: ptrWords, unless: []string{"mechanism"}, before: 4, after: 16},
-	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev", "dns inverso", "dns reverso"}, strong: true, check: CheckPTR, before: 16, after: 32},
+	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev", "dns inverso", "dns reverso"}, strong: true, check: CheckPTR, before: 12, after: 18},
 	{re: reReverseIntl, anchors: []string{"rückwärts", "résolution", "resolución", "risoluzione", "resolução", "odwrotn", "обратн", "Обратн", "逆引き", "反向", "反解", "역방향", "리버스"}, strong: true, check: CheckPTR, before: 4, after: 40},
 	{re: reHostname, strong: true, check: CheckPTR, anchors: []string{"find your", "findyour", "resolve your", "resolveyour", "look up your", "lookup your", "lookupyour", "determine your", "verify your",
 		"the client", "theclient", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "unverif", "dns:nr", "rtr:rd", "unknown relay"},
