@@ -397,17 +397,17 @@ func tableRow(text string) bool {
 }
 
 // asserted reports whether the refusal words of l report a refusal rather
-// than state a rule or a forecast: one of them is not qualified by a modal
-// ("will reject", "may be rejected"), and a conditional ("if …") also tells
-// of a message refused ("the message was blocked").
+// than state a rule or a forecast: one of them is neither qualified by a
+// modal ("will reject", "may be rejected") nor in a sentence that states a
+// condition ("Reject mail if the client has no PTR"), unless that sentence
+// tells of a message refused ("if … it was blocked").
 func asserted(l string) bool {
-	if conditional(l) && !containsAny(l, refusedWords) {
-		return false
-	}
 	for _, w := range rejectionWords {
 		for k := strings.Index(l, w); k >= 0; {
 			lead := strings.TrimSuffix(l[max(0, k-12):k], "be ")
-			if !slices.ContainsFunc(modals, func(m string) bool { return strings.HasSuffix(lead, m) }) {
+			sentence := sentenceAt(l, k)
+			modal := slices.ContainsFunc(modals, func(m string) bool { return strings.HasSuffix(lead, m) })
+			if !modal && (!conditional(sentence) || containsAny(sentence, refusedWords)) {
 				return true
 			}
 			next := strings.Index(l[k+len(w):], w)
@@ -420,8 +420,23 @@ func asserted(l string) bool {
 	return false
 }
 
-// conditional reports whether l states a condition ("if …").
-func conditional(l string) bool { return strings.HasPrefix(l, "if ") || strings.Contains(l, " if ") }
+// sentenceAt returns the sentence of l around offset k: a stop followed by
+// a space ends one, a dot inside a number or a name does not.
+func sentenceAt(l string, k int) string {
+	lo, hi := 0, len(l)
+	for _, stop := range [...]string{". ", "; ", "! ", ": "} {
+		if i := strings.LastIndex(l[:k], stop); i >= 0 && i+len(stop) > lo {
+			lo = i + len(stop)
+		}
+		if i := strings.Index(l[k:], stop); i >= 0 && k+i < hi {
+			hi = k + i
+		}
+	}
+	return l[lo:hi]
+}
+
+// conditional reports whether a sentence states a condition ("if …").
+func conditional(s string) bool { return strings.HasPrefix(s, "if ") || strings.Contains(s, " if ") }
 
 // modals qualify a refusal as possible, not done; refusedWords tell of one
 // done.

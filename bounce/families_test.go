@@ -210,6 +210,7 @@ var reasonClasses = []struct {
 	{"rule", "Servers are rejected if their IP address has no PTR record.", false, nil, ""},
 	{"table", "| 550 5.7.25 | The sending IP has no PTR record |", false, nil, ""},
 	{"report", "The message was rejected because your IP address does not resolve to a hostname.", true, nil, CheckPTR},
+	{"report", "Mail rejected: your IP has no PTR record. If you think this is an error, contact postmaster.", true, nil, CheckPTR},
 	// 9. The announced name against the client address.
 	{"identity", "550 5.7.1 The domain you announce does not resolve to your IP", true, nil, CheckHELOIdentity},
 	{"identity", "554 Connection refused. Domain [mail.example.org] mismatches client IP [192.0.2.4]", true, []string{"192.0.2.4"}, CheckHELOIdentity},
