@@ -35,7 +35,7 @@ var (
 	reHostname = regexp.MustCompile(`\b(?:cannot|can't|could ?not|couldn't|unable ?to) ?(?:find|resolve|look ?up|determine|verify) ?(?:your|the ?client'?s?|the ?sending|the ?connecting) ?(?:reverse ?)?(?:host ?name|ip|ip ?address|address|domain ?name)\b|\bip name (?:lookup failed|possibly forged)\b|\bunresolvable (?:relay )?host ?name\b|\bip must resolve\b|\bunverif[iy]able sending ips?\b|\bdns:nr\b|\brtr:rd\b|\bunknown relay (?:host ?)?name\b`)
 	// Forward confirmation of the PTR name (FCrDNS), and its failure named
 	// as a forgery.
-	reForward = regexp.MustCompile(`\bforward[- ]?(?:confirm\w*|dns|lookup|resolution)\b|\bdoes(?: not|n't) (?:resolve|point|match)(?: back)?(?: to)? (?:your|the|this|that)? ?(?:ip|address|sending|connecting|client)|\bforged (?:host ?name|ptr|rdns|reverse)|\bhost ?name (?:is )?(?:possibly )?forged\b`)
+	reForward = regexp.MustCompile(`\bforward[- ]?(?:confirm\w*|dns|lookup|resolution)\b|\bdoes(?: not|n't) (?:resolve|point|match)(?: back)?(?: to)? (?:your|the|this|that)? ?(?:ip|address|sending|connecting|client)|\bforged (?:host ?name|ptr|rdns|reverse)|\bhost ?name (?:is )?(?:possibly )?forged\b|\bdoes(?: not|n't) resolve back(?:$|[.,;)])`)
 	// The name the client announced (HELO, MAIL FROM domain) does not resolve
 	// to its address: an identity check on the client's name.
 	reIdentity = regexp.MustCompile(`\bmismatches client ip\b|\b(?:helo|ehlo|domain|host ?name|name)\b[^.;]{0,60}\b(?:does(?: not|n't) (?:resolve|point|match)(?: back)?(?: to)?|is not|isn't) (?:your|the client'?s?|the connecting|the sending|this) ?(?:ip|address|client)|\b(?:helo|ehlo|domain|host ?name)\b[^;]{0,80}\b(?:is not|isn't) \[?[0-9a-f]{1,4}[.:][0-9a-f.:]*[0-9a-f]`)
@@ -44,7 +44,7 @@ var (
 	// about a domain's records rather than the client's address.
 	reDNSFail = regexp.MustCompile(`\bdns (?:check|look-?up) fail(?:ure|ed)\b|\bfailure in dns look-?up\b`)
 	// The client address has no name at all.
-	reNoName = regexp.MustCompile(`\bhas no (?:valid )?(?:dns |host ?|reverse )?name\b|\bdoes(?: not|n't) have an? (?:valid )?(?:host ?name|dns name)\b|\bno (?:valid )?(?:host ?name|dns name) (?:for|found for) (?:this|your|the)\b|\bunresolv(?:able|ed) (?:relay|sending|client|connecting) (?:host ?names?|host|ip|address)\b|\b(?:client|connecting|remote|your) (?:ip ?(?:address)?|host|address)(?: \[?[0-9a-f.:]+\]?)? does(?: not|n't) (?:properly )?resolve\b`)
+	reNoName = regexp.MustCompile(`\bhas no (?:valid )?(?:dns |host ?|reverse )?name\b|\bdoes(?: not|n't) have an? (?:valid )?(?:host ?name|dns name)\b|\bno (?:valid )?(?:host ?name|dns name) (?:for|found for) (?:this|your|the)\b|\bunresolv(?:able|ed) (?:relay|sending|client|connecting) (?:host ?names?|host|ip|address)\b|\b(?:client|connecting|remote|your|their|its|sender'?s?) (?:ip ?(?:address)?|host|address)(?: \[?[0-9a-f.:]+\]?)? does(?: not|n't) (?:properly )?resolve\b`)
 	// Generic, dynamic or residential names, judged by the PTR; the
 	// rejection may name what it judged (hosts, connections) or quote the
 	// reverse name in brackets instead of saying PTR.
@@ -173,7 +173,7 @@ func checkOf(l string, c Check, hits []hit) Check {
 	if _, ok := families[genericFamily].find(l, genericFamily, hits); ok {
 		return CheckGeneric
 	}
-	if slices.ContainsFunc(hits, func(h hit) bool { return int(h.fam) == forwardFamily }) && !containsAny(l, missingPTRWords) {
+	if _, ok := families[forwardFamily].find(l, forwardFamily, hits); ok && !containsAny(l, missingPTRWords) {
 		return CheckFCrDNS
 	}
 	return CheckPTR
@@ -189,12 +189,13 @@ var genericFamily, forwardFamily = slices.IndexFunc(families, func(f family) boo
 
 // bareReason reports whether a statement outside any refusal still reads
 // as the receiver's reason, pasted alone ("Fix reverse DNS for 192.0.2.1",
-// "Bad DNS PTR resource record."): short, not a question, not advice, not a
-// positive reply (a greeting announcing a policy), and not a blocklist
-// listing or a spam score table.
+// "Bad DNS PTR resource record."): short, not a question, a condition, a
+// forecast, advice or a table row, not a positive reply (a greeting
+// announcing a policy), and not a blocklist listing or a spam score table.
 func bareReason(st *statement, l string) bool {
-	return len(l) <= maxBareReason && replyPrefix(l) == "" && strings.IndexByte(l, '?') < 0 &&
-		!containsAny(l, adviceWords) && !reRuleName.MatchString(st.text)
+	return len(l) <= maxBareReason && replyPrefix(l) == "" && strings.IndexByte(l, '?') < 0 && !conditional(l) &&
+		!tableRow(st.text) && !containsAny(l, adviceWords) && !reRuleName.MatchString(st.text) &&
+		!(containsAny(l, rejectionWords) && !asserted(l)) // "most systems will reject you"
 }
 
 // maxBareReason bounds a reason read without a refusal around it: a
@@ -240,7 +241,7 @@ var families = []family{
 	{re: reIdentity, strong: true, check: CheckHELOIdentity, anchors: []string{"mismatches client", "not resolve", "n't resolve", "not point", "n't point", "not match", "n't match", "is not", "isn't"},
 		required: []string{"mismatches client", "helo", "ehlo", "domain", "name"}, before: 96, after: 48},
 	{re: rePTR, anchors: []string{"ptr"}, strong: true, check: CheckPTR, needs: ptrWords, unless: []string{"mechanism"}, before: 4, after: 16},
-	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev", "dns inverso", "dns reverso"}, strong: true, check: CheckPTR, before: 16, after: 32},
+	{re: reReverse, anchors: []string{"reverse", "rdns", "r-dns", "inverse", "iprev", "dns inverso", "dns reverso"}, strong: true, check: CheckPTR, before: 12, after: 18},
 	{re: reReverseIntl, anchors: []string{"rückwärts", "résolution", "resolución", "risoluzione", "resolução", "odwrotn", "обратн", "Обратн", "逆引き", "反向", "反解", "역방향", "리버스"}, strong: true, check: CheckPTR, before: 4, after: 40},
 	{re: reHostname, strong: true, check: CheckPTR, anchors: []string{"find your", "findyour", "resolve your", "resolveyour", "look up your", "lookup your", "lookupyour", "determine your", "verify your",
 		"the client", "theclient", "the sending", "the connecting", "ip name", "unresolvable", "ip must", "unverif", "dns:nr", "rtr:rd", "unknown relay"},
@@ -373,12 +374,76 @@ var (
 // an SMTP reply or enhanced status code, is a DSN diagnostic, or says so.
 // A greeting or other positive reply that only announces a policy ("220
 // mx ESMTP; we reject hosts without PTR") refuses nothing.
+// Documentation is not a refusal either: a table row ("| code | meaning |"),
+// a rule or a forecast ("will reject", "if … is rejected") rather than the
+// report of a refusal.
 func inRejection(st *statement) bool {
-	if st.field == "diagnostic-code" || st.field == "status" || hasReplyCode(st.lower) {
+	if st.field == "diagnostic-code" || st.field == "status" {
 		return true
 	}
-	return replyPrefix(st.lower) == "" && (st.has(cueRefusal) || containsAny(st.lower, rejectionWords) || hasStatus(st.lower))
+	if tableRow(st.text) {
+		return false
+	}
+	if hasReplyCode(st.lower) {
+		return true
+	}
+	return replyPrefix(st.lower) == "" && (st.has(cueRefusal) || (containsAny(st.lower, rejectionWords) && asserted(st.lower)) || hasStatus(st.lower))
 }
+
+// tableRow reports whether text is a row of a markdown or ASCII table.
+func tableRow(text string) bool {
+	t := strings.TrimSpace(text)
+	return strings.HasPrefix(t, "|") && strings.Count(t, "|") >= 3
+}
+
+// asserted reports whether the refusal words of l report a refusal rather
+// than state a rule or a forecast: one of them is neither qualified by a
+// modal ("will reject", "may be rejected") nor in a sentence that states a
+// condition ("Reject mail if the client has no PTR"), unless that sentence
+// tells of a message refused ("if … it was blocked").
+func asserted(l string) bool {
+	for _, w := range rejectionWords {
+		for k := strings.Index(l, w); k >= 0; {
+			lead := strings.TrimSuffix(l[max(0, k-12):k], "be ")
+			sentence := sentenceAt(l, k)
+			modal := slices.ContainsFunc(modals, func(m string) bool { return strings.HasSuffix(lead, m) })
+			if !modal && (!conditional(sentence) || containsAny(sentence, refusedWords)) {
+				return true
+			}
+			next := strings.Index(l[k+len(w):], w)
+			if next < 0 {
+				break
+			}
+			k += len(w) + next
+		}
+	}
+	return false
+}
+
+// sentenceAt returns the sentence of l around offset k: a stop followed by
+// a space ends one, a dot inside a number or a name does not.
+func sentenceAt(l string, k int) string {
+	lo, hi := 0, len(l)
+	for _, stop := range [...]string{". ", "; ", "! ", ": "} {
+		if i := strings.LastIndex(l[:k], stop); i >= 0 && i+len(stop) > lo {
+			lo = i + len(stop)
+		}
+		if i := strings.Index(l[k:], stop); i >= 0 && k+i < hi {
+			hi = k + i
+		}
+	}
+	return l[lo:hi]
+}
+
+// conditional reports whether a sentence states a condition ("if …").
+func conditional(s string) bool { return strings.HasPrefix(s, "if ") || strings.Contains(s, " if ") }
+
+// modals qualify a refusal as possible, not done; refusedWords tell of one
+// done.
+var (
+	modals       = []string{"will ", "would ", "may ", "might ", "can ", "could ", "should ", "to "}
+	refusedWords = []string{"was rejected", "was blocked", "was refused", "was denied", "were rejected", "were blocked", "been rejected", "been blocked", "been refused", "bounced"}
+)
 
 // hasReplyCode reports whether l holds a 4xx or 5xx SMTP reply code.
 func hasReplyCode(l string) bool { return nextReplyCode(l, 0) >= 0 }

@@ -206,6 +206,11 @@ var reasonClasses = []struct {
 	{"helo literal", "NOQUEUE: reject: RCPT from unknown[192.0.2.4]: 504 5.5.2 <[192.0.2.4]>: Helo command rejected: need fully-qualified hostname; helo=<[192.0.2.4]>", false, []string{"192.0.2.4"}, ""},
 	{"score table", "X-Spam-Status: Yes, score=7.1 tests=RDNS_NONE,BAYES_99\n\nRDNS_NONE Delivered to internal network by a host with no rDNS", false, nil, ""},
 	{"banner", "220 mx.example.net ESMTP; we reject mail from hosts without PTR records", false, nil, ""},
+	{"forecast", "Without a PTR record most receivers will reject your mail.", false, nil, ""},
+	{"rule", "Servers are rejected if their IP address has no PTR record.", false, nil, ""},
+	{"table", "| 550 5.7.25 | The sending IP has no PTR record |", false, nil, ""},
+	{"report", "The message was rejected because your IP address does not resolve to a hostname.", true, nil, CheckPTR},
+	{"report", "Mail rejected: your IP has no PTR record. If you think this is an error, contact postmaster.", true, nil, CheckPTR},
 	// 9. The announced name against the client address.
 	{"identity", "550 5.7.1 The domain you announce does not resolve to your IP", true, nil, CheckHELOIdentity},
 	{"identity", "554 Connection refused. Domain [mail.example.org] mismatches client IP [192.0.2.4]", true, []string{"192.0.2.4"}, CheckHELOIdentity},
