@@ -27,6 +27,7 @@ var apiMethods = map[string]apiMethod{
 	"chat.postEphemeral":    postEphemeral,
 	"chat.update":           updateMessage,
 	"conversations.join":    joinConversation,
+	"conversations.history": conversationHistory,
 	"conversations.info":    conversationInfo,
 	"conversations.replies": conversationReplies,
 	"files.info":            fileInfo,
@@ -256,6 +257,46 @@ func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 	out := map[string]any{"messages": msgs, "has_more": end < len(thread)}
 	if end < len(thread) {
 		// The cursor is opaque to clients; an offset is enough for a fake.
+		out["response_metadata"] = map[string]any{"next_cursor": strconv.Itoa(end)}
+	}
+	return out, ""
+}
+
+// https://docs.slack.dev/reference/methods/conversations.history: the channel's
+// top-level messages (thread replies only when broadcast), newest first, between
+// oldest and latest (both exclusive unless inclusive is set), paged by cursor.
+func conversationHistory(f *Fake, p url.Values, _ []byte) (map[string]any, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	channel := p.Get("channel")
+	if code := f.postErrorLocked(channel); code != "" {
+		return nil, code
+	}
+	oldest, latest := p.Get("oldest"), p.Get("latest")
+	inclusive, _ := strconv.ParseBool(p.Get("inclusive"))
+	after := func(ts, bound string) bool {
+		c := compareTS(ts, bound)
+		return c > 0 || (inclusive && c == 0)
+	}
+	msgs := f.selectLocked(func(m *Message) bool {
+		return m.Channel == channel && !m.Ephemeral && (m.ThreadTS == "" || m.ThreadTS == m.TS || m.ReplyBroadcast) &&
+			(oldest == "" || after(m.TS, oldest)) && (latest == "" || after(latest, m.TS))
+	})
+	slices.Reverse(msgs)
+	withMetadata, _ := strconv.ParseBool(p.Get("include_all_metadata"))
+	start, _ := strconv.Atoi(p.Get("cursor"))
+	limit, _ := strconv.Atoi(p.Get("limit"))
+	if limit <= 0 || limit > 999 {
+		limit = 100
+	}
+	start = min(max(start, 0), len(msgs))
+	end := min(start+limit, len(msgs))
+	page := make([]map[string]any, 0, end-start)
+	for _, m := range msgs[start:end] {
+		page = append(page, m.json(f, withMetadata, 0))
+	}
+	out := map[string]any{"messages": page, "has_more": end < len(msgs)}
+	if end < len(msgs) {
 		out["response_metadata"] = map[string]any{"next_cursor": strconv.Itoa(end)}
 	}
 	return out, ""
