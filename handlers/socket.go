@@ -16,6 +16,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 	if env.req != nil {
 		env.received = b.frames.take(env.req.EnvelopeID, env.received)
 		ctx = withLogAttrs(ctx, "envelope", env.req.EnvelopeID)
+		ctx = withPostKeys(ctx, env.req.EnvelopeID, env.req.RetryAttempt > 0)
 	}
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
@@ -85,6 +86,7 @@ func (b *Bot) onBadMessage(ctx context.Context, env envelope, evt socketmode.Eve
 	env.req = &req
 	env.received = b.frames.take(req.EnvelopeID, env.received)
 	ctx = withLogAttrs(ctx, "envelope", req.EnvelopeID)
+	ctx = withPostKeys(ctx, req.EnvelopeID, req.RetryAttempt > 0)
 	b.ack(ctx, env, nil)
 	if req.Type == socketmode.RequestTypeEventsAPI {
 		b.onEventsAPI(ctx, req.Payload, req.RetryAttempt)

@@ -221,7 +221,8 @@ func conversationInfo(f *Fake, p url.Values, _ []byte) (map[string]any, string) 
 	return map[string]any{"channel": c.json()}, ""
 }
 
-// https://docs.slack.dev/reference/methods/conversations.replies
+// https://docs.slack.dev/reference/methods/conversations.replies: the parent, then
+// the replies (after oldest when given), paged by cursor.
 func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -233,6 +234,18 @@ func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 	if len(thread) == 0 {
 		return nil, "thread_not_found"
 	}
+	replies := len(thread)
+	if thread[0].TS == ts {
+		replies-- // the parent is not its own reply
+	}
+	if oldest := p.Get("oldest"); oldest != "" {
+		// Replies after oldest (exclusive unless inclusive is set); the parent stays.
+		inclusive, _ := strconv.ParseBool(p.Get("inclusive"))
+		thread = slices.DeleteFunc(thread, func(m *Message) bool {
+			c := compareTS(m.TS, oldest)
+			return m.TS != ts && (c < 0 || (c == 0 && !inclusive))
+		})
+	}
 	withMetadata, _ := strconv.ParseBool(p.Get("include_all_metadata")) // false unless a valid true
 	start, _ := strconv.Atoi(p.Get("cursor"))
 	limit, _ := strconv.Atoi(p.Get("limit"))
@@ -241,11 +254,6 @@ func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 	}
 	start = min(max(start, 0), len(thread))
 	end := min(start+limit, len(thread))
-
-	replies := len(thread)
-	if thread[0].TS == ts {
-		replies-- // the parent is not its own reply
-	}
 	msgs := make([]map[string]any, 0, end-start)
 	for _, m := range thread[start:end] {
 		count := 0
