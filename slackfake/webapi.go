@@ -247,27 +247,35 @@ func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 		})
 	}
 	withMetadata, _ := strconv.ParseBool(p.Get("include_all_metadata")) // false unless a valid true
-	start, _ := strconv.Atoi(p.Get("cursor"))
-	limit, _ := strconv.Atoi(p.Get("limit"))
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
-	}
-	start = min(max(start, 0), len(thread))
-	end := min(start+limit, len(thread))
-	msgs := make([]map[string]any, 0, end-start)
-	for _, m := range thread[start:end] {
+	return messagePage(p, thread, 1000, 1000, func(m *Message) map[string]any {
 		count := 0
 		if m.TS == ts {
 			count = replies
 		}
-		msgs = append(msgs, m.json(f, withMetadata, count))
+		return m.json(f, withMetadata, count)
+	}), ""
+}
+
+// messagePage is the page of msgs that p's cursor and limit (default
+// defaultLimit, at most maxLimit) ask for, as conversations.* answer it.
+func messagePage(p url.Values, msgs []*Message, defaultLimit, maxLimit int, object func(*Message) map[string]any) map[string]any {
+	start, _ := strconv.Atoi(p.Get("cursor"))
+	limit, _ := strconv.Atoi(p.Get("limit"))
+	if limit <= 0 || limit > maxLimit {
+		limit = defaultLimit
 	}
-	out := map[string]any{"messages": msgs, "has_more": end < len(thread)}
-	if end < len(thread) {
+	start = min(max(start, 0), len(msgs))
+	end := min(start+limit, len(msgs))
+	page := make([]map[string]any, 0, end-start)
+	for _, m := range msgs[start:end] {
+		page = append(page, object(m))
+	}
+	out := map[string]any{"messages": page, "has_more": end < len(msgs)}
+	if end < len(msgs) {
 		// The cursor is opaque to clients; an offset is enough for a fake.
 		out["response_metadata"] = map[string]any{"next_cursor": strconv.Itoa(end)}
 	}
-	return out, ""
+	return out
 }
 
 // https://docs.slack.dev/reference/methods/conversations.history: the channel's
@@ -292,22 +300,7 @@ func conversationHistory(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 	})
 	slices.Reverse(msgs)
 	withMetadata, _ := strconv.ParseBool(p.Get("include_all_metadata"))
-	start, _ := strconv.Atoi(p.Get("cursor"))
-	limit, _ := strconv.Atoi(p.Get("limit"))
-	if limit <= 0 || limit > 999 {
-		limit = 100
-	}
-	start = min(max(start, 0), len(msgs))
-	end := min(start+limit, len(msgs))
-	page := make([]map[string]any, 0, end-start)
-	for _, m := range msgs[start:end] {
-		page = append(page, m.json(f, withMetadata, 0))
-	}
-	out := map[string]any{"messages": page, "has_more": end < len(msgs)}
-	if end < len(msgs) {
-		out["response_metadata"] = map[string]any{"next_cursor": strconv.Itoa(end)}
-	}
-	return out, ""
+	return messagePage(p, msgs, 100, 999, func(m *Message) map[string]any { return m.json(f, withMetadata, 0) }), ""
 }
 
 // https://docs.slack.dev/reference/methods/files.info
