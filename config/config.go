@@ -45,8 +45,8 @@ type Config struct {
 	// APIURL lets tests point the bot at a local fake Slack.
 	APIURL string `env:"SLACK_API_URL, default=https://slack.com/api/"`
 	// SlackTimeout bounds each Web API call and the socket's handshake;
-	// SlackStartupAttempts the tries of auth.test and of opening the socket
-	// before the bot exits; SlackPingTimeout how long a socket may go
+	// SlackStartupAttempts the tries of auth.test and of opening the first
+	// socket before the bot exits; SlackPingTimeout how long a socket may go
 	// without Slack's ping before it is replaced.
 	SlackTimeout         time.Duration `env:"SLACK_TIMEOUT, default=10s"`
 	SlackStartupAttempts int           `env:"SLACK_STARTUP_ATTEMPTS, default=6"`

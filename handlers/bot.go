@@ -73,6 +73,9 @@ type Bot struct {
 
 	self  atomic.Pointer[identity]
 	ready atomic.Bool
+	// started is set at the first hello: from then on a socket that cannot
+	// be reopened is retried without end (socket.go). Event loop only.
+	started bool
 	seen  *dedupe
 	jobs  chan job
 

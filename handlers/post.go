@@ -23,7 +23,9 @@ import (
 // Poster is the last stage: it sends messages to Slack (chat.postMessage,
 // chat.postEphemeral, a command's response_url), retrying rate limits and
 // Slack's 5xx, joining public channels, and falling back to text when Slack
-// refuses the blocks. The bot replies through it and the Announcer
+// refuses the blocks. A chat.postMessage is posted once: it carries an
+// idempotency key, and a send whose answer was a 5xx or lost is looked for
+// by that key before it is repeated. The bot replies through it and the Announcer
 // announces through it; neither knows the other.
 type Poster struct {
 	api        *slack.Client

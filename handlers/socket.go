@@ -18,9 +18,9 @@ import (
 // Zero values mean the defaults. Each Web API call is bounded by the
 // slack.Client's own http.Client (its Timeout).
 type SlackLimits struct {
-	// Attempts bounds the consecutive failed tries of auth.test at start-up,
-	// and of opening the socket (apps.connections.open, then the websocket
-	// dial) at any connection; default 6.
+	// Attempts bounds the failed tries at start-up of auth.test, and of
+	// opening the first socket (apps.connections.open, then the websocket
+	// dial); default 6.
 	Attempts int
 	// Backoff is the first wait between auth.test attempts, doubling up to
 	// 30s; default 1s. (slack-go backs off between socket attempts itself.)
@@ -106,7 +106,7 @@ func unanswered(err error) bool {
 
 // dispatch handles one socket-mode event on the event loop: ack first, then
 // enqueue. Nothing here waits on DNS or Slack's Web API. It fails when the
-// socket could not be opened in SlackLimits.Attempts tries in a row.
+// first socket could not be opened in SlackLimits.Attempts tries.
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) error {
 	env := envelope{sm: sm, req: evt.Request, received: time.Now()}
 	if env.req != nil {
@@ -125,12 +125,14 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			b.log.Warn("slack connection error", "err", evt.Data)
 			break
 		}
-		limit := b.cfg.Slack.withDefaults().Attempts
-		if ce.Attempt >= limit {
+		if limit := b.cfg.Slack.withDefaults().Attempts; !b.started && ce.Attempt >= limit {
 			return &UnreachableError{Method: "apps.connections.open", Attempts: ce.Attempt, Err: ce.ErrorObj}
 		}
-		b.log.Warn("slack connection error, retrying", "attempt", ce.Attempt, "of", limit, "wait", ce.Backoff.String(), "err", ce.ErrorObj)
+		// Once running, slack-go retries with its own backoff (up to 5
+		// minutes) while /readyz says the bot is not connected.
+		b.log.Warn("slack connection error, retrying", "attempt", ce.Attempt, "wait", ce.Backoff.String(), "err", ce.ErrorObj)
 	case socketmode.EventTypeHello:
+		b.started = true
 		b.ready.Store(true)
 		b.log.Info("slack socket connected")
 	case socketmode.EventTypeEventsAPI:

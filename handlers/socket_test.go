@@ -38,6 +38,20 @@ func TestStalledSocketIsReconnected(t *testing.T) {
 	}
 }
 
+// Once the bot ran, a socket that cannot be reopened at once is retried
+// beyond the start-up bound: the bot keeps running and reconnects.
+func TestLostSocketIsReopenedBeyondTheStartupBound(t *testing.T) {
+	h := startHarness(t, withConfig(func(c *Config) { c.Slack.Attempts = 2 }))
+	h.fake.FailNext("apps.connections.open", 3, slackfake.Fault{HTTPStatus: http.StatusServiceUnavailable})
+	h.fake.DropConnections()
+	h.waitConnected(2)
+	if n := len(h.fake.CallsTo("apps.connections.open")); n != 5 {
+		t.Errorf("%d apps.connections.open calls, want 5 (1 at start, 3 failed, 1 ok)", n)
+	}
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+}
+
 // runAlone runs a bot on fake with limits and returns Run's error.
 func runAlone(t *testing.T, fake *slackfake.Fake, limits SlackLimits) error {
 	t.Helper()
