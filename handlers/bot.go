@@ -76,8 +76,8 @@ type Bot struct {
 	// started is set at the first hello: from then on a socket that cannot
 	// be reopened is retried without end (socket.go). Event loop only.
 	started bool
-	seen  *dedupe
-	jobs  chan job
+	seen    *dedupe
+	jobs    chan job
 
 	// afterJob, when set (by tests), is called after each job.
 	afterJob func(name string)
