@@ -73,11 +73,12 @@ type Bot struct {
 
 	self  atomic.Pointer[identity]
 	ready atomic.Bool
+	seen  *dedupe
+	jobs  chan job
+
 	// started is set at the first hello: from then on a socket that cannot
 	// be reopened is retried without end (socket.go). Event loop only.
 	started bool
-	seen    *dedupe
-	jobs    chan job
 
 	// afterJob, when set (by tests), is called after each job.
 	afterJob func(name string)
@@ -145,8 +146,8 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 func (b *Bot) Ready() bool { return b.ready.Load() }
 
 // Run identifies the bot (auth.test), connects in socket mode and handles
-// events until ctx ends, or until Slack does not answer within
-// Config.Slack's bounds (an *UnreachableError). Then it stops taking events and lets in-flight work
+// events until ctx ends, or until Slack does not answer within Config.Slack
+// (an *UnreachableError). Then it stops taking events and lets in-flight work
 // finish (up to Config.ShutdownTimeout) before returning.
 func (b *Bot) Run(ctx context.Context) error {
 	sm, err := b.connect(ctx) // socket.go
