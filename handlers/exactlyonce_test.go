@@ -164,3 +164,23 @@ func TestRedeliveredEventFindsTheOtherReplicasReply(t *testing.T) {
 func newFakeAPI(fake *slackfake.Fake) *slack.Client {
 	return slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()))
 }
+
+// The look-up may fail as well: it is repeated (it posts nothing), and the
+// stored message is still found.
+func TestFailedLookupIsRepeated(t *testing.T) {
+	h := startHarness(t, lostAnswer)
+	parent := h.fake.AddMessage(slackfake.Message{Channel: chanOps, User: userAlice, Text: "check 84.200.10.9"})
+	a := watch.Announcement{Kind: watch.KindFixed, Key: watch.Key{IP: netip.MustParseAddr("84.200.10.9"), Channel: chanOps, Thread: parent.TS},
+		RequestedBy: userAlice, Result: diagnose.Result{Status: diagnose.StatusPass}, IdempotencyKey: "fixed-2", Attempt: 1}
+	h.fake.FailNext("chat.postMessage", 1, slackfake.Fault{Stored: true, HTTPStatus: http.StatusInternalServerError})
+	h.fake.FailNext("conversations.replies", 1, slackfake.Fault{HTTPStatus: http.StatusServiceUnavailable})
+	if err := NewAnnouncer(h.poster).Announce(h.ctx(), a); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.botPosts(chanOps)); n != 1 {
+		t.Errorf("%d announcements, want 1:%s", n, h.dump())
+	}
+	if p, r := len(h.fake.CallsTo("chat.postMessage")), len(h.fake.CallsTo("conversations.replies")); p != 1 || r != 2 {
+		t.Errorf("%d posts and %d look-ups, want 1 and 2", p, r)
+	}
+}

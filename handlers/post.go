@@ -292,22 +292,21 @@ func (b *Poster) findPost(ctx context.Context, channel, threadTS string, k postK
 	}
 	cursor := ""
 	for range maxLookupPages {
+		// Not retried here: postKeyed's retry repeats the whole look-up.
 		var msgs []slack.Message
 		var next string
-		err := b.withRetry(ctx, func() error {
-			if threadTS != "" {
-				var err error
-				msgs, _, next, err = b.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
-					ChannelID: channel, Timestamp: threadTS, Oldest: oldest, Cursor: cursor, Limit: lookupPageSize, IncludeAllMetadata: true})
-				return err
-			}
-			resp, err := b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+		var err error
+		if threadTS != "" {
+			msgs, _, next, err = b.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+				ChannelID: channel, Timestamp: threadTS, Oldest: oldest, Cursor: cursor, Limit: lookupPageSize, IncludeAllMetadata: true})
+		} else {
+			var resp *slack.GetConversationHistoryResponse
+			resp, err = b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
 				ChannelID: channel, Oldest: oldest, Cursor: cursor, Limit: lookupPageSize, IncludeAllMetadata: true})
 			if err == nil {
 				msgs, next = resp.Messages, resp.ResponseMetaData.NextCursor
 			}
-			return err
-		})
+		}
 		if slackError(err) == "thread_not_found" {
 			return "", nil // no thread, so not our reply in it either
 		}
