@@ -44,6 +44,13 @@ type Config struct {
 	BotToken Secret `env:"SLACK_BOT_TOKEN"`
 	// APIURL lets tests point the bot at a local fake Slack.
 	APIURL string `env:"SLACK_API_URL, default=https://slack.com/api/"`
+	// SlackTimeout bounds each Web API call and the socket's handshake;
+	// SlackStartupAttempts the tries of auth.test and of opening the first
+	// socket before the bot exits; SlackPingTimeout how long a socket may go
+	// without Slack's ping before it is replaced.
+	SlackTimeout         time.Duration `env:"SLACK_TIMEOUT, default=10s"`
+	SlackStartupAttempts int           `env:"SLACK_STARTUP_ATTEMPTS, default=6"`
+	SlackPingTimeout     time.Duration `env:"SLACK_PING_TIMEOUT, default=30s"`
 
 	// DNSResolver is "host:port" once loaded (diagnose.ParseResolver), or ""
 	// for the first nameserver of /etc/resolv.conf.
@@ -116,6 +123,11 @@ var expected = map[string]string{
 	"WATCH_MAX_PER_CHANNEL": "a whole number: 0 for the default, negative for no cap",
 	"WATCH_MAX_PER_USER":    "a whole number: 0 for the default, negative for no cap",
 	"WATCH_MAX_TOTAL":       "a whole number: 0 for the default, negative for no cap",
+
+	// The Slack bounds (SLACK_TIMEOUT and on).
+	"SLACK_TIMEOUT":          "a duration from 100ms to 5m, such as 10s",
+	"SLACK_STARTUP_ATTEMPTS": "a whole number from 1 to 100",
+	"SLACK_PING_TIMEOUT":     "a duration from 100ms to 10m, such as 30s",
 }
 
 // Load reads the configuration through l (envconfig.OsLookuper() in main,
@@ -222,6 +234,15 @@ func (c *Config) validate(decoded []Problem) []Problem {
 		problem("SLACK_API_URL", "%q is not an http(s) URL", c.APIURL)
 	} else if !strings.HasSuffix(c.APIURL, "/") {
 		c.APIURL += "/"
+	}
+	if c.SlackTimeout < 100*time.Millisecond || c.SlackTimeout > 5*time.Minute {
+		problem("SLACK_TIMEOUT", "%s is out of range", c.SlackTimeout)
+	}
+	if c.SlackStartupAttempts < 1 || c.SlackStartupAttempts > 100 {
+		problem("SLACK_STARTUP_ATTEMPTS", "%d is out of range", c.SlackStartupAttempts)
+	}
+	if c.SlackPingTimeout < 100*time.Millisecond || c.SlackPingTimeout > 10*time.Minute {
+		problem("SLACK_PING_TIMEOUT", "%s is out of range", c.SlackPingTimeout)
 	}
 	if c.DNSResolver != "" {
 		if addr, err := diagnose.ParseResolver(c.DNSResolver); err != nil {

@@ -48,6 +48,9 @@ type Config struct {
 	MaxFileBytes int64
 	// SocketOptions are passed to socketmode.New (tests shorten ping intervals).
 	SocketOptions []socketmode.Option
+	// Slack bounds the waits on Slack (start-up attempts, socket handshake,
+	// stalled sockets); see SlackLimits in socket.go.
+	Slack SlackLimits
 	// Deliveries, when set, dedupes events across replicas (the store); each
 	// process also dedupes in memory.
 	Deliveries Deliveries
@@ -72,6 +75,10 @@ type Bot struct {
 	ready atomic.Bool
 	seen  *dedupe
 	jobs  chan job
+
+	// started is set at the first hello: from then on a socket that cannot
+	// be reopened is retried without end (socket.go). Event loop only.
+	started bool
 
 	// afterJob, when set (by tests), is called after each job.
 	afterJob func(name string)
@@ -139,18 +146,14 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 func (b *Bot) Ready() bool { return b.ready.Load() }
 
 // Run identifies the bot (auth.test), connects in socket mode and handles
-// events until ctx ends. Then it stops taking events and lets in-flight work
+// events until ctx ends, or until Slack does not answer within Config.Slack
+// (an *UnreachableError). Then it stops taking events and lets in-flight work
 // finish (up to Config.ShutdownTimeout) before returning.
 func (b *Bot) Run(ctx context.Context) error {
-	auth, err := b.out.api.AuthTestContext(ctx)
+	sm, err := b.connect(ctx) // socket.go
 	if err != nil {
-		return fmt.Errorf("slack auth.test: %w", err)
+		return err
 	}
-	b.self.Store(&identity{UserID: auth.UserID, BotID: auth.BotID})
-	b.log.InfoContext(ctx, "authenticated", "team", auth.Team, "bot_user", auth.UserID, "bot_id", auth.BotID)
-
-	opts := append([]socketmode.Option{socketmode.OptionDialer(b.frames.dialer())}, b.cfg.SocketOptions...)
-	sm := socketmode.New(b.out.api, opts...)
 
 	// Workers run on their own context: a shutdown stops new events first
 	// and cancels in-flight work only after the grace period.
@@ -178,7 +181,9 @@ loop:
 			}
 			break loop
 		case evt := <-sm.Events:
-			b.dispatch(ctx, sm, evt)
+			if runErr = b.dispatch(ctx, sm, evt); runErr != nil {
+				break loop
+			}
 		}
 	}
 	b.ready.Store(false)

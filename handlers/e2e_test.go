@@ -57,6 +57,8 @@ type setup struct {
 	maxAge time.Duration // the scheduler's WATCH_MAX_AGE, default 72h
 	caps   watch.Caps
 	log    *slog.Logger
+	// webTimeout bounds each Web API call (http.Client.Timeout); 0: none.
+	webTimeout time.Duration
 }
 
 type harnessOption func(*setup)
@@ -71,6 +73,9 @@ func withCaps(c watch.Caps) harnessOption { return func(s *setup) { s.caps = c }
 
 // withLog logs to log instead of the test's log.
 func withLog(log *slog.Logger) harnessOption { return func(s *setup) { s.log = log } }
+
+// withWebTimeout makes each Web API call give up after d.
+func withWebTimeout(d time.Duration) harnessOption { return func(s *setup) { s.webTimeout = d } }
 
 // withMaxAge ends watches after d.
 func withMaxAge(d time.Duration) harnessOption { return func(s *setup) { s.maxAge = d } }
@@ -99,13 +104,13 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.New()
-	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()),
-		slack.OptionHTTPClient(&http.Client{Transport: m.SlackTransport(nil)}))
 	su := setup{cfg: Config{Workers: 4}, log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, o := range opts {
 		o(&su)
 	}
+	m := metrics.New()
+	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()),
+		slack.OptionHTTPClient(&http.Client{Timeout: su.webTimeout, Transport: m.SlackTransport(nil)}))
 	log := su.log
 	h := &harness{t: t, fake: fake, dns: g, diag: diag, jobs: make(chan string, 1024), store: su.store, metrics: m}
 	// Bottom up, as cmd/bot wires them: poster, announcer, scheduler, bot.

@@ -93,6 +93,9 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 		return
 	}
 	ctx = withLogAttrs(ctx, "event_id", cb.EventID)
+	if cb.EventID != "" {
+		ctx = withPostKeys(ctx, cb.EventID, retryAttempt > 0) // the same on every delivery
+	}
 	if cb.EventID != "" && !b.seen.first(cb.EventID, time.Now()) {
 		b.metrics.Duplicates.Inc()
 		b.log.InfoContext(ctx, "dropping redelivered event", "retry_attempt", retryAttempt)

@@ -69,9 +69,10 @@ func (c *frameClock) record(id string, t time.Time) {
 	c.order = append(c.order, id)
 }
 
-// dialer is the websocket dialer socketmode should use.
-func (c *frameClock) dialer() *websocket.Dialer {
-	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: 45 * time.Second}
+// dialer is the websocket dialer socketmode should use; handshake bounds
+// the connection's set-up (TCP, TLS, HTTP upgrade).
+func (c *frameClock) dialer(handshake time.Duration) *websocket.Dialer {
+	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: handshake}
 	if os.Getenv("HTTPS_PROXY") != "" || os.Getenv("https_proxy") != "" || os.Getenv("HTTP_PROXY") != "" || os.Getenv("http_proxy") != "" {
 		return d
 	}

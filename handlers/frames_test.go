@@ -111,7 +111,7 @@ func TestFrameClockOverTLS(t *testing.T) {
 	c := newFrameClock()
 	c.tls = &tls.Config{RootCAs: x509.NewCertPool()}
 	c.tls.RootCAs.AddCert(srv.Certificate())
-	conn, _, err := c.dialer().Dial("wss"+strings.TrimPrefix(srv.URL, "https"), nil)
+	conn, _, err := c.dialer(10*time.Second).Dial("wss"+strings.TrimPrefix(srv.URL, "https"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

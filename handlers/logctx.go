@@ -48,10 +48,15 @@ func (h contextAttrs) WithGroup(name string) slog.Handler {
 	return contextAttrs{h.Handler.WithGroup(name)}
 }
 
-// copyLogAttrs returns dst carrying the log attributes of src.
+// copyLogAttrs returns dst carrying the log attributes of src, and the keys
+// of its posts (withPostKeys): what a job takes from the event loop to its
+// worker.
 func copyLogAttrs(dst, src context.Context) context.Context {
 	if attrs, ok := src.Value(logAttrsKey{}).([]slog.Attr); ok {
-		return context.WithValue(dst, logAttrsKey{}, attrs)
+		dst = context.WithValue(dst, logAttrsKey{}, attrs)
+	}
+	if keys, ok := src.Value(postKeysKey{}).(*postKeys); ok {
+		dst = context.WithValue(dst, postKeysKey{}, keys)
 	}
 	return dst
 }

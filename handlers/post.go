@@ -2,11 +2,17 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -17,7 +23,9 @@ import (
 // Poster is the last stage: it sends messages to Slack (chat.postMessage,
 // chat.postEphemeral, a command's response_url), retrying rate limits and
 // Slack's 5xx, joining public channels, and falling back to text when Slack
-// refuses the blocks. The bot replies through it and the Announcer
+// refuses the blocks. A chat.postMessage is posted once: it carries an
+// idempotency key, and a send whose answer was a 5xx or lost is looked for
+// by that key before it is repeated. The bot replies through it and the Announcer
 // announces through it; neither knows the other.
 type Poster struct {
 	api        *slack.Client
@@ -56,6 +64,13 @@ func slackError(err error) string {
 // withRetry runs call, waiting out HTTP 429 (Retry-After, RFC 6585) and
 // backing off on 5xx. Every wait honours ctx.
 func (b *Poster) withRetry(ctx context.Context, call func() error) error {
+	return b.retry(ctx, false, call)
+}
+
+// retry is withRetry that, with lost set, also repeats calls whose answer was
+// lost (a timeout, a dropped connection): only for calls that look for their
+// own earlier attempt before they repeat it.
+func (b *Poster) retry(ctx context.Context, lost bool, call func() error) error {
 	backoff := b.backoff
 	for attempt := 1; ; attempt++ {
 		err := call()
@@ -66,9 +81,11 @@ func (b *Poster) withRetry(ctx context.Context, call func() error) error {
 		var rl *slack.RateLimitedError
 		var sc slack.StatusCodeError
 		switch {
+		case ctx.Err() != nil:
+			return err
 		case errors.As(err, &rl):
 			wait = max(rl.RetryAfter, 100*time.Millisecond)
-		case errors.As(err, &sc) && sc.Code >= http.StatusInternalServerError:
+		case errors.As(err, &sc) && sc.Code >= http.StatusInternalServerError, lost && answerLost(err):
 			wait = backoff
 			backoff *= 2
 		default:
@@ -85,6 +102,24 @@ func (b *Poster) withRetry(ctx context.Context, call func() error) error {
 		case <-t.C:
 		}
 	}
+}
+
+// answerLost reports whether err means the request may have reached Slack
+// but its answer did not come back: the client's timeout, a connection
+// closed or reset before or while the answer was read.
+func answerLost(err error) bool {
+	var ue *url.Error
+	var ne net.Error
+	return errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// mayBeStored reports whether a failed chat.postMessage may still have
+// posted its message: Slack's 5xx (it can store the message and then fail)
+// and lost answers. A 429 or an ok:false error was refused before anything
+// was stored.
+func mayBeStored(err error) bool {
+	var sc slack.StatusCodeError
+	return (errors.As(err, &sc) && sc.Code >= http.StatusInternalServerError) || answerLost(err)
 }
 
 // postOptions are the options every post carries: escaped text we built
@@ -105,14 +140,39 @@ func postOptions(m message, threadTS string) []slack.MsgOption {
 }
 
 // post sends m to channel (in threadTS's thread when set) and returns the new
-// message's ts. It joins public channels the bot is not in, and falls back
-// to plain text when Slack rejects the blocks.
-func (b *Poster) post(ctx context.Context, channel, threadTS string, m message, extra ...slack.MsgOption) (string, error) {
+// message's ts, exactly once: it carries the next key of ctx's request
+// (withPostKeys) in its metadata. It joins public channels the bot is not
+// in, and falls back to plain text when Slack rejects the blocks.
+func (b *Poster) post(ctx context.Context, channel, threadTS string, m message) (string, error) {
+	return b.postKeyed(ctx, channel, threadTS, m, nextPostKey(ctx))
+}
+
+// postKeyed is post with its key given. Before it repeats a send that may
+// have been stored (Slack's 5xx, a lost answer) or when k says an earlier
+// attempt may have been, it looks for the message by its key and takes a
+// found one as posted.
+func (b *Poster) postKeyed(ctx context.Context, channel, threadTS string, m message, k postKey) (string, error) {
+	meta := slack.MsgOptionMetadata(slack.SlackMetadata{EventType: k.event, EventPayload: k.payload()})
+	unsure, since := k.maybeStored, k.since
 	send := func(m message) (string, error) {
 		var ts string
-		err := b.withRetry(ctx, func() error {
+		err := b.retry(ctx, true, func() error {
+			if unsure {
+				found, err := b.findPost(ctx, channel, threadTS, k, since)
+				if err != nil || found != "" {
+					ts = found
+					if found != "" {
+						b.log.InfoContext(ctx, "an earlier attempt was posted", "key", k.key, "ts", found)
+					}
+					return err
+				}
+			}
+			sent := time.Now()
 			var err error
-			_, ts, err = b.api.PostMessageContext(ctx, channel, append(postOptions(m, threadTS), extra...)...)
+			_, ts, err = b.api.PostMessageContext(ctx, channel, append(postOptions(m, threadTS), meta)...)
+			if err != nil && !unsure && mayBeStored(err) {
+				unsure, since = true, sent.Add(-clockSkew)
+			}
 			return err
 		})
 		return ts, err
@@ -138,6 +198,131 @@ func (b *Poster) post(ctx context.Context, channel, threadTS string, m message, 
 		return "", fmt.Errorf("post to %s: %w", channel, err)
 	}
 	return ts, nil
+}
+
+// postEvent is the message-metadata event type of the bot's replies
+// (announcements have their own, announcementEvent): its payload's "key"
+// finds a post whose answer was lost
+// (https://docs.slack.dev/messaging/message-metadata).
+const postEvent = "rdnsbot_post"
+
+// postKey names one post so that a repeat finds it.
+type postKey struct {
+	event string         // metadata event_type
+	key   string         // payload "key": unique per post
+	extra map[string]any // further payload fields
+	// maybeStored says an earlier attempt (another replica's, an earlier
+	// scheduler run's) may have posted it: look before the first send,
+	// in the thread's replies since since (zero: all of them).
+	maybeStored bool
+	since       time.Time
+}
+
+func (k postKey) payload() map[string]any {
+	p := make(map[string]any, len(k.extra)+1)
+	maps.Copy(p, k.extra)
+	p["key"] = k.key
+	return p
+}
+
+// postKeys hands out the keys of one request's posts in the order they are
+// made: the request (an event, a slash command's envelope) answered twice,
+// by another replica after a redelivery, names its posts the same way.
+type postKeys struct {
+	base        string
+	redelivered bool
+	at          time.Time // when the request arrived
+	n           atomic.Int64
+}
+
+type postKeysKey struct{}
+
+// withPostKeys makes the posts made with ctx take their keys from request
+// id (an event_id or envelope_id); redelivered says Slack sent it before,
+// so another replica may have answered already.
+func withPostKeys(ctx context.Context, id string, redelivered bool) context.Context {
+	return context.WithValue(ctx, postKeysKey{}, &postKeys{base: id, redelivered: redelivered, at: time.Now()})
+}
+
+// nextPostKey is the key of ctx's next post; without a request (withPostKeys)
+// a random one, which still finds the post when its own answer was lost.
+func nextPostKey(ctx context.Context) postKey {
+	pk, _ := ctx.Value(postKeysKey{}).(*postKeys)
+	if pk == nil || pk.base == "" {
+		return postKey{event: postEvent, key: rand.Text()}
+	}
+	k := postKey{event: postEvent, key: pk.base + "/" + strconv.FormatInt(pk.n.Add(1), 10)}
+	if pk.redelivered {
+		// Slack redelivers within minutes (dedupeTTL covers its retries).
+		k.maybeStored, k.since = true, pk.at.Add(-dedupeTTL)
+	}
+	return k
+}
+
+// clockSkew is how far Slack's clock (message ts values) may be behind ours.
+const clockSkew = time.Minute
+
+// maxLookupPages bounds the pages (of lookupPageSize messages) read to find
+// an earlier attempt: its message is among the latest, and a busy channel
+// must not turn one post into an unbounded scan.
+const (
+	maxLookupPages = 5
+	lookupPageSize = 200
+)
+
+// findPost looks for the message of k in threadTS's replies
+// (conversations.replies) or, for a top-level post, in the channel's
+// history (conversations.history), both since since (zero: a thread's
+// whole history, a channel's last dedupeTTL), and returns its ts or "".
+func (b *Poster) findPost(ctx context.Context, channel, threadTS string, k postKey, since time.Time) (string, error) {
+	oldest := ""
+	if since.IsZero() && threadTS == "" {
+		since = time.Now().Add(-dedupeTTL)
+	}
+	if !since.IsZero() {
+		oldest = strconv.FormatInt(since.Unix(), 10) + ".000000"
+	}
+	match := func(msgs []slack.Message) string {
+		for _, m := range msgs {
+			if m.Metadata.EventType == k.event && m.Metadata.EventPayload["key"] == k.key {
+				return m.Timestamp
+			}
+		}
+		return ""
+	}
+	cursor := ""
+	for range maxLookupPages {
+		// Not retried here: postKeyed's retry repeats the whole look-up.
+		var msgs []slack.Message
+		var next string
+		var err error
+		if threadTS != "" {
+			msgs, _, next, err = b.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+				ChannelID: channel, Timestamp: threadTS, Oldest: oldest, Cursor: cursor, Limit: lookupPageSize, IncludeAllMetadata: true})
+		} else {
+			var resp *slack.GetConversationHistoryResponse
+			resp, err = b.api.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
+				ChannelID: channel, Oldest: oldest, Cursor: cursor, Limit: lookupPageSize, IncludeAllMetadata: true})
+			if err == nil {
+				msgs, next = resp.Messages, resp.ResponseMetaData.NextCursor
+			}
+		}
+		if slackError(err) == "thread_not_found" {
+			return "", nil // no thread, so not our reply in it either
+		}
+		if err != nil {
+			return "", fmt.Errorf("looking for post %s: %w", k.key, err)
+		}
+		if ts := match(msgs); ts != "" {
+			return ts, nil
+		}
+		if next == "" {
+			return "", nil
+		}
+		cursor = next
+	}
+	b.log.WarnContext(ctx, "earlier attempt not found within the pages read", "key", k.key, "pages", maxLookupPages)
+	return "", nil
 }
 
 // maxTextChars is below chat.postMessage's 40,000-character text limit.

@@ -44,7 +44,8 @@
 // other token invalid_auth.
 //
 // auth.test, apps.connections.open, chat.postMessage, chat.postEphemeral, chat.update,
-// conversations.join, conversations.info, conversations.replies, files.info and
+// conversations.join, conversations.info, conversations.replies, conversations.history
+// (top-level messages after oldest, newest first), files.info and
 // views.publish are served with Slack's response shapes and errors; any other method
 // answers unknown_method. Channels (AddChannel) are public, private, DMs or group DMs
 // with a bot membership flag: posting where the bot is not a member gives not_in_channel
@@ -57,7 +58,12 @@
 // # Faults and inspection
 //
 // FailNext makes the next calls of a method fail (HTTP 429 with Retry-After, 5xx, or an
-// ok:false error); SetLatency delays a method. Calls lists every call in order with the
+// ok:false error), or go unanswered (Fault.Hang: accept and never answer, until Unhang;
+// Fault.Drop: close the connection), optionally after the method ran (Fault.Stored:
+// "Slack stored it but answered 500"); SetLatency delays a method. Message ts values
+// are the post's Unix time in microseconds, as Slack's. StallSockets silences the open
+// sockets (no pings, frames or pongs) without closing them, as a dead network path
+// does; Stalled counts them. Calls lists every call in order with the
 // token removed; Messages, Thread, Ephemerals, Views, Responses and Acks show what the
 // bot produced; WaitForMessage, WaitAck, WaitConnected and Wait block on a condition,
 // never on a timer. AddMessage stores a user's message (a thread the bot answers in).

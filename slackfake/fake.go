@@ -101,10 +101,20 @@ func WithRedelivery(d time.Duration) Option {
 // is the response status (429 carries Retry-After, rounded up to whole seconds as Slack
 // sends it); otherwise the call answers 200 with {"ok":false,"error":Error}, Error
 // defaulting to "internal_error".
+//
+// Stored runs the method first, so its effect stays (a posted message is in the
+// channel), and only then fails: Slack stored the message but answered 500, or the
+// answer was lost. Hang accepts the request and never answers, until the client gives up,
+// Unhang is called (then the call is answered as if no fault were set, Stored or not) or
+// the Fake closes. Drop closes the connection without an answer. With Hang or Drop,
+// HTTPStatus and Error are not used.
 type Fault struct {
 	HTTPStatus int
 	RetryAfter time.Duration
 	Error      string
+	Stored     bool
+	Hang       bool
+	Drop       bool
 }
 
 // Call is one Web API call as the fake received it.
@@ -115,9 +125,13 @@ type Call struct {
 	// Body is the request body of JSON-bodied methods (views.publish, apps.connections.open).
 	Body json.RawMessage
 	// Status is the HTTP status answered; Error the Slack error code, "" when ok.
+	// Status is 0 while a call is being answered and for one that got no answer
+	// (Fault.Hang, Fault.Drop).
 	Status int
 	Error  string
-	At     time.Time
+	// Fault is the fault injected into this call, nil if none.
+	Fault *Fault
+	At    time.Time
 }
 
 // Fake is an in-process fake Slack. Create it with Start or New.
@@ -136,8 +150,10 @@ type Fake struct {
 	calls   []Call
 	faults  map[string][]Fault
 	latency map[string]time.Duration
+	unhang  chan struct{} // closed and replaced by Unhang
 
-	seq       int // source of ts values and ids
+	seq       int   // source of ids
+	lastTS    int64 // the latest message ts, in microseconds
 	channels  map[string]*Channel
 	messages  []*Message // every posted or added message, in ts order
 	files     map[string]*File
@@ -147,6 +163,7 @@ type Fake struct {
 	tickets      map[string]bool
 	conns        map[*conn]bool
 	connectCount int
+	stalls       int
 	envelopes    map[string]*envelope
 	// unackedEvents are the events_api envelopes not acked yet, which redeliverLoop
 	// scans on every change; the acked ones, the bulk of a long test, stay out of it.
@@ -176,6 +193,7 @@ func New(opts ...Option) *Fake {
 		cfg:           cfg,
 		done:          make(chan struct{}),
 		changed:       make(chan struct{}),
+		unhang:        make(chan struct{}),
 		faults:        map[string][]Fault{},
 		latency:       map[string]time.Duration{},
 		channels:      map[string]*Channel{},
@@ -240,6 +258,15 @@ func (f *Fake) FailNext(method string, n int, fault Fault) {
 	for range n {
 		f.faults[method] = append(f.faults[method], fault)
 	}
+}
+
+// Unhang releases every call held by a Fault with Hang: each is then answered as if
+// no fault were set.
+func (f *Fake) Unhang() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	close(f.unhang)
+	f.unhang = make(chan struct{})
 }
 
 // SetLatency delays every later call of method by d before it is answered (0 removes it).
@@ -342,12 +369,32 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	params.Del("token") // params is this request's own copy
 
-	call := Call{Method: method, Params: params, Body: body, At: time.Now()}
-	resp := f.answer(r.Context(), method, token, params, body)
-	call.Status, call.Error = resp.status, resp.code
-
+	// The call is recorded when it arrives, so a client that gives up on a hung
+	// call has it counted whether or not the server noticed yet.
 	f.mu.Lock()
-	f.calls = append(f.calls, call)
+	i := len(f.calls)
+	f.calls = append(f.calls, Call{Method: method, Params: params, Body: body, At: time.Now()})
+	f.notifyLocked()
+	f.mu.Unlock()
+
+	resp := f.answer(r.Context(), method, token, params, body, func(fault *Fault) {
+		f.mu.Lock()
+		f.calls[i].Fault = fault
+		f.mu.Unlock()
+	})
+	if resp.drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				_ = c.Close()
+			}
+		}
+		return
+	}
+	if resp.status == 0 {
+		return // hung until the client left or the Fake closed: nobody to answer
+	}
+	f.mu.Lock()
+	f.calls[i].Status, f.calls[i].Error = resp.status, resp.code
 	f.notifyLocked()
 	f.mu.Unlock()
 
@@ -360,10 +407,13 @@ type apiResponse struct {
 	retryAfter time.Duration // sent as Retry-After with a 429
 	fields     map[string]any
 	code       string // Slack error code; "" means ok
+	drop       bool   // close the connection without an answer
 }
 
 // answer runs one call: latency, injected faults, authentication, then the method.
-func (f *Fake) answer(ctx context.Context, method, token string, params url.Values, body []byte) apiResponse {
+// faulted is told which fault, if any, the call got. A zero status means the call
+// was held (Fault.Hang) until its client or the Fake went away.
+func (f *Fake) answer(ctx context.Context, method, token string, params url.Values, body []byte, faulted func(*Fault)) apiResponse {
 	handler, known := apiMethods[method]
 	if !known {
 		return apiResponse{status: http.StatusOK, code: "unknown_method"}
@@ -376,7 +426,9 @@ func (f *Fake) answer(ctx context.Context, method, token string, params url.Valu
 		fault = &q[0]
 		f.faults[method] = q[1:]
 	}
+	unhang := f.unhang
 	f.mu.Unlock()
+	faulted(fault)
 
 	if delay > 0 {
 		select {
@@ -386,15 +438,48 @@ func (f *Fake) answer(ctx context.Context, method, token string, params url.Valu
 		}
 	}
 
-	if fault != nil {
-		resp := apiResponse{status: fault.HTTPStatus, retryAfter: fault.RetryAfter, code: fault.Error}
-		if resp.status == 0 || resp.status == http.StatusOK {
-			resp.status = http.StatusOK
-			resp.code = cmp.Or(resp.code, "internal_error")
+	if fault != nil && fault.Hang && !fault.Stored {
+		if !f.hold(ctx, unhang) {
+			return apiResponse{}
 		}
-		return resp
+		fault = nil
 	}
+	var stored apiResponse
+	if fault == nil || fault.Stored {
+		stored = f.run(handler, method, token, params, body)
+	}
+	switch {
+	case fault == nil:
+		return stored
+	case fault.Drop:
+		return apiResponse{drop: true}
+	case fault.Hang: // stored, then held: the effect stays, the answer waits
+		if f.hold(ctx, unhang) {
+			return stored
+		}
+		return apiResponse{}
+	}
+	resp := apiResponse{status: fault.HTTPStatus, retryAfter: fault.RetryAfter, code: fault.Error}
+	if resp.status == 0 || resp.status == http.StatusOK {
+		resp.status = http.StatusOK
+		resp.code = cmp.Or(resp.code, "internal_error")
+	}
+	return resp
+}
 
+// hold waits until unhang is closed (true), or the client or the Fake goes away.
+func (f *Fake) hold(ctx context.Context, unhang <-chan struct{}) bool {
+	select {
+	case <-unhang:
+		return true
+	case <-ctx.Done():
+	case <-f.done:
+	}
+	return false
+}
+
+// run authenticates the call and runs the method.
+func (f *Fake) run(handler apiMethod, method, token string, params url.Values, body []byte) apiResponse {
 	if code := f.authenticate(method, token); code != "" {
 		return apiResponse{status: http.StatusOK, code: code}
 	}

@@ -3,6 +3,7 @@ package slackfake
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -67,6 +68,7 @@ type conn struct {
 	gone    chan struct{} // closed once the connection is torn down
 	queue   []frame       // guarded by Fake.mu
 	closing bool          // a disconnect is queued; guarded by Fake.mu
+	stalled bool          // StallSockets: write nothing, answer no ping; guarded by Fake.mu
 }
 
 func (c *conn) signal() {
@@ -198,6 +200,37 @@ func (f *Fake) DropConnections() {
 	}
 }
 
+// StallSockets makes every open socket go silent while staying open, as a
+// connection stuck in a dead network path does: no more pings, envelopes or pongs
+// are written (envelopes queued on it go out on the next connection once it is
+// dropped), and what the client writes is still read. Later connections are normal.
+// slack-go notices the missing pings and reconnects; Stalled counts the sockets.
+func (f *Fake) StallSockets() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for c := range f.conns {
+		if !c.stalled {
+			c.stalled = true
+			f.stalls++
+		}
+	}
+	f.notifyLocked()
+}
+
+// Stalled is the number of sockets StallSockets has silenced so far.
+func (f *Fake) Stalled() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stalls
+}
+
+// isStalled reports whether StallSockets silenced c.
+func (f *Fake) isStalled(c *conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return c.stalled
+}
+
 // WaitConnected waits until n connections in all have been opened (each one got its
 // hello), counting reconnections.
 func (f *Fake) WaitConnected(ctx context.Context, n int) error {
@@ -286,6 +319,16 @@ func (f *Fake) serveSocket(w http.ResponseWriter, r *http.Request) {
 func (f *Fake) readLoop(c *conn) {
 	defer f.wg.Done()
 	defer f.dropConn(c)
+	c.ws.SetPingHandler(func(data string) error {
+		if f.isStalled(c) {
+			return nil
+		}
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil // as gorilla's default handler: the close is under way
+		}
+		return err
+	})
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -333,11 +376,17 @@ func (f *Fake) writeLoop(c *conn) {
 		case <-c.gone:
 			return
 		case <-ticker.C:
+			if f.isStalled(c) {
+				continue
+			}
 			if err := ping(); err != nil {
 				c.abort()
 				return
 			}
 		case <-c.wake:
+			if f.isStalled(c) {
+				continue // the frames stay queued and go out on the next connection
+			}
 			if !f.flush(c) {
 				return
 			}

@@ -32,10 +32,10 @@ func newAPI(fake *slackfake.Fake) *slack.Client {
 }
 
 // runBot starts a socketmode client against fake and stops it when the test ends.
-func runBot(t *testing.T, fake *slackfake.Fake) *bot {
+func runBot(t *testing.T, fake *slackfake.Fake, opts ...socketmode.Option) *bot {
 	t.Helper()
 	b := &bot{api: newAPI(fake), requests: make(chan socketmode.Event, 100)}
-	b.client = socketmode.New(b.api)
+	b.client = socketmode.New(b.api, opts...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -276,6 +276,33 @@ func TestReconnects(t *testing.T) {
 				t.Errorf("got envelope %q, want %q", evt.Request.EnvelopeID, envID)
 			}
 		})
+	}
+}
+
+// A stalled socket stays open but goes silent: slack-go's ping watchdog
+// drops it and reconnects, and an envelope queued on the silent socket is
+// delivered on the new one.
+func TestStalledSocketIsReplaced(t *testing.T) {
+	ctx := testContext(t)
+	fake := slackfake.Start(t, slackfake.WithPingInterval(20*time.Millisecond))
+	b := runBot(t, fake, socketmode.OptionPingInterval(200*time.Millisecond))
+	if err := fake.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	fake.StallSockets()
+	envID, _, err := fake.SendEvent(messageEvent("C0GENERAL", "sent while stalled"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	evt := b.next(ctx, t, socketmode.EventTypeEventsAPI)
+	if evt.Request.EnvelopeID != envID {
+		t.Errorf("got envelope %q, want %q", evt.Request.EnvelopeID, envID)
+	}
+	if got := fake.Stalled(); got != 1 {
+		t.Errorf("Stalled() = %d, want 1", got)
 	}
 }
 

@@ -27,6 +27,7 @@ var apiMethods = map[string]apiMethod{
 	"chat.postEphemeral":    postEphemeral,
 	"chat.update":           updateMessage,
 	"conversations.join":    joinConversation,
+	"conversations.history": conversationHistory,
 	"conversations.info":    conversationInfo,
 	"conversations.replies": conversationReplies,
 	"files.info":            fileInfo,
@@ -220,7 +221,8 @@ func conversationInfo(f *Fake, p url.Values, _ []byte) (map[string]any, string) 
 	return map[string]any{"channel": c.json()}, ""
 }
 
-// https://docs.slack.dev/reference/methods/conversations.replies
+// https://docs.slack.dev/reference/methods/conversations.replies: the parent, then
+// the replies (after oldest when given), paged by cursor.
 func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -232,33 +234,73 @@ func conversationReplies(f *Fake, p url.Values, _ []byte) (map[string]any, strin
 	if len(thread) == 0 {
 		return nil, "thread_not_found"
 	}
-	withMetadata, _ := strconv.ParseBool(p.Get("include_all_metadata")) // false unless a valid true
-	start, _ := strconv.Atoi(p.Get("cursor"))
-	limit, _ := strconv.Atoi(p.Get("limit"))
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
-	}
-	start = min(max(start, 0), len(thread))
-	end := min(start+limit, len(thread))
-
 	replies := len(thread)
 	if thread[0].TS == ts {
 		replies-- // the parent is not its own reply
 	}
-	msgs := make([]map[string]any, 0, end-start)
-	for _, m := range thread[start:end] {
+	if oldest := p.Get("oldest"); oldest != "" {
+		// Replies after oldest (exclusive unless inclusive is set); the parent stays.
+		inclusive, _ := strconv.ParseBool(p.Get("inclusive"))
+		thread = slices.DeleteFunc(thread, func(m *Message) bool {
+			c := compareTS(m.TS, oldest)
+			return m.TS != ts && (c < 0 || (c == 0 && !inclusive))
+		})
+	}
+	withMetadata, _ := strconv.ParseBool(p.Get("include_all_metadata")) // false unless a valid true
+	return messagePage(p, thread, 1000, 1000, func(m *Message) map[string]any {
 		count := 0
 		if m.TS == ts {
 			count = replies
 		}
-		msgs = append(msgs, m.json(f, withMetadata, count))
+		return m.json(f, withMetadata, count)
+	}), ""
+}
+
+// messagePage is the page of msgs that p's cursor and limit (default
+// defaultLimit, at most maxLimit) ask for, as conversations.* answer it.
+func messagePage(p url.Values, msgs []*Message, defaultLimit, maxLimit int, object func(*Message) map[string]any) map[string]any {
+	start, _ := strconv.Atoi(p.Get("cursor"))
+	limit, _ := strconv.Atoi(p.Get("limit"))
+	if limit <= 0 || limit > maxLimit {
+		limit = defaultLimit
 	}
-	out := map[string]any{"messages": msgs, "has_more": end < len(thread)}
-	if end < len(thread) {
+	start = min(max(start, 0), len(msgs))
+	end := min(start+limit, len(msgs))
+	page := make([]map[string]any, 0, end-start)
+	for _, m := range msgs[start:end] {
+		page = append(page, object(m))
+	}
+	out := map[string]any{"messages": page, "has_more": end < len(msgs)}
+	if end < len(msgs) {
 		// The cursor is opaque to clients; an offset is enough for a fake.
 		out["response_metadata"] = map[string]any{"next_cursor": strconv.Itoa(end)}
 	}
-	return out, ""
+	return out
+}
+
+// https://docs.slack.dev/reference/methods/conversations.history: the channel's
+// top-level messages (thread replies only when broadcast), newest first, between
+// oldest and latest (both exclusive unless inclusive is set), paged by cursor.
+func conversationHistory(f *Fake, p url.Values, _ []byte) (map[string]any, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	channel := p.Get("channel")
+	if code := f.postErrorLocked(channel); code != "" {
+		return nil, code
+	}
+	oldest, latest := p.Get("oldest"), p.Get("latest")
+	inclusive, _ := strconv.ParseBool(p.Get("inclusive"))
+	after := func(ts, bound string) bool {
+		c := compareTS(ts, bound)
+		return c > 0 || (inclusive && c == 0)
+	}
+	msgs := f.selectLocked(func(m *Message) bool {
+		return m.Channel == channel && !m.Ephemeral && (m.ThreadTS == "" || m.ThreadTS == m.TS || m.ReplyBroadcast) &&
+			(oldest == "" || after(m.TS, oldest)) && (latest == "" || after(latest, m.TS))
+	})
+	slices.Reverse(msgs)
+	withMetadata, _ := strconv.ParseBool(p.Get("include_all_metadata"))
+	return messagePage(p, msgs, 100, 999, func(m *Message) map[string]any { return m.json(f, withMetadata, 0) }), ""
 }
 
 // https://docs.slack.dev/reference/methods/files.info

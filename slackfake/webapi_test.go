@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,7 @@ func TestPostMessageStoresMessage(t *testing.T) {
 	api := newAPI(fake)
 
 	section := slack.NewSectionBlock(slack.NewTextBlockObject("mrkdwn", "*no PTR*", false, true), nil, nil)
+	start := time.Now()
 	meta := slack.SlackMetadata{EventType: "rdns_announce", EventPayload: map[string]any{"ip": "203.0.113.5"}}
 	_, parent, err := api.PostMessage("C0GENERAL", slack.MsgOptionText("summary", false))
 	if err != nil {
@@ -93,8 +95,9 @@ func TestPostMessageStoresMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if parent != "1700000000.000100" || reply <= parent {
-		t.Errorf("ts %q then %q, want 1700000000.000100 then a larger one", parent, reply)
+	before := strconv.FormatInt(start.Unix(), 10)
+	if len(parent) != len("1764590000.123456") || parent < before || reply <= parent {
+		t.Errorf("ts %q then %q, want seconds.micros from %s on, then a larger one", parent, reply, before)
 	}
 
 	msgs := fake.Messages("C0GENERAL")
@@ -454,5 +457,102 @@ func TestMessagesInTSOrder(t *testing.T) {
 	msgs := fake.Messages("C0GENERAL")
 	if len(msgs) != 2 || msgs[0].Text != "earlier" || msgs[1].TS != later.TS {
 		t.Errorf("messages = %+v, want earlier (a shorter ts) first", msgs)
+	}
+}
+
+// The faults of a call that may or may not have reached Slack: stored then
+// failed, held without an answer, dropped without one.
+func TestStoredHungAndDroppedCalls(t *testing.T) {
+	fake := slackfake.Start(t)
+	fake.AddChannel(slackfake.Channel{ID: "C0GENERAL", Type: slackfake.Public, BotMember: true})
+	quick := slack.New(fake.BotToken(), slack.OptionAPIURL(fake.APIURL()),
+		slack.OptionHTTPClient(&http.Client{Timeout: 300 * time.Millisecond}))
+	post := func(text string) error {
+		_, _, err := quick.PostMessage("C0GENERAL", slack.MsgOptionText(text, false))
+		return err
+	}
+	for _, tc := range []struct {
+		name   string
+		fault  slackfake.Fault
+		stored bool
+		status int
+	}{
+		{"stored then 500", slackfake.Fault{Stored: true, HTTPStatus: http.StatusInternalServerError}, true, 500},
+		{"stored then 503", slackfake.Fault{Stored: true, HTTPStatus: http.StatusServiceUnavailable}, true, 503},
+		{"stored then hung", slackfake.Fault{Stored: true, Hang: true}, true, 0},
+		{"stored then dropped", slackfake.Fault{Stored: true, Drop: true}, true, 0},
+		{"hung", slackfake.Fault{Hang: true}, false, 0},
+		{"dropped", slackfake.Fault{Drop: true}, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(fake.Messages("C0GENERAL"))
+			fake.FailNext("chat.postMessage", 1, tc.fault)
+			if err := post(tc.name); err == nil {
+				t.Fatal("the post succeeded")
+			}
+			if got := len(fake.Messages("C0GENERAL")) - before; got != map[bool]int{true: 1, false: 0}[tc.stored] {
+				t.Errorf("%d messages stored, stored=%v", got, tc.stored)
+			}
+			calls := fake.CallsTo("chat.postMessage")
+			last := calls[len(calls)-1]
+			if last.Fault == nil || *last.Fault != tc.fault || last.Status != tc.status {
+				t.Errorf("recorded call: fault %+v status %d, want %+v and %d", last.Fault, last.Status, tc.fault, tc.status)
+			}
+		})
+	}
+}
+
+func TestUnhangAnswersHeldCalls(t *testing.T) {
+	ctx := testContext(t)
+	fake := slackfake.Start(t)
+	fake.FailNext("auth.test", 1, slackfake.Fault{Hang: true})
+	done := make(chan error, 1)
+	go func() { _, err := newAPI(fake).AuthTestContext(ctx); done <- err }()
+	if err := fake.Wait(ctx, func() bool { return len(fake.CallsTo("auth.test")) == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	fake.Unhang()
+	if err := <-done; err != nil {
+		t.Errorf("released auth.test: %v", err)
+	}
+	if c := fake.CallsTo("auth.test")[0]; c.Status != http.StatusOK || c.Fault == nil || !c.Fault.Hang {
+		t.Errorf("recorded %+v", c)
+	}
+}
+
+func TestConversationsHistory(t *testing.T) {
+	fake := slackfake.Start(t)
+	fake.AddChannel(slackfake.Channel{ID: "C0GENERAL", Type: slackfake.Public, BotMember: true})
+	api := newAPI(fake)
+	old := fake.AddMessage(slackfake.Message{Channel: "C0GENERAL", User: "U0ALICE", Text: "old", TS: "1600000000.000100"})
+	var posted []string
+	for _, text := range []string{"one", "two", "three"} {
+		_, ts, err := api.PostMessage("C0GENERAL", slack.MsgOptionText(text, false),
+			slack.MsgOptionMetadata(slack.SlackMetadata{EventType: "e", EventPayload: map[string]any{"key": text}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		posted = append(posted, ts)
+	}
+	if _, _, err := api.PostMessage("C0GENERAL", slack.MsgOptionText("reply", false), slack.MsgOptionTS(posted[0])); err != nil {
+		t.Fatal(err)
+	}
+	params := &slack.GetConversationHistoryParameters{ChannelID: "C0GENERAL", Oldest: old.TS, Limit: 2, IncludeAllMetadata: true}
+	var keys []any
+	for {
+		resp, err := api.GetConversationHistory(params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range resp.Messages {
+			keys = append(keys, m.Metadata.EventPayload["key"])
+		}
+		if !resp.HasMore {
+			break
+		}
+		params.Cursor = resp.ResponseMetaData.NextCursor
+	}
+	if want := []any{"three", "two", "one"}; !slices.Equal(keys, want) {
+		t.Errorf("history after %s: keys %v, want %v (newest first, no replies, not the older message)", old.TS, keys, want)
 	}
 }

@@ -82,7 +82,7 @@ func (f *Fake) postErrorLocked(channelID string) string {
 func (c Channel) json() map[string]any {
 	out := map[string]any{
 		"id":          c.ID,
-		"created":     1700000000, // the fake's epoch, as in message ts values
+		"created":     1700000000, // a fixed creation time, before any message
 		"is_channel":  c.Type == Public || c.Type == Private,
 		"is_group":    c.Type == Private,
 		"is_im":       c.Type == IM,
@@ -158,11 +158,14 @@ func (f *Fake) SendUserMessage(m Message) (Message, string, error) {
 	return m, envelopeID, err
 }
 
-// newTSLocked returns a new, increasing message ts: "1700000000.000100", then
-// "1700000000.000200", and so on.
+// newTSLocked returns a new message ts: as Slack's, the time of the post in Unix
+// seconds and microseconds ("1764590000.123456"), made unique and increasing by
+// taking the next microsecond when the clock has not moved. Clients may then ask
+// conversations.history for what came after a moment they know.
 func (f *Fake) newTSLocked() string {
-	n := f.nextSeqLocked()
-	return fmt.Sprintf("%d.%06d", 1700000000+n/10000, (n%10000)*100)
+	us := max(time.Now().UnixMicro(), f.lastTS+1)
+	f.lastTS = us
+	return fmt.Sprintf("%d.%06d", us/1e6, us%1e6)
 }
 
 // Messages returns the messages of a channel, thread replies included and ephemeral

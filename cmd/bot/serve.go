@@ -42,6 +42,7 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 	redis.SetLogger(redisLogger{log.With("pkg", "go-redis")})
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("stopped", "err", err)
+		fmt.Fprintf(stderr, "bot: %v\n", err) // the last line, in words, for whoever reads why it exited
 		return 1
 	}
 	log.Info("stopped")
@@ -63,8 +64,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer st.Close()
 
+	// Every Web API call is bounded: a Slack that accepts the connection and
+	// never answers must not hang the bot.
 	api := slack.New(cfg.BotToken.Reveal(), slack.OptionAppLevelToken(cfg.AppToken.Reveal()), slack.OptionAPIURL(cfg.APIURL),
-		slack.OptionHTTPClient(&http.Client{Transport: m.SlackTransport(nil)}))
+		slack.OptionHTTPClient(&http.Client{Timeout: cfg.SlackTimeout, Transport: m.SlackTransport(nil)}))
 	poster := handlers.NewPoster(api, log, m)
 	sched, err := watch.New(watch.Config{
 		Store: st, Checker: diag, Announcer: handlers.NewAnnouncer(poster), Observer: m,
@@ -87,6 +90,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		BounceChannels: cfg.BounceChannels,
 		Deliveries:     st,
 		Watches:        sched,
+		Slack: handlers.SlackLimits{Attempts: cfg.SlackStartupAttempts, Handshake: cfg.SlackTimeout,
+			PingTimeout: cfg.SlackPingTimeout},
 	})
 
 	var background sync.WaitGroup
@@ -120,6 +125,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer context.AfterFunc(ctx, func() { log.Info("stopping", "reason", context.Cause(ctx).Error()) })()
 	err = bot.Run(ctx)
 	stopSched()
+	if down, ok := errors.AsType[*handlers.UnreachableError](err); ok {
+		return fmt.Errorf("Slack API %s did not answer: %w", cfg.APIURL, down)
+	}
 	return err
 }
 

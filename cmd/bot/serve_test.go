@@ -379,3 +379,40 @@ func TestServeFailsWhenHTTPAddrIsTaken(t *testing.T) {
 		t.Errorf("exit %d, stderr %s", cmd.ProcessState.ExitCode(), stderr.String())
 	}
 }
+
+// TestServeExitsWhenSlackDoesNotAnswer: a Slack API that accepts the
+// connection and never answers auth.test makes the bot give up after
+// SLACK_STARTUP_ATTEMPTS tries, exit 1 and say which API did not answer.
+func TestServeExitsWhenSlackDoesNotAnswer(t *testing.T) {
+	fake := slackfake.Start(t)
+	fake.FailNext("auth.test", 100, slackfake.Fault{Hang: true})
+	g := dnstest.Start(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Second)
+	defer cancel()
+	bot := startBot(t, ctx, append(os.Environ(),
+		"SLACK_APP_TOKEN="+fake.AppToken(), "SLACK_BOT_TOKEN="+fake.BotToken(), "SLACK_API_URL="+fake.APIURL(),
+		"DNS_RESOLVER="+g[0].Addr(), "SLACK_TIMEOUT=200ms", "SLACK_STARTUP_ATTEMPTS=3"))
+	select {
+	case err := <-bot.exited:
+		if code := bot.cmd.ProcessState.ExitCode(); err == nil || code != 1 {
+			t.Errorf("exit code %d (%v), want 1", code, err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the bot hung on a Slack API that does not answer")
+	}
+	logs := bot.logs.String()
+	if want := "bot: Slack API " + fake.APIURL() + " did not answer: auth.test: no answer in 3 attempts"; !strings.Contains(logs, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, logs)
+	}
+	if n := strings.Count(logs, `"msg":"slack auth.test did not answer, retrying"`); n != 2 {
+		t.Errorf("%d retries logged, want 2", n)
+	}
+	if n := len(fake.CallsTo("auth.test")); n != 3 {
+		t.Errorf("%d auth.test calls, want 3", n)
+	}
+	for _, secret := range []string{fake.AppToken(), fake.BotToken()} {
+		if strings.Contains(logs, secret) {
+			t.Error("stderr leaks a token")
+		}
+	}
+}

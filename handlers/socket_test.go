@@ -1,0 +1,108 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/rdnsbot/rdnsbot/slackfake"
+)
+
+// A socket that stays open but goes silent (no pings, no frames) is
+// replaced: the bot is not ready meanwhile, and the envelope Slack queued
+// on the dead socket is answered on the new one.
+func TestStalledSocketIsReconnected(t *testing.T) {
+	h := startHarness(t, withConfig(func(c *Config) { c.Slack.PingTimeout = 500 * time.Millisecond }))
+	// Hold the reconnection's apps.connections.open, so that the time
+	// without a socket can be seen.
+	h.fake.FailNext("apps.connections.open", 1, slackfake.Fault{Hang: true})
+	h.fake.StallSockets()
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	if err := h.fake.Wait(h.ctx(), func() bool { return len(h.fake.CallsTo("apps.connections.open")) == 2 }); err != nil {
+		t.Fatalf("the stalled socket was not replaced: %v", err)
+	}
+	if err := waitFor(h.ctx(), func() bool { return !h.bot.Ready() }); err != nil {
+		t.Fatal("the bot stayed ready without a live socket")
+	}
+	h.fake.Unhang()
+	h.waitConnected(2)
+	h.ack(env)
+	h.waitMessage("summary after the stall", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+	if n := h.fake.Stalled(); n != 1 {
+		t.Errorf("%d sockets stalled, want 1", n)
+	}
+}
+
+// Once the bot ran, a socket that cannot be reopened at once is retried
+// beyond the start-up bound: the bot keeps running and reconnects.
+func TestLostSocketIsReopenedBeyondTheStartupBound(t *testing.T) {
+	h := startHarness(t, withConfig(func(c *Config) { c.Slack.Attempts = 2 }))
+	h.fake.FailNext("apps.connections.open", 3, slackfake.Fault{HTTPStatus: http.StatusServiceUnavailable})
+	h.fake.DropConnections()
+	h.waitConnected(2)
+	if n := len(h.fake.CallsTo("apps.connections.open")); n != 5 {
+		t.Errorf("%d apps.connections.open calls, want 5 (1 at start, 3 failed, 1 ok)", n)
+	}
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+}
+
+// runAlone runs a bot on fake with limits and returns Run's error.
+func runAlone(t *testing.T, fake *slackfake.Fake, limits SlackLimits) error {
+	t.Helper()
+	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()),
+		slack.OptionHTTPClient(&http.Client{Timeout: 200 * time.Millisecond}))
+	b := New(NewPoster(api, nil, nil), nil, Config{Workers: 1, Slack: limits})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	return b.Run(ctx)
+}
+
+func TestSlackThatDoesNotAnswerEndsRun(t *testing.T) {
+	limits := SlackLimits{Attempts: 3, Backoff: time.Millisecond}
+	for _, tc := range []struct {
+		name, method string
+		fault        slackfake.Fault
+	}{
+		{"auth.test hangs", "auth.test", slackfake.Fault{Hang: true}},
+		{"auth.test 503", "auth.test", slackfake.Fault{HTTPStatus: http.StatusServiceUnavailable}},
+		{"auth.test dropped", "auth.test", slackfake.Fault{Drop: true}},
+		{"apps.connections.open hangs", "apps.connections.open", slackfake.Fault{Hang: true}},
+		{"apps.connections.open 502", "apps.connections.open", slackfake.Fault{HTTPStatus: http.StatusBadGateway}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := slackfake.Start(t)
+			fake.FailNext(tc.method, 100, tc.fault)
+			err := runAlone(t, fake, limits)
+			var down *UnreachableError
+			if !errors.As(err, &down) || down.Method != tc.method || down.Attempts != limits.Attempts {
+				t.Fatalf("Run: %v, want an UnreachableError for %s after %d attempts", err, tc.method, limits.Attempts)
+			}
+			if n := len(fake.CallsTo(tc.method)); n != limits.Attempts {
+				t.Errorf("%d %s calls, want %d", n, tc.method, limits.Attempts)
+			}
+			if strings.Contains(err.Error(), fake.BotToken()) || strings.Contains(err.Error(), fake.AppToken()) {
+				t.Errorf("the error names a token: %v", err)
+			}
+		})
+	}
+}
+
+// A refusal is final: a wrong token is not retried.
+func TestRefusedAuthIsNotRetried(t *testing.T) {
+	fake := slackfake.Start(t)
+	fake.FailNext("auth.test", 100, slackfake.Fault{Error: "invalid_auth"})
+	err := runAlone(t, fake, SlackLimits{Attempts: 3, Backoff: time.Millisecond})
+	var down *UnreachableError
+	if err == nil || errors.As(err, &down) || slackError(err) != "invalid_auth" {
+		t.Errorf("Run: %v, want invalid_auth at once", err)
+	}
+	if n := len(fake.CallsTo("auth.test")); n != 1 {
+		t.Errorf("%d auth.test calls, want 1", n)
+	}
+}
