@@ -46,6 +46,7 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 		b.enqueue(withLogAttrs(ctx, "ip", ip.String(), "thread", thread, "action", action), "button", func(ctx context.Context) {
 			switch action {
 			case actionRecheck:
+				o.fresh = true
 				b.check(ctx, o, []string{ip.String()}, strings.TrimSpace(mention(o.user)+"rechecked:"))
 			case actionWatch, actionKeepWatching:
 				b.check(ctx, o, []string{ip.String()}, "")
