@@ -140,7 +140,7 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 		frames:  newFrameClock(),
 		seen:    newDedupe(dedupeTTL),
 		jobs:    make(chan job, cfg.QueueSize),
-		notices: make(chan job, cfg.QueueSize),
+		notices: make(chan job, noticeQueue),
 	}
 	b.metrics.GaugeFunc("rdnsbot_work_queue_depth", "Jobs waiting for a worker.", func() float64 { return float64(len(b.jobs)) })
 	if len(cfg.BounceChannels) > 0 {
@@ -269,19 +269,34 @@ func (b *Bot) enqueue(ctx context.Context, name string, run func(ctx context.Con
 const DefaultFileBytesBudget = 128 << 20
 
 // noticeWorkers post the refusal notices: posting is quick, and a few keep
-// up with a queue's worth of refusals.
+// up with a burst of refusals.
 const noticeWorkers = 2
 
-// enqueueOrTell enqueues run; when the queue is full, a notice job tells
-// the user in thread instead, if tell (run on a notice worker) finds the
-// request worth an answer: a message that is not a bounce gets none. Only
-// when the notices are full too is the request lost, counted and logged.
-func (b *Bot) enqueueOrTell(ctx context.Context, name string, run, tell func(ctx context.Context)) {
+// noticeQueue bounds the refusal notices waiting to be posted. A notice
+// holds where to answer, not the request, so thousands cost little.
+const noticeQueue = 4096
+
+// enqueueOrTell enqueues run; when the queue is full, it asks tell (on the
+// event loop, so it must be cheap) where the user should hear of it, and a
+// notice job says so there: a message that is not a bounce gets no answer,
+// as when the bot has room. Only when the notices are full too is the
+// request lost, counted and logged.
+func (b *Bot) enqueueOrTell(ctx context.Context, name, eventID string, run func(ctx context.Context), tell func() (origin, bool)) {
 	if b.enqueue(ctx, name, run) {
 		return
 	}
+	o, worth := tell()
+	if !worth {
+		return
+	}
+	notice := func(ctx context.Context) {
+		if b.firstDelivery(ctx, eventID) {
+			b.metrics.Refusals.WithLabelValues("queue_full", "thread").Inc()
+			b.reply(ctx, o, textMessage(":hourglass: I am overloaded right now and could not check this; please try again in a minute."))
+		}
+	}
 	select {
-	case b.notices <- job{name: name + " refused", ctx: ctx, run: tell}:
+	case b.notices <- job{name: name + " refused", ctx: ctx, run: notice}:
 	default:
 		b.metrics.Refusals.WithLabelValues("queue_full", "lost").Inc()
 		b.log.ErrorContext(ctx, "work and notice queues full, request lost", "job", name)

@@ -57,6 +57,7 @@ type setup struct {
 	maxAge time.Duration // the scheduler's WATCH_MAX_AGE, default 72h
 	caps   watch.Caps
 	log    *slog.Logger
+	diag   func(*diagnose.Config)
 }
 
 type harnessOption func(*setup)
@@ -71,6 +72,9 @@ func withCaps(c watch.Caps) harnessOption { return func(s *setup) { s.caps = c }
 
 // withLog logs to log instead of the test's log.
 func withLog(log *slog.Logger) harnessOption { return func(s *setup) { s.log = log } }
+
+// withDiagnose changes the diagnoser's configuration.
+func withDiagnose(f func(*diagnose.Config)) harnessOption { return func(s *setup) { s.diag = f } }
 
 // withMaxAge ends watches after d.
 func withMaxAge(d time.Duration) harnessOption { return func(s *setup) { s.maxAge = d } }
@@ -95,17 +99,21 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	g[0].SetFault("8.10.200.84.in-addr.arpa.", 0, dnstest.Fault{Drop: true})
-	diag, err := diagnose.New(diagnose.Config{Resolver: g[0].Addr(), AuthorityPort: g.Port(), Timeout: 2 * time.Second, QueryTimeout: 200 * time.Millisecond})
+	su := setup{cfg: Config{Workers: 4}, log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, o := range opts {
+		o(&su)
+	}
+	dc := diagnose.Config{Resolver: g[0].Addr(), AuthorityPort: g.Port(), Timeout: 2 * time.Second, QueryTimeout: 200 * time.Millisecond}
+	if su.diag != nil {
+		su.diag(&dc)
+	}
+	diag, err := diagnose.New(dc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := metrics.New()
 	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()),
 		slack.OptionHTTPClient(&http.Client{Transport: m.SlackTransport(nil)}))
-	su := setup{cfg: Config{Workers: 4}, log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	for _, o := range opts {
-		o(&su)
-	}
 	log := su.log
 	h := &harness{t: t, fake: fake, dns: g, diag: diag, jobs: make(chan string, 1024), store: su.store, metrics: m}
 	// Bottom up, as cmd/bot wires them: poster, announcer, scheduler, bot.

@@ -112,30 +112,22 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 			return
 		}
 		if b.wantsMessage(&ev) {
-			b.enqueueOrTell(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "bounce", func(ctx context.Context) {
+			b.enqueueOrTell(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "bounce", cb.EventID, func(ctx context.Context) {
 				if b.firstDelivery(ctx, cb.EventID) {
 					b.handleMessage(ctx, &ev)
 				}
-			}, func(ctx context.Context) {
-				if mayBeBounce(&ev) && b.firstDelivery(ctx, cb.EventID) {
-					b.tellBusy(ctx, &ev)
-				}
-			})
+			}, func() (origin, bool) { return ev.busyOrigin(), mayBeBounce(&ev) })
 		}
 	case "app_mention":
 		var ev messageEvent
 		if err := json.Unmarshal(cb.Event, &ev); err != nil || b.isSelf(&ev) {
 			return
 		}
-		b.enqueueOrTell(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "mention", func(ctx context.Context) {
+		b.enqueueOrTell(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "mention", cb.EventID, func(ctx context.Context) {
 			if b.firstDelivery(ctx, cb.EventID) {
 				b.handleMention(ctx, &ev)
 			}
-		}, func(ctx context.Context) {
-			if b.firstDelivery(ctx, cb.EventID) {
-				b.tellBusy(ctx, &ev)
-			}
-		})
+		}, func() (origin, bool) { return ev.busyOrigin(), true })
 	case "app_home_opened":
 		var ev struct {
 			User string `json:"user"`
@@ -196,9 +188,7 @@ func mayBeBounce(ev *messageEvent) bool {
 	return false
 }
 
-// tellBusy answers in ev's thread that the bot had no room for it.
-func (b *Bot) tellBusy(ctx context.Context, ev *messageEvent) {
-	b.metrics.Refusals.WithLabelValues("queue_full", "thread").Inc()
-	b.reply(ctx, origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread()},
-		textMessage(":hourglass: I am overloaded right now and could not check this; please try again in a minute."))
+// busyOrigin is where the bot says it had no room for ev: its thread.
+func (ev *messageEvent) busyOrigin() origin {
+	return origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread()}
 }
