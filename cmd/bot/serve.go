@@ -53,7 +53,8 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	m := metrics.New()
 	diag, err := diagnose.New(diagnose.Config{Resolver: cfg.DNSResolver, Timeout: cfg.DNSTimeout,
-		AuthorityPort: cfg.DNSAuthorityPort, QueryObserver: m.Query})
+		AuthorityPort: cfg.DNSAuthorityPort, QueryObserver: m.Query,
+		Reuse: cfg.DiagnosisReuse})
 	if err != nil {
 		return fmt.Errorf("diagnose: %w", err)
 	}
@@ -87,6 +88,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		BounceChannels: cfg.BounceChannels,
 		Deliveries:     st,
 		Watches:        sched,
+		// Load (issue 9): FILE_BYTES_BUDGET.
+		FileBytesBudget: int64(cfg.FileBytesBudget),
 	})
 
 	var background sync.WaitGroup
