@@ -15,13 +15,8 @@ import (
 	"github.com/rdnsbot/rdnsbot/dnstest"
 )
 
-// TestDiagnoseTargetsSharesAddresses: ten host names on the same two
-// addresses send each address's questions once; a target given twice is
-// diagnosed once; results keep the target order and name their own target;
-// an unusable target is reported without stopping the others.
-func TestDiagnoseTargetsSharesAddresses(t *testing.T) {
-	var zone strings.Builder
-	zone.WriteString(`
+// batchZones are example.net (the name server) and example.com, empty.
+const batchZones = `
 $ORIGIN example.net.
 $TTL 300
 @	SOA	ns1.example.net. hostmaster.example.net. 1 3600 600 86400 60
@@ -30,7 +25,15 @@ ns1	A	127.0.0.2
 $ORIGIN example.com.
 @	SOA	ns1.example.net. hostmaster.example.com. 1 3600 600 86400 60
 @	NS	ns1.example.net.
-`)
+`
+
+// TestDiagnoseTargetsSharesAddresses: ten host names on the same two
+// addresses send each address's questions once; a target given twice is
+// diagnosed once; results keep the target order and name their own target;
+// an unusable target is reported without stopping the others.
+func TestDiagnoseTargetsSharesAddresses(t *testing.T) {
+	var zone strings.Builder
+	zone.WriteString(batchZones)
 	const hosts = 10
 	for i := range hosts {
 		fmt.Fprintf(&zone, "h%d\tA\t203.0.113.5\nh%d\tA\t203.0.113.6\n", i, i)
@@ -92,16 +95,7 @@ $ORIGIN example.com.
 func coalesceWorld(t *testing.T) dnstest.Group {
 	t.Helper()
 	var zone strings.Builder
-	zone.WriteString(`
-$ORIGIN example.net.
-$TTL 300
-@	SOA	ns1.example.net. hostmaster.example.net. 1 3600 600 86400 60
-@	NS	ns1
-ns1	A	127.0.0.2
-$ORIGIN example.com.
-@	SOA	ns1.example.net. hostmaster.example.com. 1 3600 600 86400 60
-@	NS	ns1.example.net.
-mail	A	203.0.113.5
+	zone.WriteString(batchZones + `mail	A	203.0.113.5
 h0	A	203.0.113.5
 h1	A	203.0.113.5
 h2	A	203.0.113.5
