@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/slackfake"
@@ -46,7 +49,7 @@ func TestSlashCommandOnSharedAddresses(t *testing.T) {
 	}
 	ptrs := map[string]int{}
 	for _, q := range h.dns[0].Queries() {
-		if strings.HasSuffix(q.Name, ".40.200.84.in-addr.arpa.") && q.Type == 12 { // PTR
+		if strings.HasSuffix(q.Name, ".40.200.84.in-addr.arpa.") && q.Type == dns.TypePTR {
 			ptrs[q.Name]++
 		}
 	}
@@ -86,5 +89,42 @@ func TestSlashCommandOnSharedAddresses(t *testing.T) {
 		if n := strings.Count(all.String(), fmt.Sprintf("*84.200.40.%d*", a)); n != 1 {
 			t.Errorf("84.200.40.%d reported %d times, want once:\n%s", a, n, all.String())
 		}
+	}
+}
+
+// TestRepeatReusesRecheckAsks: a repeated /rdns within DIAGNOSIS_REUSE is
+// answered from the first diagnosis (no PTR question, counted as reused,
+// not as a diagnosis); "Recheck now" always asks DNS.
+func TestRepeatReusesRecheckAsks(t *testing.T) {
+	h := startHarness(t, withDiagnose(func(c *diagnose.Config) { c.Reuse = time.Hour }))
+	const rev = "5.10.200.84.in-addr.arpa."
+	ptrs := func() int {
+		n := 0
+		for _, q := range h.dns[0].Queries() {
+			if q.Name == rev && q.Type == dns.TypePTR {
+				n++
+			}
+		}
+		return n
+	}
+	for i, want := range []struct{ ptrs, diagnoses, reused float64 }{{1, 1, 0}, {1, 1, 1}} {
+		env, err := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.ack(env)
+		h.waitJob("command")
+		if got := [3]float64{float64(ptrs()), counterSum(t, h, "rdnsbot_diagnoses_total"), counterValue(t, h.metrics.DiagnosesReused)}; got != [3]float64{want.ptrs, want.diagnoses, want.reused} {
+			t.Errorf("request %d: PTR queries, diagnoses, reused = %v, want %v", i+1, got, want)
+		}
+	}
+	thread := h.botPosts(chanOps)[0].TS
+	if _, err := h.fake.SendBlockAction(slackfake.BlockAction{UserID: userAlice, ChannelID: chanOps, MessageTS: thread,
+		ActionID: actionRecheck, Value: "84.200.10.5", Text: "Recheck now"}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitJob("button")
+	if ptrs() != 2 || counterSum(t, h, "rdnsbot_diagnoses_total") != 2 {
+		t.Errorf("Recheck now: %d PTR queries, %v diagnoses in all; want 2 and 2 (a recheck asks DNS)", ptrs(), counterSum(t, h, "rdnsbot_diagnoses_total"))
 	}
 }
