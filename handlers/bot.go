@@ -35,7 +35,9 @@ type Diagnoser interface {
 type Config struct {
 	// Workers bounds concurrent handling (diagnoses, posts); default 16.
 	Workers int
-	// QueueSize bounds jobs waiting for a worker; default 1024.
+	// QueueSize bounds jobs waiting for a worker, the backlog answered
+	// later; default 1024. A request that finds it full is told so (in the
+	// ack, or in its thread), never dropped in silence.
 	QueueSize int
 	// BounceChannels limits bounce reading to these channel IDs; empty means
 	// every channel the bot is in.

@@ -56,18 +56,19 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 		r, err := b.files.read(ctx, &ev.Files[i])
 		if err != nil {
 			b.log.WarnContext(ctx, "reading bounce file", "file", ev.Files[i].ID, "err", err)
-			if m, ok := refusalMessage(err); ok {
+			if m, reason := refusalMessage(err); reason != "" {
+				b.metrics.Refusals.WithLabelValues(reason, "thread").Inc()
 				refused = append(refused, m)
 			}
 			continue
 		}
 		consider(r)
 	}
+	// An upload refused unread may be a bounce: never pass it over in silence.
+	for _, m := range refused {
+		b.reply(ctx, o, m)
+	}
 	if len(found) == 0 {
-		// An upload refused unread may be a bounce: never pass it over in silence.
-		for _, m := range refused {
-			b.reply(ctx, o, m)
-		}
 		return len(refused) > 0
 	}
 	b.metrics.BouncesFound.Inc()

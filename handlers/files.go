@@ -175,13 +175,14 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 }
 
 // refusalMessage is the reply to an upload the bot would not read, and
-// whether err is such a refusal: too large, or too many at once.
-func refusalMessage(err error) (message, bool) {
+// why (the reason label of rdnsbot_refusals_total), "" when err is no
+// refusal.
+func refusalMessage(err error) (m message, reason string) {
 	switch {
 	case errors.Is(err, errFileTooLarge):
-		return textMessage(":warning: This file is too large for me to read. Paste the bounce's text, or its first lines, instead."), true
+		return textMessage(":warning: This file is too large for me to read. Paste the bounce's text, or its first lines, instead."), "file_too_large"
 	case errors.Is(err, errFilesBusy):
-		return textMessage(":hourglass: I am reading too many large files right now and could not get to this one; please upload it again in a minute."), true
+		return textMessage(":hourglass: I am reading too many large files right now and could not get to this one; please upload it again in a minute."), "files_busy"
 	}
-	return message{}, false
+	return message{}, ""
 }

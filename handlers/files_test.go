@@ -58,8 +58,8 @@ func TestDownloadAdmittedByByteBudget(t *testing.T) {
 				}
 				return
 			}
-			m, refused := refusalMessage(err)
-			if !errors.Is(err, errFilesBusy) || !refused || !strings.Contains(m.Text, "upload it again") || r.RDNS {
+			m, reason := refusalMessage(err)
+			if !errors.Is(err, errFilesBusy) || reason != "files_busy" || !strings.Contains(m.Text, "upload it again") || r.RDNS {
 				t.Errorf("download without room: %+v, %v, reply %q", r, err, m.Text)
 			}
 		})
@@ -79,7 +79,7 @@ func TestDownloadLimitWhileReading(t *testing.T) {
 	fr := &fileReader{out: h.poster, max: max, log: h.poster.log, budget: semaphore.NewWeighted(max), budgetWait: time.Second}
 	for _, claimed := range []int64{0, 1000} {
 		r, err := fr.download(context.Background(), uploaded(h, eml, claimed))
-		if m, refused := refusalMessage(err); !errors.Is(err, errFileTooLarge) || !refused || !strings.Contains(m.Text, "too large") || r.RDNS {
+		if m, reason := refusalMessage(err); !errors.Is(err, errFileTooLarge) || reason != "file_too_large" || !strings.Contains(m.Text, "too large") || r.RDNS {
 			t.Errorf("size claimed %d: %+v, %v", claimed, r, err)
 		}
 	}
