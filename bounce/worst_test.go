@@ -1,9 +1,7 @@
 package bounce
 
 import (
-	"encoding/base64"
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -11,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rdnsbot/rdnsbot/internal/bouncetest"
 )
 
 // hostile are inputs built to make a naive reader quadratic: unclosed links
@@ -157,45 +157,9 @@ func TestDeepMIMEReadAsText(t *testing.T) {
 // All use CRLF, as mail files do.
 var big24 = sync.OnceValue(func() (inputs struct{ flat, nested, text string }) {
 	const size, forwards = 24 << 20, 8
-	// Attachments repeat one random block of whole base64 lines (57
-	// bytes make 76 characters): valid base64, built at memmove speed.
-	raw := make([]byte, 57*512)
-	rand.NewChaCha8([32]byte{1}).Read(raw)
-	var block strings.Builder
-	for line := range slices.Chunk(raw, 57) {
-		block.WriteString(base64.StdEncoding.EncodeToString(line) + "\n")
-	}
-	attachment := func(n int) string {
-		return strings.TrimSuffix(strings.Repeat(block.String(), max(1, n/block.Len())), "\n")
-	}
-	dsn := func(att string) string {
-		return "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail Returned to Sender\n" +
-			"Content-Type: multipart/report; report-type=delivery-status; boundary=\"dsn\"\n\n" +
-			"--dsn\nContent-Type: text/plain; charset=us-ascii\n\n" +
-			"<bob@gmail.com>: host gmail-smtp-in.l.google.com[142.251.170.27] said:\n" +
-			"    550-5.7.25 [203.0.113.5] The IP address sending this message does not have a\n" +
-			"    550 5.7.25 PTR record setup. - gsmtp (in reply to end of DATA command)\n" +
-			"--dsn\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n" +
-			"Final-Recipient: rfc822; bob@gmail.com\nAction: failed\nStatus: 5.7.25\n" +
-			"--dsn\nContent-Type: message/rfc822\n\n" +
-			"Received: from mx.example.net (mx.example.net [203.0.113.5]) by mx.example.net\n" +
-			"From: alice@example.net\nContent-Type: multipart/mixed; boundary=\"orig\"\n\n" +
-			"--orig\nContent-Type: text/plain\n\nthe report\n" +
-			"--orig\nContent-Type: application/pdf; name=report.pdf\nContent-Transfer-Encoding: base64\n\n" +
-			att + "\n--orig--\n--dsn--\n"
-	}
-	crlf := func(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
-	inputs.flat = crlf(dsn(attachment(size - 2<<10)))
-	share := size / (forwards + 1)
-	msg := dsn(attachment(share))
-	for k := range forwards {
-		msg = fmt.Sprintf("From: user%d@example.org\nSubject: Fwd: Undelivered Mail\n"+
-			"Content-Type: multipart/mixed; boundary=\"fwd%d\"\n\n"+
-			"--fwd%d\nContent-Type: text/plain\n\nSee the attached bounce.\n"+
-			"--fwd%d\nContent-Type: image/png; name=shot.png\nContent-Transfer-Encoding: base64\n\n%s\n"+
-			"--fwd%d\nContent-Type: message/rfc822\n\n%s\n--fwd%d--\n", k, k, k, k, attachment(share-600), k, msg, k)
-	}
-	inputs.nested = crlf(msg)
+	crlf, dsn := bouncetest.CRLF, bouncetest.DSN
+	inputs.flat = crlf(dsn(bouncetest.Attachment(size - 2<<10)))
+	inputs.nested = crlf(bouncetest.Nested(size, forwards))
 	logLine := "Nov 30 10:41:45 mx postfix/smtp[1234]: 4F2A: to=<bob@example.org>, relay=mx.example.org[192.0.2.1]:25, delay=1, status=sent (250 2.0.0 OK)\n"
 	inputs.text = crlf(strings.Replace(dsn(""), "--dsn\nContent-Type: message/delivery-status",
 		strings.Repeat(logLine, (size-4<<10)/len(logLine))+"--dsn\nContent-Type: message/delivery-status", 1))

@@ -76,6 +76,14 @@ type Config struct {
 	WatchMaxPerChannel int `env:"WATCH_MAX_PER_CHANNEL"`
 	WatchMaxPerUser    int `env:"WATCH_MAX_PER_USER"`
 	WatchMaxTotal      int `env:"WATCH_MAX_TOTAL"`
+
+	// Load (issue 9). FileBytesBudget bounds the bytes of file downloads
+	// held at once, 0 or less the default (handlers.DefaultFileBytesBudget).
+	// DiagnosisReuse is how long a finished diagnosis answers repeated
+	// requests for its address: 0 the default (diagnose.DefaultReuse),
+	// negative never; rechecks always ask DNS.
+	FileBytesBudget int           `env:"FILE_BYTES_BUDGET"`
+	DiagnosisReuse  time.Duration `env:"DIAGNOSIS_REUSE"`
 }
 
 // Caps are the watch caps as the scheduler takes them.
@@ -123,6 +131,8 @@ var expected = map[string]string{
 	"WATCH_MAX_PER_CHANNEL": "a whole number: 0 for the default, negative for no cap",
 	"WATCH_MAX_PER_USER":    "a whole number: 0 for the default, negative for no cap",
 	"WATCH_MAX_TOTAL":       "a whole number: 0 for the default, negative for no cap",
+	"FILE_BYTES_BUDGET":     "a whole number of bytes, such as 134217728; 0 for the default",
+	"DIAGNOSIS_REUSE":       "a duration such as 10s; 0 for the default, negative for never",
 
 	// The Slack bounds (SLACK_TIMEOUT and on).
 	"SLACK_TIMEOUT":          "a duration from 100ms to 5m, such as 10s",

@@ -29,10 +29,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +86,11 @@ type Config struct {
 	// when no answer came) and how long it took: for metrics. It runs on the
 	// querying goroutine and must be quick and safe for concurrent use.
 	QueryObserver func(qtype uint16, outcome string, d time.Duration)
+	// Reuse is how long a finished diagnosis of DiagnoseTargets answers
+	// repeated requests for its address (default DefaultReuse; negative:
+	// never, though concurrent requests still share one diagnosis).
+	// Rechecks never reuse: Options.Fresh, and DiagnoseIP.
+	Reuse time.Duration
 }
 
 // Options are per-diagnosis inputs.
@@ -102,6 +105,10 @@ type Options struct {
 	// include it, finding name_not_ptr says which name receivers see.
 	// Diagnose sets it from a host-name target when it is empty.
 	Name string
+	// Fresh makes DiagnoseTargets ask DNS even when a diagnosis of the same
+	// address finished within Config.Reuse: for a recheck, which must say
+	// what DNS says now.
+	Fresh bool
 }
 
 // Diagnoser runs diagnoses; it is safe for concurrent use.
@@ -111,6 +118,7 @@ type Diagnoser struct {
 	q        *querier
 	log      *slog.Logger
 	sanity   saneProbe
+	flights  *flights
 }
 
 // New checks cfg, fills in defaults and returns a Diagnoser.
@@ -139,35 +147,15 @@ func New(cfg Config) (*Diagnoser, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	resolver, err := resolverAddr(cfg.Resolver)
+	if cfg.Reuse == 0 {
+		cfg.Reuse = DefaultReuse
+	}
+	resolver, err := ParseResolver(cfg.Resolver)
 	if err != nil {
 		return nil, err
 	}
-	return &Diagnoser{cfg: cfg, resolver: resolver, q: newQuerier(cfg.QueryTimeout, cfg.Attempts, cfg.QueryObserver), log: cfg.Logger}, nil
-}
-
-func resolverAddr(s string) (string, error) {
-	if s == "" {
-		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
-		if err != nil {
-			return "", fmt.Errorf("diagnose: no resolver given and /etc/resolv.conf unusable: %w", err)
-		}
-		if len(cc.Servers) == 0 {
-			return "", errors.New("diagnose: no resolver given and /etc/resolv.conf lists no nameserver")
-		}
-		return net.JoinHostPort(cc.Servers[0], cc.Port), nil
-	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.String(), nil
-	}
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.AddrPortFrom(a, 53).String(), nil
-	}
-	host, port, err := net.SplitHostPort(s)
-	if p, perr := strconv.Atoi(port); err != nil || perr != nil || host == "" || p < 1 || p > 65535 {
-		return "", fmt.Errorf("diagnose: resolver %q is not host:port", s)
-	}
-	return s, nil
+	return &Diagnoser{cfg: cfg, resolver: resolver, q: newQuerier(cfg.QueryTimeout, cfg.Attempts, cfg.QueryObserver), log: cfg.Logger,
+		flights: newFlights(cfg.Reuse)}, nil
 }
 
 // Diagnose diagnoses an IP address (any textual form; IPv4-mapped IPv6 is
@@ -190,24 +178,9 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 	if opts.Name == "" {
 		opts.Name = host
 	}
-	shown := strings.TrimSuffix(host, ".")
-	a := x.lookupAddrs(ctx, "", host)
-	if len(a.list) == 0 {
-		if a.err != nil {
-			return nil, fmt.Errorf("%w: %s %v", ErrLookup, shown, a.err)
-		}
-		return nil, fmt.Errorf("%w: %s", ErrNoAddress, shown)
-	}
-	var errs []error
-	if a.err != nil {
-		// One family answered, the other did not: its addresses (say the
-		// IPv6 one without PTR) are unknown, not absent.
-		errs = append(errs, fmt.Errorf("%w: %s %v; DNS did not answer for that family, so its addresses are unknown and were not diagnosed", ErrLookup, shown, a.err))
-	}
-	list, distinct := capAddrs(a.list, MaxHostAddresses)
-	if len(list) < distinct {
-		errs = append(errs, fmt.Errorf("%w: %s has %d addresses; only %d were diagnosed, of both families",
-			ErrTooManyAddresses, strings.TrimSuffix(host, "."), distinct, len(list)))
+	list, err := x.hostAddrs(ctx, host)
+	if len(list) == 0 {
+		return nil, err
 	}
 	results := make([]Result, len(list))
 	var wg sync.WaitGroup
@@ -215,7 +188,7 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 		wg.Go(func() { results[i] = x.diagnose(ctx, target, ip, opts) })
 	}
 	wg.Wait()
-	return results, joinLine(errs...)
+	return results, err
 }
 
 // capAddrs keeps the distinct addresses, IPv4 first, at most limit of them with
@@ -276,6 +249,10 @@ type facts struct {
 	// resolverDown says why the resolver is unusable (its sanity probe
 	// failed after the PTR lookup did), "" when it is usable.
 	resolverDown string
+	// start is when the lookups began (Result.CheckedAt), took how long
+	// they ran (Result.DurationMS).
+	start time.Time
+	took  time.Duration
 }
 
 // negativeTTL is how long resolvers may cache the PTR's denial: from the
@@ -295,17 +272,31 @@ func (f *facts) negativeTTL() (ttl uint32, ok bool) {
 }
 
 func (d *diagnosis) diagnose(ctx context.Context, target string, ip netip.Addr, opts Options) Result {
+	return d.report(ctx, d.lookUp(ctx, ip, opts), target, opts)
+}
+
+// lookUp runs the DNS side of one diagnosis: everything that asks. Of the
+// options only HELO is asked about; Name is report's.
+func (d *diagnosis) lookUp(ctx context.Context, ip netip.Addr, opts Options) *facts {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
 	ip = ip.Unmap()
 	rev, _ := dns.ReverseAddr(ip.String())
-	f := &facts{ip: ip, rev: rev, fwd: map[string]addrs{}}
+	f := &facts{ip: ip, rev: rev, fwd: map[string]addrs{}, start: start}
 	d.gather(ctx, f, opts)
+	f.took = time.Since(start)
+	return f
+}
 
+// report builds the Result from facts without asking DNS: findings and
+// guidance that depend on the name asked about (Options.Name) are made here,
+// so one lookUp serves every name of an address. f is only read: facts
+// shared by several requests stay as lookUp left them.
+func (d *Diagnoser) report(ctx context.Context, f *facts, target string, opts Options) Result {
 	res := Result{
 		Target:        target,
-		IP:            ip.String(),
+		IP:            f.ip.String(),
 		Status:        f.status,
 		PTRNames:      trimDots(f.names),
 		ConfirmedName: strings.TrimSuffix(f.confirm, "."),
@@ -314,7 +305,7 @@ func (d *diagnosis) diagnose(ctx context.Context, target string, ip netip.Addr, 
 		ReverseZone:   strings.TrimSuffix(f.rz.name, "."),
 		Source:        f.src.check,
 		Siblings:      append([]Sibling{}, f.siblings.list...),
-		CheckedAt:     start.UTC(),
+		CheckedAt:     f.start.UTC(),
 	}
 	for name, a := range f.fwd {
 		res.Forward[strings.TrimSuffix(name, ".")] = a.strings()
@@ -330,7 +321,7 @@ func (d *diagnosis) diagnose(ctx context.Context, target string, ip netip.Addr, 
 	res.Provider = d.provider(f)
 	res.Findings = d.findings(f, res.Provider, opts)
 	res.Guidance = d.guidance(f, &res, opts)
-	res.DurationMS = time.Since(start).Milliseconds()
+	res.DurationMS = f.took.Milliseconds()
 	d.log.DebugContext(ctx, "diagnosed", "ip", res.IP, "status", res.Status, "ms", res.DurationMS)
 	return res
 }

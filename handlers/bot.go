@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack/socketmode"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/rdnsbot/rdnsbot/bounce"
 	"github.com/rdnsbot/rdnsbot/diagnose"
@@ -34,7 +35,9 @@ type Diagnoser interface {
 type Config struct {
 	// Workers bounds concurrent handling (diagnoses, posts); default 16.
 	Workers int
-	// QueueSize bounds jobs waiting for a worker; default 1024.
+	// QueueSize bounds jobs waiting for a worker, the backlog answered
+	// later; default 1024. A request that finds it full is told so (in the
+	// ack, or in its thread), never dropped in silence.
 	QueueSize int
 	// BounceChannels limits bounce reading to these channel IDs; empty means
 	// every channel the bot is in.
@@ -46,6 +49,12 @@ type Config struct {
 	// MaxFileBytes bounds bounce files downloaded from Slack; default
 	// bounce.MaxSize, the most the parser reads.
 	MaxFileBytes int64
+	// FileBytesBudget bounds the bytes of the file downloads held at once
+	// (each weighs its size, an unknown size MaxFileBytes); default
+	// DefaultFileBytesBudget, and never below MaxFileBytes. A download
+	// waits up to half of JobTimeout for room; then the user is told to
+	// upload it again.
+	FileBytesBudget int64
 	// SocketOptions are passed to socketmode.New (tests shorten ping intervals).
 	SocketOptions []socketmode.Option
 	// Slack bounds the waits on Slack (start-up attempts, socket handshake,
@@ -75,6 +84,10 @@ type Bot struct {
 	ready atomic.Bool
 	seen  *dedupe
 	jobs  chan job
+	// notices tell users in their thread that their request was refused
+	// (the queue was full); a worker of their own posts them, so that a
+	// full queue still answers.
+	notices chan job
 
 	// started is set at the first hello: from then on a socket that cannot
 	// be reopened is retried without end (socket.go). Event loop only.
@@ -120,6 +133,10 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 	if cfg.MaxFileBytes <= 0 {
 		cfg.MaxFileBytes = bounce.MaxSize
 	}
+	if cfg.FileBytesBudget <= 0 {
+		cfg.FileBytesBudget = DefaultFileBytesBudget
+	}
+	cfg.FileBytesBudget = max(cfg.FileBytesBudget, cfg.MaxFileBytes)
 	b := &Bot{
 		cfg:     cfg,
 		out:     out,
@@ -127,10 +144,12 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 		watches: cfg.Watches,
 		log:     out.log,
 		metrics: out.metrics,
-		files:   &fileReader{out: out, max: cfg.MaxFileBytes, log: out.log},
+		files: &fileReader{out: out, max: cfg.MaxFileBytes, log: out.log,
+			budget: semaphore.NewWeighted(cfg.FileBytesBudget), budgetWait: cfg.JobTimeout / 2},
 		frames:  newFrameClock(),
 		seen:    newDedupe(dedupeTTL),
 		jobs:    make(chan job, cfg.QueueSize),
+		notices: make(chan job, noticeQueue),
 	}
 	b.metrics.GaugeFunc("rdnsbot_work_queue_depth", "Jobs waiting for a worker.", func() float64 { return float64(len(b.jobs)) })
 	if len(cfg.BounceChannels) > 0 {
@@ -161,7 +180,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer cancelWork()
 	var workers sync.WaitGroup
 	for range b.cfg.Workers {
-		workers.Go(func() { b.work(workCtx) })
+		workers.Go(func() { b.work(workCtx, b.jobs) })
+	}
+	for range noticeWorkers {
+		workers.Go(func() { b.work(workCtx, b.notices) })
 	}
 
 	sockCtx, cancelSock := context.WithCancel(ctx)
@@ -189,6 +211,7 @@ loop:
 	b.ready.Store(false)
 	cancelSock()
 	close(b.jobs)
+	close(b.notices)
 	done := make(chan struct{})
 	go func() { workers.Wait(); close(done) }()
 	select {
@@ -201,9 +224,9 @@ loop:
 	return runErr
 }
 
-// work runs jobs until the queue closes.
-func (b *Bot) work(ctx context.Context) {
-	for j := range b.jobs {
+// work runs jobs until their queue closes.
+func (b *Bot) work(ctx context.Context, jobs <-chan job) {
+	for j := range jobs {
 		b.runJob(ctx, j)
 	}
 }
@@ -243,8 +266,47 @@ func (b *Bot) enqueue(ctx context.Context, name string, run func(ctx context.Con
 		return true
 	default:
 		b.metrics.Dropped.Inc()
-		b.log.WarnContext(ctx, "work queue full, dropping job", "job", name)
+		b.log.WarnContext(ctx, "work queue full, refusing job", "job", name)
 		return false
+	}
+}
+
+// DefaultFileBytesBudget is Config.FileBytesBudget's default: five 24 MB
+// uploads read at once, and the process stays well under 512 MiB.
+const DefaultFileBytesBudget = 128 << 20
+
+// noticeWorkers post the refusal notices: posting is quick, and a few keep
+// up with a burst of refusals.
+const noticeWorkers = 2
+
+// noticeQueue bounds the refusal notices waiting to be posted. A notice
+// holds where to answer, not the request, so thousands cost little.
+const noticeQueue = 4096
+
+// enqueueOrTell enqueues run; when the queue is full, it asks tell (on the
+// event loop, so it must be cheap) where the user should hear of it, and a
+// notice job says so there: a message that is not a bounce gets no answer,
+// as when the bot has room. Only when the notices are full too is the
+// request lost, counted and logged.
+func (b *Bot) enqueueOrTell(ctx context.Context, name, eventID string, run func(ctx context.Context), tell func() (origin, bool)) {
+	if b.enqueue(ctx, name, run) {
+		return
+	}
+	o, worth := tell()
+	if !worth {
+		return
+	}
+	notice := func(ctx context.Context) {
+		if b.firstDelivery(ctx, eventID) {
+			b.metrics.Refusals.WithLabelValues("queue_full", "thread").Inc()
+			b.reply(ctx, o, textMessage(":hourglass: I am overloaded right now and could not check this; please try again in a minute."))
+		}
+	}
+	select {
+	case b.notices <- job{name: name + " refused", ctx: ctx, run: notice}:
+	default:
+		b.metrics.Refusals.WithLabelValues("queue_full", "lost").Inc()
+		b.log.ErrorContext(ctx, "work and notice queues full, request lost", "job", name)
 	}
 }
 

@@ -38,6 +38,7 @@ func (b *Bot) handleMessage(ctx context.Context, ev *messageEvent) {
 // whether it found one (and answered).
 func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) bool {
 	var found []bounce.Result
+	var refused []message
 	consider := func(r bounce.Result) {
 		if r.RDNS {
 			found = append(found, r)
@@ -55,12 +56,20 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 		r, err := b.files.read(ctx, &ev.Files[i])
 		if err != nil {
 			b.log.WarnContext(ctx, "reading bounce file", "file", ev.Files[i].ID, "err", err)
+			if m, reason := refusalMessage(err); reason != "" {
+				b.metrics.Refusals.WithLabelValues(reason, "thread").Inc()
+				refused = append(refused, m)
+			}
 			continue
 		}
 		consider(r)
 	}
+	// An upload refused unread may be a bounce: never pass it over in silence.
+	for _, m := range refused {
+		b.reply(ctx, o, m)
+	}
 	if len(found) == 0 {
-		return false
+		return len(refused) > 0
 	}
 	b.metrics.BouncesFound.Inc()
 	var ips []string

@@ -93,8 +93,11 @@ func TestOversizedUploadIsRefusedWithoutDownload(t *testing.T) {
 	ev["files"] = []map[string]any{{"id": f.ID, "name": "bounce.txt", "mimetype": "text/plain", "size": len(big), "url_private_download": f.URLPrivateDownload}}
 	h.sendEvent(ev)
 	h.waitJob("bounce")
-	if len(h.botPosts(chanOps)) != 0 {
-		t.Errorf("oversized file must not be answered from partial content:%s", h.dump())
+	if posts := h.botPosts(chanOps); len(posts) != 1 || !strings.Contains(posts[0].Text, "too large") || strings.Contains(posts[0].Text, "84.200.10.6") {
+		t.Errorf("oversized file must be refused in one reply, never answered from partial content:%s", h.dump())
+	}
+	if n := len(h.fake.CallsTo("files.info")); n != 0 {
+		t.Errorf("%d files.info calls for a file whose size is known", n)
 	}
 }
 

@@ -18,6 +18,7 @@ type origin struct {
 	responseURL string // slash commands and shortcuts
 	source      watch.Source
 	metric      metrics.Origin
+	fresh       bool // a recheck: never answered by an earlier diagnosis
 }
 
 // check is the one pipeline every request that names IPs goes through:
@@ -63,17 +64,18 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 // host name may give results and an error together: its AAAA did not
 // answer, too many addresses) as a note.
 func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagnose.Result, string) {
-	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{})
+	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{Fresh: o.fresh})
 	for i := range batch.Diagnoses {
 		b.metrics.Diagnosed(o.metric, &batch.Diagnoses[i])
 	}
+	b.metrics.DiagnosesReused.Add(float64(batch.Reused))
 	var problems []string
 	for _, out := range batch.Outcomes {
 		if out.Err != nil {
 			problems = append(problems, fmt.Sprintf(":warning: %s: %s", code(out.Target), escape(out.Err.Error())))
 		}
 	}
-	return batch.Results(), strings.Join(problems, "\n")
+	return batch.Distinct(), strings.Join(problems, "\n")
 }
 
 // fallbackToResponseURL answers a request whose answer could not be posted

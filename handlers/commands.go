@@ -148,6 +148,7 @@ func (b *Bot) onSlashCommand(ctx context.Context, env envelope, sc slack.SlashCo
 	o := origin{channel: sc.ChannelID, user: sc.UserID, responseURL: sc.ResponseURL, source: watch.SourceCommand, metric: metrics.OriginSlash}
 	if b.queueFull() {
 		// Say so in the ack: a reply queued behind the full queue would never come.
+		b.metrics.Refusals.WithLabelValues("queue_full", "ack").Inc()
 		b.ack(ctx, env, ephemeralAck(textMessage(":hourglass: I am overloaded right now; please try again in a minute.")))
 		return
 	}

@@ -59,6 +59,7 @@ type setup struct {
 	log    *slog.Logger
 	// webTimeout bounds each Web API call (http.Client.Timeout); 0: none.
 	webTimeout time.Duration
+	diag       func(*diagnose.Config)
 }
 
 type harnessOption func(*setup)
@@ -76,6 +77,9 @@ func withLog(log *slog.Logger) harnessOption { return func(s *setup) { s.log = l
 
 // withWebTimeout makes each Web API call give up after d.
 func withWebTimeout(d time.Duration) harnessOption { return func(s *setup) { s.webTimeout = d } }
+
+// withDiagnose changes the diagnoser's configuration.
+func withDiagnose(f func(*diagnose.Config)) harnessOption { return func(s *setup) { s.diag = f } }
 
 // withMaxAge ends watches after d.
 func withMaxAge(d time.Duration) harnessOption { return func(s *setup) { s.maxAge = d } }
@@ -100,13 +104,17 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	g[0].SetFault("8.10.200.84.in-addr.arpa.", 0, dnstest.Fault{Drop: true})
-	diag, err := diagnose.New(diagnose.Config{Resolver: g[0].Addr(), AuthorityPort: g.Port(), Timeout: 2 * time.Second, QueryTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
 	su := setup{cfg: Config{Workers: 4}, log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, o := range opts {
 		o(&su)
+	}
+	dc := diagnose.Config{Resolver: g[0].Addr(), AuthorityPort: g.Port(), Timeout: 2 * time.Second, QueryTimeout: 200 * time.Millisecond}
+	if su.diag != nil {
+		su.diag(&dc)
+	}
+	diag, err := diagnose.New(dc)
+	if err != nil {
+		t.Fatal(err)
 	}
 	m := metrics.New()
 	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.APIURL()),

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/rdnsbot/rdnsbot/bounce"
 )
 
 // eventCallback is the outer Events API payload. We decode the raw JSON
@@ -113,22 +115,22 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 			return
 		}
 		if b.wantsMessage(&ev) {
-			b.enqueue(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "bounce", func(ctx context.Context) {
+			b.enqueueOrTell(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "bounce", cb.EventID, func(ctx context.Context) {
 				if b.firstDelivery(ctx, cb.EventID) {
 					b.handleMessage(ctx, &ev)
 				}
-			})
+			}, func() (origin, bool) { return ev.busyOrigin(), mayBeBounce(&ev) })
 		}
 	case "app_mention":
 		var ev messageEvent
 		if err := json.Unmarshal(cb.Event, &ev); err != nil || b.isSelf(&ev) {
 			return
 		}
-		b.enqueue(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "mention", func(ctx context.Context) {
+		b.enqueueOrTell(withLogAttrs(ctx, "channel", ev.Channel, "user", ev.User, "ts", ev.TS), "mention", cb.EventID, func(ctx context.Context) {
 			if b.firstDelivery(ctx, cb.EventID) {
 				b.handleMention(ctx, &ev)
 			}
-		})
+		}, func() (origin, bool) { return ev.busyOrigin(), true })
 	case "app_home_opened":
 		var ev struct {
 			User string `json:"user"`
@@ -169,4 +171,27 @@ func (ev *messageEvent) replyThread() string {
 		return ev.ThreadTS
 	}
 	return ev.TS
+}
+
+// mayBeBounce reports whether a message the bot had no room for deserves a
+// "busy" answer: its text reads as a reverse-DNS bounce, or it carries a
+// file that may be one (not downloaded: there is no room for that either).
+// Chatter gets no answer, as when the bot has room.
+func mayBeBounce(ev *messageEvent) bool {
+	for i := range ev.Files {
+		if f := &ev.Files[i]; f.isEmail() || bounceFile(f) {
+			return true
+		}
+	}
+	for _, text := range messageTexts(ev) {
+		if r, err := bounce.ParseString(text); err == nil && r.RDNS {
+			return true
+		}
+	}
+	return false
+}
+
+// busyOrigin is where the bot says it had no room for ev: its thread.
+func (ev *messageEvent) busyOrigin() origin {
+	return origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread()}
 }

@@ -1,15 +1,16 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/rdnsbot/rdnsbot/bounce"
 )
@@ -21,6 +22,10 @@ type fileReader struct {
 	out *Poster
 	max int64
 	log *slog.Logger
+	// budget admits downloads by their size (Config.FileBytesBudget);
+	// budgetWait bounds the wait for room.
+	budget     *semaphore.Weighted
+	budgetWait time.Duration
 }
 
 // errFileTooLarge marks uploads we refuse to read.
@@ -92,8 +97,13 @@ func bounceFile(f *slackFile) bool {
 	return false
 }
 
-// download fetches a file with the bot token, refusing oversized ones before
-// and while reading.
+// download streams a file with the bot token into the bounce parser,
+// refusing oversized ones before and while reading. The parser's one buffer
+// is allocated at the size files.info gave (bounce.ParseReader reads
+// Size()), so a download is held once, never copied. Downloads at once are
+// admitted by their size against the byte budget: a burst of large uploads
+// waits for room (at most budgetWait) instead of all being held together,
+// and past that the user is told to try again.
 func (b *fileReader) download(ctx context.Context, f *slackFile) (bounce.Result, error) {
 	if f.Size > b.max {
 		return bounce.Result{}, fmt.Errorf("%w: %s is %d bytes, limit %d", errFileTooLarge, f.ID, f.Size, b.max)
@@ -105,13 +115,50 @@ func (b *fileReader) download(ctx context.Context, f *slackFile) (bounce.Result,
 	if url == "" {
 		return bounce.Result{}, nil
 	}
-	var buf bytes.Buffer
-	w := &limitedWriter{w: &buf, left: b.max}
-	if err := b.out.api.GetFileContext(ctx, url, w); err != nil {
+	// An unknown size is weighed at the most a download may hold.
+	weight := b.max
+	if f.Size > 0 {
+		weight = f.Size
+	}
+	wait, cancel := context.WithTimeout(ctx, b.budgetWait)
+	err := b.budget.Acquire(wait, weight)
+	cancel()
+	if err != nil {
+		return bounce.Result{}, fmt.Errorf("%w: %s (%d bytes) waited %s for room among the downloads in progress", errFilesBusy, f.ID, weight, b.budgetWait)
+	}
+	defer b.budget.Release(weight)
+
+	pr, pw := io.Pipe()
+	go func() {
+		// The parser stops reading at the limit; the error it leaves here
+		// ends the transfer.
+		pw.CloseWithError(b.out.api.GetFileContext(ctx, url, &limitedWriter{w: pw, left: b.max}))
+	}()
+	r, err := bounce.ParseReader(sizedReader{pr, f.Size})
+	pr.CloseWithError(errParseDone)
+	switch {
+	case errors.Is(err, errFileTooLarge), errors.Is(err, bounce.ErrTooLarge):
+		return bounce.Result{}, fmt.Errorf("%w: %s is more than %d bytes", errFileTooLarge, f.ID, b.max)
+	case err != nil:
 		return bounce.Result{}, fmt.Errorf("download %s: %w", f.ID, err)
 	}
-	return bounce.Parse(buf.Bytes())
+	return r, nil
 }
+
+// errParseDone ends a download whose reader stopped reading.
+var errParseDone = errors.New("parser done")
+
+// errFilesBusy marks an upload refused because the byte budget stayed full.
+var errFilesBusy = errors.New("too many large files at once")
+
+// sizedReader tells bounce.ParseReader the size files.info gave, so that it
+// allocates its buffer once (0: unknown, it grows).
+type sizedReader struct {
+	io.Reader
+	size int64
+}
+
+func (r sizedReader) Size() int64 { return r.size }
 
 // limitedWriter fails once more than left bytes are written.
 type limitedWriter struct {
@@ -125,4 +172,17 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	}
 	l.left -= int64(len(p))
 	return l.w.Write(p)
+}
+
+// refusalMessage is the reply to an upload the bot would not read, and
+// why (the reason label of rdnsbot_refusals_total), "" when err is no
+// refusal.
+func refusalMessage(err error) (m message, reason string) {
+	switch {
+	case errors.Is(err, errFileTooLarge):
+		return textMessage(":warning: This file is too large for me to read. Paste the bounce's text, or its first lines, instead."), "file_too_large"
+	case errors.Is(err, errFilesBusy):
+		return textMessage(":hourglass: I am reading too many large files right now and could not get to this one; please upload it again in a minute."), "files_busy"
+	}
+	return message{}, ""
 }

@@ -22,7 +22,10 @@ func (b *Bot) onInteraction(ctx context.Context, cb slack.InteractionCallback) {
 		b.onButtons(ctx, cb)
 	case slack.InteractionTypeMessageAction:
 		if cb.CallbackID == shortcutDiagnose {
-			b.enqueue(withLogAttrs(ctx, "ts", cb.Message.Timestamp), "shortcut", func(ctx context.Context) { b.handleShortcut(ctx, cb) })
+			b.enqueueOrTell(withLogAttrs(ctx, "ts", cb.Message.Timestamp), "shortcut", "", func(ctx context.Context) { b.handleShortcut(ctx, cb) },
+				func() (origin, bool) {
+					return origin{channel: cb.Channel.ID, user: cb.User.ID, responseURL: cb.ResponseURL}, true
+				})
 		}
 	}
 }
@@ -43,16 +46,18 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 		}
 		o := origin{channel: channel, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL, source: watch.SourceButton, metric: metrics.OriginButton}
 		action := a.ActionID
-		b.enqueue(withLogAttrs(ctx, "ip", ip.String(), "thread", thread, "action", action), "button", func(ctx context.Context) {
+		b.enqueueOrTell(withLogAttrs(ctx, "ip", ip.String(), "thread", thread, "action", action), "button", "", func(ctx context.Context) {
 			switch action {
 			case actionRecheck:
-				b.check(ctx, o, []string{ip.String()}, strings.TrimSpace(mention(o.user)+"rechecked:"))
+				fresh := o
+				fresh.fresh = true
+				b.check(ctx, fresh, []string{ip.String()}, strings.TrimSpace(mention(o.user)+"rechecked:"))
 			case actionWatch, actionKeepWatching:
 				b.check(ctx, o, []string{ip.String()}, "")
 			case actionUnwatch:
 				b.stopButton(ctx, o, ip)
 			}
-		})
+		}, func() (origin, bool) { return o, true })
 	}
 }
 

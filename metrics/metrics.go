@@ -48,6 +48,14 @@ type Metrics struct {
 	// Ack is the time from the first byte of an envelope's websocket frame
 	// to its ack having been written.
 	Ack prometheus.Histogram
+	// Refusals counts requests the bot would not run as asked (reason:
+	// queue_full, files_busy, file_too_large), by how the user heard of it
+	// (told: ack, thread, or lost when even the notice could not be queued).
+	Refusals *prometheus.CounterVec
+	// DiagnosesReused counts addresses answered by a diagnosis another
+	// request ran (in flight, or finished within DIAGNOSIS_REUSE): not in
+	// rdnsbot_diagnoses_total, which counts diagnoses run.
+	DiagnosesReused prometheus.Counter
 
 	diagnoses   *prometheus.CounterVec
 	diagSeconds *prometheus.HistogramVec
@@ -76,7 +84,9 @@ func New() *Metrics {
 		InFlight:       f.gauge("rdnsbot_jobs_in_flight", "Jobs being handled."),
 		Ack: f.histogram("rdnsbot_ack_seconds", "Time from the first byte of an envelope's websocket frame to its ack (Slack's deadline is 3 s).",
 			[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 3, 5}),
-		diagnoses: f.counterVec("rdnsbot_diagnoses_total", "Diagnoses run, by RFC 8601 status and by what asked for them.", "status", "origin"),
+		Refusals:        f.counterVec("rdnsbot_refusals_total", "Requests refused, by reason and by how the user was told.", "reason", "told"),
+		DiagnosesReused: f.counter("rdnsbot_diagnoses_reused_total", "Addresses answered by a diagnosis another request ran."),
+		diagnoses:       f.counterVec("rdnsbot_diagnoses_total", "Diagnoses run, by RFC 8601 status and by what asked for them.", "status", "origin"),
 		diagSeconds: f.histogramVec("rdnsbot_diagnosis_seconds", "How long one diagnosis took, by origin.",
 			[]float64{.01, .05, .1, .25, .5, 1, 2, 5, 10}, "origin"),
 		queries: f.counterVec("rdnsbot_dns_queries_total", "DNS query attempts, by query type and outcome (the rcode, timeout or error).", "type", "outcome"),

@@ -54,7 +54,8 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	m := metrics.New()
 	diag, err := diagnose.New(diagnose.Config{Resolver: cfg.DNSResolver, Timeout: cfg.DNSTimeout,
-		AuthorityPort: cfg.DNSAuthorityPort, QueryObserver: m.Query})
+		AuthorityPort: cfg.DNSAuthorityPort, QueryObserver: m.Query,
+		Reuse: cfg.DiagnosisReuse})
 	if err != nil {
 		return fmt.Errorf("diagnose: %w", err)
 	}
@@ -92,6 +93,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Watches:        sched,
 		Slack: handlers.SlackLimits{Attempts: cfg.SlackStartupAttempts, Handshake: cfg.SlackTimeout,
 			PingTimeout: cfg.SlackPingTimeout},
+		FileBytesBudget: int64(cfg.FileBytesBudget),
 	})
 
 	var background sync.WaitGroup

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/dnstest"
+	"github.com/rdnsbot/rdnsbot/internal/bouncetest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 )
@@ -415,4 +417,86 @@ func TestServeExitsWhenSlackDoesNotAnswer(t *testing.T) {
 			t.Error("stderr leaks a token")
 		}
 	}
+}
+
+// TestServeMemoryBoundedUnderLargeUploads: sixteen concurrent uploads of a
+// 24 MB bounce nested 8 MIME levels deep (issue 9) each get an answer or a
+// clear busy reply, and the built bot's peak RSS (VmHWM) stays within
+// 512 MiB: downloads are streamed into one buffer each and admitted by
+// FILE_BYTES_BUDGET.
+func TestServeMemoryBoundedUnderLargeUploads(t *testing.T) {
+	fake := slackfake.Start(t)
+	fake.AddChannel(slackfake.Channel{ID: "C0OPS", Name: "ops", Type: slackfake.Public, BotMember: true})
+	g := dnstest.Start(t, 2)
+	if err := g.Load(serveZone); err != nil {
+		t.Fatal(err)
+	}
+	redisSrv := redistest.Start(t, redistest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bot := startBot(t, ctx, botEnv(fake, g, redisSrv, "LOG_LEVEL=info"))
+	if err := fake.WaitConnected(ctx, 1); err != nil {
+		t.Fatalf("bot did not connect: %v\n%s", err, bot.logs.String())
+	}
+
+	// One content for all sixteen: the test's own memory is not the bot's.
+	eml := []byte(bouncetest.CRLF(bouncetest.Nested(24<<20, 8)))
+	const uploads = 16
+	var threads []string
+	for i := range uploads {
+		f := fake.AddFile(slackfake.File{Name: fmt.Sprintf("bounce%d.eml", i), Mimetype: "message/rfc822", Filetype: "eml",
+			Content: eml, Channels: []string{"C0OPS"}})
+		ts := fmt.Sprintf("1700300000.%06d", i)
+		threads = append(threads, ts)
+		_, _, err := fake.SendEvent(slackfake.Event{Inner: map[string]any{"type": "message", "subtype": "file_share", "channel": "C0OPS",
+			"channel_type": "channel", "user": "U0ALICE", "ts": ts, "files": []map[string]any{{"id": f.ID, "name": f.Name,
+				"mimetype": f.Mimetype, "filetype": f.Filetype, "size": len(eml), "url_private_download": f.URLPrivateDownload}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	answered := func() (answers, busy int) {
+		for _, ts := range threads {
+			posts := fake.Thread("C0OPS", ts)
+			switch {
+			case len(posts) == 0:
+			case strings.Contains(posts[0].Text, bouncetest.SendingIP):
+				answers++
+			case strings.Contains(posts[0].Text, "upload it again"):
+				busy++
+			}
+		}
+		return answers, busy
+	}
+	if err := fake.Wait(ctx, func() bool { a, b := answered(); return a+b == uploads }); err != nil {
+		a, b := answered()
+		t.Fatalf("%d uploads answered, %d told busy, of %d: %v", a, b, uploads, err)
+	}
+	a, b := answered()
+	hwm := vmHWM(t, bot.cmd.Process.Pid)
+	t.Logf("%d answered, %d told busy; peak RSS %d MiB", a, b, hwm>>20)
+	if hwm > 512<<20 {
+		t.Errorf("peak RSS %d MiB, limit 512 MiB", hwm>>20)
+	}
+	bot.stop(t, ctx)
+}
+
+// vmHWM is a process's peak resident set size, from /proc/<pid>/status.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/<pid>/status")
+	return 0
 }
