@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/rdnsbot/rdnsbot/diagnose"
@@ -215,5 +219,48 @@ func TestDiagnoseHelpSaysPoolRule(t *testing.T) {
 		if exit != 0 || !strings.Contains(flat, s) {
 			t.Errorf("exit %d, help lacks %q:\n%s", exit, s, stdout)
 		}
+	}
+}
+
+// TestDiagnosePoolsInterrupted: an interrupt while the pool is checked
+// counts the unfinished addresses as not checked, never as DNS failures,
+// and the exit status is 3, not 0.
+func TestDiagnosePoolsInterrupted(t *testing.T) {
+	g, net := poolWorld(t)
+	for _, s := range g {
+		s.SetFault("", 0, dnstest.Fault{Drop: true}) // nothing answers: every diagnosis waits
+	}
+	cmd := exec.Command(botBin, append(net, "--timeout", "10s", "--json", "198.51.100.0/29")...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Interrupt once the check is under way: the first query has come in.
+	for i := 0; len(g.Log()) == 0; i++ {
+		if i == 500 {
+			t.Fatal("no query reached the servers")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	var exit *exec.ExitError
+	if err := cmd.Wait(); !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("wait: %v, want exit status 3\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var doc struct {
+		Summary pool.Summary `json:"summary"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout.String())
+	}
+	if s := doc.Summary; s.NotChecked == 0 || s.Addresses+s.NotChecked != 6 || s.Counts[diagnose.StatusPermerror] > 0 {
+		t.Errorf("summary: %d diagnosed (%v), %d not checked; want the unfinished ones not checked", s.Addresses, s.Counts, s.NotChecked)
+	}
+	if !strings.Contains(stderr.String(), "pool addresses were not checked: cancelled or out of time") {
+		t.Errorf("stderr: %s", stderr.String())
 	}
 }
