@@ -51,10 +51,14 @@ type diagnoseArgs struct {
 
 // cmdDiagnose runs the diagnosis engine from a terminal.
 func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newSubcommand("diagnose", diagnoseUsage)
+	cmd := newSubcommand("diagnose", diagnoseUsage+poolUsage())
+	all := poolFlags(cmd.fs)
 	a, err := parseDiagnoseArgs(cmd, args)
 	if err != nil {
 		return cmd.exit(err, stdout, stderr)
+	}
+	if hasPools(a.targets) { // CIDR blocks and ranges: pool.go
+		return diagnosePools(ctx, a, *all, stdout, stderr)
 	}
 	d, err := diagnose.New(a.cfg)
 	if err != nil {
