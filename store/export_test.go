@@ -94,7 +94,8 @@ return claimAnn(ARGV[2], ARGV[3], ARGV[4])
 // scriptClaim is the Lua claimDue on its own. ARGV: prefix, now_ms, max,
 // lease_ms.
 var scriptClaim = redis.NewScript(luaPrelude + `
-return claimDue(ARGV[2], ARGV[3], ARGV[4])
+local claims = claimDue(ARGV[2], ARGV[3], ARGV[4])
+return claims
 `)
 
 func (r *Redis) ClaimDue(ctx context.Context, now time.Time, max int, lease time.Duration) ([]Claim, error) {

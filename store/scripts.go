@@ -11,8 +11,8 @@ import "github.com/redis/go-redis/v9"
 //
 // The schedule is one sorted set per channel, the channel's queue
 // (<prefix>:q:<channel>: IP → due time), and two sorted sets of channels:
-// READY (channel → its turn, from the SEQ counter), the channels that may
-// have an IP due, in round-robin order; WAIT (channel → a lower bound of its
+// READY (channel → its turn, above every turn before it), the channels that
+// may have an IP due, in round-robin order; WAIT (channel → a lower bound of its
 // queue's earliest due time), the others. Each scheduled IP is in exactly one
 // queue, that of the watch that scheduled it.
 //
@@ -32,7 +32,7 @@ import "github.com/redis/go-redis/v9"
 // the queues.
 const luaPrelude = `
 local P = ARGV[1]
-local ANN, READY, WAIT, SEQ, N = P .. ':ann', P .. ':ready', P .. ':wait', P .. ':seq', P .. ':n'
+local ANN, READY, WAIT, N = P .. ':ann', P .. ':ready', P .. ':wait', P .. ':n'
 local LEGACY = P .. ':due'
 local KIND = {p = 'progress', f = 'fixed', e = 'expired'}
 local function wkey(ip) return P .. ':w:' .. ip end
@@ -139,19 +139,25 @@ end
 -- first max channels of READY, each gives its most overdue IP, until the
 -- slots are used or none has one due. A channel served goes to the back of
 -- READY; one found with nothing more due goes to WAIT, bounded by its
--- queue's earliest time.
+-- queue's earliest time. The second result says whether READY is left
+-- non-empty (nil: unknown).
 local function claimDue(now, max, lease)
   local tok = tonumber(now) + tonumber(lease)
   local out = {tok}
   max = tonumber(max)
-  if max <= 0 then return out end
-  local seq = tonumber(redis.call('GET', SEQ) or '0')
+  if max <= 0 then return out, nil end
+  -- Turns come after the last one in READY.
+  local seq
+  local function turn()
+    if not seq then seq = tonumber(redis.call('ZRANGE', READY, -1, -1, 'WITHSCORES')[2] or '0') end
+    seq = seq + 1
+    return seq
+  end
   local woke = redis.call('ZRANGEBYSCORE', WAIT, '-inf', now)
   if #woke > 0 then
     local turns = {}
     for _, ch in ipairs(woke) do
-      seq = seq + 1
-      turns[#turns + 1] = seq
+      turns[#turns + 1] = turn()
       turns[#turns + 1] = ch
     end
     zadds(READY, 'NX', turns)
@@ -176,21 +182,23 @@ local function claimDue(now, max, lease)
       end
     end
   end
-  local turns = {}
+  local turns, left = {}, false
   for _, ch in ipairs(chans) do
     if not live[ch] then
       redis.call('ZREM', READY, ch)
       local f = redis.call('ZRANGE', qkey(ch), 0, 0, 'WITHSCORES')
       if f[2] then redis.call('ZADD', WAIT, 'LT', f[2], ch) end
-    elseif served[ch] then
-      seq = seq + 1
-      turns[#turns + 1] = seq
-      turns[#turns + 1] = ch
+    else
+      left = true
+      if served[ch] then
+        turns[#turns + 1] = turn()
+        turns[#turns + 1] = ch
+      end
     end
   end
   if #turns > 0 then zadds(READY, 'XX', turns) end
-  redis.call('SET', SEQ, seq)
-  return out
+  if not left and #chans == max then left = nil end -- READY may hold more
+  return out, left
 end
 -- migrate moves up to 100 IPs from the schedule of before channel queues
 -- into the queue of their first watch's channel.
@@ -286,11 +294,13 @@ local function claimAnn(now, max, lease)
   return out
 end
 -- nextDue returns the earliest check and announcement due times ('' for
--- none): now while a channel is ready, else the earliest bound in WAIT
--- (which may be early: the pass then finds nothing and moves the bound).
-local function nextDue(now)
+-- none): now while a channel is ready (ready: known from claimDue, nil to
+-- look), else the earliest bound in WAIT (which may be early: the pass then
+-- finds nothing and moves the bound).
+local function nextDue(now, ready)
+  if ready == nil then ready = redis.call('ZCARD', READY) > 0 end
   local d = {}
-  if redis.call('ZCARD', READY) > 0 then d = {'', now} else d = redis.call('ZRANGE', WAIT, 0, 0, 'WITHSCORES') end
+  if ready then d = {'', now} else d = redis.call('ZRANGE', WAIT, 0, 0, 'WITHSCORES') end
   local a = redis.call('ZRANGE', ANN, 0, 0, 'WITHSCORES')
   return {d[2] or '', a[2] or ''}
 end
@@ -405,6 +415,6 @@ migrate()
 local st, i = {}, 7
 for k = 1, tonumber(ARGV[6]) do st[k], i = complete(i) end
 local anns = claimAnn(ARGV[2], ARGV[3], ARGV[5])
-local claims = claimDue(ARGV[2], tonumber(ARGV[3]) - #anns / 4, ARGV[4])
-return {st, anns, claims, nextDue(ARGV[2])}
+local claims, ready = claimDue(ARGV[2], tonumber(ARGV[3]) - #anns / 4, ARGV[4])
+return {st, anns, claims, nextDue(ARGV[2], ready)}
 `)
