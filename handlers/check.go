@@ -18,7 +18,30 @@ type origin struct {
 	responseURL string // slash commands and shortcuts
 	source      watch.Source
 	metric      metrics.Origin
+	// team is the Slack workspace the request came from: the SMTP probe's
+	// per-workspace limit is charged to it.
+	team string
+	// helo is the name the mail server announces, when known (helo=NAME,
+	// or the bounce's HELO): every diagnosis and recheck of the request
+	// gets it.
+	helo string
+	// smtp asks for the SMTP greeting probe of each address diagnosed.
+	smtp bool
 }
+
+// Prober is the opt-in SMTP greeting probe; *smtpprobe.Prober is one.
+type Prober interface {
+	// ProbeResults probes each distinct address of results once, charged
+	// to workspace, and appends the probe's findings to its results.
+	ProbeResults(ctx context.Context, results []diagnose.Result, workspace string)
+}
+
+// unknownTeam is the probe limit's workspace for a request that names none:
+// all of them share one budget rather than escaping the limit.
+const unknownTeam = "unknown-team"
+
+// noProbeText says the SMTP probe was asked for but is not set up.
+const noProbeText = ":information_source: The SMTP greeting probe is not set up on this bot (its operator sets `SMTP_PROBE_HELO` to the bot's own host name), so only DNS was checked."
 
 // check is the one pipeline every request that names IPs goes through:
 // diagnose the targets, start watches for what fails, render, post. A slash
@@ -63,7 +86,7 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 // host name may give results and an error together: its AAAA did not
 // answer, too many addresses) as a note.
 func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagnose.Result, string) {
-	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{})
+	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{HELO: o.helo})
 	for i := range batch.Diagnoses {
 		b.metrics.Diagnosed(o.metric, &batch.Diagnoses[i])
 	}
@@ -73,7 +96,19 @@ func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagn
 			problems = append(problems, fmt.Sprintf(":warning: %s: %s", code(out.Target), escape(out.Err.Error())))
 		}
 	}
-	return batch.Results(), strings.Join(problems, "\n")
+	results := batch.Results()
+	switch {
+	case !o.smtp || len(results) == 0:
+	case b.cfg.SMTPProbe == nil:
+		problems = append(problems, noProbeText)
+	default:
+		team := o.team
+		if team == "" {
+			team = unknownTeam
+		}
+		b.cfg.SMTPProbe.ProbeResults(ctx, results, team)
+	}
+	return results, strings.Join(problems, "\n")
 }
 
 // fallbackToResponseURL answers a request whose answer could not be posted

@@ -78,7 +78,7 @@ func (b *Bot) handleShortcut(ctx context.Context, cb slack.InteractionCallback) 
 		ev.Attachments = append(ev.Attachments, attachment{Text: a.Text, Fallback: a.Fallback, Pretext: a.Pretext})
 	}
 	o := origin{channel: cb.Channel.ID, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL,
-		source: watch.SourceShortcut, metric: metrics.OriginShortcut}
+		source: watch.SourceShortcut, metric: metrics.OriginShortcut, team: cb.Team.ID}
 	if b.handleBounceText(ctx, ev, o) {
 		return
 	}

@@ -83,21 +83,40 @@ func statusEmoji(s diagnose.Status) string {
 	}
 }
 
-// headline is the first line for one result: status and IP.
+// headline is the first line for one result: status and IP. An IP that
+// passes while another address of its name does not (the AAAA next to the
+// A: mail may leave from it) gets a warning and the sibling's problem.
 func headline(r *diagnose.Result) string {
-	line := fmt.Sprintf("%s *%s* %s", statusEmoji(r.Status), escape(r.IP), r.Status.Words())
+	emoji, sib := statusEmoji(r.Status), siblingClause(r)
+	if sib != "" {
+		emoji = ":warning:"
+	}
+	line := fmt.Sprintf("%s *%s* %s", emoji, escape(r.IP), r.Status.Words())
 	if r.Target != "" && r.Target != r.IP {
 		line += " (from " + code(r.Target) + ")"
 	}
 	if r.ConfirmedName != "" {
 		line += ": " + code(r.ConfirmedName)
 	}
-	return line
+	return line + sib
+}
+
+// siblingClause is ", but <sibling's problem>" for a passing result with a
+// failing sibling (diagnose's SiblingSummary, names already in code spans,
+// escaped here), "" otherwise: a failing IP's own problem comes first.
+func siblingClause(r *diagnose.Result) string {
+	if r.Status != diagnose.StatusPass {
+		return ""
+	}
+	if s := r.SiblingSummary(); s != "" {
+		return ", but " + escape(s)
+	}
+	return ""
 }
 
 // plainHeadline is headline without mrkdwn decoration, for fallbacks.
 func plainHeadline(r *diagnose.Result) string {
-	return escape(r.IP + " " + r.Status.Words())
+	return escape(r.IP+" "+r.Status.Words()) + siblingClause(r)
 }
 
 // summaryMessage is the short channel message for a set of results.
@@ -348,6 +367,11 @@ func announcement(p watch.Announcement) message {
 		}
 		text := fmt.Sprintf(":tada: %s%s is fixed: %s. FCrDNS passes %s, so receivers such as Gmail will accept it. "+
 			"It took %s from when I started watching.", mention(p.RequestedBy), ip, records(r), where, humanDuration(p.Elapsed))
+		// "Fixed" is about the watched IP; a sibling mail may leave from is
+		// worth saying, not worth keeping the watch for.
+		if s := r.SiblingSummary(); s != "" {
+			text += "\n:warning: Still to fix: " + escape(s) + "."
+		}
 		return textMessage(text)
 	default: // watch.KindExpired
 		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(p.RequestedBy), ip,
@@ -388,6 +412,8 @@ func humanDuration(d time.Duration) string {
 // <ip|hostname> as a link.
 const usageText = "*Usage*\n" +
 	"• `/rdns &lt;ip|hostname&gt; […]`: check reverse DNS (FCrDNS) the way Gmail and Outlook do\n" +
+	"• `/rdns &lt;ip&gt; helo=&lt;name&gt;`: also compare the name your server announces in HELO/EHLO\n" +
+	"• `/rdns &lt;ip&gt; smtp`: also read your server's SMTP greeting on port 25 (rate-limited)\n" +
 	"• `/rdns watch &lt;ip&gt;`: recheck until it is fixed, and say so here\n" +
 	"• `/rdns unwatch &lt;ip&gt;`: stop rechecking\n" +
 	"• `/rdns list`: what is watched in this conversation\n" +
