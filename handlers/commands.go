@@ -98,7 +98,9 @@ func parseCommand(text string) (command, error) {
 	}
 	for _, f := range fields {
 		if v, ok := cutFold(f, heloOption); ok {
-			helo, err := parseHELO(strings.TrimSuffix(strings.Trim(v, "()\"'`!?,"), "."))
+			// Quotes around the name and a sentence's end are not part
+			// of it; anything else must pass parseHELO.
+			helo, err := parseHELO(strings.TrimSuffix(strings.TrimRight(strings.TrimLeft(v, "(\"'`"), ")\"'`!?"), "."))
 			if err != nil {
 				return command{}, err
 			}
