@@ -21,7 +21,9 @@ func init() {
 // bucket written BURST/EVERY ("2/5m"); zero means the probe's default.
 type ProbeLimit smtpprobe.Limit
 
-// EnvDecode reads BURST/EVERY; it implements envconfig.Decoder.
+// EnvDecode reads BURST/EVERY; it implements envconfig.Decoder. (The
+// problem Load reports for a bad value is "cannot be read" and the
+// expected form: go-envconfig passes a struct decoder's error on bare.)
 func (l *ProbeLimit) EnvDecode(s string) error {
 	if strings.TrimSpace(s) == "" {
 		*l = ProbeLimit{}
