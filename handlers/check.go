@@ -74,7 +74,7 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 		}
 		return
 	}
-	if err := b.out.postAll(ctx, o.channel, thread, reportMessages(results, watching, intro)); err != nil {
+	if err := b.out.postAll(ctx, o.channel, thread, reportMessages(results, watching, intro, o.helo)); err != nil {
 		b.fallbackToResponseURL(ctx, o, results, intro, err)
 		return
 	}
@@ -131,7 +131,7 @@ func (b *Bot) fallbackToResponseURL(ctx context.Context, o origin, results []dia
 	}
 	intro := strings.TrimSpace(note + "\nI can't post in this conversation, so only you see this, and I can't watch it here: invite me (`/invite @rdnsbot`) to get updates.")
 	// No buttons: their answers would go to a conversation the bot cannot reach.
-	for _, m := range reportMessages(results, nil, intro) {
+	for _, m := range reportMessages(results, nil, intro, o.helo) {
 		if err := b.out.respond(ctx, o.responseURL, m, false); err != nil {
 			b.metrics.SlackErrors.Inc()
 			b.log.ErrorContext(ctx, "response_url failed", "err", err)

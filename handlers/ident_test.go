@@ -281,3 +281,31 @@ func TestSMTPProbeNotSetUp(t *testing.T) {
 		return m.Channel == chanOps && m.ThreadTS == "" && strings.Contains(content(m), "The SMTP greeting probe is not set up")
 	})
 }
+
+// The buttons of a reply carry the request's HELO: *Recheck now* is
+// diagnosed with it too. A forged value is ignored.
+func TestRecheckButtonKeepsHELO(t *testing.T) {
+	h := startIdentHarness(t)
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5 helo=relay.example.org", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	summary := h.waitMessage("summary", func(m slackfake.Message) bool {
+		return m.Channel == chanOps && m.ThreadTS == "" && strings.Contains(content(m), "84.200.10.5")
+	})
+	h.waitMessage("buttons with the HELO", inThread(chanOps, summary.TS, `"value":"84.200.10.5 helo=relay.example.org"`, actionRecheck))
+	for _, v := range []string{"84.200.10.5 helo=\u003c!channel\u003e", "84.200.10.5 rm -rf", "84.200.10.5 helo=relay.example.org"} {
+		if _, err := h.fake.SendBlockAction(slackfake.BlockAction{UserID: userAlice, ChannelID: chanOps, MessageTS: summary.TS,
+			ActionID: actionRecheck, Value: v, Text: "Recheck now"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.waitMessage("recheck with the HELO", inThread(chanOps, summary.TS, "rechecked:", "differs from the PTR name"))
+	var rechecks int
+	for _, m := range h.fake.Thread(chanOps, summary.TS) {
+		if strings.Contains(content(m), "rechecked:") {
+			rechecks++
+		}
+	}
+	if rechecks != 1 {
+		t.Errorf("%d rechecks posted; want 1 (forged values ignored)", rechecks)
+	}
+}

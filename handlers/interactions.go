@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -37,11 +38,12 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 		thread = cb.Container.MessageTs
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
-		ip, isIP, err := diagnose.ParseTarget(a.Value)
-		if err != nil || !isIP {
+		ip, helo, ok := parseButtonValue(a.Value)
+		if !ok {
 			continue
 		}
-		o := origin{channel: channel, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL, source: watch.SourceButton, metric: metrics.OriginButton}
+		o := origin{channel: channel, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL, source: watch.SourceButton,
+			metric: metrics.OriginButton, team: cb.Team.ID, helo: helo}
 		action := a.ActionID
 		b.enqueue(withLogAttrs(ctx, "ip", ip.String(), "thread", thread, "action", action), "button", func(ctx context.Context) {
 			switch action {
@@ -54,6 +56,26 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 			}
 		})
 	}
+}
+
+// parseButtonValue reads a button's value (buttonValue): the IP, and the
+// HELO when there is one. The value came back through the client, so it
+// is checked as input.
+func parseButtonValue(v string) (netip.Addr, string, bool) {
+	ipText, rest, _ := strings.Cut(v, " ")
+	ip, isIP, err := diagnose.ParseTarget(ipText)
+	if err != nil || !isIP {
+		return netip.Addr{}, "", false
+	}
+	if rest == "" {
+		return ip, "", true
+	}
+	h, ok := cutFold(rest, heloOption)
+	if !ok {
+		return netip.Addr{}, "", false
+	}
+	helo, err := parseHELO(h)
+	return ip, helo, err == nil
 }
 
 // handleShortcut answers "Diagnose this bounce" on any message the user can

@@ -137,24 +137,35 @@ func summaryMessage(results []diagnose.Result, note string) message {
 	}
 }
 
-// button is one of our buttons: its value is the IP it acts on.
-func button(action, ip, label string) *slack.ButtonBlockElement {
-	return slack.NewButtonBlockElement(action, ip, slack.NewTextBlockObject(slack.PlainTextType, label, false, false))
+// button is one of our buttons: its value is the IP it acts on, and the
+// HELO of the request (buttonValue).
+func button(action, value, label string) *slack.ButtonBlockElement {
+	return slack.NewButtonBlockElement(action, value, slack.NewTextBlockObject(slack.PlainTextType, label, false, false))
+}
+
+// buttonValue is "IP" or "IP helo=NAME": a recheck or watch started from
+// the button is diagnosed with the HELO of the request that posted it.
+func buttonValue(ip, helo string) string {
+	if helo == "" {
+		return ip
+	}
+	return ip + " " + heloOption + helo
 }
 
 // buttons for one result: recheck, and watch or stop watching.
-func buttons(ip string, watching bool) *slack.ActionBlock {
-	w := button(actionUnwatch, ip, "Stop watching")
+func buttons(ip, helo string, watching bool) *slack.ActionBlock {
+	v := buttonValue(ip, helo)
+	w := button(actionUnwatch, v, "Stop watching")
 	if !watching {
-		w = button(actionWatch, ip, "Watch until fixed")
+		w = button(actionWatch, v, "Watch until fixed")
 		w.Style = slack.StylePrimary
 	}
-	return slack.NewActionBlock("", button(actionRecheck, ip, "Recheck now"), w)
+	return slack.NewActionBlock("", button(actionRecheck, v, "Recheck now"), w)
 }
 
 // reportBlocks renders the full guidance for one result, with buttons
-// unless withButtons is false.
-func reportBlocks(r *diagnose.Result, withButtons, watching bool) []slack.Block {
+// (carrying helo) unless withButtons is false.
+func reportBlocks(r *diagnose.Result, helo string, withButtons, watching bool) []slack.Block {
 	blocks := []slack.Block{mrkdwnSection(headline(r))}
 	if d := details(r); d != "" {
 		blocks = append(blocks, contextBlock(d))
@@ -182,7 +193,7 @@ func reportBlocks(r *diagnose.Result, withButtons, watching bool) []slack.Block 
 		blocks = append(blocks, sections(b.String())...)
 	}
 	if withButtons {
-		blocks = append(blocks, buttons(r.IP, watching))
+		blocks = append(blocks, buttons(r.IP, helo, watching))
 	}
 	return blocks
 }
@@ -286,8 +297,9 @@ func whoFixes(r *diagnose.Result) string {
 
 // reportMessages renders full reports for results, split over as many
 // messages as Block Kit's 50-block limit needs. watching says which IPs are
-// watched; nil means no buttons at all.
-func reportMessages(results []diagnose.Result, watching func(ip string) bool, intro string) []message {
+// watched; nil means no buttons at all. helo is the request's HELO, for
+// the buttons.
+func reportMessages(results []diagnose.Result, watching func(ip string) bool, intro, helo string) []message {
 	var blocks []slack.Block
 	var plain []string
 	if intro != "" {
@@ -298,7 +310,7 @@ func reportMessages(results []diagnose.Result, watching func(ip string) bool, in
 		if i > 0 {
 			blocks = append(blocks, slack.NewDividerBlock())
 		}
-		blocks = append(blocks, reportBlocks(r, watching != nil, watching != nil && watching(r.IP))...)
+		blocks = append(blocks, reportBlocks(r, helo, watching != nil, watching != nil && watching(r.IP))...)
 		plain = append(plain, plainHeadline(r))
 	}
 	return splitMessages(blocks, truncate(strings.Join(plain, "; "), maxFallbackChars))
