@@ -24,11 +24,20 @@ type Server struct {
 // with "220 <greeting>"; it stops when the test ends.
 func Start(t testing.TB, greeting string) *Server {
 	t.Helper()
+	s := &Server{}
+	s.addr = Serve(t, func(c net.Conn) { s.serve(c, greeting) })
+	return s
+}
+
+// Serve listens on 127.0.0.1 on a free port and runs handle on each
+// connection (closing it after), for tests that script the server's side
+// themselves; it stops, and waits for the handlers, when the test ends.
+func Serve(t testing.TB, handle func(c net.Conn)) netip.AddrPort {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{addr: netip.MustParseAddrPort(ln.Addr().String())}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -37,14 +46,16 @@ func Start(t testing.TB, greeting string) *Server {
 			if err != nil {
 				return
 			}
-			wg.Go(func() { s.serve(c, greeting) })
+			wg.Go(func() {
+				defer c.Close()
+				handle(c)
+			})
 		}
 	})
-	return s
+	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
 func (s *Server) serve(c net.Conn, greeting string) {
-	defer c.Close()
 	in := bufio.NewReader(c)
 	if _, err := c.Write([]byte("220 " + greeting + "\r\n")); err != nil {
 		return
