@@ -16,8 +16,6 @@ type origin struct {
 	user        string
 	threadTS    string // reply in this thread; "" for slash commands
 	responseURL string // slash commands and shortcuts
-	source      watch.Source
-	metric      metrics.Origin
 	// team is the Slack workspace the request came from: the SMTP probe's
 	// per-workspace limit is charged to it.
 	team string
@@ -27,6 +25,9 @@ type origin struct {
 	helo string
 	// smtp asks for the SMTP greeting probe of each address diagnosed.
 	smtp bool
+
+	source watch.Source
+	metric metrics.Origin
 }
 
 // Prober is the opt-in SMTP greeting probe; *smtpprobe.Prober is one.
@@ -51,6 +52,7 @@ const noProbeText = ":information_source: The SMTP greeting probe is not set up 
 func (b *Bot) check(ctx context.Context, o origin, targets []string, intro string) {
 	ctx = withLogAttrs(ctx, "targets", targets)
 	results, note := b.diagnose(ctx, o, targets)
+	note = b.probeSMTP(ctx, o, results, note)
 	thread := o.threadTS
 	if thread == "" {
 		ts, err := b.out.post(ctx, o.channel, "", summaryMessage(results, note))
@@ -96,11 +98,17 @@ func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagn
 			problems = append(problems, fmt.Sprintf(":warning: %s: %s", code(out.Target), escape(out.Err.Error())))
 		}
 	}
-	results := batch.Results()
+	return batch.Results(), strings.Join(problems, "\n")
+}
+
+// probeSMTP runs the SMTP greeting probe on results when the request asks
+// for it, appending its findings; note gains a line when the probe is not
+// set up.
+func (b *Bot) probeSMTP(ctx context.Context, o origin, results []diagnose.Result, note string) string {
 	switch {
 	case !o.smtp || len(results) == 0:
 	case b.cfg.SMTPProbe == nil:
-		problems = append(problems, noProbeText)
+		note = strings.TrimSpace(note + "\n" + noProbeText)
 	default:
 		team := o.team
 		if team == "" {
@@ -108,7 +116,7 @@ func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagn
 		}
 		b.cfg.SMTPProbe.ProbeResults(ctx, results, team)
 	}
-	return results, strings.Join(problems, "\n")
+	return note
 }
 
 // fallbackToResponseURL answers a request whose answer could not be posted

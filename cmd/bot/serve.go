@@ -96,11 +96,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Info("SMTP greeting probe on", "ehlo", pc.HELOName, "port", pc.Port)
 	}
 	bot := handlers.New(poster, diag, handlers.Config{
+		SMTPProbe:      probe,
 		Workers:        cfg.Workers,
 		BounceChannels: cfg.BounceChannels,
 		Deliveries:     st,
 		Watches:        sched,
-		SMTPProbe:      probe,
 	})
 
 	var background sync.WaitGroup
