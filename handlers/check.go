@@ -12,10 +12,6 @@ import (
 
 // origin is where a request came from and where answers go.
 type origin struct {
-	channel     string
-	user        string
-	threadTS    string // reply in this thread; "" for slash commands
-	responseURL string // slash commands and shortcuts
 	// team is the Slack workspace the request came from: the SMTP probe's
 	// per-workspace limit is charged to it.
 	team string
@@ -26,8 +22,12 @@ type origin struct {
 	// smtp asks for the SMTP greeting probe of each address diagnosed.
 	smtp bool
 
-	source watch.Source
-	metric metrics.Origin
+	channel     string
+	user        string
+	threadTS    string // reply in this thread; "" for slash commands
+	responseURL string // slash commands and shortcuts
+	source      watch.Source
+	metric      metrics.Origin
 }
 
 // Prober is the opt-in SMTP greeting probe; *smtpprobe.Prober is one.
