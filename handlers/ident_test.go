@@ -216,6 +216,17 @@ func TestFixedAnnouncementNamesFailingSibling(t *testing.T) {
 	}
 }
 
+// An expired watch's buttons carry its HELO, so *Keep watching* keeps it.
+func TestExpiredAnnouncementButtonsKeepHELO(t *testing.T) {
+	ip := netip.MustParseAddr("84.200.10.6")
+	a := watch.Announcement{Kind: watch.KindExpired, Key: watch.Key{IP: ip, Channel: chanOps, Thread: "1.1"}, HELO: "relay.example.org",
+		Result: diagnose.Result{IP: ip.String(), Status: diagnose.StatusPermerror}, Elapsed: 72 * time.Hour}
+	s := blocksJSON(t, announcement(a).Blocks)
+	if strings.Count(s, `"value":"84.200.10.6 helo=relay.example.org"`) != 2 {
+		t.Errorf("expired message's buttons lack the HELO: %s", s)
+	}
+}
+
 // `/rdns 127.0.0.1 smtp` reads the greeting of the in-process SMTP server
 // (the lab's prober may probe loopback; the bot's never does by default)
 // and shows banner_mismatch; the workspace's limit is charged to the

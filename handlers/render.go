@@ -388,8 +388,9 @@ func announcement(p watch.Announcement) message {
 	default: // watch.KindExpired
 		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(p.RequestedBy), ip,
 			humanDuration(p.Elapsed), r.Status.Words())
-		keep := button(actionKeepWatching, w.IP.String(), "Keep watching")
-		return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text), slack.NewActionBlock("", keep, button(actionRecheck, w.IP.String(), "Recheck now"))}}
+		v := buttonValue(w.IP.String(), p.HELO)
+		keep := button(actionKeepWatching, v, "Keep watching")
+		return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text), slack.NewActionBlock("", keep, button(actionRecheck, v, "Recheck now"))}}
 	}
 }
 

@@ -59,5 +59,8 @@ func TestRecheckUsesHELO(t *testing.T) {
 		if !slices.ContainsFunc(a.Result.Findings, func(f diagnose.Finding) bool { return f.Code == diagnose.CodeHELOMismatch }) {
 			t.Fatalf("fixed result for %s has findings %+v; want helo_mismatch (HELO relay.example.org, PTR mail.example.com)", a.Key.Channel, a.Result.Findings)
 		}
+		if want := map[string]string{"C1": "", "C2": "relay.example.org"}[a.Key.Channel]; a.HELO != want {
+			t.Errorf("announcement for %s has HELO %q; want %q (its own watch's)", a.Key.Channel, a.HELO, want)
+		}
 	}
 }

@@ -146,6 +146,9 @@ type Announcement struct {
 	Elapsed time.Duration
 	// StaleUntil is, for "progress", about when resolvers drop the old answer.
 	StaleUntil time.Time
+	// HELO is the watch's HELO (Request.HELO), for the announcement's
+	// buttons: a watch kept or rechecked from them keeps it.
+	HELO string
 }
 
 // Observer is told how the scheduler is doing, for metrics. Its methods
@@ -629,7 +632,7 @@ func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 	a := Announcement{
 		Kind: Kind(p.Kind), Key: Key(p.Watch.Key), RequestedBy: p.Watch.RequestedBy, Since: p.Watch.CreatedAt,
 		Result: p.Result, IdempotencyKey: p.IdempotencyKey, Attempt: p.Attempt,
-		Elapsed: p.Result.CheckedAt.Sub(p.Watch.CreatedAt),
+		Elapsed: p.Result.CheckedAt.Sub(p.Watch.CreatedAt), HELO: p.Watch.HELO,
 	}
 	if p.Kind == store.KindProgress && p.Result.Source != nil {
 		a.StaleUntil = p.Result.CheckedAt.Add(time.Duration(p.Result.Source.StaleForSeconds) * time.Second)
