@@ -67,15 +67,13 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "bot %v\n", err)
 		return 2
 	}
-	batch := d.DiagnoseTargets(ctx, a.targets, a.opts)
+	out, status := collect(d.DiagnoseTargets(ctx, a.targets, a.opts), stderr)
 	if a.probe != nil {
-		// Each target's results are probed, each address once; the CLI
-		// has no workspace, so only the per-IP limit applies.
-		results := batch.Results()
-		a.probe.ProbeResults(ctx, results, "")
-		batch = withResults(batch, results)
+		// Each address once, its findings added to each of its results;
+		// the CLI has no workspace, so only the per-IP limit applies. The
+		// probe never changes the exit status.
+		a.probe.ProbeResults(ctx, out.Results, "")
 	}
-	out, status := collect(batch, stderr)
 	if err := writeDiagnoses(stdout, out, a.asJSON); err != nil {
 		fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
 		return 2
@@ -141,18 +139,6 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 		asJSON: *asJSON,
 		probe:  probe,
 	}, nil
-}
-
-// withResults is b with its outcomes' results replaced by results (in
-// b.Results' order), as ProbeResults extended them.
-func withResults(b diagnose.Batch, results []diagnose.Result) diagnose.Batch {
-	outs := make([]diagnose.Outcome, len(b.Outcomes))
-	for i, o := range b.Outcomes {
-		o.Results, results = results[:len(o.Results):len(o.Results)], results[len(o.Results):]
-		outs[i] = o
-	}
-	b.Outcomes = outs
-	return b
 }
 
 // collect turns a batch into the output document, reports each target's
