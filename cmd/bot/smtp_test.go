@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/dnstest"
+	"github.com/rdnsbot/rdnsbot/internal/redistest"
+	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/smtpprobe"
 	"github.com/rdnsbot/rdnsbot/smtpprobe/smtptest"
 )
@@ -90,4 +95,42 @@ func TestDiagnoseSMTPUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, exit, stderr, tc.stderr)
 		}
 	}
+}
+
+// The bot reads SMTP_PROBE_* and wires the probe: `/rdns 127.0.0.1 smtp`
+// is answered with smtp_not_probed, because the bot never connects to a
+// loopback address (only tests build a prober that may), and the test
+// server on it is never dialled.
+func TestServeSMTPProbe(t *testing.T) {
+	fake := slackfake.Start(t)
+	fake.AddChannel(slackfake.Channel{ID: "C0OPS", Name: "ops", Type: slackfake.Public, BotMember: true})
+	g := dnstest.Start(t, 2)
+	if err := g.Load(serveZone + loopbackZone); err != nil {
+		t.Fatal(err)
+	}
+	srv := smtptest.Start(t, "other.example.org ESMTP")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bot := startBot(t, ctx, botEnv(fake, g, redistest.Start(t, redistest.Options{}),
+		"SMTP_PROBE_HELO=rdnsbot.test.example", "SMTP_PROBE_PORT="+strconv.Itoa(srv.Port())))
+	if err := fake.WaitConnected(ctx, 1); err != nil {
+		t.Fatalf("bot did not connect: %v\n%s", err, bot.logs.String())
+	}
+	waitLog(t, ctx, bot, `"msg":"SMTP greeting probe on","ehlo":"rdnsbot.test.example","port":`+strconv.Itoa(srv.Port()))
+	env, err := fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "127.0.0.1 smtp", UserID: "U0ALICE", ChannelID: "C0OPS"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := fake.WaitAck(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fake.WaitForMessage(ctx, func(m slackfake.Message) bool {
+		return m.ThreadTS != "" && strings.Contains(string(m.Blocks), "was not checked: it is not a public address")
+	}); err != nil {
+		t.Fatalf("no smtp_not_probed: %v\n%s", err, bot.logs.String())
+	}
+	if cmds := srv.Commands(); len(cmds) != 0 {
+		t.Errorf("the bot probed loopback: %q", cmds)
+	}
+	bot.stop(t, ctx)
 }
