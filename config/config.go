@@ -68,6 +68,15 @@ type Config struct {
 	LogLevel       string   `env:"LOG_LEVEL, default=info"`
 	Workers        int      `env:"WORKERS, default=16"`
 
+	// The opt-in SMTP greeting probe (`/rdns IP smtp`; smtpprobe.go here):
+	// the bot's own EHLO name ("" for the host name when it is a FQDN, else
+	// the probe is off), the port probed (25; tests use another) and the
+	// rate limits, "BURST/EVERY" ("" for the package's defaults).
+	SMTPProbeHELO         string     `env:"SMTP_PROBE_HELO"`
+	SMTPProbePort         int        `env:"SMTP_PROBE_PORT, default=25"`
+	SMTPProbePerIP        ProbeLimit `env:"SMTP_PROBE_PER_IP"`
+	SMTPProbePerWorkspace ProbeLimit `env:"SMTP_PROBE_PER_WORKSPACE"`
+
 	// RecheckIntervals is watch.DefaultIntervals when unset.
 	RecheckIntervals watch.Intervals `env:"RECHECK_INTERVALS"`
 	WatchMaxAge      time.Duration   `env:"WATCH_MAX_AGE, default=72h"`
@@ -289,6 +298,7 @@ func (c *Config) validate(decoded []Problem) []Problem {
 	if c.WatchMaxAge < time.Minute {
 		problem("WATCH_MAX_AGE", "%s is too short", c.WatchMaxAge)
 	}
+	c.validateSMTPProbe(problem)
 	return problems
 }
 

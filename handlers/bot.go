@@ -63,6 +63,9 @@ type Config struct {
 	// Deliveries, when set, dedupes events across replicas (the store); each
 	// process also dedupes in memory.
 	Deliveries Deliveries
+	// SMTPProbe, when set, runs the SMTP greeting probe a request asks for
+	// (`/rdns IP smtp`); nil means the reply says it is not set up.
+	SMTPProbe Prober
 	// Watches, when set, is the recheck scheduler; nil means watching is
 	// reported unavailable.
 	Watches Watches

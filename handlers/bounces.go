@@ -20,7 +20,7 @@ const maxBounceIPs = 5
 // handleMessage reads a channel message for reverse-DNS bounces and answers
 // in its thread. Ordinary chatter and other bounces get nothing.
 func (b *Bot) handleMessage(ctx context.Context, ev *messageEvent) {
-	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceBounce, metric: metrics.OriginBounce}
+	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceBounce, metric: metrics.OriginBounce, team: ev.Team}
 	if b.handleBounceText(ctx, ev, o) || ev.ChannelType != "im" {
 		return
 	}
@@ -80,7 +80,10 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 			}
 		}
 	}
-	intro := bounceIntro(found[0], ips)
+	if o.helo == "" {
+		o.helo = b.bounceHELO(ctx, found)
+	}
+	intro := bounceIntro(found[0], ips, o.helo)
 	if len(ips) == 0 {
 		b.reply(ctx, o, message{Text: "rdnsbot: this bounce names no sending IP", Blocks: []slack.Block{mrkdwnSection(intro)}})
 		return true
@@ -92,8 +95,27 @@ func (b *Bot) handleBounceText(ctx context.Context, ev *messageEvent, o origin) 
 	return true
 }
 
-// bounceIntro says what the bounce is, in one line, from escaped parts.
-func bounceIntro(r bounce.Result, ips []string) string {
+// bounceHELO is the first HELO the bounces show that passes parseHELO (a
+// literal stays one: the diagnosis reports helo_literal; bounce never
+// takes it for the sending IP). Others are dropped: they would reach the
+// store and Slack.
+func (b *Bot) bounceHELO(ctx context.Context, found []bounce.Result) string {
+	for _, r := range found {
+		if r.HELO == "" {
+			continue
+		}
+		helo, err := parseHELO(r.HELO)
+		if err == nil {
+			return helo
+		}
+		b.log.InfoContext(ctx, "ignoring the bounce's HELO", "err", err)
+	}
+	return ""
+}
+
+// bounceIntro says what the bounce is, in one line, from escaped parts;
+// helo is the HELO the diagnosis gets ("" for none).
+func bounceIntro(r bounce.Result, ips []string, helo string) string {
 	var what []string
 	if r.ReplyCode != 0 {
 		what = append(what, fmt.Sprint(r.ReplyCode))
@@ -119,7 +141,22 @@ func bounceIntro(r bounce.Result, ips []string) string {
 	for i, ip := range ips {
 		quoted[i] = code(ip)
 	}
-	return ":mag: This bounce is " + desc + " of mail sent from " + strings.Join(quoted, ", ") + ". Here is what DNS says now:"
+	return ":mag: This bounce is " + desc + " of mail sent from " + strings.Join(quoted, ", ") + "." + heloChecked(r, helo) + " Here is what DNS says now:"
+}
+
+// heloChecked says, for a rejection of the HELO identity (the receiver
+// resolved the name the server announced, not only its PTR), that this is
+// what was checked; "" for other rejections.
+func heloChecked(r bounce.Result, helo string) string {
+	if r.Check != bounce.CheckHELOIdentity {
+		return ""
+	}
+	if helo == "" {
+		return " The receiver checked the name your server announced in HELO/EHLO: it must resolve to the sending IP. " +
+			"The bounce does not show that name; mention me with `helo=NAME` to have it compared with the PTR."
+	}
+	return " The receiver checked the name your server announced in HELO/EHLO, " + code(helo) +
+		": it must resolve to the sending IP, and the findings below compare it with the PTR."
 }
 
 // messageTexts lists the texts a message carries: its own, and those of

@@ -12,6 +12,16 @@ import (
 
 // origin is where a request came from and where answers go.
 type origin struct {
+	// team is the Slack workspace the request came from: the SMTP probe's
+	// per-workspace limit is charged to it.
+	team string
+	// helo is the name the mail server announces, when known (helo=NAME,
+	// or the bounce's HELO): every diagnosis and recheck of the request
+	// gets it.
+	helo string
+	// smtp asks for the SMTP greeting probe of each address diagnosed.
+	smtp bool
+
 	channel     string
 	user        string
 	threadTS    string // reply in this thread; "" for slash commands
@@ -21,6 +31,20 @@ type origin struct {
 	fresh       bool // a recheck: never answered by an earlier diagnosis
 }
 
+// Prober is the opt-in SMTP greeting probe; *smtpprobe.Prober is one.
+type Prober interface {
+	// ProbeResults probes each distinct address of results once, charged
+	// to workspace, and appends the probe's findings to its results.
+	ProbeResults(ctx context.Context, results []diagnose.Result, workspace string)
+}
+
+// unknownTeam is the probe limit's workspace for a request that names none:
+// all of them share one budget rather than escaping the limit.
+const unknownTeam = "unknown-team"
+
+// noProbeText says the SMTP probe was asked for but is not set up.
+const noProbeText = ":information_source: The SMTP greeting probe is not set up on this bot (its operator sets `SMTP_PROBE_HELO` to the bot's own host name), so only DNS was checked."
+
 // check is the one pipeline every request that names IPs goes through:
 // diagnose the targets, start watches for what fails, render, post. A slash
 // command gets a summary in the channel and the guidance threaded under it
@@ -29,6 +53,7 @@ type origin struct {
 func (b *Bot) check(ctx context.Context, o origin, targets []string, intro string) {
 	ctx = withLogAttrs(ctx, "targets", targets)
 	results, note := b.diagnose(ctx, o, targets)
+	note = b.probeSMTP(ctx, o, results, note)
 	thread := o.threadTS
 	if thread == "" {
 		ts, err := b.out.post(ctx, o.channel, "", summaryMessage(results, note))
@@ -52,7 +77,7 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 		}
 		return
 	}
-	if err := b.out.postAll(ctx, o.channel, thread, reportMessages(results, watching, intro)); err != nil {
+	if err := b.out.postAll(ctx, o.channel, thread, reportMessages(results, watching, intro, o.helo)); err != nil {
 		b.fallbackToResponseURL(ctx, o, results, intro, err)
 		return
 	}
@@ -64,7 +89,7 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 // host name may give results and an error together: its AAAA did not
 // answer, too many addresses) as a note.
 func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagnose.Result, string) {
-	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{Fresh: o.fresh})
+	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{HELO: o.helo, Fresh: o.fresh})
 	for i := range batch.Diagnoses {
 		b.metrics.Diagnosed(o.metric, &batch.Diagnoses[i])
 	}
@@ -76,6 +101,24 @@ func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagn
 		}
 	}
 	return batch.Distinct(), strings.Join(problems, "\n")
+}
+
+// probeSMTP runs the SMTP greeting probe on results when the request asks
+// for it, appending its findings; note gains a line when the probe is not
+// set up.
+func (b *Bot) probeSMTP(ctx context.Context, o origin, results []diagnose.Result, note string) string {
+	switch {
+	case !o.smtp || len(results) == 0:
+	case b.cfg.SMTPProbe == nil:
+		note = strings.TrimSpace(note + "\n" + noProbeText)
+	default:
+		team := o.team
+		if team == "" {
+			team = unknownTeam
+		}
+		b.cfg.SMTPProbe.ProbeResults(ctx, results, team)
+	}
+	return note
 }
 
 // fallbackToResponseURL answers a request whose answer could not be posted
@@ -98,7 +141,7 @@ func (b *Bot) fallbackToResponseURL(ctx context.Context, o origin, results []dia
 	}
 	intro := strings.TrimSpace(note + "\nI can't post in this conversation, so only you see this, and I can't watch it here: invite me (`/invite @rdnsbot`) to get updates.")
 	// No buttons: their answers would go to a conversation the bot cannot reach.
-	for _, m := range reportMessages(results, nil, intro) {
+	for _, m := range reportMessages(results, nil, intro, o.helo) {
 		if err := b.out.respond(ctx, o.responseURL, m, false); err != nil {
 			b.metrics.SlackErrors.Inc()
 			b.log.ErrorContext(ctx, "response_url failed", "err", err)

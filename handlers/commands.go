@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 	"unicode"
@@ -32,7 +33,15 @@ const (
 type command struct {
 	verb    verb
 	targets []string
+	// helo is the name given with helo=NAME: what the mail server announces
+	// in EHLO, for helo_mismatch, helo_literal and the HELO identity's SPF.
+	helo string
+	// smtp asks for the opt-in SMTP greeting probe of each address.
+	smtp bool
 }
+
+// heloOption is how a command names the HELO: helo=mail.example.com.
+const heloOption = "helo="
 
 var slackLink = regexp.MustCompile(`<([^<>|]*)(?:\|([^<>]*))?>`)
 
@@ -88,6 +97,20 @@ func parseCommand(text string) (command, error) {
 		}
 	}
 	for _, f := range fields {
+		if v, ok := cutFold(f, heloOption); ok {
+			// Quotes around the name and a sentence's end are not part
+			// of it; anything else must pass parseHELO.
+			helo, err := parseHELO(strings.TrimSuffix(strings.TrimRight(strings.TrimLeft(v, "(\"'`"), ")\"'`!?"), "."))
+			if err != nil {
+				return command{}, err
+			}
+			c.helo = helo
+			continue
+		}
+		if l := strings.ToLower(f); l == "smtp" || l == "--smtp" {
+			c.smtp = true
+			continue
+		}
 		// Quotes, brackets ([192.0.2.1] as bounces print it) and sentence
 		// punctuation are not part of an address.
 		f = strings.TrimSuffix(strings.Trim(f, "()[]\"'`!?"), ".")
@@ -107,6 +130,8 @@ func parseCommand(text string) (command, error) {
 		c.targets = append(c.targets, f)
 	}
 	switch {
+	case c.verb == verbUnwatch && (c.helo != "" || c.smtp):
+		return command{}, usagef("helo= and smtp go with a check, not with unwatch")
 	case len(c.targets) == 0 && c.verb == verbCheck:
 		return command{}, usagef("tell me which IP address or mail host name to check")
 	case len(c.targets) == 0:
@@ -115,6 +140,38 @@ func parseCommand(text string) (command, error) {
 		return command{}, usagef("at most %d targets at once, got %d", maxTargets, len(c.targets))
 	}
 	return c, nil
+}
+
+// cutFold is strings.CutPrefix ignoring the prefix's case.
+func cutFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return "", false
+}
+
+// parseHELO checks a HELO name from a user or a bounce: a host name (one
+// label is allowed: servers announce "localhost", and the diagnosis says
+// what is wrong with it) or an address literal, bare or in brackets
+// ([192.0.2.1], [IPv6:2001:db8::1], RFC 5321 §4.1.3), which the diagnosis
+// reports as helo_literal. Anything else is a usage error.
+func parseHELO(s string) (string, error) {
+	lit := strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if v, ok := cutFold(lit, "IPv6:"); ok && strings.HasPrefix(s, "[") {
+		lit = v
+	}
+	if a, err := netip.ParseAddr(lit); err == nil && a.Zone() == "" {
+		return s, nil
+	}
+	_, isIP, err := diagnose.ParseTarget(s)
+	var te *diagnose.TargetError
+	switch {
+	case err == nil && !isIP, errors.As(err, &te) && te.Kind == diagnose.TargetSingleLabel:
+		return s, nil
+	case s == "":
+		return "", usagef("helo= needs the name your mail server announces, e.g. helo=mail.example.com")
+	}
+	return "", usagef("helo=%q is not a host name or an address literal", truncate(s, 80))
 }
 
 // isWord reports whether s is a plain word (letters only, or empty): never
@@ -145,7 +202,7 @@ func (b *Bot) onSlashCommand(ctx context.Context, env envelope, sc slack.SlashCo
 		b.ack(ctx, env, ephemeralAck(usageReply(err)))
 		return
 	}
-	o := origin{channel: sc.ChannelID, user: sc.UserID, responseURL: sc.ResponseURL, source: watch.SourceCommand, metric: metrics.OriginSlash}
+	o := origin{channel: sc.ChannelID, user: sc.UserID, responseURL: sc.ResponseURL, source: watch.SourceCommand, metric: metrics.OriginSlash, team: sc.TeamID}
 	if b.queueFull() {
 		// Say so in the ack: a reply queued behind the full queue would never come.
 		b.metrics.Refusals.WithLabelValues("queue_full", "ack").Inc()
@@ -167,6 +224,7 @@ func (b *Bot) onSlashCommand(ctx context.Context, env envelope, sc slack.SlashCo
 
 // runCommand executes a parsed command for a slash command, a mention or a DM.
 func (b *Bot) runCommand(ctx context.Context, o origin, cmd command) {
+	o.helo, o.smtp = cmd.helo, cmd.smtp
 	switch cmd.verb {
 	case verbHelp:
 		b.reply(ctx, o, usageMessage(""))
@@ -186,7 +244,7 @@ func (b *Bot) handleMention(ctx context.Context, ev *messageEvent) {
 	if self := b.self.Load(); self != nil {
 		text = strings.ReplaceAll(text, "<@"+self.UserID+">", " ")
 	}
-	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceMention, metric: metrics.OriginMention}
+	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceMention, metric: metrics.OriginMention, team: ev.Team}
 	cmd, err := parseCommand(text)
 	if err != nil {
 		// A mention may carry a whole bounce: read it before giving up.

@@ -30,6 +30,7 @@ type messageEvent struct {
 	Channel     string       `json:"channel"`
 	ChannelType string       `json:"channel_type"`
 	User        string       `json:"user"`
+	Team        string       `json:"team"`
 	BotID       string       `json:"bot_id"`
 	Text        string       `json:"text"`
 	TS          string       `json:"ts"`

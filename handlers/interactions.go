@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -40,11 +41,12 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 		thread = cb.Container.MessageTs
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
-		ip, isIP, err := diagnose.ParseTarget(a.Value)
-		if err != nil || !isIP {
+		ip, helo, ok := parseButtonValue(a.Value)
+		if !ok {
 			continue
 		}
-		o := origin{channel: channel, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL, source: watch.SourceButton, metric: metrics.OriginButton}
+		o := origin{channel: channel, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL, source: watch.SourceButton,
+			metric: metrics.OriginButton, team: cb.Team.ID, helo: helo}
 		action := a.ActionID
 		b.enqueueOrTell(withLogAttrs(ctx, "ip", ip.String(), "thread", thread, "action", action), "button", "", func(ctx context.Context) {
 			switch action {
@@ -59,6 +61,26 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 			}
 		}, func() (origin, bool) { return o, true })
 	}
+}
+
+// parseButtonValue reads a button's value (buttonValue): the IP, and the
+// HELO when there is one. The value came back through the client, so it
+// is checked as input.
+func parseButtonValue(v string) (netip.Addr, string, bool) {
+	ipText, rest, _ := strings.Cut(v, " ")
+	ip, isIP, err := diagnose.ParseTarget(ipText)
+	if err != nil || !isIP {
+		return netip.Addr{}, "", false
+	}
+	if rest == "" {
+		return ip, "", true
+	}
+	h, ok := cutFold(rest, heloOption)
+	if !ok {
+		return netip.Addr{}, "", false
+	}
+	helo, err := parseHELO(h)
+	return ip, helo, err == nil
 }
 
 // handleShortcut answers "Diagnose this bounce" on any message the user can
@@ -83,7 +105,7 @@ func (b *Bot) handleShortcut(ctx context.Context, cb slack.InteractionCallback) 
 		ev.Attachments = append(ev.Attachments, attachment{Text: a.Text, Fallback: a.Fallback, Pretext: a.Pretext})
 	}
 	o := origin{channel: cb.Channel.ID, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL,
-		source: watch.SourceShortcut, metric: metrics.OriginShortcut}
+		source: watch.SourceShortcut, metric: metrics.OriginShortcut, team: cb.Team.ID}
 	if b.handleBounceText(ctx, ev, o) {
 		return
 	}

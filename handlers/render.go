@@ -83,21 +83,40 @@ func statusEmoji(s diagnose.Status) string {
 	}
 }
 
-// headline is the first line for one result: status and IP.
+// headline is the first line for one result: status and IP. An IP that
+// passes while another address of its name does not (the AAAA next to the
+// A: mail may leave from it) gets a warning and the sibling's problem.
 func headline(r *diagnose.Result) string {
-	line := fmt.Sprintf("%s *%s* %s", statusEmoji(r.Status), escape(r.IP), r.Status.Words())
+	emoji, sib := statusEmoji(r.Status), siblingClause(r)
+	if sib != "" {
+		emoji = ":warning:"
+	}
+	line := fmt.Sprintf("%s *%s* %s", emoji, escape(r.IP), r.Status.Words())
 	if r.Target != "" && r.Target != r.IP {
 		line += " (from " + code(r.Target) + ")"
 	}
 	if r.ConfirmedName != "" {
 		line += ": " + code(r.ConfirmedName)
 	}
-	return line
+	return line + sib
+}
+
+// siblingClause is ", but <sibling's problem>" for a passing result with a
+// failing sibling (diagnose's SiblingSummary, names already in code spans,
+// escaped here), "" otherwise: a failing IP's own problem comes first.
+func siblingClause(r *diagnose.Result) string {
+	if r.Status != diagnose.StatusPass {
+		return ""
+	}
+	if s := r.SiblingSummary(); s != "" {
+		return ", but " + escape(s)
+	}
+	return ""
 }
 
 // plainHeadline is headline without mrkdwn decoration, for fallbacks.
 func plainHeadline(r *diagnose.Result) string {
-	return escape(r.IP + " " + r.Status.Words())
+	return escape(r.IP+" "+r.Status.Words()) + siblingClause(r)
 }
 
 // summaryMessage is the short channel message for a set of results.
@@ -118,24 +137,35 @@ func summaryMessage(results []diagnose.Result, note string) message {
 	}
 }
 
-// button is one of our buttons: its value is the IP it acts on.
-func button(action, ip, label string) *slack.ButtonBlockElement {
-	return slack.NewButtonBlockElement(action, ip, slack.NewTextBlockObject(slack.PlainTextType, label, false, false))
+// button is one of our buttons: its value is the IP it acts on, and the
+// HELO of the request (buttonValue).
+func button(action, value, label string) *slack.ButtonBlockElement {
+	return slack.NewButtonBlockElement(action, value, slack.NewTextBlockObject(slack.PlainTextType, label, false, false))
+}
+
+// buttonValue is "IP" or "IP helo=NAME": a recheck or watch started from
+// the button is diagnosed with the HELO of the request that posted it.
+func buttonValue(ip, helo string) string {
+	if helo == "" {
+		return ip
+	}
+	return ip + " " + heloOption + helo
 }
 
 // buttons for one result: recheck, and watch or stop watching.
-func buttons(ip string, watching bool) *slack.ActionBlock {
-	w := button(actionUnwatch, ip, "Stop watching")
+func buttons(ip, helo string, watching bool) *slack.ActionBlock {
+	v := buttonValue(ip, helo)
+	w := button(actionUnwatch, v, "Stop watching")
 	if !watching {
-		w = button(actionWatch, ip, "Watch until fixed")
+		w = button(actionWatch, v, "Watch until fixed")
 		w.Style = slack.StylePrimary
 	}
-	return slack.NewActionBlock("", button(actionRecheck, ip, "Recheck now"), w)
+	return slack.NewActionBlock("", button(actionRecheck, v, "Recheck now"), w)
 }
 
 // reportBlocks renders the full guidance for one result, with buttons
-// unless withButtons is false.
-func reportBlocks(r *diagnose.Result, withButtons, watching bool) []slack.Block {
+// (carrying helo) unless withButtons is false.
+func reportBlocks(r *diagnose.Result, helo string, withButtons, watching bool) []slack.Block {
 	blocks := []slack.Block{mrkdwnSection(headline(r))}
 	if d := details(r); d != "" {
 		blocks = append(blocks, contextBlock(d))
@@ -163,7 +193,7 @@ func reportBlocks(r *diagnose.Result, withButtons, watching bool) []slack.Block 
 		blocks = append(blocks, sections(b.String())...)
 	}
 	if withButtons {
-		blocks = append(blocks, buttons(r.IP, watching))
+		blocks = append(blocks, buttons(r.IP, helo, watching))
 	}
 	return blocks
 }
@@ -267,8 +297,9 @@ func whoFixes(r *diagnose.Result) string {
 
 // reportMessages renders full reports for results, split over as many
 // messages as Block Kit's 50-block limit needs. watching says which IPs are
-// watched; nil means no buttons at all.
-func reportMessages(results []diagnose.Result, watching func(ip string) bool, intro string) []message {
+// watched; nil means no buttons at all. helo is the request's HELO, for
+// the buttons.
+func reportMessages(results []diagnose.Result, watching func(ip string) bool, intro, helo string) []message {
 	var blocks []slack.Block
 	var plain []string
 	if intro != "" {
@@ -279,7 +310,7 @@ func reportMessages(results []diagnose.Result, watching func(ip string) bool, in
 		if i > 0 {
 			blocks = append(blocks, slack.NewDividerBlock())
 		}
-		blocks = append(blocks, reportBlocks(r, watching != nil, watching != nil && watching(r.IP))...)
+		blocks = append(blocks, reportBlocks(r, helo, watching != nil, watching != nil && watching(r.IP))...)
 		plain = append(plain, plainHeadline(r))
 	}
 	return splitMessages(blocks, truncate(strings.Join(plain, "; "), maxFallbackChars))
@@ -348,12 +379,18 @@ func announcement(p watch.Announcement) message {
 		}
 		text := fmt.Sprintf(":tada: %s%s is fixed: %s. FCrDNS passes %s, so receivers such as Gmail will accept it. "+
 			"It took %s from when I started watching.", mention(p.RequestedBy), ip, records(r), where, humanDuration(p.Elapsed))
+		// "Fixed" is about the watched IP; a sibling mail may leave from is
+		// worth saying, not worth keeping the watch for.
+		if s := r.SiblingSummary(); s != "" {
+			text += "\n:warning: Still to fix: " + escape(s) + "."
+		}
 		return textMessage(text)
 	default: // watch.KindExpired
 		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(p.RequestedBy), ip,
 			humanDuration(p.Elapsed), r.Status.Words())
-		keep := button(actionKeepWatching, w.IP.String(), "Keep watching")
-		return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text), slack.NewActionBlock("", keep, button(actionRecheck, w.IP.String(), "Recheck now"))}}
+		v := buttonValue(w.IP.String(), p.HELO)
+		keep := button(actionKeepWatching, v, "Keep watching")
+		return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text), slack.NewActionBlock("", keep, button(actionRecheck, v, "Recheck now"))}}
 	}
 }
 
@@ -388,6 +425,8 @@ func humanDuration(d time.Duration) string {
 // <ip|hostname> as a link.
 const usageText = "*Usage*\n" +
 	"• `/rdns &lt;ip|hostname&gt; […]`: check reverse DNS (FCrDNS) the way Gmail and Outlook do\n" +
+	"• `/rdns &lt;ip&gt; helo=&lt;name&gt;`: also compare the name your server announces in HELO/EHLO\n" +
+	"• `/rdns &lt;ip&gt; smtp`: also read your server's SMTP greeting on port 25 (rate-limited)\n" +
 	"• `/rdns watch &lt;ip&gt;`: recheck until it is fixed, and say so here\n" +
 	"• `/rdns unwatch &lt;ip&gt;`: stop rechecking\n" +
 	"• `/rdns list`: what is watched in this conversation\n" +

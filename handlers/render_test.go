@@ -110,7 +110,7 @@ func TestRenderNeverEchoesControlSequences(t *testing.T) {
 	r := hostileResult()
 	// Notes and intros are mrkdwn built by callers, who escape what they echo.
 	msgs := append([]message{summaryMessage([]diagnose.Result{r}, "note "+escape("<!channel>"))},
-		reportMessages([]diagnose.Result{r}, func(string) bool { return true }, "intro "+escape("<!everyone>"))...)
+		reportMessages([]diagnose.Result{r}, func(string) bool { return true }, "intro "+escape("<!everyone>"), "")...)
 	for _, m := range msgs {
 		js := blocksJSON(t, m.Blocks)
 		all := js + m.Text + textOnly(m)
@@ -133,7 +133,7 @@ func TestReportShowsStatusStepsAndButtons(t *testing.T) {
 		Guidance: []diagnose.Step{{Text: "Ask your provider to set the PTR", Commands: []string{"dig -x 203.0.113.5 +short"}}},
 	}
 	for _, watching := range []bool{false, true} {
-		s := blocksJSON(t, reportBlocks(&r, true, watching))
+		s := blocksJSON(t, reportBlocks(&r, "", true, watching))
 		for _, want := range []string{"has no PTR record (permerror)", "113.0.203.in-addr.arpa.", "not your domain registrar",
 			"*1.* Ask your provider", "dig -x 203.0.113.5 +short", actionRecheck} {
 			if !strings.Contains(s, want) {
@@ -152,7 +152,7 @@ func TestReportShowsStatusStepsAndButtons(t *testing.T) {
 
 func TestReportWithoutButtons(t *testing.T) {
 	r := diagnose.Result{IP: "192.0.2.1", Status: diagnose.StatusPermerror}
-	for _, m := range reportMessages([]diagnose.Result{r}, nil, "") {
+	for _, m := range reportMessages([]diagnose.Result{r}, nil, "", "") {
 		if s := blocksJSON(t, m.Blocks); strings.Contains(s, `"actions"`) {
 			t.Errorf("buttons rendered where they cannot work: %s", s)
 		}
@@ -164,7 +164,7 @@ func TestLongReportsAreSplitWithinLimits(t *testing.T) {
 	for i := range 80 {
 		r.Guidance = append(r.Guidance, diagnose.Step{Text: strings.Repeat("long step text ", 300) + string(rune('a'+i%26))})
 	}
-	msgs := reportMessages([]diagnose.Result{r}, func(string) bool { return false }, "")
+	msgs := reportMessages([]diagnose.Result{r}, func(string) bool { return false }, "", "")
 	if len(msgs) < 2 {
 		t.Fatalf("expected the report to be split, got %d message(s)", len(msgs))
 	}

@@ -54,7 +54,7 @@ func (b *Bot) startWatches(ctx context.Context, o origin, results []diagnose.Res
 		if err != nil {
 			continue
 		}
-		req := watch.Request{Key: watch.Key{IP: ip, Channel: o.channel, Thread: o.threadTS}, User: o.user, Source: o.source}
+		req := watch.Request{Key: watch.Key{IP: ip, Channel: o.channel, Thread: o.threadTS}, User: o.user, Source: o.source, HELO: o.helo}
 		switch err := b.watches.Start(ctx, req, *r); {
 		case err == nil, errors.Is(err, watch.ErrFixed):
 			watched[r.IP] = true

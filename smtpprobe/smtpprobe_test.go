@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/smtpprobe/smtptest"
 )
 
 // server is an in-process SMTP server on 127.0.0.1:0 that plays script on
@@ -26,25 +27,8 @@ type server struct {
 
 func newServer(t *testing.T, script func(s *server, c net.Conn, in *bufio.Reader)) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &server{addr: netip.MustParseAddrPort(ln.Addr().String())}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				script(s, c, bufio.NewReader(c))
-			})
-		}
-	})
+	s := &server{}
+	s.addr = smtptest.Serve(t, func(c net.Conn) { script(s, c, bufio.NewReader(c)) })
 	return s
 }
 

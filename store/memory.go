@@ -119,7 +119,7 @@ func (m *Memory) Add(ctx context.Context, w Watch, due time.Time, lim Limits) (b
 		e = &memIP{status: w.Status, checkedAt: w.CheckedAt.Truncate(time.Millisecond), zone: w.Zone, watches: make(map[Key]*memWatch), results: make(map[Kind]diagnose.Result)}
 		m.ips[w.IP] = e
 	}
-	e.watches[w.Key] = &memWatch{w: Watch{Key: w.Key, RequestedBy: w.RequestedBy, Source: w.Source, CreatedAt: w.CreatedAt.UTC(), State: StateActive}}
+	e.watches[w.Key] = &memWatch{w: Watch{Key: w.Key, RequestedBy: w.RequestedBy, Source: w.Source, CreatedAt: w.CreatedAt.UTC(), HELO: w.HELO, State: StateActive}}
 	if !e.scheduled {
 		e.queue = w.Channel
 	}

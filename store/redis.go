@@ -384,7 +384,7 @@ func (r *Redis) Add(ctx context.Context, w Watch, due time.Time, lim Limits) (bo
 	}
 	v, err := r.run(ctx, "add", scriptAdd, w.IP.String(), w.Channel+":"+w.Thread, w.RequestedBy,
 		sourceCodes[w.Source], ms(w.CreatedAt), ms(due), string(w.Status), ms(w.CheckedAt), w.Zone,
-		max(lim.PerChannel, 0), max(lim.PerUser, 0), max(lim.Total, 0))
+		max(lim.PerChannel, 0), max(lim.PerUser, 0), max(lim.Total, 0), w.HELO)
 	if err != nil {
 		return false, err
 	}
@@ -463,7 +463,11 @@ func decodeWatch(ip, wid, rec, meta string) (Watch, error) {
 		return w, fmt.Errorf("corrupt watch id %q", wid)
 	}
 	f := strings.Split(rec, "|")
-	if len(f) != 6 {
+	switch len(f) {
+	case 7:
+		w.HELO = f[6]
+	case 6: // written before the HELO was kept
+	default:
 		return w, fmt.Errorf("corrupt watch record %q", rec)
 	}
 	w.RequestedBy, w.Source, w.CreatedAt = f[0], sourceOf(f[1]), fromMS(f[2])
@@ -681,7 +685,11 @@ func decodePending(v any) ([]Pending, error) {
 }
 
 func attempts(rec string) int {
-	n, _ := strconv.Atoi(rec[strings.LastIndexByte(rec, '|')+1:])
+	f := strings.Split(rec, "|")
+	if len(f) < 6 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[5])
 	return n
 }
 

@@ -17,7 +17,8 @@ import "github.com/redis/go-redis/v9"
 // queue, that of the watch that scheduled it.
 //
 // A watch record (a field of {rd}:w:<ip> named "<channel>:<thread>") is
-// "user|source|created_ms|state|progress|attempts": state is a (active),
+// "user|source|created_ms|state|progress|attempts|helo" (records written
+// before the HELO was kept end after attempts and read with none): state is a (active),
 // p (active, progress announcement pending), f (fixed, announcement pending)
 // or e (expired, announcement pending); progress is 1 once a progress
 // announcement was recorded; attempts counts claims of the pending
@@ -38,10 +39,10 @@ local KIND = {p = 'progress', f = 'fixed', e = 'expired'}
 local function wkey(ip) return P .. ':w:' .. ip end
 local function qkey(ch) return P .. ':q:' .. ch end
 local function parse(v)
-  local u, s, c, st, pr, a = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
-  return {u = u, s = s, c = c, st = st, pr = pr, a = tonumber(a)}
+  local u, s, c, st, pr, a, h = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)$')
+  return {u = u, s = s, c = c, st = st, pr = pr, a = tonumber(a), h = h or ''}
 end
-local function enc(w) return w.u .. '|' .. w.s .. '|' .. w.c .. '|' .. w.st .. '|' .. w.pr .. '|' .. w.a end
+local function enc(w) return w.u .. '|' .. w.s .. '|' .. w.c .. '|' .. w.st .. '|' .. w.pr .. '|' .. w.a .. '|' .. w.h end
 local function active(w) return w.st == 'a' or w.st == 'p' end
 local function parsemeta(v)
   local n, st, ck, tok, q, z, e = string.match(v or '0|||0|||', '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)|?([^|]*)|?([^|]*)$')
@@ -308,7 +309,7 @@ end
 
 // ARGV: prefix, ip, wid, user, source, created_ms, due_ms, status,
 // checked_ms, zone, then the limits per channel, per user and in total (0:
-// none). Returns 1 (added), 0 (an active watch exists) or -1, -2, -3 (the
+// none), then the HELO ("" when unknown). Returns 1 (added), 0 (an active watch exists) or -1, -2, -3 (the
 // channel, user or total limit was reached; nothing changed).
 var scriptAdd = redis.NewScript(luaPrelude + `
 local ip, wid, user = ARGV[2], ARGV[3], ARGV[4]
@@ -326,7 +327,7 @@ else
   if lt > 0 and tonumber(redis.call('GET', N) or '0') >= lt then return -3 end
   redis.call('INCR', N)
 end
-redis.call('HSET', wk, wid, user .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|a|0|0')
+redis.call('HSET', wk, wid, user .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|a|0|0|' .. ARGV[14])
 redis.call('HSETNX', wk, '#', '0|' .. ARGV[8] .. '|' .. ARGV[9] .. '|0||' .. ARGV[10])
 local m = getmeta(ip)
 local old = due(ip, m.q)

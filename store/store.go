@@ -154,6 +154,9 @@ type Watch struct {
 	RequestedBy string // Slack user ID
 	Source      Source
 	CreatedAt   time.Time // truncated to milliseconds; identifies this generation of the watch
+	// HELO is the name the sending server announced, when known: rechecks
+	// pass it to the diagnosis (helo_mismatch, the HELO identity's SPF).
+	HELO string
 
 	// Filled in by the store.
 	State             State
@@ -284,6 +287,10 @@ type Store interface {
 // it is written to, and keeps records within Redis's compact encodings.
 const maxIDLen = 64
 
+// maxHELOLen bounds a stored HELO: a host name has at most 253 octets,
+// an IPv6 address literal fewer.
+const maxHELOLen = 255
+
 // maxZoneLen is a DNS name's longest presentation form (RFC 1035 section
 // 2.3.4: 255 octets).
 const maxZoneLen = 255
@@ -305,6 +312,8 @@ func (w *Watch) validate() error {
 		return fmt.Errorf("%w: user %.80q", ErrInvalid, w.RequestedBy)
 	case w.CreatedAt.IsZero():
 		return fmt.Errorf("%w: no creation time", ErrInvalid)
+	case len(w.HELO) > maxHELOLen || strings.ContainsAny(w.HELO, "| \r\n"):
+		return fmt.Errorf("%w: HELO %.80q", ErrInvalid, w.HELO)
 	}
 	switch w.Source {
 	case SourceCommand, SourceMention, SourceBounce, SourceButton, SourceShortcut, SourceDM:

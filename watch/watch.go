@@ -92,7 +92,8 @@ type Request struct {
 	Source Source
 	// HELO is the name the sending server announced, when known. It does
 	// not change FCrDNS (RFC 8601 section 3), which alone decides "fixed",
-	// so rechecks do not need it and it is not stored.
+	// but it is stored and every recheck passes it to the diagnosis, so
+	// the results announced show helo_mismatch and the HELO identity's SPF.
 	HELO string
 }
 
@@ -145,6 +146,9 @@ type Announcement struct {
 	Elapsed time.Duration
 	// StaleUntil is, for "progress", about when resolvers drop the old answer.
 	StaleUntil time.Time
+	// HELO is the watch's HELO (Request.HELO), for the announcement's
+	// buttons: a watch kept or rechecked from them keeps it.
+	HELO string
 }
 
 // Observer is told how the scheduler is doing, for metrics. Its methods
@@ -338,7 +342,7 @@ func (s *Scheduler) Start(ctx context.Context, req Request, first diagnose.Resul
 		return ErrFixed
 	}
 	now := s.cfg.Clock.Now()
-	w := store.Watch{Key: store.Key(req.Key), RequestedBy: req.User, Source: store.Source(req.Source),
+	w := store.Watch{Key: store.Key(req.Key), RequestedBy: req.User, Source: store.Source(req.Source), HELO: req.HELO,
 		CreatedAt: now, Status: first.Status, CheckedAt: first.CheckedAt, Zone: first.ReverseZone}
 	_, err := s.cfg.Store.Add(ctx, w, now.Add(s.delay(0, first)), s.limits)
 	for _, c := range []struct {
@@ -569,13 +573,25 @@ func (s *Scheduler) logRecorded(done []store.Completion, errs []error) {
 func (s *Scheduler) check(ctx context.Context, c store.Claim) *store.Completion {
 	lag := s.cfg.Clock.Now().Sub(c.Due)
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
-	res := s.cfg.Checker.DiagnoseIP(cctx, c.IP, diagnose.Options{})
+	res := s.cfg.Checker.DiagnoseIP(cctx, c.IP, diagnose.Options{HELO: claimHELO(c)})
 	cancel()
 	o := s.outcome(c, res)
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.Rechecked(max(lag, 0), o.Result)
 	}
 	return &store.Completion{Claim: c, Outcome: o}
+}
+
+// claimHELO is the HELO a recheck of c's IP runs with: the first active
+// watch's that has one (watches of one IP in several threads are rechecked
+// once, and one server sends from the IP).
+func claimHELO(c store.Claim) string {
+	for _, w := range c.Watches {
+		if w.State == store.StateActive && w.HELO != "" {
+			return w.HELO
+		}
+	}
+	return ""
 }
 
 // outcome decides what a recheck result means for each watch of the IP.
@@ -616,7 +632,7 @@ func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 	a := Announcement{
 		Kind: Kind(p.Kind), Key: Key(p.Watch.Key), RequestedBy: p.Watch.RequestedBy, Since: p.Watch.CreatedAt,
 		Result: p.Result, IdempotencyKey: p.IdempotencyKey, Attempt: p.Attempt,
-		Elapsed: p.Result.CheckedAt.Sub(p.Watch.CreatedAt),
+		Elapsed: p.Result.CheckedAt.Sub(p.Watch.CreatedAt), HELO: p.Watch.HELO,
 	}
 	if p.Kind == store.KindProgress && p.Result.Source != nil {
 		a.StaleUntil = p.Result.CheckedAt.Add(time.Duration(p.Result.Source.StaleForSeconds) * time.Second)

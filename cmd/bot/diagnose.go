@@ -7,17 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/smtpprobe"
 )
 
-const diagnoseUsage = `usage: bot diagnose [--resolver HOST:PORT] [--json] [--timeout DURATION] [--helo NAME] TARGET...
+const diagnoseUsage = `usage: bot diagnose [--resolver HOST:PORT] [--json] [--timeout DURATION] [--helo NAME] [--smtp [--smtp-port N] [--smtp-helo NAME]] TARGET...
 
 Diagnoses forward-confirmed reverse DNS (RFC 8601 iprev) for each TARGET: an
 IPv4 or IPv6 address, or a host name (every A and AAAA address is diagnosed).
-An unusable target is reported and the others are still diagnosed.
+An unusable target is reported and the others are still diagnosed. With
+--smtp, each address's SMTP greeting is then read (one connection, EHLO,
+QUIT) and its findings are added to that address's findings.
 
 Exit status: 2 bad usage or an unusable target; else 1 any fail or permerror
 (or a host name without addresses); else 3 temporary DNS errors only
@@ -47,6 +51,8 @@ type diagnoseArgs struct {
 	cfg     diagnose.Config
 	opts    diagnose.Options
 	asJSON  bool
+	// probe is the SMTP probe, nil without --smtp.
+	probe *smtpprobe.Prober
 }
 
 // cmdDiagnose runs the diagnosis engine from a terminal.
@@ -66,6 +72,12 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 2
 	}
 	out, status := collect(d.DiagnoseTargets(ctx, a.targets, a.opts), stderr)
+	if a.probe != nil {
+		// Each address once, its findings added to each of its results;
+		// the CLI has no workspace, so only the per-IP limit applies. The
+		// probe never changes the exit status.
+		a.probe.ProbeResults(ctx, out.Results, "")
+	}
 	if err := writeDiagnoses(stdout, out, a.asJSON); err != nil {
 		fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
 		return 2
@@ -82,6 +94,10 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 	timeout := fs.Duration("timeout", 5*time.Second, "time budget for each target")
 	helo := fs.String("helo", "", "the HELO/EHLO name your mail server announces, compared with the PTR name")
 	authPort := fs.Int("authority-port", 53, "port to query authoritative servers on (for testing)")
+	smtp := fs.Bool("smtp", false, "after the diagnosis, read each address's SMTP greeting (one connection to port 25, EHLO, QUIT)")
+	smtpPort := fs.Int("smtp-port", 25, "port the SMTP greeting is read from")
+	smtpHELO := fs.String("smtp-helo", "", "this host's own fully qualified name, sent in EHLO (default: the host name, if it is fully qualified)")
+	smtpPrivate := fs.Bool("smtp-allow-private", false, "let --smtp connect to loopback and private addresses (tests and labs only)")
 	targets, err := cmd.parse(args)
 	switch {
 	case err != nil:
@@ -92,6 +108,23 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 		return diagnoseArgs{}, usagef("--timeout %s must be positive", *timeout)
 	case *authPort < 1 || *authPort > 65535:
 		return diagnoseArgs{}, usagef("--authority-port %d is not a port number", *authPort)
+	}
+	var probe *smtpprobe.Prober
+	if *smtp {
+		if *smtpPort < 1 || *smtpPort > 65535 {
+			return diagnoseArgs{}, usagef("--smtp-port %d is not a port number", *smtpPort)
+		}
+		name := *smtpHELO
+		if name == "" {
+			h, _ := os.Hostname()
+			if !strings.Contains(strings.TrimSuffix(h, "."), ".") {
+				return diagnoseArgs{}, usagef("--smtp needs this host's fully qualified name for EHLO, and the host name %q is not one: pass --smtp-helo NAME", h)
+			}
+			name = h
+		}
+		if probe, err = smtpprobe.New(smtpprobe.Config{HELOName: name, Port: *smtpPort, AllowNonPublic: *smtpPrivate}); err != nil {
+			return diagnoseArgs{}, usagef("--smtp: %v", err)
+		}
 	}
 	if *resolver != "" {
 		if _, err := diagnose.ParseResolver(*resolver); err != nil {
@@ -108,6 +141,7 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 		},
 		opts:   diagnose.Options{HELO: *helo},
 		asJSON: *asJSON,
+		probe:  probe,
 	}, nil
 }
 
@@ -184,6 +218,9 @@ func printResult(w io.Writer, r diagnose.Result) {
 	fmt.Fprintf(w, "%s: %s — %s\n", subject, r.Status, r.Status.Words())
 	for _, name := range r.PTRNames {
 		fmt.Fprintf(w, "  PTR %s → %s\n", name, forwardAddrs(r, name))
+	}
+	for _, s := range r.Siblings {
+		fmt.Fprintf(w, "  sibling %s (an address of %s): %s — %s\n", s.IP, s.Host, s.Status, s.Status.Words())
 	}
 	if r.ReverseZone != "" {
 		fmt.Fprintf(w, "  reverse zone %s, name servers %s\n", r.ReverseZone, strings.Join(r.ReverseNameservers, ", "))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/handlers"
 	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/smtpprobe"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -86,7 +88,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		return float64(n)
 	})
+	// The SMTP probe is opt-in per request; without a usable EHLO name it
+	// is off and replies say so.
+	var probe handlers.Prober
+	if pc, err := cfg.SMTPProbe(os.Hostname); err != nil {
+		log.Warn("the SMTP greeting probe is off", "err", err)
+	} else if p, err := smtpprobe.New(pc); err != nil {
+		return fmt.Errorf("SMTP probe: %w", err)
+	} else {
+		probe = p
+		log.Info("SMTP greeting probe on", "ehlo", pc.HELOName, "port", pc.Port)
+	}
 	bot := handlers.New(poster, diag, handlers.Config{
+		SMTPProbe:      probe,
 		Workers:        cfg.Workers,
 		BounceChannels: cfg.BounceChannels,
 		Deliveries:     st,
