@@ -64,11 +64,11 @@ func TestConfirmedChanges(t *testing.T) {
 					wait(t, st.posted, "posted")
 				}
 			}
-			step(permerror(), "")                  // a flap...
-			step(pass("mail.example.com"), "")     // ...is not announced
-			step(permerror(), "")                  // unconfirmed
+			step(permerror(), "")              // a flap...
+			step(pass("mail.example.com"), "") // ...is not announced
+			step(permerror(), "")              // unconfirmed
 			step(permerror(), monitor.ChangeRegression)
-			step(permerror(), "")                  // no change, nothing
+			step(permerror(), "") // no change, nothing
 			step(pass("mail.example.com"), "")
 			step(pass("mail.example.com"), monitor.ChangeRecovery)
 			step(pass("mx.example.com"), "")
