@@ -22,13 +22,16 @@ func TestMain(m *testing.M) {
 	redistest.Main(m, redistest.Options{}, func(s *redistest.Server) { server = s })
 }
 
-func redisStore(tb testing.TB) *store.Redis {
+func redisStore(tb testing.TB) *store.Redis { return redisStoreAt(tb, server.Prefix()) }
+
+// redisStoreAt is one replica's connection to the keys under prefix.
+func redisStoreAt(tb testing.TB, prefix string) *store.Redis {
 	tb.Helper()
 	c, err := store.NewClient(server.URL())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	st := store.NewRedis(c, server.Prefix())
+	st := store.NewRedis(c, prefix)
 	tb.Cleanup(func() { st.Close() })
 	return st
 }
