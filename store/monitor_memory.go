@@ -75,12 +75,13 @@ func (m *Memory) AddMonitor(ctx context.Context, mon Monitor, addrs []MonitorAdd
 		return 0, ErrMonitorTotalLimit
 	}
 	if cur == nil {
-		mon.Targets = nil
-		cur = &memMonitor{m: mon, addrs: map[netip.Addr]*memMonAddr{}, intents: map[int64]*memIntent{}}
+		first := mon
+		first.Targets = nil // added below
+		cur = &memMonitor{m: first, addrs: map[netip.Addr]*memMonAddr{}, intents: map[int64]*memIntent{}}
 		mm.byKey[mon.MonitorKey] = cur
 	}
-	if t := targetsText(append(slices.Clone(cur.m.Targets), mon.Targets...)); len(t) < maxTargets {
-		cur.m.Targets, _ = unescList(t)
+	if cur.m.Targets == nil || len(escList(cur.m.Targets))+len(escList(mon.Targets)) < maxTargets {
+		cur.m.Targets, _ = unescList(targetsText(append(slices.Clone(cur.m.Targets), mon.Targets...)))
 	}
 	n := len(fresh)
 	for _, a := range addrs {

@@ -140,7 +140,7 @@ if lc > 0 and redis.call('ZCARD', mqkey(ch)) + new > lc then return -1 end
 if lt > 0 and tonumber(redis.call('GET', MN) or '0') + new > lt then return -2 end
 redis.call('HSETNX', mk, '#', user .. '|' .. ARGV[4] .. '|0|')
 local t = redis.call('HGET', mk, '#t')
-if not t then redis.call('HSET', mk, '#t', ARGV[5])
+if not t or t == '' then redis.call('HSET', mk, '#t', ARGV[5])
 elseif #t + #ARGV[5] < 1024 and ARGV[5] ~= '' then redis.call('HSET', mk, '#t', t .. ',' .. ARGV[5]) end
 for j = 9, 8 + 3 * n, 3 do
   if redis.call('HSETNX', mk, ARGV[j], '0|' .. ARGV[j + 2]) == 1 then
