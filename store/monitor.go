@@ -355,26 +355,14 @@ func (r *Redis) MonitorCycle(ctx context.Context, now time.Time, done []MonitorC
 		c := d.Claim
 		args = append(args, c.Key.id(), c.IP.String(), c.Token, ms(d.Next), encodeState(d.State), innerChanges(d.Changes))
 	}
-	v, err := r.run(ctx, "monitor cycle", scriptMonitorCycle, args...)
-	if err != nil {
-		return MonitorCycleResult{}, err
-	}
-	res, err := decodeMonitorCycle(v, done)
-	if err != nil {
-		return MonitorCycleResult{}, replyErr("monitor cycle", err)
-	}
-	return res, nil
+	return evalDecode(ctx, r, "monitor cycle", scriptMonitorCycle, args, func(v any) (MonitorCycleResult, error) { return decodeMonitorCycle(v, done) })
 }
 
 func decodeMonitorCycle(v any, done []MonitorCompletion) (MonitorCycleResult, error) {
 	var res MonitorCycleResult
-	a, ok := v.([]any)
-	if !ok || len(a) != 4 {
-		return res, fmt.Errorf("unexpected script reply %T", v)
-	}
-	st, ok := a[0].([]any)
-	if !ok || len(st) != len(done) {
-		return res, fmt.Errorf("unexpected completion statuses %v", a[0])
+	a, st, err := cycleReply(v, len(done))
+	if err != nil {
+		return res, err
 	}
 	res.Completed = make([]error, len(done))
 	for i, d := range done {

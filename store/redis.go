@@ -596,33 +596,49 @@ func (r *Redis) Cycle(ctx context.Context, now time.Time, done []Completion, max
 			return CycleResult{}, fmt.Errorf("store: cycle: %w", err)
 		}
 	}
-	v, err := r.run(ctx, "cycle", scriptCycle, args...)
+	return evalDecode(ctx, r, "cycle", scriptCycle, args, func(v any) (CycleResult, error) { return decodeCycle(v, done) })
+}
+
+// evalDecode runs a script and decodes its reply; a reply it cannot decode
+// is a replyErr.
+func evalDecode[T any](ctx context.Context, r *Redis, op string, s *redis.Script, args []any, decode func(any) (T, error)) (T, error) {
+	var zero T
+	v, err := r.run(ctx, op, s, args...)
 	if err != nil {
-		return CycleResult{}, err
+		return zero, err
 	}
-	res, err := decodeCycle(v, done)
+	res, err := decode(v)
 	if err != nil {
-		return CycleResult{}, replyErr("cycle", err)
+		return zero, replyErr(op, err)
 	}
 	return res, nil
+}
+
+// cycleReply checks a cycle script's reply, {statuses (n), announcements,
+// claims, next}, and returns its four parts.
+func cycleReply(v any, n int) ([]any, []any, error) {
+	a, ok := v.([]any)
+	if !ok || len(a) != 4 {
+		return nil, nil, fmt.Errorf("unexpected script reply %T", v)
+	}
+	st, ok := a[0].([]any)
+	if !ok || len(st) != n {
+		return nil, nil, fmt.Errorf("unexpected completion statuses %v", a[0])
+	}
+	return a, st, nil
 }
 
 // decodeCycle reads scriptCycle's reply.
 func decodeCycle(v any, done []Completion) (CycleResult, error) {
 	var res CycleResult
-	a, ok := v.([]any)
-	if !ok || len(a) != 4 {
-		return res, fmt.Errorf("unexpected script reply %T", v)
-	}
-	st, ok := a[0].([]any)
-	if !ok || len(st) != len(done) {
-		return res, fmt.Errorf("unexpected completion statuses %v", a[0])
+	a, st, err := cycleReply(v, len(done))
+	if err != nil {
+		return res, err
 	}
 	res.Completed = make([]error, len(done))
 	for i, d := range done {
 		res.Completed[i] = completed(d.Claim, st[i])
 	}
-	var err error
 	if res.Announcements, err = decodePending(a[1]); err != nil {
 		return res, err
 	}
