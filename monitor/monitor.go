@@ -30,6 +30,11 @@
 //	go sch.Run(ctx)
 //	err = sch.Add(ctx, monitor.Request{Key: k, User: u, Targets: typed, Addrs: addrs})
 //	// errors.As(err, new(*monitor.CapError)): say which cap
+//
+//	// "Keep monitoring" on a watch's fixed announcement wa: the same thread
+//	// monitors the address from the fixed result on.
+//	err = sch.Add(ctx, monitor.Request{Key: monitor.Key{Channel: wa.Key.Channel, Thread: wa.Key.Thread},
+//		User: user, Targets: []string{wa.Key.IP.String()}, Addrs: []netip.Addr{wa.Key.IP}, Baseline: []diagnose.Result{wa.Result}})
 package monitor
 
 import (

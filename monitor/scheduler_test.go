@@ -73,9 +73,21 @@ func TestConfirmedChanges(t *testing.T) {
 			step(pass("mail.example.com"), monitor.ChangeRecovery)
 			step(pass("mx.example.com"), "")
 			step(pass("mx.example.com"), monitor.ChangePTRChanged)
+			sibling := func(s diagnose.Status) diagnose.Result {
+				r := pass("mx.example.com")
+				r.Siblings = []diagnose.Sibling{{IP: "2001:db8::25", Status: s, Host: "mx.example.com"}}
+				return r
+			}
+			step(sibling(diagnose.StatusTemperror), "") // not an answer about the sibling
+			step(sibling(diagnose.StatusTemperror), "")
+			step(sibling(diagnose.StatusPermerror), "")
+			step(sibling(diagnose.StatusPermerror), monitor.ChangeSiblingBroke)
+			step(sibling(diagnose.StatusPass), "")
+			step(sibling(diagnose.StatusPass), monitor.ChangeSiblingRecovered)
 			stop()
 			kinds, dups := ann.kinds()
-			want := map[monitor.ChangeKind]int{monitor.ChangeRegression: 1, monitor.ChangeRecovery: 1, monitor.ChangePTRChanged: 1}
+			want := map[monitor.ChangeKind]int{monitor.ChangeRegression: 1, monitor.ChangeRecovery: 1, monitor.ChangePTRChanged: 1,
+				monitor.ChangeSiblingBroke: 1, monitor.ChangeSiblingRecovered: 1}
 			if len(kinds) != len(want) || dups != 0 {
 				t.Fatalf("posted %v (%d duplicates); want %v", kinds, dups, want)
 			}

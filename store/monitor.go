@@ -146,6 +146,9 @@ func (m *Monitor) validate(addrs []MonitorAddr) error {
 	if err := checkIDs(m.Channel, m.Thread, m.RequestedBy, m.CreatedAt); err != nil {
 		return err
 	}
+	if len(addrs) == 0 {
+		return fmt.Errorf("%w: a monitor without addresses", ErrInvalid)
+	}
 	for i := range addrs {
 		if err := checkAddr(addrs[i].IP); err != nil {
 			return err
@@ -429,6 +432,6 @@ func decodeMonitorClaims(v any) ([]MonitorClaim, error) {
 }
 
 func (r *Redis) MarkMonitorPosted(ctx context.Context, p MonitorPending) error {
-	_, err := r.run(ctx, "mark monitor posted", scriptMonitorPosted, p.Monitor.id(), p.Seq)
+	_, err := r.run(ctx, "mark monitor posted", scriptMonitorPosted, p.Monitor.id(), p.Seq, ms(p.Monitor.CreatedAt))
 	return err
 }

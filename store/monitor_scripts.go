@@ -245,8 +245,11 @@ local claims, ready = claimFair(MQ, now, tonumber(ARGV[3]) - #anns / 5, ARGV[4])
 return {st, anns, claims, nextDueOf(MQ, MANN, now, ready)}
 `)
 
-// ARGV: prefix, mid, seq.
+// ARGV: prefix, mid, seq, created_ms. A monitor created again since (its
+// sequence starts over) keeps its intents.
 var scriptMonitorPosted = redis.NewScript(luaMonitorPrelude + `
+local mv = redis.call('HGET', mkey(ARGV[2]), '#')
+if not mv or mparse(mv).c ~= ARGV[4] then return 0 end
 redis.call('HDEL', mikey(ARGV[2]), ARGV[3])
 redis.call('ZREM', MANN, ARGV[2] .. ' ' .. ARGV[3])
 return 1

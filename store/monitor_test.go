@@ -155,6 +155,9 @@ func TestMonitorInput(t *testing.T) {
 		if _, err := st.AddMonitor(ctx, newMonitor(mkey, "U1"), []store.MonitorAddr{{IP: netip.MustParseAddr("fe80::1%eth0"), Due: t0}}, store.MonitorLimits{}); !errors.Is(err, store.ErrInvalid) {
 			t.Fatalf("zoned IP: %v; want ErrInvalid", err)
 		}
+		if _, err := st.AddMonitor(ctx, newMonitor(mkey, "U1"), nil, store.MonitorLimits{}); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("no addresses: %v; want ErrInvalid", err)
+		}
 		if _, err := st.AddMonitor(ctx, newMonitor(mkey, "U1"), []store.MonitorAddr{{IP: ip1, Due: t0.Add(time.Hour), State: store.AddrState{Status: diagnose.StatusFail}}}, store.MonitorLimits{}); err != nil {
 			t.Fatal(err)
 		}
