@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -396,19 +395,14 @@ func decodeMonitorCycle(v any, done []MonitorCompletion) (MonitorCycleResult, er
 }
 
 func decodeMonitorClaims(v any) ([]MonitorClaim, error) {
-	a, ok := v.([]any)
-	if !ok || len(a) == 0 {
-		return nil, fmt.Errorf("unexpected script reply %T", v)
+	tok, entries, err := claimReply(v)
+	if err != nil {
+		return nil, err
 	}
-	tok, ok := a[0].(int64)
-	if !ok {
-		return nil, fmt.Errorf("unexpected token %T", a[0])
-	}
-	claims := make([]MonitorClaim, 0, len(a)-1)
-	for _, e := range a[1:] {
-		vs, err := strs(e, 4)
-		if err != nil || len(vs) != 4 {
-			return nil, errors.Join(fmt.Errorf("unexpected monitor claim %v", e), err)
+	claims := make([]MonitorClaim, 0, len(entries))
+	for _, vs := range entries {
+		if len(vs) != 4 {
+			return nil, fmt.Errorf("unexpected monitor claim %q", vs)
 		}
 		c := MonitorClaim{Token: tok}
 		var ok bool
@@ -418,11 +412,9 @@ func decodeMonitorClaims(v any) ([]MonitorClaim, error) {
 		if c.IP, err = netip.ParseAddr(vs[1]); err != nil {
 			return nil, err
 		}
-		due, err := strconv.ParseFloat(vs[2], 64)
-		if err != nil {
-			return nil, fmt.Errorf("unexpected due time %q", vs[2])
+		if c.Due, err = parseScore(vs[2]); err != nil {
+			return nil, err
 		}
-		c.Due = time.UnixMilli(int64(due)).UTC()
 		if c.State, err = decodeState(vs[3]); err != nil {
 			return nil, err
 		}

@@ -504,22 +504,45 @@ func strs(v any, n int) ([]string, error) {
 	return out, nil
 }
 
-// decodeClaims reads the Lua claimDue's reply.
-func decodeClaims(v any) ([]Claim, error) {
+// claimReply reads a claimFair reply: the token, then one array of
+// strings per claim.
+func claimReply(v any) (int64, [][]string, error) {
 	a, ok := v.([]any)
 	if !ok || len(a) == 0 {
-		return nil, fmt.Errorf("unexpected script reply %T", v)
+		return 0, nil, fmt.Errorf("unexpected script reply %T", v)
 	}
 	tok, ok := a[0].(int64)
 	if !ok {
-		return nil, fmt.Errorf("unexpected token %T", a[0])
+		return 0, nil, fmt.Errorf("unexpected token %T", a[0])
 	}
-	claims := make([]Claim, 0, len(a)-1)
+	out := make([][]string, 0, len(a)-1)
 	for _, e := range a[1:] {
 		vs, err := strs(e, 1)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
+		out = append(out, vs)
+	}
+	return tok, out, nil
+}
+
+// parseScore reads a sorted set score in Unix ms.
+func parseScore(s string) (time.Time, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("unexpected due time %q", s)
+	}
+	return time.UnixMilli(int64(f)).UTC(), nil
+}
+
+// decodeClaims reads the Lua claimDue's reply.
+func decodeClaims(v any) ([]Claim, error) {
+	tok, entries, err := claimReply(v)
+	if err != nil {
+		return nil, err
+	}
+	claims := make([]Claim, 0, len(entries))
+	for _, vs := range entries {
 		if len(vs) < 2 || len(vs)%2 != 0 {
 			return nil, fmt.Errorf("unexpected claim %q", vs)
 		}
@@ -527,11 +550,9 @@ func decodeClaims(v any) ([]Claim, error) {
 		if c.IP, err = netip.ParseAddr(vs[0]); err != nil {
 			return nil, err
 		}
-		due, err := strconv.ParseFloat(vs[1], 64)
-		if err != nil {
-			return nil, fmt.Errorf("unexpected due time %q", vs[1])
+		if c.Due, err = parseScore(vs[1]); err != nil {
+			return nil, err
 		}
-		c.Due = time.UnixMilli(int64(due)).UTC()
 		meta := ""
 		for i := 2; i < len(vs); i += 2 {
 			if vs[i] == "#" {
