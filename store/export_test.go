@@ -12,6 +12,7 @@ import (
 // use; the scheduler needs none of them.
 type Tester interface {
 	Store
+	MonitorStore
 	// Get returns one watch.
 	Get(ctx context.Context, k Key) (w Watch, ok bool, err error)
 	ListForIP(ctx context.Context, ip netip.Addr) ([]Watch, error)

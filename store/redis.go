@@ -508,22 +508,45 @@ func strs(v any, n int) ([]string, error) {
 	return out, nil
 }
 
-// decodeClaims reads the Lua claimDue's reply.
-func decodeClaims(v any) ([]Claim, error) {
+// claimReply reads a claimFair reply: the token, then one array of
+// strings per claim.
+func claimReply(v any) (int64, [][]string, error) {
 	a, ok := v.([]any)
 	if !ok || len(a) == 0 {
-		return nil, fmt.Errorf("unexpected script reply %T", v)
+		return 0, nil, fmt.Errorf("unexpected script reply %T", v)
 	}
 	tok, ok := a[0].(int64)
 	if !ok {
-		return nil, fmt.Errorf("unexpected token %T", a[0])
+		return 0, nil, fmt.Errorf("unexpected token %T", a[0])
 	}
-	claims := make([]Claim, 0, len(a)-1)
+	out := make([][]string, 0, len(a)-1)
 	for _, e := range a[1:] {
 		vs, err := strs(e, 1)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
+		out = append(out, vs)
+	}
+	return tok, out, nil
+}
+
+// parseScore reads a sorted set score in Unix ms.
+func parseScore(s string) (time.Time, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("unexpected due time %q", s)
+	}
+	return time.UnixMilli(int64(f)).UTC(), nil
+}
+
+// decodeClaims reads the Lua claimDue's reply.
+func decodeClaims(v any) ([]Claim, error) {
+	tok, entries, err := claimReply(v)
+	if err != nil {
+		return nil, err
+	}
+	claims := make([]Claim, 0, len(entries))
+	for _, vs := range entries {
 		if len(vs) < 2 || len(vs)%2 != 0 {
 			return nil, fmt.Errorf("unexpected claim %q", vs)
 		}
@@ -531,11 +554,9 @@ func decodeClaims(v any) ([]Claim, error) {
 		if c.IP, err = netip.ParseAddr(vs[0]); err != nil {
 			return nil, err
 		}
-		due, err := strconv.ParseFloat(vs[1], 64)
-		if err != nil {
-			return nil, fmt.Errorf("unexpected due time %q", vs[1])
+		if c.Due, err = parseScore(vs[1]); err != nil {
+			return nil, err
 		}
-		c.Due = time.UnixMilli(int64(due)).UTC()
 		meta := ""
 		for i := 2; i < len(vs); i += 2 {
 			if vs[i] == "#" {
@@ -600,33 +621,49 @@ func (r *Redis) Cycle(ctx context.Context, now time.Time, done []Completion, max
 			return CycleResult{}, fmt.Errorf("store: cycle: %w", err)
 		}
 	}
-	v, err := r.run(ctx, "cycle", scriptCycle, args...)
+	return evalDecode(ctx, r, "cycle", scriptCycle, args, func(v any) (CycleResult, error) { return decodeCycle(v, done) })
+}
+
+// evalDecode runs a script and decodes its reply; a reply it cannot decode
+// is a replyErr.
+func evalDecode[T any](ctx context.Context, r *Redis, op string, s *redis.Script, args []any, decode func(any) (T, error)) (T, error) {
+	var zero T
+	v, err := r.run(ctx, op, s, args...)
 	if err != nil {
-		return CycleResult{}, err
+		return zero, err
 	}
-	res, err := decodeCycle(v, done)
+	res, err := decode(v)
 	if err != nil {
-		return CycleResult{}, replyErr("cycle", err)
+		return zero, replyErr(op, err)
 	}
 	return res, nil
+}
+
+// cycleReply checks a cycle script's reply, {statuses (n), announcements,
+// claims, next}, and returns its four parts.
+func cycleReply(v any, n int) ([]any, []any, error) {
+	a, ok := v.([]any)
+	if !ok || len(a) != 4 {
+		return nil, nil, fmt.Errorf("unexpected script reply %T", v)
+	}
+	st, ok := a[0].([]any)
+	if !ok || len(st) != n {
+		return nil, nil, fmt.Errorf("unexpected completion statuses %v", a[0])
+	}
+	return a, st, nil
 }
 
 // decodeCycle reads scriptCycle's reply.
 func decodeCycle(v any, done []Completion) (CycleResult, error) {
 	var res CycleResult
-	a, ok := v.([]any)
-	if !ok || len(a) != 4 {
-		return res, fmt.Errorf("unexpected script reply %T", v)
-	}
-	st, ok := a[0].([]any)
-	if !ok || len(st) != len(done) {
-		return res, fmt.Errorf("unexpected completion statuses %v", a[0])
+	a, st, err := cycleReply(v, len(done))
+	if err != nil {
+		return res, err
 	}
 	res.Completed = make([]error, len(done))
 	for i, d := range done {
 		res.Completed[i] = completed(d.Claim, st[i])
 	}
-	var err error
 	if res.Announcements, err = decodePending(a[1]); err != nil {
 		return res, err
 	}
