@@ -281,18 +281,25 @@ func whoFixes(r *diagnose.Result) string {
 		b.WriteString(": the owner of the IP address, not your domain registrar.")
 	}
 	if p := r.Provider; p != nil {
-		fmt.Fprintf(&b, "\n*Provider:* %s", escape(p.Name))
-		if p.HowTo != "" {
-			b.WriteString(". " + escape(p.HowTo))
-		}
-		if p.DocURL != "" && strings.HasPrefix(p.DocURL, "https://") && !strings.ContainsAny(p.DocURL, "<>|& ") {
-			fmt.Fprintf(&b, " <%s|Provider docs>", p.DocURL)
-		}
+		b.WriteString("\n*Provider:* " + providerText(p))
 	}
 	if r.NegativeTTLSeconds != nil {
 		fmt.Fprintf(&b, "\nResolvers may cache the missing record for up to %s (negative TTL).", time.Duration(*r.NegativeTTLSeconds)*time.Second)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// providerText names a provider, how to set a PTR there and a link to
+// its docs (only a plain https URL: the link syntax must not be forged).
+func providerText(p *diagnose.Provider) string {
+	text := escape(p.Name)
+	if p.HowTo != "" {
+		text += ". " + escape(p.HowTo)
+	}
+	if p.DocURL != "" && strings.HasPrefix(p.DocURL, "https://") && !strings.ContainsAny(p.DocURL, "<>|& ") {
+		text += fmt.Sprintf(" <%s|Provider docs>", p.DocURL)
+	}
+	return text
 }
 
 // reportMessages renders full reports for results, split over as many
@@ -425,6 +432,7 @@ func humanDuration(d time.Duration) string {
 // <ip|hostname> as a link.
 const usageText = "*Usage*\n" +
 	"• `/rdns &lt;ip|hostname&gt; […]`: check reverse DNS (FCrDNS) the way Gmail and Outlook do\n" +
+	"• `/rdns 203.0.113.0/28` or `/rdns 203.0.113.10-203.0.113.20`: check a pool (IPv4 up to /22, IPv6 up to /120): one summary, details in its thread\n" +
 	"• `/rdns &lt;ip&gt; helo=&lt;name&gt;`: also compare the name your server announces in HELO/EHLO\n" +
 	"• `/rdns &lt;ip&gt; smtp`: also read your server's SMTP greeting on port 25 (rate-limited)\n" +
 	"• `/rdns watch &lt;ip&gt;`: recheck until it is fixed, and say so here\n" +
