@@ -31,6 +31,7 @@ type Memory struct {
 	// turn is each channel's last turn in claimDue's round robin, from seq.
 	turn map[string]int64
 	seq  int64
+	mon  *memMonitors // created on first use (monitor_memory.go)
 }
 
 // minSweep is the least number of remembered event ids that triggers a sweep.

@@ -38,6 +38,8 @@ local LEGACY = P .. ':due'
 local KIND = {p = 'progress', f = 'fixed', e = 'expired'}
 local function wkey(ip) return P .. ':w:' .. ip end
 local function qkey(ch) return P .. ':q:' .. ch end
+-- WQ is the watches' schedule: channel queues, READY, WAIT (see claimFair).
+local WQ = {ready = READY, wait = WAIT, q = qkey}
 local function parse(v)
   local u, s, c, st, pr, a, h = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)$')
   return {u = u, s = s, c = c, st = st, pr = pr, a = tonumber(a), h = h or ''}
@@ -69,13 +71,18 @@ local function sched(ip, q, score, old, flag)
   redis.call('ZADD', qkey(q), score, ip)
   if not old or score < old then redis.call('ZADD', WAIT, 'LT', score, q) end
 end
+-- dequeue takes member out of channel ch's queue of schedule Q, and the
+-- channel out of the round robin once its queue is empty.
+local function dequeue(Q, ch, member)
+  redis.call('ZREM', Q.q(ch), member)
+  if redis.call('ZCARD', Q.q(ch)) == 0 then
+    redis.call('ZREM', Q.wait, ch)
+    redis.call('ZREM', Q.ready, ch)
+  end
+end
 local function unsched(ip, q)
   if q == '' then return end
-  redis.call('ZREM', qkey(q), ip)
-  if redis.call('ZCARD', qkey(q)) == 0 then
-    redis.call('ZREM', WAIT, q)
-    redis.call('ZREM', READY, q)
-  end
+  dequeue(WQ, q, ip)
 end
 local function unindex(ip, wid, w)
   local ch, th = string.match(wid, '^([^:]*):(.*)$')
@@ -142,7 +149,13 @@ end
 -- READY; one found with nothing more due goes to WAIT, bounded by its
 -- queue's earliest time. The second result says whether READY is left
 -- non-empty (nil: unknown).
-local function claimDue(now, max, lease)
+--
+-- claimFair is that round robin over any set of channel queues: Q names
+-- its READY and WAIT sets and its queue keys (Q.q), and Q.claim(out, member,
+-- due_ms, tok, channel) leases one member (monitors share it, see
+-- monitor_scripts.go).
+local function claimFair(Q, now, max, lease)
+  local READY, WAIT, qkey = Q.ready, Q.wait, Q.q
   local tok = tonumber(now) + tonumber(lease)
   local out = {tok}
   max = tonumber(max)
@@ -176,7 +189,7 @@ local function claimDue(now, max, lease)
         -- The next due IP too: whether the channel stays ready.
         local d = redis.call('ZRANGEBYSCORE', qkey(ch), '-inf', now, 'WITHSCORES', 'LIMIT', 0, 2)
         if d[1] then
-          claimIP(out, d[1], d[2], tok, ch)
+          Q.claim(out, d[1], d[2], tok, ch)
           served[ch], more = true, true
         end
         live[ch] = d[3] ~= nil
@@ -201,6 +214,8 @@ local function claimDue(now, max, lease)
   if not left and #chans == max then left = nil end -- READY may hold more
   return out, left
 end
+WQ.claim = claimIP
+local function claimDue(now, max, lease) return claimFair(WQ, now, max, lease) end
 -- migrate moves up to 100 IPs from the schedule of before channel queues
 -- into the queue of their first watch's channel.
 local function migrate()
@@ -298,13 +313,14 @@ end
 -- none): now while a channel is ready (ready: known from claimDue, nil to
 -- look), else the earliest bound in WAIT (which may be early: the pass then
 -- finds nothing and moves the bound).
-local function nextDue(now, ready)
-  if ready == nil then ready = redis.call('ZCARD', READY) > 0 end
+local function nextDueOf(Q, ann, now, ready)
+  if ready == nil then ready = redis.call('ZCARD', Q.ready) > 0 end
   local d = {}
-  if ready then d = {'', now} else d = redis.call('ZRANGE', WAIT, 0, 0, 'WITHSCORES') end
-  local a = redis.call('ZRANGE', ANN, 0, 0, 'WITHSCORES')
+  if ready then d = {'', now} else d = redis.call('ZRANGE', Q.wait, 0, 0, 'WITHSCORES') end
+  local a = redis.call('ZRANGE', ann, 0, 0, 'WITHSCORES')
   return {d[2] or '', a[2] or ''}
 end
+local function nextDue(now, ready) return nextDueOf(WQ, ANN, now, ready) end
 `
 
 // ARGV: prefix, ip, wid, user, source, created_ms, due_ms, status,

@@ -301,18 +301,13 @@ const maxZoneLen = 255
 // names an interface of one host, has no reverse DNS, and may hold any of
 // those separators, so it is refused too.
 func (w *Watch) validate() error {
-	switch {
-	case !w.IP.IsValid() || w.IP.Zone() != "":
-		return fmt.Errorf("%w: IP %q", ErrInvalid, w.IP)
-	case w.Channel == "" || len(w.Channel) > maxIDLen || strings.ContainsAny(w.Channel, "| :"):
-		return fmt.Errorf("%w: channel %.80q", ErrInvalid, w.Channel)
-	case len(w.Thread) > maxIDLen || strings.ContainsAny(w.Thread, "| :"):
-		return fmt.Errorf("%w: thread %.80q", ErrInvalid, w.Thread)
-	case w.RequestedBy == "" || len(w.RequestedBy) > maxIDLen || strings.ContainsAny(w.RequestedBy, "| "):
-		return fmt.Errorf("%w: user %.80q", ErrInvalid, w.RequestedBy)
-	case w.CreatedAt.IsZero():
-		return fmt.Errorf("%w: no creation time", ErrInvalid)
-	case len(w.HELO) > maxHELOLen || strings.ContainsAny(w.HELO, "| \r\n"):
+	if err := checkAddr(w.IP); err != nil {
+		return err
+	}
+	if err := checkIDs(w.Channel, w.Thread, w.RequestedBy, w.CreatedAt); err != nil {
+		return err
+	}
+	if len(w.HELO) > maxHELOLen || strings.ContainsAny(w.HELO, "| \r\n") {
 		return fmt.Errorf("%w: HELO %.80q", ErrInvalid, w.HELO)
 	}
 	switch w.Source {
@@ -323,6 +318,30 @@ func (w *Watch) validate() error {
 	w.IP = w.IP.Unmap()
 	w.CreatedAt = w.CreatedAt.Truncate(time.Millisecond)
 	w.Zone = usableZone(w.Zone)
+	return nil
+}
+
+// checkAddr refuses an invalid IP or one with an IPv6 zone.
+func checkAddr(ip netip.Addr) error {
+	if !ip.IsValid() || ip.Zone() != "" {
+		return fmt.Errorf("%w: IP %q", ErrInvalid, ip)
+	}
+	return nil
+}
+
+// checkIDs checks the Slack IDs and creation time a watch or a monitor
+// carries.
+func checkIDs(channel, thread, user string, created time.Time) error {
+	switch {
+	case channel == "" || len(channel) > maxIDLen || strings.ContainsAny(channel, "| :"):
+		return fmt.Errorf("%w: channel %.80q", ErrInvalid, channel)
+	case len(thread) > maxIDLen || strings.ContainsAny(thread, "| :"):
+		return fmt.Errorf("%w: thread %.80q", ErrInvalid, thread)
+	case user == "" || len(user) > maxIDLen || strings.ContainsAny(user, "| "):
+		return fmt.Errorf("%w: user %.80q", ErrInvalid, user)
+	case created.IsZero():
+		return fmt.Errorf("%w: no creation time", ErrInvalid)
+	}
 	return nil
 }
 

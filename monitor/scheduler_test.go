@@ -1,0 +1,240 @@
+package monitor_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/monitor"
+	"github.com/rdnsbot/rdnsbot/watch"
+)
+
+var key = monitor.Key{Channel: "C1", Thread: "1700000000.000100"}
+
+func newScheduler(t *testing.T, st monitor.Store, c monitor.Checker, a monitor.Announcer, clock watch.Clock, edit func(*monitor.Config)) *monitor.Scheduler {
+	t.Helper()
+	cfg := monitor.Config{Store: st, Checker: c, Announcer: a, Clock: clock, Interval: time.Minute, Gather: -1, Concurrency: 8}
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := monitor.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestConfirmedChanges: without authoritative servers to ask, a change is
+// announced when two consecutive checks agree: a one-check flap is not, a
+// PTR removed is one regression, restored one recovery, renamed one
+// ptr_changed.
+func TestConfirmedChanges(t *testing.T) {
+	for _, tc := range stores {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clock := newFakeClock(t0)
+			checker := newScripted(clock, 16)
+			ann := newRecorder(8)
+			st := count(tc.new(t), 16)
+			ip := netip.MustParseAddr("192.0.2.10")
+			sch := newScheduler(t, st, checker, ann, clock, nil)
+			checker.set(pass("mail.example.com"), ip)
+			base := pass("mail.example.com")
+			base.IP = ip.String()
+			if err := sch.Add(ctx, monitor.Request{Key: key, User: "U1", Targets: []string{"192.0.2.10"}, Addrs: []netip.Addr{ip}, Baseline: []diagnose.Result{base}}); err != nil {
+				t.Fatal(err)
+			}
+			stop := run(sch)
+			defer stop()
+			wait(t, st.recorded, "first check")
+			step := func(r diagnose.Result, want monitor.ChangeKind) {
+				t.Helper()
+				checker.set(r, ip)
+				clock.Advance(time.Minute)
+				wait(t, st.recorded, "check")
+				if want != "" {
+					a := wait(t, ann.seen, string(want))
+					if len(a.Changes) != 1 || a.Changes[0].Kind != want || a.Changes[0].IP != ip {
+						t.Fatalf("announcement %+v; want one %s", a, want)
+					}
+					wait(t, st.posted, "posted")
+				}
+			}
+			step(permerror(), "")              // a flap...
+			step(pass("mail.example.com"), "") // ...is not announced
+			step(permerror(), "")              // unconfirmed
+			step(permerror(), monitor.ChangeRegression)
+			step(permerror(), "") // no change, nothing
+			step(pass("mail.example.com"), "")
+			step(pass("mail.example.com"), monitor.ChangeRecovery)
+			step(pass("mx.example.com"), "")
+			step(pass("mx.example.com"), monitor.ChangePTRChanged)
+			stop()
+			kinds, dups := ann.kinds()
+			want := map[monitor.ChangeKind]int{monitor.ChangeRegression: 1, monitor.ChangeRecovery: 1, monitor.ChangePTRChanged: 1}
+			if len(kinds) != len(want) || dups != 0 {
+				t.Fatalf("posted %v (%d duplicates); want %v", kinds, dups, want)
+			}
+			for k, n := range want {
+				if kinds[k] != n {
+					t.Fatalf("posted %v; want %v", kinds, want)
+				}
+			}
+		})
+	}
+}
+
+// TestTemperrorIsNotARegression: DNS not answering is never a regression;
+// after UnansweredAfter one notice, and one when it answers again.
+func TestTemperrorIsNotARegression(t *testing.T) {
+	for _, tc := range stores {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clock := newFakeClock(t0)
+			checker := newScripted(clock, 16)
+			ann := newRecorder(8)
+			st := count(tc.new(t), 16)
+			ip := netip.MustParseAddr("192.0.2.11")
+			sch := newScheduler(t, st, checker, ann, clock, func(c *monitor.Config) { c.UnansweredAfter = 3 * time.Minute })
+			checker.set(pass("mail.example.com"), ip)
+			if err := sch.Add(ctx, monitor.Request{Key: key, User: "U1", Addrs: []netip.Addr{ip}}); err != nil {
+				t.Fatal(err)
+			}
+			stop := run(sch)
+			defer stop()
+			wait(t, st.recorded, "baseline check")
+			checker.set(diagnose.Result{Status: diagnose.StatusTemperror}, ip)
+			for i := range 6 { // temperror from 12:01 on; the notice is due at 12:04
+				clock.Advance(time.Minute)
+				wait(t, st.recorded, "temperror check")
+				if i == 3 {
+					if a := wait(t, ann.seen, "unanswered"); len(a.Changes) != 1 || a.Changes[0].Kind != monitor.ChangeDNSUnanswered || !a.Changes[0].Since.Equal(t0.Add(time.Minute)) {
+						t.Fatalf("announcement %+v; want dns_unanswered since 12:01", a)
+					}
+					wait(t, st.posted, "posted")
+				}
+			}
+			checker.set(pass("mail.example.com"), ip)
+			clock.Advance(time.Minute)
+			wait(t, st.recorded, "answer again")
+			if a := wait(t, ann.seen, "back"); len(a.Changes) != 1 || a.Changes[0].Kind != monitor.ChangeDNSBack {
+				t.Fatalf("announcement %+v; want dns_back alone", a)
+			}
+			wait(t, st.posted, "posted")
+			stop()
+			kinds, _ := ann.kinds()
+			if len(kinds) != 2 || kinds[monitor.ChangeDNSUnanswered] != 1 || kinds[monitor.ChangeDNSBack] != 1 {
+				t.Fatalf("posted %v; want one dns_unanswered and one dns_back", kinds)
+			}
+		})
+	}
+}
+
+// TestCaps: monitored addresses count against the per-channel and total
+// caps; addresses already monitored do not count twice; a refusal adds none.
+func TestCaps(t *testing.T) {
+	for _, tc := range stores {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			clock := newFakeClock(t0)
+			st := tc.new(t)
+			sch := newScheduler(t, st, newScripted(clock, 64), newRecorder(1), clock, func(c *monitor.Config) { c.Caps = monitor.Caps{PerChannel: 10, Total: 15} })
+			a := addrs(20)
+			add := func(ch string, ips []netip.Addr) error {
+				return sch.Add(ctx, monitor.Request{Key: monitor.Key{Channel: ch, Thread: "1.1"}, User: "U1", Addrs: ips})
+			}
+			var ce *monitor.CapError
+			for _, c := range []struct {
+				ch    string
+				ips   []netip.Addr
+				scope watch.CapScope // "" for success
+			}{
+				{"C1", a[:8], ""},
+				{"C1", a[:8], ""}, // the same again: nothing new
+				{"C1", a[5:11], watch.CapPerChannel},
+				{"C1", a[5:10], ""}, // 10 in C1
+				{"C2", a[10:16], watch.CapTotal},
+				{"C2", a[10:15], ""}, // 15 in total
+				{"C3", a[15:16], watch.CapTotal},
+			} {
+				err := add(c.ch, c.ips)
+				switch {
+				case c.scope == "" && err != nil:
+					t.Fatalf("add %s %d: %v", c.ch, len(c.ips), err)
+				case c.scope != "" && (!errors.As(err, &ce) || ce.Scope != c.scope || !errors.Is(err, monitor.ErrCapped)):
+					t.Fatalf("add %s %d: %v; want the cap %s", c.ch, len(c.ips), err, c.scope)
+				}
+			}
+			for ch, want := range map[string]int{"C1": 10, "C2": 5, "C3": 0} {
+				infos, err := sch.ListChannel(ctx, ch)
+				got := 0
+				for _, in := range infos {
+					got += in.Addresses
+				}
+				if err != nil || got != want {
+					t.Fatalf("%s: %d addresses (%v); want %d", ch, got, err, want)
+				}
+			}
+			if n, err := sch.Remove(ctx, monitor.Key{Channel: "C1", Thread: "1.1"}, a[:3]); err != nil || n != 3 {
+				t.Fatalf("Remove = %d, %v; want 3", n, err)
+			}
+			if err := add("C3", a[15:18]); err != nil {
+				t.Fatalf("after removing 3: %v", err)
+			}
+			if n, err := sch.Remove(ctx, monitor.Key{Channel: "C3", Thread: "1.1"}, nil); err != nil || n != 3 {
+				t.Fatalf("Remove all = %d, %v; want 3", n, err)
+			}
+			if infos, err := sch.ListUser(ctx, "U1"); err != nil || len(infos) != 2 {
+				t.Fatalf("ListUser = %+v, %v; want the monitors of C1 and C2", infos, err)
+			}
+		})
+	}
+}
+
+// TestSpread: a /22's checks are spread over the interval: each sixteenth
+// of it checks a sixteenth of the addresses.
+func TestSpread(t *testing.T) {
+	for _, tc := range stores {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const n, slices = 1024, 16
+			ctx := context.Background()
+			clock := newFakeClock(t0)
+			checker := newScripted(clock, n)
+			st := count(tc.new(t), n)
+			sch := newScheduler(t, st, checker, newRecorder(1), clock, func(c *monitor.Config) { c.Interval = time.Hour; c.Caps.PerChannel = -1 })
+			pool := addrs(n)
+			for _, ip := range pool {
+				checker.set(pass("host.example.com"), ip)
+			}
+			if err := sch.Add(ctx, monitor.Request{Key: key, User: "U1", Targets: []string{"100.64.0.0/22"}, Addrs: pool}); err != nil {
+				t.Fatal(err)
+			}
+			stop := run(sch)
+			defer stop()
+			slice := time.Hour / slices
+			for k := range slices {
+				clock.Advance(slice - time.Millisecond) // to the end of slice k
+				for range n / slices {
+					wait(t, st.recorded, "checks of the slice")
+				}
+				total := 0
+				checker.mu.Lock()
+				for _, c := range checker.calls {
+					total += c
+				}
+				checker.mu.Unlock()
+				if total != (k+1)*n/slices {
+					t.Fatalf("after slice %d: %d checks; want %d", k, total, (k+1)*n/slices)
+				}
+				clock.Advance(time.Millisecond)
+			}
+		})
+	}
+}
