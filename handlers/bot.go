@@ -78,6 +78,9 @@ type Config struct {
 	// for the bot, so that users checking one block together share its
 	// budget.
 	PoolPacer pool.Pacer
+	// Monitors, when set, is the monitor scheduler (`/rdns monitor`); nil
+	// means monitoring is reported unavailable.
+	Monitors Monitors
 }
 
 // Bot is the running Slack bot. Create it with New, start it with Run.

@@ -29,6 +29,9 @@ const (
 	verbWatch
 	verbUnwatch
 	verbList
+	verbMonitor
+	verbUnmonitor
+	verbMonitors
 )
 
 // command is a parsed `/rdns` or mention text.
@@ -100,6 +103,12 @@ func parseCommand(text string) (command, error) {
 			c.verb, fields = verbWatch, fields[1:]
 		case "unwatch", "stop":
 			c.verb, fields = verbUnwatch, fields[1:]
+		case "monitors":
+			return command{verb: verbMonitors}, nil
+		case "monitor":
+			c.verb, fields = verbMonitor, fields[1:]
+		case "unmonitor":
+			c.verb, fields = verbUnmonitor, fields[1:]
 		}
 	}
 	for _, f := range fields {
@@ -126,8 +135,8 @@ func parseCommand(text string) (command, error) {
 		switch p, isPool, err := pool.Target(f); {
 		case err != nil:
 			return command{}, usagef("%s", err.Error())
-		case isPool && c.verb != verbCheck:
-			return command{}, usagef("watch and unwatch take single IP addresses, not a block or range like %q: I don't watch pool addresses one by one", truncate(f, 80))
+		case isPool && (c.verb == verbWatch || c.verb == verbUnwatch):
+			return command{}, usagef("watch and unwatch take single IP addresses, not a block or range like %q: I don't watch pool addresses one by one: /rdns monitor keeps a pool under check", truncate(f, 80))
 		case isPool:
 			c.pools = append(c.pools, p)
 			continue
@@ -136,7 +145,11 @@ func parseCommand(text string) (command, error) {
 		if err != nil {
 			return command{}, usagef("%q is not an IP address or host name", truncate(f, 80))
 		}
-		if c.verb != verbCheck && !isIP {
+		switch {
+		case isIP, c.verb == verbCheck, c.verb == verbMonitor:
+		case c.verb == verbUnmonitor:
+			return command{}, usagef("unmonitor takes IP addresses, blocks or ranges, not %q", truncate(f, 80))
+		default:
 			return command{}, usagef("watch and unwatch take an IP address, not %q", truncate(f, 80))
 		}
 		if isIP {
@@ -148,6 +161,8 @@ func parseCommand(text string) (command, error) {
 	switch {
 	case c.verb == verbUnwatch && (c.helo != "" || c.smtp):
 		return command{}, usagef("helo= and smtp go with a check, not with unwatch")
+	case (c.verb == verbMonitor || c.verb == verbUnmonitor) && (c.helo != "" || c.smtp):
+		return command{}, usagef("helo= and smtp go with a check, not with monitor or unmonitor")
 	case n == 0 && c.verb == verbCheck:
 		return command{}, usagef("tell me which IP address, mail host name, CIDR block or range to check")
 	case n == 0:
@@ -271,6 +286,12 @@ func (b *Bot) runCommand(ctx context.Context, o origin, cmd command) {
 		b.unwatchCommand(ctx, o, cmd.targets)
 	case verbList:
 		b.listCommand(ctx, o)
+	case verbMonitor:
+		b.monitorCommand(ctx, o, cmd) // monitors.go
+	case verbUnmonitor:
+		b.unmonitorCommand(ctx, o, cmd)
+	case verbMonitors:
+		b.monitorsCommand(ctx, o)
 	}
 }
 

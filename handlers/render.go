@@ -391,7 +391,10 @@ func announcement(p watch.Announcement) message {
 		if s := r.SiblingSummary(); s != "" {
 			text += "\n:warning: Still to fix: " + escape(s) + "."
 		}
-		return textMessage(text)
+		// From watch to monitor: keep it under check, posting only on change.
+		keep := button(actionKeepMonitoring, w.IP.String(), "Keep monitoring")
+		return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text), contextBlock("Keep monitoring checks it for good and posts here only if it changes."),
+			slack.NewActionBlock("", keep)}}
 	default: // watch.KindExpired
 		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(p.RequestedBy), ip,
 			humanDuration(p.Elapsed), r.Status.Words())
@@ -438,6 +441,8 @@ const usageText = "*Usage*\n" +
 	"• `/rdns watch &lt;ip&gt;`: recheck until it is fixed, and say so here\n" +
 	"• `/rdns unwatch &lt;ip&gt;`: stop rechecking\n" +
 	"• `/rdns list`: what is watched in this conversation\n" +
+	"• `/rdns monitor &lt;ip|block|range|host&gt; […]`: keep checking for good; post in its thread only when something changes\n" +
+	"• `/rdns unmonitor &lt;ip|block|range&gt; […]`: stop monitoring; `/rdns monitors`: what is monitored here\n" +
 	"• `/rdns help`: this help\n" +
 	"Or paste/forward a bounce (`550 5.7.25 …`) into a channel I am in, or mention me with an IP."
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -188,7 +190,16 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 	if err != nil {
 		b.log.WarnContext(ctx, "listing watches failed", "err", err)
 	}
-	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: homeBlocks(infos, err, time.Now())}}
+	var monitors []monitor.Info
+	monErr := errors.New(monitorsUnavailable)
+	if b.cfg.Monitors != nil {
+		monitors, monErr = b.cfg.Monitors.ListUser(ctx, user)
+	}
+	if monErr != nil {
+		b.log.WarnContext(ctx, "listing monitors failed", "err", monErr)
+	}
+	blocks := slices.Concat(homeBlocks(infos, err, time.Now()), monitorHomeBlocks(monitors, monErr))
+	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks[:min(len(blocks), 100)]}}
 	if err := b.out.withRetry(ctx, func() error {
 		_, err := b.out.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
 		return err
