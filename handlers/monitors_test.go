@@ -9,6 +9,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
@@ -150,4 +152,34 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestMonitorAnnouncementGroupsByKindAndStaysBounded(t *testing.T) {
+	hostile := "<!channel>.example.org"
+	var changes []monitor.Change
+	for i := range 1024 { // a whole /22 breaks at once
+		ip := netip.AddrFrom4([4]byte{84, 200, byte(20 + i/256), byte(i)})
+		changes = append(changes, monitor.Change{Kind: monitor.ChangeRegression, IP: ip, Before: diagnose.StatusPass, After: diagnose.StatusPermerror,
+			Result: diagnose.Result{Status: diagnose.StatusPermerror, Findings: []diagnose.Finding{{Code: diagnose.CodeNoPTR, Severity: diagnose.SeverityError}}}})
+	}
+	changes = append(changes,
+		monitor.Change{Kind: monitor.ChangePTRChanged, IP: mustAddr("84.200.30.1"), BeforeNames: []string{"a.example.org"}, AfterNames: []string{hostile}},
+		monitor.Change{Kind: monitor.ChangeRecovery, IP: mustAddr("84.200.30.2"), Before: diagnose.StatusFail, After: diagnose.StatusPass, AfterNames: []string{hostile}})
+	m := monitorAnnouncement(monitor.Announcement{Key: monitor.Key{Channel: chanOps, Thread: "1.2"}, RequestedBy: userAlice, Changes: changes})
+	text := decodeJSON(t, mustJSON(t, m.Blocks))
+	broke, ptr, fixed := strings.Index(text, "Broke"), strings.Index(text, "PTR changed"), strings.Index(text, "Fixed")
+	if broke < 0 || ptr < broke || fixed < ptr {
+		t.Errorf("groups missing or out of order (broke %d, ptr %d, fixed %d):\n%s", broke, ptr, fixed, text)
+	}
+	for _, want := range []string{"(1024 addresses)", "…and 1004 more.", "`no_ptr`", "`a.example.org` → `&lt;!channel&gt;.example.org`"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("announcement lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "<!channel>") {
+		t.Errorf("a raw mention from DNS:\n%s", text)
+	}
+	if len(m.Blocks) > maxBlocksPerMessage || len(text) > 20000 {
+		t.Errorf("%d blocks, %d characters: not one bounded message", len(m.Blocks), len(text))
+	}
 }

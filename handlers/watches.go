@@ -198,7 +198,9 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 	if monErr != nil {
 		b.log.WarnContext(ctx, "listing monitors failed", "err", monErr)
 	}
-	blocks := slices.Concat(homeBlocks(infos, err, time.Now()), monitorHomeBlocks(monitors, monErr))
+	// The monitors go between the watches and the closing context (usage).
+	home := homeBlocks(infos, err, time.Now())
+	blocks := slices.Concat(home[:len(home)-1], monitorHomeBlocks(monitors, monErr), home[len(home)-1:])
 	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks[:min(len(blocks), 100)]}}
 	if err := b.out.withRetry(ctx, func() error {
 		_, err := b.out.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
