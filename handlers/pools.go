@@ -24,7 +24,7 @@ const (
 )
 
 // poolNotWatched says why a pool's failing addresses get no watch.
-const poolNotWatched = ":information_source: I don't watch pool addresses one by one; run the check again once they are fixed, or watch single addresses with `/rdns watch &lt;ip&gt;`."
+const poolNotWatched = ":information_source: I don't watch pool addresses one by one: `/rdns monitor &lt;block or range&gt;` keeps them under check and posts only on change, or watch single addresses with `/rdns watch &lt;ip&gt;`."
 
 // poolNoProbe says why the SMTP probe skips pools.
 const poolNoProbe = ":information_source: The SMTP greeting probe is not run on pools (one connection per address would look like a port scan); name single addresses with `smtp` to probe them."

@@ -210,3 +210,38 @@ func mustPool(t *testing.T, s string) pool.Pool {
 	}
 	return p
 }
+
+// A mention mixing a range with a host name: the summary and the details
+// in the mention's thread, the host name's failing address watched, the
+// range's not.
+func TestMentionMixesAPoolWithAHostName(t *testing.T) {
+	st := store.NewMemory()
+	h := startHarness(t, withWatches(st))
+	if err := h.dns.Load(poolZone); err != nil {
+		t.Fatal(err)
+	}
+	const thread = "1700000200.000100"
+	ev := msgEvent(chanOps, userAlice, "<@"+h.fake.Identity().BotUserID+"> check 84.200.20.4-7 and bad.example.com", thread)
+	ev["type"] = "app_mention"
+	h.sendEvent(ev)
+	h.waitJob("mention")
+	posts := h.botPosts(chanOps)
+	if len(posts) < 2 || len(posts) > 4 {
+		t.Fatalf("%d replies, want the summary and a few details:\n%s", len(posts), h.dump())
+	}
+	for _, m := range posts {
+		if m.ThreadTS != thread {
+			t.Errorf("reply %s outside the mention's thread", m.TS)
+		}
+	}
+	summary := posts[0].Text + decodeJSON(t, posts[0].Blocks)
+	for _, want := range []string{"84.200.20.4-84.200.20.7*: 4 addresses", "`no_ptr` (1): .5", "84.200.10.99* has no PTR record", "don't watch pool addresses"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+	infos, err := h.bot.watches.ListChannel(h.ctx(), chanOps)
+	if err != nil || len(infos) != 1 || infos[0].Key.IP.String() != "84.200.10.99" || infos[0].Key.Thread != thread {
+		t.Errorf("watches = %+v, %v; want only 84.200.10.99 in the thread", infos, err)
+	}
+}
