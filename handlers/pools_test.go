@@ -102,6 +102,10 @@ func TestSlashCommandPoolPostsOneSummaryAndGroupedThread(t *testing.T) {
 			t.Errorf("thread lacks %q:\n%s", want, details.String())
 		}
 	}
+	// Every pool address's diagnosis is counted, by origin.
+	if n := sumCounter(t, h, "rdnsbot_diagnoses_total", "origin", "slash"); n != 14 {
+		t.Errorf("rdnsbot_diagnoses_total{origin=slash} = %v, want 14", n)
+	}
 	// Pool addresses are not watched.
 	if infos, err := h.bot.watches.ListChannel(h.ctx(), chanOps); err != nil || len(infos) != 0 {
 		t.Errorf("watches after a pool check = %v, %v; want none", infos, err)
@@ -152,30 +156,10 @@ func TestTooLargePoolIsRefusedInTheAck(t *testing.T) {
 	}
 }
 
-// TestPoolMessagesStayWithinBlockKitLimits renders the worst a /22 can
-// give: every finding code, a hostile long name per address, a zone per
-// address (RFC 2317 children), and checks Block Kit's limits and the
-// number of thread messages.
+// TestPoolMessagesStayWithinBlockKitLimits renders worstPoolSummary and
+// checks Block Kit's limits and the number of thread messages.
 func TestPoolMessagesStayWithinBlockKitLimits(t *testing.T) {
-	hostile := "<!channel>" + strings.Repeat("x", 60) + ".example.org"
-	s := pool.Summary{Addresses: 1024, Counts: map[diagnose.Status]int{diagnose.StatusFail: 1000, diagnose.StatusTemperror: 24}}
-	var ex poolExamples
-	for c := range 40 {
-		g := pool.Group{Code: diagnose.Code(fmt.Sprintf("code_%d", c)), Severity: diagnose.SeverityError, Count: 1024}
-		var items []string
-		for i := range 1024 {
-			ip := netip.AddrFrom4([4]byte{84, 200, byte(20 + i/256), byte(i)})
-			items = append(items, ip.String())
-			g.Details = append(g.Details, pool.Detail{IP: ip, Name: hostile, Addresses: []string{hostile}})
-		}
-		g.Addresses = strings.Join(items, ", ")
-		s.Findings = append(s.Findings, g)
-		ex.add(diagnose.Result{IP: "84.200.20.1", Status: diagnose.StatusFail, Findings: []diagnose.Finding{{Code: g.Code, Message: hostile}}})
-	}
-	for i := range 300 {
-		s.ReverseZones = append(s.ReverseZones, pool.Zone{Name: fmt.Sprintf("%d/28.20.200.84.in-addr.arpa", i), Classless: true, Count: 3, Addresses: hostile, Nameservers: []string{hostile}, Provider: hostile})
-		s.Providers = append(s.Providers, pool.ProviderCount{Provider: diagnose.Provider{Name: hostile, HowTo: hostile, DocURL: "https://x|<!here>"}, Count: 3})
-	}
+	s, ex := worstPoolSummary()
 	pools := []pool.Pool{mustPool(t, "84.200.20.0/22")}
 	msgs := append([]message{poolSummaryMessage(pools, &s, nil, poolNotWatched)}, poolDetailMessages(&s, &ex, "")...)
 	t.Logf("%d messages", len(msgs))
@@ -199,6 +183,43 @@ func TestPoolMessagesStayWithinBlockKitLimits(t *testing.T) {
 				t.Errorf("message %d: a section of %d characters", i, len(sec.Text.Text))
 			}
 		}
+	}
+}
+
+// worstPoolSummary is the worst a /22 can give: every finding code, a
+// hostile long name per address, a zone per address (RFC 2317 children).
+func worstPoolSummary() (pool.Summary, poolExamples) {
+	hostile := "<!channel>" + strings.Repeat("x", 60) + ".example.org"
+	s := pool.Summary{Addresses: 1024, Counts: map[diagnose.Status]int{diagnose.StatusFail: 1000, diagnose.StatusTemperror: 24}}
+	var ex poolExamples
+	for c := range 40 {
+		g := pool.Group{Code: diagnose.Code(fmt.Sprintf("code_%d", c)), Severity: diagnose.SeverityError, Count: 1024}
+		var items []string
+		for i := range 1024 {
+			ip := netip.AddrFrom4([4]byte{84, 200, byte(20 + i/256), byte(i)})
+			items = append(items, ip.String())
+			g.Details = append(g.Details, pool.Detail{IP: ip, Name: hostile, Addresses: []string{hostile}})
+		}
+		g.Addresses = strings.Join(items, ", ")
+		s.Findings = append(s.Findings, g)
+		ex.add(diagnose.Result{IP: "84.200.20.1", Status: diagnose.StatusFail, Findings: []diagnose.Finding{{Code: g.Code, Message: hostile}}})
+	}
+	for i := range 300 {
+		s.ReverseZones = append(s.ReverseZones, pool.Zone{Name: fmt.Sprintf("%d/28.20.200.84.in-addr.arpa", i), Classless: true, Count: 3, Addresses: hostile, Nameservers: []string{hostile}, Provider: hostile})
+		s.Providers = append(s.Providers, pool.ProviderCount{Provider: diagnose.Provider{Name: hostile, HowTo: hostile, DocURL: "https://x|<!here>"}, Count: 3})
+	}
+	return s, ex
+}
+
+// BenchmarkPoolMessages22 renders a /22's summary and thread from the
+// worst summary: the cost of the Slack side of a pool check.
+func BenchmarkPoolMessages22(b *testing.B) {
+	s, ex := worstPoolSummary()
+	p, _ := pool.Parse("84.200.20.0/22")
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = poolSummaryMessage([]pool.Pool{p}, &s, nil, poolNotWatched)
+		_ = poolDetailMessages(&s, &ex, "")
 	}
 }
 
@@ -244,4 +265,27 @@ func TestMentionMixesAPoolWithAHostName(t *testing.T) {
 	if err != nil || len(infos) != 1 || infos[0].Key.IP.String() != "84.200.10.99" || infos[0].Key.Thread != thread {
 		t.Errorf("watches = %+v, %v; want only 84.200.10.99 in the thread", infos, err)
 	}
+}
+
+// sumCounter sums a counter's series whose label has value.
+func sumCounter(t *testing.T, h *harness, name, label, value string) float64 {
+	t.Helper()
+	families, err := h.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
