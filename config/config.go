@@ -93,6 +93,15 @@ type Config struct {
 	// negative never; rechecks always ask DNS.
 	FileBytesBudget int           `env:"FILE_BYTES_BUDGET"`
 	DiagnosisReuse  time.Duration `env:"DIAGNOSIS_REUSE"`
+
+	// Monitors (issue 12; monitor.go here): how often each monitored
+	// address is checked, how long DNS may not answer before the notice (0:
+	// the scheduler's default), and the caps on monitored addresses (0 the
+	// default, monitor.DefaultCaps; negative no cap).
+	MonitorInterval        time.Duration `env:"MONITOR_INTERVAL, default=1h"`
+	MonitorUnansweredAfter time.Duration `env:"MONITOR_UNANSWERED_AFTER"`
+	MonitorMaxPerChannel   int           `env:"MONITOR_MAX_PER_CHANNEL"`
+	MonitorMaxTotal        int           `env:"MONITOR_MAX_TOTAL"`
 }
 
 // Caps are the watch caps as the scheduler takes them.
@@ -299,6 +308,7 @@ func (c *Config) validate(decoded []Problem) []Problem {
 		problem("WATCH_MAX_AGE", "%s is too short", c.WatchMaxAge)
 	}
 	c.validateSMTPProbe(problem)
+	c.validateMonitor(problem)
 	return problems
 }
 

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -24,11 +25,14 @@ import (
 	"github.com/rdnsbot/rdnsbot/bounce"
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/pool"
 )
 
 // Diagnoser runs the FCrDNS diagnosis; *diagnose.Diagnoser implements it.
 type Diagnoser interface {
 	DiagnoseTargets(ctx context.Context, targets []string, opts diagnose.Options) diagnose.Batch
+	// DiagnoseIP diagnoses one address of a pool (CIDR block or range).
+	DiagnoseIP(ctx context.Context, ip netip.Addr, opts diagnose.Options) diagnose.Result
 }
 
 // Config tunes the bot. Zero values mean the documented defaults.
@@ -69,6 +73,14 @@ type Config struct {
 	// Watches, when set, is the recheck scheduler; nil means watching is
 	// reported unavailable.
 	Watches Watches
+	// PoolPacer paces the diagnoses of pools (CIDR blocks, ranges) per
+	// reverse domain; default one pool.RatePacer at pool.DefaultZoneRate
+	// for the bot, so that users checking one block together share its
+	// budget.
+	PoolPacer pool.Pacer
+	// Monitors, when set, is the monitor scheduler (`/rdns monitor`); nil
+	// means monitoring is reported unavailable.
+	Monitors Monitors
 }
 
 // Bot is the running Slack bot. Create it with New, start it with Run.
@@ -77,6 +89,7 @@ type Bot struct {
 	out      *Poster
 	diag     Diagnoser
 	watches  Watches
+	pacer    pool.Pacer
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 	bounceIn map[string]bool
@@ -140,11 +153,15 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 		cfg.FileBytesBudget = DefaultFileBytesBudget
 	}
 	cfg.FileBytesBudget = max(cfg.FileBytesBudget, cfg.MaxFileBytes)
+	if cfg.PoolPacer == nil {
+		cfg.PoolPacer = pool.NewRatePacer(pool.DefaultZoneRate)
+	}
 	b := &Bot{
 		cfg:     cfg,
 		out:     out,
 		diag:    diag,
 		watches: cfg.Watches,
+		pacer:   cfg.PoolPacer,
 		log:     out.log,
 		metrics: out.metrics,
 		files: &fileReader{out: out, max: cfg.MaxFileBytes, log: out.log,

@@ -126,10 +126,23 @@ func (b *Bot) probeSMTP(ctx context.Context, o origin, results []diagnose.Result
 // not in, DM between others), the user gets the whole report privately;
 // after any other failure, at least a word on what went wrong.
 func (b *Bot) fallbackToResponseURL(ctx context.Context, o origin, results []diagnose.Result, note string, postErr error) {
+	if !b.fallbackPossible(ctx, o, postErr) {
+		return
+	}
+	intro := strings.TrimSpace(note + "\n" + privateNote)
+	// No buttons: their answers would go to a conversation the bot cannot reach.
+	b.respondAll(ctx, o, reportMessages(results, nil, intro, o.helo))
+}
+
+// fallbackPossible logs a failed post and reports whether the answer
+// should go to the requester alone instead: when the bot may not post in
+// the conversation and there is a response_url. After any other failure
+// the requester gets a word on what went wrong, and false.
+func (b *Bot) fallbackPossible(ctx context.Context, o origin, postErr error) bool {
 	b.log.WarnContext(ctx, "posting the answer failed", "err", postErr)
 	if o.responseURL == "" {
 		b.metrics.SlackErrors.Inc()
-		return
+		return false
 	}
 	if !cannotPost(postErr) {
 		b.metrics.SlackErrors.Inc()
@@ -137,11 +150,18 @@ func (b *Bot) fallbackToResponseURL(ctx context.Context, o origin, results []dia
 		if err := b.out.respond(ctx, o.responseURL, msg, false); err != nil {
 			b.log.ErrorContext(ctx, "response_url failed", "err", err)
 		}
-		return
+		return false
 	}
-	intro := strings.TrimSpace(note + "\nI can't post in this conversation, so only you see this, and I can't watch it here: invite me (`/invite @rdnsbot`) to get updates.")
-	// No buttons: their answers would go to a conversation the bot cannot reach.
-	for _, m := range reportMessages(results, nil, intro, o.helo) {
+	return true
+}
+
+// privateNote says why an answer came to the requester alone.
+const privateNote = "I can't post in this conversation, so only you see this, and I can't watch it here: invite me (`/invite @rdnsbot`) to get updates."
+
+// respondAll sends msgs to the requester alone through o's response_url,
+// stopping at the first failure.
+func (b *Bot) respondAll(ctx context.Context, o origin, msgs []message) {
+	for _, m := range msgs {
 		if err := b.out.respond(ctx, o.responseURL, m, false); err != nil {
 			b.metrics.SlackErrors.Inc()
 			b.log.ErrorContext(ctx, "response_url failed", "err", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/pool"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -27,12 +29,19 @@ const (
 	verbWatch
 	verbUnwatch
 	verbList
+	verbMonitor
+	verbUnmonitor
+	verbMonitors
 )
 
 // command is a parsed `/rdns` or mention text.
 type command struct {
 	verb    verb
 	targets []string
+	// pools are the CIDR blocks and ranges named, in order; set is their
+	// union (each address once, within pool.MaxAddresses).
+	pools []pool.Pool
+	set   pool.Set
 	// helo is the name given with helo=NAME: what the mail server announces
 	// in EHLO, for helo_mismatch, helo_literal and the HELO identity's SPF.
 	helo string
@@ -94,6 +103,12 @@ func parseCommand(text string) (command, error) {
 			c.verb, fields = verbWatch, fields[1:]
 		case "unwatch", "stop":
 			c.verb, fields = verbUnwatch, fields[1:]
+		case "monitors":
+			return command{verb: verbMonitors}, nil
+		case "monitor":
+			c.verb, fields = verbMonitor, fields[1:]
+		case "unmonitor":
+			c.verb, fields = verbUnmonitor, fields[1:]
 		}
 	}
 	for _, f := range fields {
@@ -117,11 +132,24 @@ func parseCommand(text string) (command, error) {
 		if isWord(f) {
 			continue
 		}
+		switch p, isPool, err := pool.Target(f); {
+		case err != nil:
+			return command{}, usagef("%s", err.Error())
+		case isPool && (c.verb == verbWatch || c.verb == verbUnwatch):
+			return command{}, usagef("watch and unwatch take single IP addresses, not a block or range like %q: I don't watch pool addresses one by one: /rdns monitor keeps a pool under check", truncate(f, 80))
+		case isPool:
+			c.pools = append(c.pools, p)
+			continue
+		}
 		ip, isIP, err := diagnose.ParseTarget(f)
 		if err != nil {
 			return command{}, usagef("%q is not an IP address or host name", truncate(f, 80))
 		}
-		if c.verb != verbCheck && !isIP {
+		switch {
+		case isIP, c.verb == verbCheck, c.verb == verbMonitor:
+		case c.verb == verbUnmonitor:
+			return command{}, usagef("unmonitor takes IP addresses, blocks or ranges, not %q", truncate(f, 80))
+		default:
 			return command{}, usagef("watch and unwatch take an IP address, not %q", truncate(f, 80))
 		}
 		if isIP {
@@ -129,17 +157,36 @@ func parseCommand(text string) (command, error) {
 		}
 		c.targets = append(c.targets, f)
 	}
+	n := len(c.targets) + len(c.pools)
 	switch {
 	case c.verb == verbUnwatch && (c.helo != "" || c.smtp):
 		return command{}, usagef("helo= and smtp go with a check, not with unwatch")
-	case len(c.targets) == 0 && c.verb == verbCheck:
-		return command{}, usagef("tell me which IP address or mail host name to check")
-	case len(c.targets) == 0:
+	case (c.verb == verbMonitor || c.verb == verbUnmonitor) && (c.helo != "" || c.smtp):
+		return command{}, usagef("helo= and smtp go with a check, not with monitor or unmonitor")
+	case n == 0 && c.verb == verbCheck:
+		return command{}, usagef("tell me which IP address, mail host name, CIDR block or range to check")
+	case n == 0:
 		return command{}, usagef("name the IP address")
-	case len(c.targets) > maxTargets:
-		return command{}, usagef("at most %d targets at once, got %d", maxTargets, len(c.targets))
+	case n > maxTargets:
+		return command{}, usagef("at most %d targets at once, got %d", maxTargets, n)
+	}
+	if len(c.pools) > 0 {
+		set, err := pool.Join(c.pools...)
+		if err != nil {
+			return command{}, usagef("%s", err.Error())
+		}
+		c.set = set
 	}
 	return c, nil
+}
+
+// names are the command's targets as the user named them, pools last.
+func (c command) names() []string {
+	names := slices.Clone(c.targets)
+	for _, p := range c.pools {
+		names = append(names, p.String())
+	}
+	return names
 }
 
 // cutFold is strings.CutPrefix ignoring the prefix's case.
@@ -214,7 +261,7 @@ func (b *Bot) onSlashCommand(ctx context.Context, env envelope, sc slack.SlashCo
 		b.ack(ctx, env, ephemeralAck(usageMessage("")))
 		return
 	case verbCheck:
-		b.ack(ctx, env, ephemeralAck(message{Text: "Checking " + escape(strings.Join(cmd.targets, ", ")) + "…"}))
+		b.ack(ctx, env, ephemeralAck(message{Text: "Checking " + escape(strings.Join(cmd.names(), ", ")) + "…"}))
 	default:
 		b.ack(ctx, env, nil)
 	}
@@ -229,12 +276,22 @@ func (b *Bot) runCommand(ctx context.Context, o origin, cmd command) {
 	case verbHelp:
 		b.reply(ctx, o, usageMessage(""))
 	case verbCheck, verbWatch:
+		if len(cmd.pools) > 0 {
+			b.checkPools(ctx, o, cmd) // pools.go
+			return
+		}
 		// A check watches whatever fails; `watch` says so explicitly.
 		b.check(ctx, o, cmd.targets, "")
 	case verbUnwatch:
 		b.unwatchCommand(ctx, o, cmd.targets)
 	case verbList:
 		b.listCommand(ctx, o)
+	case verbMonitor:
+		b.monitorCommand(ctx, o, cmd) // monitors.go
+	case verbUnmonitor:
+		b.unmonitorCommand(ctx, o, cmd)
+	case verbMonitors:
+		b.monitorsCommand(ctx, o)
 	}
 }
 

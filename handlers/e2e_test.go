@@ -19,6 +19,7 @@ import (
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
 	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
@@ -60,6 +61,8 @@ type setup struct {
 	// webTimeout bounds each Web API call (http.Client.Timeout); 0: none.
 	webTimeout time.Duration
 	diag       func(*diagnose.Config)
+	// monitors non-nil: run a monitor scheduler on it, every second.
+	monitors store.MonitorStore
 }
 
 type harnessOption func(*setup)
@@ -68,6 +71,10 @@ func withConfig(f func(*Config)) harnessOption { return func(s *setup) { f(&s.cf
 
 // withWatches runs a scheduler on st that rechecks every 100ms.
 func withWatches(st store.Store) harnessOption { return func(s *setup) { s.store = st } }
+
+// withMonitors runs a monitor scheduler on st, checking each address
+// every second (the minimum) and announcing at once.
+func withMonitors(st store.MonitorStore) harnessOption { return func(s *setup) { s.monitors = st } }
 
 // withCaps caps the scheduler's watches.
 func withCaps(c watch.Caps) harnessOption { return func(s *setup) { s.caps = c } }
@@ -134,6 +141,15 @@ func startHarness(t testing.TB, opts ...harnessOption) *harness {
 		}
 		su.cfg.Watches = sched
 		running.Go(func() { sched.Run(ctx) })
+	}
+	if su.monitors != nil {
+		mon, err := monitor.New(monitor.Config{Store: su.monitors, Checker: diag, Announcer: NewAnnouncer(h.poster), Logger: log,
+			Interval: time.Second, Poll: 100 * time.Millisecond, Gather: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		su.cfg.Monitors = mon
+		running.Go(func() { mon.Run(ctx) })
 	}
 	h.bot = New(h.poster, diag, su.cfg)
 	h.bot.afterJob = func(name string) {

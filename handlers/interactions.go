@@ -41,6 +41,13 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 		thread = cb.Container.MessageTs
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
+		if a.ActionID == actionUnmonitor { // App Home: the value names the monitor
+			if k, ok := parseMonitorValue(a.Value); ok {
+				user := cb.User.ID
+				b.enqueue(withLogAttrs(ctx, "action", a.ActionID), "button", func(ctx context.Context) { b.unmonitorButton(ctx, user, k) })
+			}
+			continue
+		}
 		ip, helo, ok := parseButtonValue(a.Value)
 		if !ok {
 			continue
@@ -58,6 +65,8 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 				b.check(ctx, o, []string{ip.String()}, "")
 			case actionUnwatch:
 				b.stopButton(ctx, o, ip)
+			case actionKeepMonitoring:
+				b.keepMonitoringButton(ctx, o, ip) // monitors.go
 			}
 		}, func() (origin, bool) { return o, true })
 	}

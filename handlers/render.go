@@ -281,18 +281,25 @@ func whoFixes(r *diagnose.Result) string {
 		b.WriteString(": the owner of the IP address, not your domain registrar.")
 	}
 	if p := r.Provider; p != nil {
-		fmt.Fprintf(&b, "\n*Provider:* %s", escape(p.Name))
-		if p.HowTo != "" {
-			b.WriteString(". " + escape(p.HowTo))
-		}
-		if p.DocURL != "" && strings.HasPrefix(p.DocURL, "https://") && !strings.ContainsAny(p.DocURL, "<>|& ") {
-			fmt.Fprintf(&b, " <%s|Provider docs>", p.DocURL)
-		}
+		b.WriteString("\n*Provider:* " + providerText(p))
 	}
 	if r.NegativeTTLSeconds != nil {
 		fmt.Fprintf(&b, "\nResolvers may cache the missing record for up to %s (negative TTL).", time.Duration(*r.NegativeTTLSeconds)*time.Second)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// providerText names a provider, how to set a PTR there and a link to
+// its docs (only a plain https URL: the link syntax must not be forged).
+func providerText(p *diagnose.Provider) string {
+	text := escape(p.Name)
+	if p.HowTo != "" {
+		text += ". " + escape(p.HowTo)
+	}
+	if p.DocURL != "" && strings.HasPrefix(p.DocURL, "https://") && !strings.ContainsAny(p.DocURL, "<>|& ") {
+		text += fmt.Sprintf(" <%s|Provider docs>", p.DocURL)
+	}
+	return text
 }
 
 // reportMessages renders full reports for results, split over as many
@@ -384,7 +391,10 @@ func announcement(p watch.Announcement) message {
 		if s := r.SiblingSummary(); s != "" {
 			text += "\n:warning: Still to fix: " + escape(s) + "."
 		}
-		return textMessage(text)
+		// From watch to monitor: keep it under check, posting only on change.
+		keep := button(actionKeepMonitoring, w.IP.String(), "Keep monitoring")
+		return message{Text: text, Blocks: []slack.Block{mrkdwnSection(text), contextBlock("Keep monitoring checks it for good and posts here only if it changes."),
+			slack.NewActionBlock("", keep)}}
 	default: // watch.KindExpired
 		text := fmt.Sprintf(":zzz: %sI stopped watching %s after %s; it still %s.", mention(p.RequestedBy), ip,
 			humanDuration(p.Elapsed), r.Status.Words())
@@ -425,11 +435,14 @@ func humanDuration(d time.Duration) string {
 // <ip|hostname> as a link.
 const usageText = "*Usage*\n" +
 	"• `/rdns &lt;ip|hostname&gt; […]`: check reverse DNS (FCrDNS) the way Gmail and Outlook do\n" +
+	"• `/rdns 203.0.113.0/28` or `/rdns 203.0.113.10-203.0.113.20`: check a pool (IPv4 up to /22, IPv6 up to /120): one summary, details in its thread\n" +
 	"• `/rdns &lt;ip&gt; helo=&lt;name&gt;`: also compare the name your server announces in HELO/EHLO\n" +
 	"• `/rdns &lt;ip&gt; smtp`: also read your server's SMTP greeting on port 25 (rate-limited)\n" +
 	"• `/rdns watch &lt;ip&gt;`: recheck until it is fixed, and say so here\n" +
 	"• `/rdns unwatch &lt;ip&gt;`: stop rechecking\n" +
 	"• `/rdns list`: what is watched in this conversation\n" +
+	"• `/rdns monitor &lt;ip|block|range|host&gt; […]`: keep checking for good; post in its thread only when something changes\n" +
+	"• `/rdns unmonitor &lt;ip|block|range&gt; […]`: stop monitoring; `/rdns monitors`: what is monitored here\n" +
 	"• `/rdns help`: this help\n" +
 	"Or paste/forward a bounce (`550 5.7.25 …`) into a channel I am in, or mention me with an IP."
 

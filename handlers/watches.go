@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -188,7 +190,18 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 	if err != nil {
 		b.log.WarnContext(ctx, "listing watches failed", "err", err)
 	}
-	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: homeBlocks(infos, err, time.Now())}}
+	var monitors []monitor.Info
+	monErr := errors.New(monitorsUnavailable)
+	if b.cfg.Monitors != nil {
+		monitors, monErr = b.cfg.Monitors.ListUser(ctx, user)
+	}
+	if monErr != nil {
+		b.log.WarnContext(ctx, "listing monitors failed", "err", monErr)
+	}
+	// The monitors go between the watches and the closing context (usage).
+	home := homeBlocks(infos, err, time.Now())
+	blocks := slices.Concat(home[:len(home)-1], monitorHomeBlocks(monitors, monErr), home[len(home)-1:])
+	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks[:min(len(blocks), 100)]}}
 	if err := b.out.withRetry(ctx, func() error {
 		_, err := b.out.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
 		return err

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,25 +52,10 @@ func poolFlags(fs *flag.FlagSet) *bool {
 	return fs.Bool("all", false, "with CIDR blocks or ranges: print every address's result, not only those that do not pass")
 }
 
-// poolTarget classifies a target for the pool path: a block or range
-// (ok), one package pool refuses (err: too large, malformed, reversed…),
-// or neither, when the target is a single address or not a pool at all,
-// for the diagnose path.
-func poolTarget(t string) (p pool.Pool, ok bool, err error) {
-	if _, isIP, _ := diagnose.ParseTarget(t); isIP {
-		return pool.Pool{}, false, nil
-	}
-	p, err = pool.Parse(t)
-	if pe, isPoolErr := errors.AsType[*pool.Error](err); isPoolErr && pe.Kind == pool.NotPool {
-		return pool.Pool{}, false, nil
-	}
-	return p, err == nil, err
-}
-
 // hasPools reports whether any target is for the pool path.
 func hasPools(targets []string) bool {
 	return slices.ContainsFunc(targets, func(t string) bool {
-		_, ok, err := poolTarget(t)
+		_, ok, err := pool.Target(t)
 		return ok || err != nil
 	})
 }
@@ -103,7 +87,7 @@ func diagnosePools(ctx context.Context, a diagnoseArgs, all bool, stdout, stderr
 		isOther = make([]bool, len(a.targets))
 	)
 	for i, t := range a.targets {
-		switch p, ok, err := poolTarget(t); {
+		switch p, ok, err := pool.Target(t); {
 		case err != nil:
 			refused[i] = err
 		case ok:

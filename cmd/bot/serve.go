@@ -20,6 +20,7 @@ import (
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/handlers"
 	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/smtpprobe"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
@@ -99,7 +100,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		probe = p
 		log.Info("SMTP greeting probe on", "ehlo", pc.HELOName, "port", pc.Port)
 	}
+	// Monitors (issue 12): checked for good on the same store, announced by
+	// the same poster; MONITOR_* sets the interval and caps.
+	monStore, ok := st.(store.MonitorStore)
+	if !ok {
+		return fmt.Errorf("store %T keeps no monitors", st)
+	}
+	monCfg := cfg.Monitor()
+	monCfg.Store, monCfg.Checker, monCfg.Announcer, monCfg.Logger = monStore, diag, handlers.NewAnnouncer(poster), log
+	monitors, err := monitor.New(monCfg)
+	if err != nil {
+		return fmt.Errorf("monitors: %w", err)
+	}
 	bot := handlers.New(poster, diag, handlers.Config{
+		Monitors:       monitors,
 		SMTPProbe:      probe,
 		Workers:        cfg.Workers,
 		BounceChannels: cfg.BounceChannels,
@@ -115,6 +129,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	schedCtx, stopSched := context.WithCancel(ctx)
 	defer stopSched()
 	background.Go(func() { sched.Run(schedCtx) })
+	background.Go(func() { monitors.Run(schedCtx) })
 
 	if cfg.HTTPAddr != "" {
 		// Bind before connecting to Slack: a bot without its health endpoint

@@ -1,0 +1,34 @@
+package config
+
+import (
+	"time"
+
+	"github.com/rdnsbot/rdnsbot/monitor"
+)
+
+// The monitors' variables, as their problems word what they take.
+func init() {
+	expected["MONITOR_INTERVAL"] = "a duration of at least 1s, such as 1h"
+	expected["MONITOR_UNANSWERED_AFTER"] = "a duration such as 6h; 0 for the default"
+	expected["MONITOR_MAX_PER_CHANNEL"] = "a whole number of addresses: 0 for the default, negative for no cap"
+	expected["MONITOR_MAX_TOTAL"] = "a whole number of addresses: 0 for the default, negative for no cap"
+}
+
+// minMonitorInterval is the monitor scheduler's floor for MONITOR_INTERVAL.
+const minMonitorInterval = time.Second
+
+func (c *Config) validateMonitor(problem func(variable, format string, args ...any)) {
+	if c.MonitorInterval < minMonitorInterval {
+		problem("MONITOR_INTERVAL", "%s is shorter than %s", c.MonitorInterval, minMonitorInterval)
+	}
+	if c.MonitorUnansweredAfter < 0 {
+		problem("MONITOR_UNANSWERED_AFTER", "%s is negative", c.MonitorUnansweredAfter)
+	}
+}
+
+// Monitor is the monitor scheduler's configuration from the environment;
+// the caller adds its store, checker and announcer.
+func (c *Config) Monitor() monitor.Config {
+	return monitor.Config{Interval: c.MonitorInterval, UnansweredAfter: c.MonitorUnansweredAfter,
+		Caps: monitor.Caps{PerChannel: c.MonitorMaxPerChannel, Total: c.MonitorMaxTotal}}
+}
