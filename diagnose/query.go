@@ -159,64 +159,6 @@ func (d *Diagnoser) ask(ctx context.Context, server, name string, qtype uint16, 
 	return l
 }
 
-// diagnosis is one call of Diagnose or DiagnoseIP: the Diagnoser and the
-// resolver's answers within that call. Within one call each question goes
-// to the resolver once: SPF's "a", "mx" and "ptr" mechanisms, name servers
-// shared by zones, the PTR names of a host's several addresses and of an
-// address's siblings reuse the answers the engine already has, or wait for
-// the query in flight. Shared lookups are read-only.
-type diagnosis struct {
-	*Diagnoser
-	mu      sync.Mutex
-	answers map[question]*answer
-}
-
-type (
-	question struct {
-		name  string
-		qtype uint16
-	}
-	answer struct {
-		done chan struct{} // closed when l is set
-		l    lookup
-		cut  bool // the asker's context ended: l says nothing about DNS
-	}
-)
-
-func (d *Diagnoser) newDiagnosis() *diagnosis {
-	return &diagnosis{Diagnoser: d, answers: map[question]*answer{}}
-}
-
-// resolve asks the recursive resolver (resolveOnce), once per question
-// within the diagnosis.
-func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) lookup {
-	k := question{dns.CanonicalName(name), qtype}
-	d.mu.Lock()
-	e, found := d.answers[k]
-	if !found {
-		e = &answer{done: make(chan struct{})}
-		d.answers[k] = e
-	}
-	d.mu.Unlock()
-	if !found {
-		e.l = d.resolveOnce(ctx, name, qtype)
-		e.cut = ctx.Err() != nil
-		close(e.done)
-		return e.l
-	}
-	select {
-	case <-e.done:
-	case <-ctx.Done():
-	}
-	if e.cut || ctx.Err() != nil {
-		// The first asker's shorter deadline (the source check's) is no
-		// answer for a caller with more time, nor is a pending one for a
-		// caller out of time: each asks for itself.
-		return d.resolveOnce(ctx, name, qtype)
-	}
-	return e.l
-}
-
 // resolveOnce asks the recursive resolver. A denial without SOA is believed
 // only from a resolver that answers real questions (saneProbe); its
 // negative TTL stays unknown (lookup.soa nil).
