@@ -87,7 +87,7 @@ func (s *Session) begin() *diagnosis {
 // within the session. Shared lookups are read-only.
 func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) lookup {
 	k := question{dns.CanonicalName(name), qtype}
-	e, mine := d.s.claim(k, d.id, nil)
+	e, mine := d.s.claim(k, d.id, false)
 	if !mine {
 		select {
 		case <-e.done:
@@ -104,7 +104,7 @@ func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) look
 		// The first asker's shorter deadline (the source check's) is no
 		// answer for a caller with more time, and another diagnosis's
 		// failure is not this one's: it asks for itself, in its place.
-		e, _ = d.s.claim(k, d.id, e)
+		e, _ = d.s.claim(k, d.id, true)
 	}
 	e.l = d.resolveOnce(ctx, name, qtype)
 	e.cut = ctx.Err() != nil
@@ -114,12 +114,12 @@ func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) look
 }
 
 // claim returns the answer to k to wait for, or (mine) a new one the
-// caller must fill, settle and close. An answer equal to replace is not
-// waited for again: it is replaced.
-func (s *Session) claim(k question, by uint64, replace *answer) (e *answer, mine bool) {
+// caller must fill, settle and close; fresh always makes a new one, which
+// replaces any other for later askers.
+func (s *Session) claim(k question, by uint64, fresh bool) (e *answer, mine bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.answers[k]; e != nil && e != replace {
+	if e := s.answers[k]; e != nil && !fresh {
 		e.hit = true
 		return e, false
 	}
