@@ -47,6 +47,7 @@ func (e rcodeError) Error() string { return "server answered " + dns.RcodeToStri
 // I/O failures retried within a small budget.
 type querier struct {
 	udp, tcp dns.Client
+	conns    sockets // UDP sockets for reuse
 	attempts int
 	timeout  time.Duration
 	observe  func(qtype uint16, outcome string, d time.Duration) // Config.QueryObserver, may be nil
@@ -56,6 +57,7 @@ func newQuerier(timeout time.Duration, attempts int, observe func(uint16, string
 	return &querier{
 		udp:      dns.Client{Net: "udp", UDPSize: ednsSize},
 		tcp:      dns.Client{Net: "tcp"},
+		conns:    sockets{idle: map[string][]*socket{}},
 		attempts: attempts,
 		timeout:  timeout,
 		observe:  observe,
@@ -71,9 +73,9 @@ func (q *querier) exchange(ctx context.Context, server, name string, qtype uint1
 	for range q.attempts {
 		m.Id = dns.Id()
 		var r *dns.Msg
-		r, err = q.try(ctx, &q.udp, m, server)
+		r, err = q.try(ctx, q.overUDP, m, server)
 		if err == nil && r.Truncated {
-			r, err = q.try(ctx, &q.tcp, m, server)
+			r, err = q.try(ctx, q.overTCP, m, server)
 		}
 		if err == nil {
 			return r, nil
@@ -85,15 +87,142 @@ func (q *querier) exchange(ctx context.Context, server, name string, qtype uint1
 	return nil, err
 }
 
-func (q *querier) try(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+func (q *querier) try(ctx context.Context, send func(context.Context, *dns.Msg, string) (*dns.Msg, error), m *dns.Msg, server string) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
 	start := time.Now()
-	r, _, err := c.ExchangeContext(ctx, m, server)
+	r, err := send(ctx, m, server)
 	if q.observe != nil {
 		q.observe(m.Question[0].Qtype, outcome(r, err), time.Since(start))
 	}
 	return r, err
+}
+
+// overTCP sends m over a TCP connection of its own (RFC 7766), after a
+// truncated answer: rare enough not to keep connections.
+func (q *querier) overTCP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
+	r, _, err := q.tcp.ExchangeContext(ctx, m, server)
+	return r, err
+}
+
+// overUDP sends m over a connected UDP socket, reused from an earlier
+// query to server when one is idle: dialing a socket per query (socket,
+// connect, poller registration, close) was most of a query's CPU. A
+// socket carries one query at a time. ExchangeWithConnContext reads past
+// answers whose ID is not m's, and the answer must be to m's question; a
+// socket that saw any error (a timeout, whose late answer may still
+// come; a refusal) is closed, not reused.
+func (q *querier) overUDP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
+	s := q.conns.get(server)
+	if s == nil {
+		c, err := q.udp.DialContext(ctx, server)
+		if err != nil {
+			return nil, err
+		}
+		s = &socket{Conn: c}
+	}
+	r, _, err := q.udp.ExchangeWithConnContext(ctx, m, s.Conn)
+	if err == nil && !sameQuestion(r, m) {
+		err = errOtherQuestion
+	}
+	s.uses++
+	if err != nil || s.uses >= maxSocketUses {
+		s.Close()
+	} else {
+		q.conns.put(server, s)
+	}
+	return r, err
+}
+
+var errOtherQuestion = errors.New("answer to another question")
+
+// sameQuestion reports whether r answers m's question (RFC 5452 §9.1: ID,
+// question, and the address and port it was sent to, which the connected
+// socket checks).
+func sameQuestion(r, m *dns.Msg) bool {
+	if len(r.Question) != 1 {
+		return false
+	}
+	a, b := r.Question[0], m.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
+// Bounds of socket reuse. A socket serves maxSocketUses queries, so the
+// source port still changes, a guess an off-path forger must make beside
+// the 16-bit ID (RFC 5452 §4); at most maxIdleSockets wait in all, none
+// longer than socketIdleFor once a later query sweeps them.
+const (
+	maxSocketUses  = 64
+	maxIdleSockets = 128
+	socketIdleFor  = 10 * time.Second
+)
+
+// sockets keeps idle connected UDP sockets by server address.
+type sockets struct {
+	mu    sync.Mutex
+	idle  map[string][]*socket
+	n     int       // idle sockets in all
+	swept time.Time // when idle ones were last closed for age
+}
+
+type socket struct {
+	*dns.Conn
+	uses  int
+	since time.Time // idle since
+}
+
+// get takes an idle socket to server, nil when there is none.
+func (p *sockets) get(server string) *socket {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.idle[server]
+	if len(list) == 0 {
+		return nil
+	}
+	s := list[len(list)-1]
+	list[len(list)-1] = nil
+	if len(list) == 1 {
+		delete(p.idle, server)
+	} else {
+		p.idle[server] = list[:len(list)-1]
+	}
+	p.n--
+	return s
+}
+
+// put keeps s for the next query to server, or closes it when enough
+// sockets are idle; now and then it closes those idle too long.
+func (p *sockets) put(server string, s *socket) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.swept) > socketIdleFor {
+		p.swept = now
+		for k, list := range p.idle {
+			kept := list[:0]
+			for _, x := range list {
+				if now.Sub(x.since) > socketIdleFor {
+					x.Close()
+					p.n--
+				} else {
+					kept = append(kept, x)
+				}
+			}
+			clear(list[len(kept):])
+			if len(kept) == 0 {
+				delete(p.idle, k)
+			} else {
+				p.idle[k] = kept
+			}
+		}
+	}
+	if p.n >= maxIdleSockets {
+		s.Close()
+		return
+	}
+	s.since = now
+	p.idle[server] = append(p.idle[server], s)
+	p.n++
 }
 
 // outcome names how one attempt ended, for Config.QueryObserver: the RCODE
