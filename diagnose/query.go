@@ -153,7 +153,7 @@ func sameQuestion(r, m *dns.Msg) bool {
 // longer than socketIdleFor once a later query sweeps them.
 const (
 	maxSocketUses  = 64
-	maxIdleSockets = 128
+	maxIdleSockets = 256
 	socketIdleFor  = 10 * time.Second
 )
 

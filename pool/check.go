@@ -29,12 +29,13 @@ const (
 	// no PTR.
 	DefaultConcurrency = 64
 	// DefaultZoneRate is how many diagnoses per second start under one
-	// PaceDomain. Each asks about five questions of the reverse zone (the
-	// pacing test counts them): PTR and NS at the address's name and the
-	// zone's NS through the resolver, the first two cache misses a real
-	// resolver passes on, and the PTR from each of the zone's servers
-	// directly. 100 per second is thus some 400 queries per second at a
-	// zone with two servers, split between them; a /24 takes 2.5 s.
+	// PaceDomain. Each asks about four questions of the reverse zone (the
+	// pacing test counts them): PTR and NS at the address's name through
+	// the resolver, cache misses a real resolver passes on, and the PTR
+	// from each of the zone's servers directly; the zone's own NS is asked
+	// once per Check (its diagnoses share a Session). 100 per second is
+	// thus some 400 queries per second at a zone with two servers, split
+	// between them; a /24 takes 2.5 s.
 	DefaultZoneRate = 100
 )
 
