@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,8 +47,9 @@ func (e rcodeError) Error() string { return "server answered " + dns.RcodeToStri
 // truncated (RFC 2181 §9, RFC 7766), each attempt bounded by its own timeout,
 // I/O failures retried within a small budget.
 type querier struct {
-	udp, tcp dns.Client
+	tcp      dns.Client
 	conns    sockets // UDP sockets for reuse
+	dialer   net.Dialer
 	attempts int
 	timeout  time.Duration
 	observe  func(qtype uint16, outcome string, d time.Duration) // Config.QueryObserver, may be nil
@@ -55,7 +57,6 @@ type querier struct {
 
 func newQuerier(timeout time.Duration, attempts int, observe func(uint16, string, time.Duration)) *querier {
 	return &querier{
-		udp:      dns.Client{Net: "udp", UDPSize: ednsSize},
 		tcp:      dns.Client{Net: "tcp"},
 		conns:    sockets{idle: map[string][]*socket{}},
 		attempts: attempts,
@@ -108,20 +109,20 @@ func (q *querier) overTCP(ctx context.Context, m *dns.Msg, server string) (*dns.
 // overUDP sends m over a connected UDP socket, reused from an earlier
 // query to server when one is idle: dialing a socket per query (socket,
 // connect, poller registration, close) was most of a query's CPU. A
-// socket carries one query at a time. ExchangeWithConnContext reads past
-// answers whose ID is not m's, and the answer must be to m's question; a
+// socket carries one query at a time; datagrams whose ID is not m's are
+// skipped (RFC 5452 §9.1), and the answer must be to m's question. A
 // socket that saw any error (a timeout, whose late answer may still
 // come; a refusal) is closed, not reused.
 func (q *querier) overUDP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
 	s := q.conns.get(server)
 	if s == nil {
-		c, err := q.udp.DialContext(ctx, server)
+		c, err := q.dialer.DialContext(ctx, "udp", server)
 		if err != nil {
 			return nil, err
 		}
 		s = &socket{Conn: c}
 	}
-	r, _, err := q.udp.ExchangeWithConnContext(ctx, m, s.Conn)
+	r, err := exchangeOn(ctx, s.Conn, m)
 	if err == nil && !sameQuestion(r, m) {
 		err = errOtherQuestion
 	}
@@ -135,6 +136,46 @@ func (q *querier) overUDP(ctx context.Context, m *dns.Msg, server string) (*dns.
 }
 
 var errOtherQuestion = errors.New("answer to another question")
+
+// udpBuffers are the buffers a query is packed into and its answer read
+// into: the answer is unpacked into records of its own (miekg/dns never
+// aliases the wire buffer, its server reuses them too), so one buffer
+// serves query after query. 4096 bytes take any answer to the ednsSize
+// the query advertises, and more from a server that ignores it.
+var udpBuffers = sync.Pool{New: func() any { return new([4096]byte) }}
+
+// exchangeOn sends m on c and reads until the answer with m's ID comes,
+// within ctx's deadline.
+func exchangeOn(ctx context.Context, c net.Conn, m *dns.Msg) (*dns.Msg, error) {
+	buf := udpBuffers.Get().(*[4096]byte)
+	defer udpBuffers.Put(buf)
+	if dl, ok := ctx.Deadline(); ok {
+		if err := c.SetDeadline(dl); err != nil {
+			return nil, err
+		}
+	}
+	wire, err := m.PackBuffer(buf[:])
+	if err != nil {
+		return nil, fmt.Errorf("pack query: %w", err)
+	}
+	if _, err := c.Write(wire); err != nil {
+		return nil, err
+	}
+	for {
+		n, err := c.Read(buf[:])
+		if err != nil {
+			return nil, err
+		}
+		if n < 12 || binary.BigEndian.Uint16(buf[:2]) != m.Id {
+			continue // a stray or forged datagram, not the answer
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(buf[:n]); err != nil {
+			return nil, fmt.Errorf("unpack answer: %w", err)
+		}
+		return r, nil
+	}
+}
 
 // sameQuestion reports whether r answers m's question (RFC 5452 §9.1: ID,
 // question, and the address and port it was sent to, which the connected
@@ -166,7 +207,7 @@ type sockets struct {
 }
 
 type socket struct {
-	*dns.Conn
+	net.Conn
 	uses  int
 	since time.Time // idle since
 }

@@ -76,6 +76,10 @@ type diagnosis struct {
 	*Diagnoser
 	s  *Session
 	id uint64
+	// failed are its own failed answers, which it reuses though others
+	// replace them in the session.
+	mu     sync.Mutex
+	failed map[question]lookup
 }
 
 // begin starts a diagnosis in s.
@@ -87,6 +91,12 @@ func (s *Session) begin() *diagnosis {
 // within the session. Shared lookups are read-only.
 func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) lookup {
 	k := question{dns.CanonicalName(name), qtype}
+	d.mu.Lock()
+	l, failed := d.failed[k]
+	d.mu.Unlock()
+	if failed {
+		return l
+	}
 	e, mine := d.s.claim(k, d.id, false)
 	if !mine {
 		select {
@@ -110,6 +120,14 @@ func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) look
 	e.cut = ctx.Err() != nil
 	d.s.settle(k, e)
 	close(e.done)
+	if e.l.err != nil && !e.cut {
+		d.mu.Lock()
+		if d.failed == nil {
+			d.failed = map[question]lookup{}
+		}
+		d.failed[k] = e.l
+		d.mu.Unlock()
+	}
 	return e.l
 }
 
