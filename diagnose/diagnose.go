@@ -15,8 +15,10 @@
 // verdict, and builds ordered fix steps with the dig commands that verify
 // them.
 //
-// Queries go over UDP with TCP fallback on truncation; independent queries
-// run concurrently: the verdict needs two sequential round trips, the full
+// Queries go over UDP (connected sockets, reused query after query) with
+// TCP fallback on truncation; a Session shares answers among the diagnoses
+// of a pool or batch; independent queries run concurrently: the verdict
+// needs two sequential round trips, the full
 // report three when the resolver returns the name servers' addresses with
 // the NS answer, four when a sibling's PTR names a host the diagnosis has
 // not looked up yet. The authoritative servers, SPF and the siblings get a

@@ -91,14 +91,11 @@ func (s *Session) begin() *diagnosis {
 // within the session. Shared lookups are read-only.
 func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) lookup {
 	k := question{dns.CanonicalName(name), qtype}
-	d.mu.Lock()
-	l, failed := d.failed[k]
-	d.mu.Unlock()
-	if failed {
+	if l, ok := d.ownFailure(k); ok {
 		return l
 	}
-	e, mine := d.s.claim(k, d.id, false)
-	if !mine {
+	e, mine := d.s.claim(k, d.id, nil)
+	for !mine {
 		select {
 		case <-e.done:
 		case <-ctx.Done():
@@ -113,13 +110,17 @@ func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) look
 		}
 		// The first asker's shorter deadline (the source check's) is no
 		// answer for a caller with more time, and another diagnosis's
-		// failure is not this one's: it asks for itself, in its place.
-		e, _ = d.s.claim(k, d.id, true)
+		// failure is not this one's: it asks for itself, in its place,
+		// unless it failed to meanwhile (noted before its answer was
+		// closed, so before any other could replace it) or is asking
+		// already.
+		if l, ok := d.ownFailure(k); ok {
+			return l
+		}
+		e, mine = d.s.claim(k, d.id, e)
 	}
 	e.l = d.resolveOnce(ctx, name, qtype)
 	e.cut = ctx.Err() != nil
-	d.s.settle(k, e)
-	close(e.done)
 	if e.l.err != nil && !e.cut {
 		d.mu.Lock()
 		if d.failed == nil {
@@ -128,16 +129,27 @@ func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) look
 		d.failed[k] = e.l
 		d.mu.Unlock()
 	}
+	d.s.settle(k, e)
+	close(e.done)
 	return e.l
 }
 
+// ownFailure returns the diagnosis's own failed answer to k, if any.
+func (d *diagnosis) ownFailure(k question) (lookup, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l, ok := d.failed[k]
+	return l, ok
+}
+
 // claim returns the answer to k to wait for, or (mine) a new one the
-// caller must fill, settle and close; fresh always makes a new one, which
-// replaces any other for later askers.
-func (s *Session) claim(k question, by uint64, fresh bool) (e *answer, mine bool) {
+// caller must fill, settle and close. After failed, an answer that was no
+// use to diagnosis by, only one that diagnosis asked since is waited for:
+// any other is replaced for later askers.
+func (s *Session) claim(k question, by uint64, failed *answer) (e *answer, mine bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.answers[k]; e != nil && !fresh {
+	if e := s.answers[k]; e != nil && (failed == nil || e != failed && e.by == by) {
 		e.hit = true
 		return e, false
 	}

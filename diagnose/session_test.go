@@ -84,7 +84,7 @@ func TestSessionBounded(t *testing.T) {
 	}
 	hot := question{"example.com.", dns.TypeNS}
 	fill := func(k question, l lookup) {
-		e, mine := s.claim(k, 1, false)
+		e, mine := s.claim(k, 1, nil)
 		if !mine {
 			t.Fatalf("%v: already claimed", k)
 		}
@@ -100,7 +100,7 @@ func TestSessionBounded(t *testing.T) {
 		if s.bytes > maxSessionBytes {
 			t.Fatalf("%d answers keep %d bytes, over %d", i, s.bytes, maxSessionBytes)
 		}
-		if e, _ := s.claim(hot, 2, false); e.by != 1 {
+		if e, _ := s.claim(hot, 2, nil); e.by != 1 {
 			t.Fatalf("after %d answers the one reused after each was forgotten", i)
 		}
 	}
