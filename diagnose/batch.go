@@ -98,7 +98,7 @@ func (b Batch) Distinct() []Result {
 // Config.Reuse answers again, unless opts.Fresh (a recheck) asks DNS anew.
 // DiagnoseIP never reuses.
 func (d *Diagnoser) DiagnoseTargets(ctx context.Context, targets []string, opts Options) Batch {
-	x := d.newDiagnosis() // one answer per question for the whole batch
+	x := d.Session() // one answer per question for the whole batch
 	outs := make([]Outcome, len(targets))
 	addrs := make([][]netip.Addr, len(targets))
 	names := make([]string, len(targets))
@@ -113,7 +113,7 @@ func (d *Diagnoser) DiagnoseTargets(ctx context.Context, targets []string, opts 
 			addrs[i] = []netip.Addr{ip.Unmap()}
 		default:
 			names[i] = dns.Fqdn(strings.TrimSpace(t))
-			wg.Go(func() { addrs[i], outs[i].Err = x.hostAddrs(ctx, names[i]) })
+			wg.Go(func() { addrs[i], outs[i].Err = x.begin().hostAddrs(ctx, names[i]) })
 		}
 	}
 	wg.Wait()
@@ -239,7 +239,7 @@ func newFlights(reuse time.Duration) *flights {
 // asks, and what it finds replaces the reusable facts. Its own lookUp runs
 // to the end even when ctx ends first, within Config.Timeout: others may be
 // waiting for it.
-func (g *flights) lookUp(ctx context.Context, x *diagnosis, ip netip.Addr, opts Options) (f *facts, ran bool) {
+func (g *flights) lookUp(ctx context.Context, x *Session, ip netip.Addr, opts Options) (f *facts, ran bool) {
 	k := flightKey{ip, strings.ToLower(strings.TrimSpace(opts.HELO))}
 	now := time.Now()
 	g.mu.Lock()

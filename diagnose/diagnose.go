@@ -15,8 +15,10 @@
 // verdict, and builds ordered fix steps with the dig commands that verify
 // them.
 //
-// Queries go over UDP with TCP fallback on truncation; independent queries
-// run concurrently: the verdict needs two sequential round trips, the full
+// Queries go over UDP (connected sockets, reused query after query) with
+// TCP fallback on truncation; a Session shares answers among the diagnoses
+// of a pool or batch; independent queries run concurrently: the verdict
+// needs two sequential round trips, the full
 // report three when the resolver returns the name servers' addresses with
 // the NS answer, four when a sibling's PTR names a host the diagnosis has
 // not looked up yet. The authoritative servers, SPF and the siblings get a
@@ -168,9 +170,9 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 	if err != nil {
 		return nil, err
 	}
-	x := d.newDiagnosis()
+	x := d.Session()
 	if isIP {
-		return []Result{x.diagnose(ctx, target, ip, opts)}, nil
+		return []Result{d.report(ctx, x.lookUp(ctx, ip, opts), target, opts)}, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()
@@ -178,14 +180,14 @@ func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) (
 	if opts.Name == "" {
 		opts.Name = host
 	}
-	list, err := x.hostAddrs(ctx, host)
+	list, err := x.begin().hostAddrs(ctx, host)
 	if len(list) == 0 {
 		return nil, err
 	}
 	results := make([]Result, len(list))
 	var wg sync.WaitGroup
 	for i, ip := range list {
-		wg.Go(func() { results[i] = x.diagnose(ctx, target, ip, opts) })
+		wg.Go(func() { results[i] = d.report(ctx, x.lookUp(ctx, ip, opts), target, opts) })
 	}
 	wg.Wait()
 	return results, err
@@ -216,7 +218,7 @@ func capAddrs(list []netip.Addr, limit int) (kept []netip.Addr, distinct int) {
 // Result's Target is the address. DNS failures are in the Result (status
 // temperror, finding dns_error), never an error.
 func (d *Diagnoser) DiagnoseIP(ctx context.Context, ip netip.Addr, opts Options) Result {
-	return d.newDiagnosis().diagnose(ctx, ip.Unmap().String(), ip, opts)
+	return d.Session().DiagnoseIP(ctx, ip, opts)
 }
 
 // server is one authoritative name server: its name and "addr:port".
@@ -271,13 +273,10 @@ func (f *facts) negativeTTL() (ttl uint32, ok bool) {
 	return 0, false
 }
 
-func (d *diagnosis) diagnose(ctx context.Context, target string, ip netip.Addr, opts Options) Result {
-	return d.report(ctx, d.lookUp(ctx, ip, opts), target, opts)
-}
-
 // lookUp runs the DNS side of one diagnosis: everything that asks. Of the
 // options only HELO is asked about; Name is report's.
-func (d *diagnosis) lookUp(ctx context.Context, ip netip.Addr, opts Options) *facts {
+func (s *Session) lookUp(ctx context.Context, ip netip.Addr, opts Options) *facts {
+	d := s.begin()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
 	defer cancel()

@@ -756,7 +756,7 @@ func TestCapAddrs(t *testing.T) {
 func TestForwardZoneProbes(t *testing.T) {
 	g, d, _ := world(t)
 	g.ResetLog()
-	z := d.newDiagnosis().forwardZone(context.Background(), "a.b.c.d.e.f.g.h.i.j.mail.example.com.")
+	z := d.Session().begin().forwardZone(context.Background(), "a.b.c.d.e.f.g.h.i.j.mail.example.com.")
 	if z.name != "example.com." || len(z.servers) != 2 {
 		t.Errorf("zone %q servers %v err %v", z.name, z.servers, z.err)
 	}

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,7 +47,9 @@ func (e rcodeError) Error() string { return "server answered " + dns.RcodeToStri
 // truncated (RFC 2181 §9, RFC 7766), each attempt bounded by its own timeout,
 // I/O failures retried within a small budget.
 type querier struct {
-	udp, tcp dns.Client
+	tcp      dns.Client
+	conns    sockets // UDP sockets for reuse
+	dialer   net.Dialer
 	attempts int
 	timeout  time.Duration
 	observe  func(qtype uint16, outcome string, d time.Duration) // Config.QueryObserver, may be nil
@@ -54,8 +57,8 @@ type querier struct {
 
 func newQuerier(timeout time.Duration, attempts int, observe func(uint16, string, time.Duration)) *querier {
 	return &querier{
-		udp:      dns.Client{Net: "udp", UDPSize: ednsSize},
 		tcp:      dns.Client{Net: "tcp"},
+		conns:    sockets{idle: map[string][]*socket{}},
 		attempts: attempts,
 		timeout:  timeout,
 		observe:  observe,
@@ -71,9 +74,9 @@ func (q *querier) exchange(ctx context.Context, server, name string, qtype uint1
 	for range q.attempts {
 		m.Id = dns.Id()
 		var r *dns.Msg
-		r, err = q.try(ctx, &q.udp, m, server)
+		r, err = q.try(ctx, q.overUDP, m, server)
 		if err == nil && r.Truncated {
-			r, err = q.try(ctx, &q.tcp, m, server)
+			r, err = q.try(ctx, q.overTCP, m, server)
 		}
 		if err == nil {
 			return r, nil
@@ -85,15 +88,182 @@ func (q *querier) exchange(ctx context.Context, server, name string, qtype uint1
 	return nil, err
 }
 
-func (q *querier) try(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+func (q *querier) try(ctx context.Context, send func(context.Context, *dns.Msg, string) (*dns.Msg, error), m *dns.Msg, server string) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, q.timeout)
 	defer cancel()
 	start := time.Now()
-	r, _, err := c.ExchangeContext(ctx, m, server)
+	r, err := send(ctx, m, server)
 	if q.observe != nil {
 		q.observe(m.Question[0].Qtype, outcome(r, err), time.Since(start))
 	}
 	return r, err
+}
+
+// overTCP sends m over a TCP connection of its own (RFC 7766), after a
+// truncated answer: rare enough not to keep connections.
+func (q *querier) overTCP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
+	r, _, err := q.tcp.ExchangeContext(ctx, m, server)
+	return r, err
+}
+
+// overUDP sends m over a connected UDP socket, reused from an earlier
+// query to server when one is idle: dialing a socket per query (socket,
+// connect, poller registration, close) was most of a query's CPU. A
+// socket carries one query at a time; datagrams whose ID is not m's are
+// skipped (RFC 5452 §9.1), and the answer must be to m's question. A
+// socket that saw any error (a timeout, whose late answer may still
+// come; a refusal) is closed, not reused.
+func (q *querier) overUDP(ctx context.Context, m *dns.Msg, server string) (*dns.Msg, error) {
+	s := q.conns.get(server)
+	if s == nil {
+		c, err := q.dialer.DialContext(ctx, "udp", server)
+		if err != nil {
+			return nil, err
+		}
+		s = &socket{Conn: c}
+	}
+	r, err := exchangeOn(ctx, s.Conn, m)
+	if err == nil && !sameQuestion(r, m) {
+		err = errOtherQuestion
+	}
+	s.uses++
+	if err != nil || s.uses >= maxSocketUses {
+		s.Close()
+	} else {
+		q.conns.put(server, s)
+	}
+	return r, err
+}
+
+var errOtherQuestion = errors.New("answer to another question")
+
+// udpBuffers are the buffers a query is packed into and its answer read
+// into: the answer is unpacked into records of its own (miekg/dns never
+// aliases the wire buffer, its server reuses them too), so one buffer
+// serves query after query. 4096 bytes take any answer to the ednsSize
+// the query advertises, and more from a server that ignores it.
+var udpBuffers = sync.Pool{New: func() any { return new([4096]byte) }}
+
+// exchangeOn sends m on c and reads until the answer with m's ID comes,
+// within ctx's deadline.
+func exchangeOn(ctx context.Context, c net.Conn, m *dns.Msg) (*dns.Msg, error) {
+	buf := udpBuffers.Get().(*[4096]byte)
+	defer udpBuffers.Put(buf)
+	if dl, ok := ctx.Deadline(); ok {
+		if err := c.SetDeadline(dl); err != nil {
+			return nil, err
+		}
+	}
+	wire, err := m.PackBuffer(buf[:])
+	if err != nil {
+		return nil, fmt.Errorf("pack query: %w", err)
+	}
+	if _, err := c.Write(wire); err != nil {
+		return nil, err
+	}
+	for {
+		n, err := c.Read(buf[:])
+		if err != nil {
+			return nil, err
+		}
+		if n < 12 || binary.BigEndian.Uint16(buf[:2]) != m.Id {
+			continue // a stray or forged datagram, not the answer
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(buf[:n]); err != nil {
+			return nil, fmt.Errorf("unpack answer: %w", err)
+		}
+		return r, nil
+	}
+}
+
+// sameQuestion reports whether r answers m's question (RFC 5452 §9.1: ID,
+// question, and the address and port it was sent to, which the connected
+// socket checks).
+func sameQuestion(r, m *dns.Msg) bool {
+	if len(r.Question) != 1 {
+		return false
+	}
+	a, b := r.Question[0], m.Question[0]
+	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
+// Bounds of socket reuse. A socket serves maxSocketUses queries, so the
+// source port still changes, a guess an off-path forger must make beside
+// the 16-bit ID (RFC 5452 §4); at most maxIdleSockets wait in all, none
+// longer than socketIdleFor once a later query sweeps them.
+const (
+	maxSocketUses  = 64
+	maxIdleSockets = 256
+	socketIdleFor  = 10 * time.Second
+)
+
+// sockets keeps idle connected UDP sockets by server address.
+type sockets struct {
+	mu    sync.Mutex
+	idle  map[string][]*socket
+	n     int       // idle sockets in all
+	swept time.Time // when idle ones were last closed for age
+}
+
+type socket struct {
+	net.Conn
+	uses  int
+	since time.Time // idle since
+}
+
+// get takes an idle socket to server, nil when there is none.
+func (p *sockets) get(server string) *socket {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.idle[server]
+	if len(list) == 0 {
+		return nil
+	}
+	s := list[len(list)-1]
+	list[len(list)-1] = nil
+	if len(list) == 1 {
+		delete(p.idle, server)
+	} else {
+		p.idle[server] = list[:len(list)-1]
+	}
+	p.n--
+	return s
+}
+
+// put keeps s for the next query to server, or closes it when enough
+// sockets are idle; now and then it closes those idle too long.
+func (p *sockets) put(server string, s *socket) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now.Sub(p.swept) > socketIdleFor {
+		p.swept = now
+		for k, list := range p.idle {
+			kept := list[:0]
+			for _, x := range list {
+				if now.Sub(x.since) > socketIdleFor {
+					x.Close()
+					p.n--
+				} else {
+					kept = append(kept, x)
+				}
+			}
+			clear(list[len(kept):])
+			if len(kept) == 0 {
+				delete(p.idle, k)
+			} else {
+				p.idle[k] = kept
+			}
+		}
+	}
+	if p.n >= maxIdleSockets {
+		s.Close()
+		return
+	}
+	s.since = now
+	p.idle[server] = append(p.idle[server], s)
+	p.n++
 }
 
 // outcome names how one attempt ended, for Config.QueryObserver: the RCODE
@@ -157,64 +327,6 @@ func (d *Diagnoser) ask(ctx context.Context, server, name string, qtype uint16, 
 		d.log.DebugContext(ctx, "dns query", "server", server, "name", name, "type", dns.TypeToString[qtype], "rd", recursive, "result", l.describe())
 	}
 	return l
-}
-
-// diagnosis is one call of Diagnose or DiagnoseIP: the Diagnoser and the
-// resolver's answers within that call. Within one call each question goes
-// to the resolver once: SPF's "a", "mx" and "ptr" mechanisms, name servers
-// shared by zones, the PTR names of a host's several addresses and of an
-// address's siblings reuse the answers the engine already has, or wait for
-// the query in flight. Shared lookups are read-only.
-type diagnosis struct {
-	*Diagnoser
-	mu      sync.Mutex
-	answers map[question]*answer
-}
-
-type (
-	question struct {
-		name  string
-		qtype uint16
-	}
-	answer struct {
-		done chan struct{} // closed when l is set
-		l    lookup
-		cut  bool // the asker's context ended: l says nothing about DNS
-	}
-)
-
-func (d *Diagnoser) newDiagnosis() *diagnosis {
-	return &diagnosis{Diagnoser: d, answers: map[question]*answer{}}
-}
-
-// resolve asks the recursive resolver (resolveOnce), once per question
-// within the diagnosis.
-func (d *diagnosis) resolve(ctx context.Context, name string, qtype uint16) lookup {
-	k := question{dns.CanonicalName(name), qtype}
-	d.mu.Lock()
-	e, found := d.answers[k]
-	if !found {
-		e = &answer{done: make(chan struct{})}
-		d.answers[k] = e
-	}
-	d.mu.Unlock()
-	if !found {
-		e.l = d.resolveOnce(ctx, name, qtype)
-		e.cut = ctx.Err() != nil
-		close(e.done)
-		return e.l
-	}
-	select {
-	case <-e.done:
-	case <-ctx.Done():
-	}
-	if e.cut || ctx.Err() != nil {
-		// The first asker's shorter deadline (the source check's) is no
-		// answer for a caller with more time, nor is a pending one for a
-		// caller out of time: each asks for itself.
-		return d.resolveOnce(ctx, name, qtype)
-	}
-	return e.l
 }
 
 // resolveOnce asks the recursive resolver. A denial without SOA is believed

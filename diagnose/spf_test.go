@@ -20,7 +20,7 @@ import (
 func TestSPFResolverErrors(t *testing.T) {
 	g, d, _ := world(t)
 	g[0].SetFault("broken.example.com.", 0, dnstest.Fault{Rcode: dns.RcodeServerFailure})
-	x := d.newDiagnosis()
+	x := d.Session().begin()
 	r := spfResolver{x}
 	ctx := context.Background()
 

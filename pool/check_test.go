@@ -258,8 +258,9 @@ func interleave(a, b Set) iter.Seq[netip.Addr] {
 }
 
 // maxZoneQueries bounds the queries one diagnosis sends for names in its
-// reverse zone (PTR and NS at the address's name, the zone's NS, and the
-// PTR from each of its servers): what DefaultZoneRate's documentation
+// reverse zone (PTR and NS at the address's name, the zone's NS unless
+// another diagnosis of the Check asked it, and the PTR from each of its
+// servers): what DefaultZoneRate's documentation
 // counts on. The pacing test checks it against the query log.
 const maxZoneQueries = 6
 
@@ -354,5 +355,33 @@ func TestCheckCancelled(t *testing.T) {
 	s := Check(ctx, d, addrs.All(), Config{Concurrency: 4, ZoneRate: math.Inf(1), OnResult: func(diagnose.Result) { cancel() }}).Summary()
 	if s.Addresses < 1 || s.Addresses+s.NotChecked != 40 || s.Counts[diagnose.StatusTemperror] != 0 {
 		t.Errorf("cancelled after the first result: %d diagnosed (%v), %d not checked", s.Addresses, s.Counts, s.NotChecked)
+	}
+}
+
+// The addresses of one Check share what they have in common: the reverse
+// zone's NS is asked of the resolver about once, not once per address; a
+// second Check asks again.
+func TestCheckSharesZoneAnswers(t *testing.T) {
+	g, d := world(t)
+	zoneNS := func() int {
+		n := 0
+		for _, q := range g[0].Queries() {
+			if q.RD && q.Type == dns.TypeNS && q.Name == "113.0.203.in-addr.arpa." {
+				n++
+			}
+		}
+		return n
+	}
+	addrs := set(t, "203.0.113.1-30")
+	for i := 1; i <= 2; i++ {
+		rep := Check(context.Background(), d, addrs.All(), Config{ZoneRate: math.Inf(1)})
+		if s := rep.Summary(); s.Addresses != 30 {
+			t.Fatalf("%d addresses diagnosed, want 30", s.Addresses)
+		}
+		// A query that timed out is asked again (attempts, and by the
+		// other diagnoses): a loaded machine may add a few.
+		if n := zoneNS(); n < i || n > 3*i {
+			t.Errorf("after %d checks of 30 addresses the zone's NS was asked %d times, want %d to %d", i, n, i, 3*i)
+		}
 	}
 }
