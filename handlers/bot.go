@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -31,8 +30,9 @@ import (
 // Diagnoser runs the FCrDNS diagnosis; *diagnose.Diagnoser implements it.
 type Diagnoser interface {
 	DiagnoseTargets(ctx context.Context, targets []string, opts diagnose.Options) diagnose.Batch
-	// DiagnoseIP diagnoses one address of a pool (CIDR block or range).
-	DiagnoseIP(ctx context.Context, ip netip.Addr, opts diagnose.Options) diagnose.Result
+	// Session shares DNS answers across the addresses of a pool (CIDR
+	// block or range), as pool.Check wants.
+	Session() *diagnose.Session
 }
 
 // Config tunes the bot. Zero values mean the documented defaults.
