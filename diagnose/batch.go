@@ -21,15 +21,15 @@ const maxConcurrentDiagnoses = 8
 // diagnoses, whatever its targets resolve to: ten host names of eight
 // addresses each would otherwise be 80 diagnoses and a reply too long to
 // read. It applies after deduplication, in target order; the targets whose
-// addresses were left out say so (ErrTooManyAddresses).
+// addresses were left out say so (ErrBatchCap).
 const MaxBatchAddresses = 16
 
 // Outcome is what DiagnoseTargets found for one target, as typed: the
 // results of its addresses (one for an IP address, A before AAAA for a host
 // name), and why there are none or not all of them. Err wraps
-// ErrInvalidTarget, ErrNoAddress, ErrLookup or ErrTooManyAddresses; with
-// ErrLookup or ErrTooManyAddresses, Results may hold the addresses that were
-// diagnosed.
+// ErrInvalidTarget, ErrNoAddress, ErrLookup, ErrTooManyAddresses or
+// ErrBatchCap; with ErrLookup, ErrTooManyAddresses or ErrBatchCap, Results
+// may hold the addresses that were diagnosed.
 type Outcome struct {
 	Target  string
 	Results []Result
@@ -135,7 +135,7 @@ func (d *Diagnoser) DiagnoseTargets(ctx context.Context, targets []string, opts 
 		}
 		if len(kept) < len(list) {
 			outs[i].Err = joinLine(outs[i].Err, fmt.Errorf("%w: %s: one request diagnoses at most %d distinct addresses; %d of this target's were left out",
-				ErrTooManyAddresses, strings.TrimSuffix(outs[i].Target, "."), MaxBatchAddresses, len(list)-len(kept)))
+				ErrBatchCap, strings.TrimSuffix(outs[i].Target, "."), MaxBatchAddresses, len(list)-len(kept)))
 		}
 		addrs[i] = kept
 	}

@@ -242,7 +242,7 @@ func TestDiagnoseTargetsNamesAndCap(t *testing.T) {
 	}
 	for i, want := range []bool{false, false, false, true} {
 		o := b.Outcomes[i]
-		if got := errors.Is(o.Err, ErrTooManyAddresses); got != want || (want && len(o.Results) != 0) || (!want && len(o.Results) != MaxHostAddresses) {
+		if got := errors.Is(o.Err, ErrBatchCap); got != want || (want && len(o.Results) != 0) || (!want && len(o.Results) != MaxHostAddresses) {
 			t.Errorf("%s: err %v, %d results; want capped %v", o.Target, o.Err, len(o.Results), want)
 		}
 	}

@@ -40,20 +40,24 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Errors from Diagnose; test them with errors.Is.
+// Errors in DiagnoseTargets' outcomes; test them with errors.Is.
 var (
 	// ErrInvalidTarget: the target is neither an IP address nor a host name.
 	ErrInvalidTarget = errors.New("diagnose: invalid target")
 	// ErrNoAddress: the host name exists in no A or AAAA record (DNS said no).
 	ErrNoAddress = errors.New("diagnose: host name has no A or AAAA record")
 	// ErrLookup: the host name's A or AAAA lookup did not answer (DNS did
-	// not say). When the other family gave addresses, Diagnose returns
-	// their results together with this error.
+	// not say). When the other family gave addresses, DiagnoseTargets
+	// returns their results together with this error.
 	ErrLookup = errors.New("diagnose: host name lookup failed")
 	// ErrTooManyAddresses: the host name has more addresses than are
-	// diagnosed (MaxHostAddresses); Diagnose returns the results of the
-	// first ones together with this error.
+	// diagnosed (MaxHostAddresses); DiagnoseTargets returns the results of
+	// the first ones together with this error.
 	ErrTooManyAddresses = errors.New("diagnose: host name has too many addresses")
+	// ErrBatchCap: the target's addresses (an IP itself, or a host name's)
+	// fell beyond MaxBatchAddresses: they were not diagnosed at all, so
+	// nothing is known of them yet.
+	ErrBatchCap = errors.New("diagnose: not diagnosed: too many distinct addresses in one request")
 )
 
 // MaxHostAddresses caps the addresses of one host name that are diagnosed:
@@ -105,7 +109,7 @@ type Options struct {
 	// Name is the host name the user gave ("/rdns mail.example.com"): the
 	// name the mail server means to be. When an address's PTR names do not
 	// include it, finding name_not_ptr says which name receivers see.
-	// Diagnose sets it from a host-name target when it is empty.
+	// DiagnoseTargets sets it for each host-name target.
 	Name string
 	// Fresh makes DiagnoseTargets ask DNS even when a diagnosis of the same
 	// address finished within Config.Reuse: for a recheck, which must say
@@ -158,39 +162,6 @@ func New(cfg Config) (*Diagnoser, error) {
 	}
 	return &Diagnoser{cfg: cfg, resolver: resolver, q: newQuerier(cfg.QueryTimeout, cfg.Attempts, cfg.QueryObserver), log: cfg.Logger,
 		flights: newFlights(cfg.Reuse)}, nil
-}
-
-// Diagnose diagnoses an IP address (any textual form; IPv4-mapped IPv6 is
-// treated as IPv4) or the A and AAAA addresses of a host name. For a host
-// name it may return results and an error together: a family whose lookup
-// did not answer (ErrLookup) or addresses beyond MaxHostAddresses
-// (ErrTooManyAddresses) are never passed over in silence.
-func (d *Diagnoser) Diagnose(ctx context.Context, target string, opts Options) ([]Result, error) {
-	ip, isIP, err := ParseTarget(target)
-	if err != nil {
-		return nil, err
-	}
-	x := d.Session()
-	if isIP {
-		return []Result{d.report(ctx, x.lookUp(ctx, ip, opts), target, opts)}, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
-	defer cancel()
-	host := dns.Fqdn(strings.TrimSpace(target))
-	if opts.Name == "" {
-		opts.Name = host
-	}
-	list, err := x.begin().hostAddrs(ctx, host)
-	if len(list) == 0 {
-		return nil, err
-	}
-	results := make([]Result, len(list))
-	var wg sync.WaitGroup
-	for i, ip := range list {
-		wg.Go(func() { results[i] = d.report(ctx, x.lookUp(ctx, ip, opts), target, opts) })
-	}
-	wg.Wait()
-	return results, err
 }
 
 // capAddrs keeps the distinct addresses, IPv4 first, at most limit of them with

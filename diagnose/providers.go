@@ -7,8 +7,8 @@ import (
 )
 
 // ProviderRule recognises a provider from its default PTR names or from the
-// name servers of the reverse zones it runs. The data comes from
-// /work/shared/notes/providers.md (summary table, §4): add a row to extend it.
+// name servers of the reverse zones it runs. Each row below cites the
+// public source of its patterns: add a row, with its source, to extend it.
 type ProviderRule struct {
 	Provider
 	// DefaultPTR matches the provider's generated PTR names (lower case, no

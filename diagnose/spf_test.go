@@ -110,7 +110,7 @@ func TestBrokenResolver(t *testing.T) {
 					t.Errorf("a source entry that names nothing: %+v", s)
 				}
 			}
-			if _, err := d.Diagnose(context.Background(), "mail.example.com", Options{}); err == nil || !errors.Is(err, ErrLookup) {
+			if _, err := diagnoseOne(context.Background(), d, "mail.example.com", Options{}); err == nil || !errors.Is(err, ErrLookup) {
 				t.Errorf("host name lookup error = %v, want ErrLookup", err)
 			}
 		})

@@ -39,7 +39,9 @@ func (b *Bot) startWatches(ctx context.Context, o origin, results []diagnose.Res
 	is := func(ip string) bool { return watched[ip] }
 	var failing []*diagnose.Result
 	for i := range results {
-		if results[i].Status != diagnose.StatusPass && !nonRoutable(&results[i]) {
+		// The bot's own resolver being unusable says nothing of the IP: a
+		// watch would only recheck the bot's fault (the finding says so).
+		if results[i].Status != diagnose.StatusPass && !nonRoutable(&results[i]) && !results[i].ResolverUnusable() {
 			failing = append(failing, &results[i])
 		}
 	}

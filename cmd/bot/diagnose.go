@@ -154,6 +154,8 @@ func collect(b diagnose.Batch, stderr io.Writer) (diagnoseOutput, int) {
 		// A host name may give results and an error together: a family
 		// that did not answer, or addresses beyond the cap (a note only).
 		switch {
+		case errors.Is(o.Err, diagnose.ErrBatchCap):
+			anyTemp = true // not diagnosed: nothing known yet, as for a timeout
 		case o.Err == nil, errors.Is(o.Err, diagnose.ErrTooManyAddresses):
 		case errors.Is(o.Err, diagnose.ErrInvalidTarget):
 			unusable = true

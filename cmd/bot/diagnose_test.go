@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -200,5 +201,30 @@ func TestHelpAndUsageErrors(t *testing.T) {
 				t.Errorf("stderr %q, want it to hold %q", stderr, tc.stderr)
 			}
 		})
+	}
+}
+
+// TestCollectExitStatus: the exit status follows the worst outcome; a
+// target left beyond the per-request cap was never diagnosed, so it reads
+// as not known yet (3), never as passing (0).
+func TestCollectExitStatus(t *testing.T) {
+	pass := diagnose.Result{IP: "192.0.2.1", Status: diagnose.StatusPass}
+	capped := fmt.Errorf("%w: 192.0.2.17: one request diagnoses at most 16 distinct addresses", diagnose.ErrBatchCap)
+	for _, tc := range []struct {
+		name     string
+		outcomes []diagnose.Outcome
+		want     int
+	}{
+		{"all pass", []diagnose.Outcome{{Target: "192.0.2.1", Results: []diagnose.Result{pass}}}, 0},
+		{"one capped", []diagnose.Outcome{{Target: "192.0.2.1", Results: []diagnose.Result{pass}}, {Target: "192.0.2.17", Err: capped}}, 3},
+		{"host name over its own cap", []diagnose.Outcome{{Target: "many.example.com", Results: []diagnose.Result{pass},
+			Err: fmt.Errorf("%w: many.example.com", diagnose.ErrTooManyAddresses)}}, 0},
+		{"capped and unusable", []diagnose.Outcome{{Target: "192.0.2.17", Err: capped}, {Target: "x y", Err: diagnose.ErrInvalidTarget}}, 2},
+	} {
+		var stderr bytes.Buffer
+		out, code := collect(diagnose.Batch{Outcomes: tc.outcomes}, &stderr)
+		if code != tc.want {
+			t.Errorf("%s: exit %d, want %d (errors %v)", tc.name, code, tc.want, out.Errors)
+		}
 	}
 }
