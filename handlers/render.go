@@ -37,11 +37,8 @@ var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 // entities no <!channel>, <@U…> or <http://x|y> can ping or link anyone.
 func escape(s string) string { return mrkdwnEscaper.Replace(s) }
 
-// code renders untrusted text as inline code, escaped, and without backticks
-// that would end the span early.
-func code(s string) string {
-	return "`" + escape(strings.ReplaceAll(s, "`", "'")) + "`"
-}
+// code renders untrusted text as inline code (diagnose.CodeSpan), escaped.
+func code(s string) string { return escape(diagnose.CodeSpan(s)) }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.
 func truncate(s string, n int) string {

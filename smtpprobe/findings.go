@@ -42,7 +42,7 @@ func Findings(r Result, ip netip.Addr, ptrNames []string) []diagnose.Finding {
 	add := func(c diagnose.Code, s diagnose.Severity, format string, a ...any) {
 		out = append(out, diagnose.Finding{Code: c, Severity: s, Message: fmt.Sprintf(format, a...)})
 	}
-	where := fmt.Sprintf("%s port %d", quote(ip.String()), r.Addr.Port())
+	where := fmt.Sprintf("%s port %d", diagnose.CodeSpan(ip.String()), r.Addr.Port())
 	budget := r.Budget.String()
 
 	switch err := r.Err; {
@@ -51,11 +51,11 @@ func Findings(r Result, ip netip.Addr, ptrNames []string) []diagnose.Finding {
 		add(CodeNotProbed, diagnose.SeverityInfo, "The SMTP greeting of %s was not checked: the probe limit for this address or workspace "+
 			"is used up (the bot is not a port scanner). Try again later.", where)
 	case errors.Is(err, ErrNotPublic):
-		add(CodeNotProbed, diagnose.SeverityInfo, "The SMTP greeting of %s was not checked: it is not a public address.", quote(ip.String()))
+		add(CodeNotProbed, diagnose.SeverityInfo, "The SMTP greeting of %s was not checked: it is not a public address.", diagnose.CodeSpan(ip.String()))
 	case errors.Is(err, ErrUnreachable):
 		add(CodeUnreachable, diagnose.SeverityInfo, "This bot could not connect to %s: %s. That is not a fault of your server: many "+
 			"networks, this bot's own included, block outbound port 25, and a server that only sends mail needs no open port 25. "+
-			"To check from another network: %s.", where, unreachableReason(err, budget), quote(fmt.Sprintf("nc -v %s %d", ip, r.Addr.Port())))
+			"To check from another network: %s.", where, unreachableReason(err, budget), diagnose.CodeSpan(fmt.Sprintf("nc -v %s %d", ip, r.Addr.Port())))
 	case errors.Is(err, ErrTimeout) && r.GreetingCode == 0:
 		add(CodeSlowGreeting, diagnose.SeverityInfo, "%s accepted the connection but sent no greeting within %s (this probe's budget). "+
 			"Senders may wait up to 5 minutes for it (RFC 5321 §4.5.3.2), but some give up much sooner; a greeting delayed on purpose "+
@@ -63,11 +63,11 @@ func Findings(r Result, ip netip.Addr, ptrNames []string) []diagnose.Finding {
 	case errors.Is(err, ErrRefused):
 		add(CodeRefused, diagnose.SeverityInfo, "%s greeted this bot with %s instead of 220: it refuses the session (RFC 5321 §3.1), "+
 			"often because it does not take connections from the bot's network. That says nothing about the mail your server sends.",
-			where, quote(truncate(fmt.Sprintf("%d %s", r.GreetingCode, r.Greeting), 120)))
+			where, diagnose.CodeSpan(truncate(fmt.Sprintf("%d %s", r.GreetingCode, r.Greeting), 120)))
 	case errors.Is(err, ErrGarbage):
 		add(CodeBadReply, diagnose.SeverityInfo, "What %s sent is not an SMTP reply: %s. Something other than a mail server may "+
 			"answer there, or a filter between this bot and your server may interfere: check with %s from another network.",
-			where, garbageReason(r, err), quote(fmt.Sprintf("nc -v %s %d", ip, r.Addr.Port())))
+			where, garbageReason(r, err), diagnose.CodeSpan(fmt.Sprintf("nc -v %s %d", ip, r.Addr.Port())))
 	case errors.Is(err, ErrClosed):
 		add(CodeBadReply, diagnose.SeverityInfo, "%s closed the connection before a complete SMTP reply. Servers do that to clients "+
 			"they refuse (this bot's network may be on a blocklist): check from another network.", where)
@@ -96,20 +96,20 @@ func bannerFinding(r Result, ip netip.Addr, ptrNames []string) (diagnose.Finding
 	}
 	quoted := make([]string, len(ptrs))
 	for i, n := range ptrs {
-		quoted[i] = quote(n)
+		quoted[i] = diagnose.CodeSpan(n)
 	}
 	f := diagnose.Finding{Code: CodeBannerMismatch, Severity: diagnose.SeverityWarning}
 	if r.GreetingName == "" {
 		first, _, _ := strings.Cut(r.Greeting, "\n")
 		f.Message = fmt.Sprintf("The SMTP greeting of %s (%s) does not start with a host name: RFC 5321 §4.2 asks for the "+
-			"server's own name there, and checkers compare it with the PTR name %s.", quote(ip.String()), quote(truncate(first, 120)),
+			"server's own name there, and checkers compare it with the PTR name %s.", diagnose.CodeSpan(ip.String()), diagnose.CodeSpan(truncate(first, 120)),
 			strings.Join(quoted, ", "))
 		return f, true
 	}
 	f.Message = fmt.Sprintf("The SMTP greeting of %s names %s, which is not a PTR name of the IP (%s). Servers usually send the same "+
 		"name in EHLO, and receivers compare that with the PTR: set the server's host name (Postfix %s, Exim %s) to the PTR name; "+
-		"or, if %s is the name you want, make it the PTR and point its A/AAAA record at %s.", quote(ip.String()), quote(r.GreetingName),
-		strings.Join(quoted, ", "), quote("myhostname"), quote("primary_hostname"), quote(r.GreetingName), quote(ip.String()))
+		"or, if %s is the name you want, make it the PTR and point its A/AAAA record at %s.", diagnose.CodeSpan(ip.String()), diagnose.CodeSpan(r.GreetingName),
+		strings.Join(quoted, ", "), diagnose.CodeSpan("myhostname"), diagnose.CodeSpan("primary_hostname"), diagnose.CodeSpan(r.GreetingName), diagnose.CodeSpan(ip.String()))
 	return f, true
 }
 
@@ -124,14 +124,14 @@ func garbageReason(r Result, err error) string {
 	}
 	switch {
 	case errors.Is(err, errLineTooLong):
-		return fmt.Sprintf("a line longer than %d octets (RFC 5321 §4.5.3.1.5), starting %s", maxLine, quote(truncate(last, 60)))
+		return fmt.Sprintf("a line longer than %d octets (RFC 5321 §4.5.3.1.5), starting %s", maxLine, diagnose.CodeSpan(truncate(last, 60)))
 	case errors.Is(err, errTooManyLines):
 		return fmt.Sprintf("a reply of more than %d lines", MaxReplyLines)
 	case errors.Is(err, errGreetingCode):
 		return fmt.Sprintf("its greeting %s is neither 220 nor an error reply (RFC 5321 §4.3.2)",
-			quote(truncate(fmt.Sprintf("%d %s", r.GreetingCode, last), 80)))
+			diagnose.CodeSpan(truncate(fmt.Sprintf("%d %s", r.GreetingCode, last), 80)))
 	}
-	return fmt.Sprintf("%s is not a reply line (RFC 5321 §4.2)", quote(truncate(last, 80)))
+	return fmt.Sprintf("%s is not a reply line (RFC 5321 §4.2)", diagnose.CodeSpan(truncate(last, 80)))
 }
 
 // unreachableReason says why the connection failed, in a user's words.
@@ -145,10 +145,4 @@ func unreachableReason(err error, budget string) string {
 		return "no route to it from this bot's network"
 	}
 	return "the connection failed"
-}
-
-// quote renders s as inline code; a backtick inside, which would end the
-// span, is written as \096 (its decimal escape, as in DNS presentation format).
-func quote(s string) string {
-	return "`" + strings.ReplaceAll(s, "`", `\096`) + "`"
 }
