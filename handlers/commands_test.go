@@ -106,10 +106,14 @@ func TestRateLimitedPostIsRetriedAfterRetryAfter(t *testing.T) {
 	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
 	h.ack(env)
 	h.waitMessage("summary", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
-	// The fake records a call once it has answered it: wait for the record.
-	// The post is retried after the 429, once: two calls, refused then
-	// answered, and one message.
-	if err := h.fake.Wait(h.ctx(), func() bool { return len(h.fake.CallsTo("chat.postMessage")) >= 2 }); err != nil {
+	// The fake completes a call's record (its Status) once it has answered
+	// it: wait for the record. The post is retried after the 429, once: two
+	// calls, refused then answered, and one message.
+	answered := func() bool {
+		calls := h.fake.CallsTo("chat.postMessage")
+		return len(calls) >= 2 && calls[1].Status != 0
+	}
+	if err := h.fake.Wait(h.ctx(), answered); err != nil {
 		t.Fatalf("expected a retried chat.postMessage, saw %d calls", len(h.fake.CallsTo("chat.postMessage")))
 	}
 	calls := h.fake.CallsTo("chat.postMessage")
