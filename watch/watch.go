@@ -36,7 +36,7 @@
 //
 // # Use from the Slack handlers
 //
-//	sch, err := watch.New(watch.Config{Store: st, Checker: diagnoser, Announcer: poster})
+//	sch, err := watch.New(watch.Config{Store: st, Checker: diagnoser, Announcer: handlers.NewAnnouncer(poster)})
 //	go sch.Run(ctx)
 //
 //	// after a failing diagnosis answered in a thread:

@@ -128,7 +128,7 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 	}
 	if *resolver != "" {
 		if _, err := diagnose.ParseResolver(*resolver); err != nil {
-			return diagnoseArgs{}, usagef("--resolver %q is not a resolver address; expected an IP address, IP:port or host:port, such as 1.1.1.1 or 127.0.0.1:53", *resolver)
+			return diagnoseArgs{}, usagef("--resolver %q is not a resolver address; expected an IP address, IP:port, [IPv6]:port or host:port, such as 1.1.1.1, 127.0.0.1:53 or [2606:4700:4700::1111]:53", *resolver)
 		}
 	}
 	return diagnoseArgs{
