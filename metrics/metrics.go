@@ -106,7 +106,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Registry is where the metrics live; tests read them back with it.
+// Registry is where the metrics live. It is a test hook (the bot serves
+// them through Handler): tests in other packages read the metrics back with it.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // GaugeFunc registers a gauge read from f at every scrape: the work-queue
