@@ -114,13 +114,9 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 		if *smtpPort < 1 || *smtpPort > 65535 {
 			return diagnoseArgs{}, usagef("--smtp-port %d is not a port number", *smtpPort)
 		}
-		name := *smtpHELO
-		if name == "" {
-			h, _ := os.Hostname()
-			if !strings.Contains(strings.TrimSuffix(h, "."), ".") {
-				return diagnoseArgs{}, usagef("--smtp needs this host's fully qualified name for EHLO, and the host name %q is not one: pass --smtp-helo NAME", h)
-			}
-			name = h
+		name, err := smtpprobe.DefaultHELOName(*smtpHELO, os.Hostname)
+		if he, ok := errors.AsType[*smtpprobe.HostnameError](err); ok {
+			return diagnoseArgs{}, usagef("--smtp needs this host's fully qualified name for EHLO, and the host name %q is not one: pass --smtp-helo NAME", he.Hostname)
 		}
 		if probe, err = smtpprobe.New(smtpprobe.Config{HELOName: name, Port: *smtpPort, AllowNonPublic: *smtpPrivate}); err != nil {
 			return diagnoseArgs{}, usagef("--smtp: %v", err)
