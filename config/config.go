@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -136,7 +137,7 @@ var expected = map[string]string{
 	"SLACK_APP_TOKEN":       "the app-level token, xapp-… (Basic Information → App-Level Tokens, scope connections:write)",
 	"SLACK_BOT_TOKEN":       "the Bot User OAuth Token, xoxb-… (Install App)",
 	"SLACK_API_URL":         "an http(s) URL such as https://slack.com/api/",
-	"DNS_RESOLVER":          "an IP address, IP:port or host:port, such as 1.1.1.1 or 127.0.0.1:53",
+	"DNS_RESOLVER":          "an IP address, IP:port, [IPv6]:port or host:port, such as 1.1.1.1, 127.0.0.1:53 or [2606:4700:4700::1111]:53",
 	"DNS_TIMEOUT":           "a duration from 100ms to 1m, such as 5s",
 	"DNS_AUTHORITY_PORT":    "a port number from 1 to 65535",
 	"REDIS_URL":             "redis://[user:pass@]host:port/db, rediss://…, unix:///path?db=N, redis+sentinel://… or redis+cluster://…",
@@ -353,10 +354,14 @@ func redisURLProblem(s string) string {
 }
 
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
+	if len(s) <= n {
+		return s
 	}
-	return s
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // validListenAddr reports whether s is [host]:port with a numeric port.

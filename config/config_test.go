@@ -100,7 +100,7 @@ func TestLoadProblemWording(t *testing.T) {
 		{map[string]string{"SLACK_APP_TOKEN": "xapp-..."}, `config: SLACK_APP_TOKEN: is still the placeholder from .env.example; expected the app-level token`},
 		{map[string]string{"SLACK_BOT_TOKEN": "xoxb-…"}, `config: SLACK_BOT_TOKEN: is still the placeholder from .env.example; expected the Bot User OAuth Token`},
 		{map[string]string{"SLACK_BOT_TOKEN": "xoxb-<your-token>"}, `config: SLACK_BOT_TOKEN: holds characters no Slack token has`},
-		{map[string]string{"DNS_RESOLVER": "nope"}, `config: DNS_RESOLVER: "nope" is not a resolver address; expected an IP address, IP:port or host:port`},
+		{map[string]string{"DNS_RESOLVER": "nope"}, `config: DNS_RESOLVER: "nope" is not a resolver address; expected an IP address, IP:port, [IPv6]:port or host:port`},
 		{map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:port/0"}, `config: REDIS_URL: cannot be parsed (characters such as @ : / ? # in the user name or password must be percent-encoded); expected redis://`},
 		{map[string]string{"REDIS_URL": "redis://:hunter2@127.0.0.1:6379/zero"}, `config: REDIS_URL: cannot be parsed`},
 		{map[string]string{"REDIS_URL": "http://:hunter2@127.0.0.1"}, `config: REDIS_URL: scheme "http" is not one rdnsbot speaks; expected redis://`},

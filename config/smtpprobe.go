@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,14 +64,9 @@ func (c *Config) validateSMTPProbe(problem func(variable, format string, args ..
 // fully qualified name. A receiver judges the EHLO name like any client's,
 // so the probe never invents one.
 func (c *Config) SMTPProbe(hostname func() (string, error)) (smtpprobe.Config, error) {
-	helo := c.SMTPProbeHELO
-	if helo == "" {
-		h, err := hostname()
-		h = strings.TrimSuffix(h, ".")
-		if err != nil || !strings.Contains(h, ".") {
-			return smtpprobe.Config{}, fmt.Errorf("SMTP probe off: SMTP_PROBE_HELO is unset and the host name %q is not fully qualified", truncate(h, 80))
-		}
-		helo = h
+	helo, err := smtpprobe.DefaultHELOName(c.SMTPProbeHELO, hostname)
+	if he, ok := errors.AsType[*smtpprobe.HostnameError](err); ok {
+		return smtpprobe.Config{}, fmt.Errorf("SMTP probe off: SMTP_PROBE_HELO is unset and the host name %q is not fully qualified", truncate(he.Hostname, 80))
 	}
 	return smtpprobe.Config{HELOName: helo, Port: c.SMTPProbePort,
 		PerIP: smtpprobe.Limit(c.SMTPProbePerIP), PerWorkspace: smtpprobe.Limit(c.SMTPProbePerWorkspace)}, nil

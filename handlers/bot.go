@@ -59,7 +59,8 @@ type Config struct {
 	// waits up to half of JobTimeout for room; then the user is told to
 	// upload it again.
 	FileBytesBudget int64
-	// SocketOptions are passed to socketmode.New (tests shorten ping intervals).
+	// SocketOptions are passed to socketmode.New. A test hook: tests
+	// shorten ping intervals with it; the bot leaves it nil.
 	SocketOptions []socketmode.Option
 	// Slack bounds the waits on Slack (start-up attempts, socket handshake,
 	// stalled sockets); see SlackLimits in socket.go.

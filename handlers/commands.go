@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -67,19 +68,36 @@ func plainSlackText(s string) string {
 	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
 }
 
-// usageError is input we cannot act on: its problem is shown (escaped) to
-// the user together with the usage.
-type usageError struct{ problem string }
+// usageError is input we cannot act on: its problem is shown to the user
+// together with the usage.
+type usageError struct {
+	problem string // plain text, for logs
+	shown   string // mrkdwn, for Slack
+}
 
 func (e *usageError) Error() string { return "bad command: " + e.problem }
 
-func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+// usagef words a problem in our own text (no user input among args).
+func usagef(format string, args ...any) error {
+	p := fmt.Sprintf(format, args...)
+	return &usageError{problem: p, shown: escape(p)}
+}
+
+// usageInput words a problem with the user's input, which format's one %s
+// shows as inline code: %q alone would leave * _ ~ to mrkdwn.
+func usageInput(format, input string) error {
+	input = truncate(input, 80)
+	return &usageError{
+		problem: fmt.Sprintf(format, strconv.Quote(input)),
+		shown:   fmt.Sprintf(escape(format), code(input)),
+	}
+}
 
 // usageReply is the usage message for a parseCommand error.
 func usageReply(err error) message {
 	var ue *usageError
 	if errors.As(err, &ue) {
-		return usageMessage(ue.problem)
+		return usageMessage(ue.shown)
 	}
 	return usageMessage("")
 }
@@ -136,21 +154,21 @@ func parseCommand(text string) (command, error) {
 		case err != nil:
 			return command{}, usagef("%s", err.Error())
 		case isPool && (c.verb == verbWatch || c.verb == verbUnwatch):
-			return command{}, usagef("watch and unwatch take single IP addresses, not a block or range like %q: I don't watch pool addresses one by one: /rdns monitor keeps a pool under check", truncate(f, 80))
+			return command{}, usageInput("watch and unwatch take single IP addresses, not a block or range like %s: I don't watch pool addresses one by one: /rdns monitor keeps a pool under check", f)
 		case isPool:
 			c.pools = append(c.pools, p)
 			continue
 		}
 		ip, isIP, err := diagnose.ParseTarget(f)
 		if err != nil {
-			return command{}, usagef("%q is not an IP address or host name", truncate(f, 80))
+			return command{}, usageInput("%s is not an IP address or host name", f)
 		}
 		switch {
 		case isIP, c.verb == verbCheck, c.verb == verbMonitor:
 		case c.verb == verbUnmonitor:
-			return command{}, usagef("unmonitor takes IP addresses, blocks or ranges, not %q", truncate(f, 80))
+			return command{}, usageInput("unmonitor takes IP addresses, blocks or ranges, not %s", f)
 		default:
-			return command{}, usagef("watch and unwatch take an IP address, not %q", truncate(f, 80))
+			return command{}, usageInput("watch and unwatch take an IP address, not %s", f)
 		}
 		if isIP {
 			f = ip.String()
@@ -218,7 +236,7 @@ func parseHELO(s string) (string, error) {
 	case s == "":
 		return "", usagef("helo= needs the name your mail server announces, e.g. helo=mail.example.com")
 	}
-	return "", usagef("helo=%q is not a host name or an address literal", truncate(s, 80))
+	return "", usageInput("helo=%s is not a host name or an address literal", s)
 }
 
 // isWord reports whether s is a plain word (letters only, or empty): never

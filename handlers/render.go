@@ -443,11 +443,12 @@ const usageText = "*Usage*\n" +
 	"• `/rdns help`: this help\n" +
 	"Or paste/forward a bounce (`550 5.7.25 …`) into a channel I am in, or mention me with an IP."
 
-// usageMessage shows what went wrong (escaped) and how to use the command.
+// usageMessage shows what went wrong (mrkdwn, escaped by its usageError)
+// and how to use the command.
 func usageMessage(problem string) message {
 	text := usageText
 	if problem != "" {
-		text = ":warning: " + escape(problem) + "\n" + usageText
+		text = ":warning: " + problem + "\n" + usageText
 	}
 	return message{Text: "rdnsbot usage", Blocks: []slack.Block{mrkdwnSection(text)}}
 }

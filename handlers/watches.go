@@ -135,7 +135,13 @@ func (b *Bot) unwatchCommand(ctx context.Context, o origin, ips []string) {
 			if w.Key.IP.String() != ip || (o.threadTS != "" && w.Key.Thread != o.threadTS) {
 				continue
 			}
-			if ok, err := b.watches.Stop(ctx, w.Key); err == nil && ok {
+			ok, err := b.watches.Stop(ctx, w.Key)
+			if err != nil {
+				b.log.WarnContext(ctx, "unwatching failed", "err", err)
+				b.unavailable(ctx, o)
+				return
+			}
+			if ok {
 				stopped++
 			}
 		}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +239,27 @@ func TestCappedWatchIsSaidInTheThread(t *testing.T) {
 	}
 	if strings.Contains(c, "I'll keep rechecking") {
 		t.Errorf("capped reply promises a watch: %s", c)
+	}
+}
+
+// failingRemove is a store whose Remove fails as a Redis that went away
+// between the listing and the unwatch would.
+type failingRemove struct{ store.Store }
+
+func (failingRemove) Remove(context.Context, store.Key) (bool, error) {
+	return false, fmt.Errorf("store: remove: %w", store.ErrUnavailable)
+}
+
+// TestUnwatchWithStoreDownSaysSo: a failed unwatch says watching is
+// unavailable, not that the IP was not being watched.
+func TestUnwatchWithStoreDownSaysSo(t *testing.T) {
+	h := startHarness(t, withWatches(failingRemove{store.NewMemory()}))
+	startWatchedCommand(t, h)
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "unwatch 84.200.10.9", UserID: userAlice, ChannelID: chanOps})
+	h.ack(env)
+	h.waitResponse(env)
+	resps := h.fake.Responses(env)
+	if len(resps) != 1 || !strings.Contains(string(resps[0].Body), unavailableText) || strings.Contains(string(resps[0].Body), "was not being watched") {
+		t.Errorf("unwatch with the store down = %v; want the unavailable text", resps)
 	}
 }

@@ -46,7 +46,7 @@ type Metrics struct {
 	Panics         prometheus.Counter
 	InFlight       prometheus.Gauge
 	// Ack is the time from the first byte of an envelope's websocket frame
-	// to its ack having been written.
+	// to its ack having been handed to the socket writer.
 	Ack prometheus.Histogram
 	// Refusals counts requests the bot would not run as asked (reason:
 	// queue_full, files_busy, file_too_large), by how the user heard of it
@@ -77,7 +77,7 @@ func New() *Metrics {
 		Envelopes:      f.counter("rdnsbot_envelopes_total", "Socket-mode envelopes received."),
 		Duplicates:     f.counter("rdnsbot_duplicate_events_total", "Redelivered events dropped."),
 		Dropped:        f.counter("rdnsbot_dropped_jobs_total", "Jobs refused because the work queue was full."),
-		BouncesFound:   f.counter("rdnsbot_bounces_total", "Reverse-DNS bounces recognised in channels."),
+		BouncesFound:   f.counter("rdnsbot_bounces_total", "Reverse-DNS bounces recognised."),
 		SlackErrors:    f.counter("rdnsbot_slack_errors_total", "Replies that could not be delivered after retries."),
 		BlockFallbacks: f.counter("rdnsbot_block_fallbacks_total", "Replies re-sent as plain text."),
 		Panics:         f.counter("rdnsbot_panics_total", "Handler panics recovered."),
@@ -106,7 +106,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Registry is where the metrics live; tests read them back with it.
+// Registry is where the metrics live. It is a test hook (the bot serves
+// them through Handler): tests in other packages read the metrics back with it.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // GaugeFunc registers a gauge read from f at every scrape: the work-queue

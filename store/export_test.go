@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"time"
 
@@ -26,6 +27,27 @@ var (
 	_ Tester = (*Memory)(nil)
 	_ Tester = (*Redis)(nil)
 )
+
+// NewClientFrom is NewClient for a redis:// URL whose connections start from
+// the local address src: Redis's protected mode takes every client but
+// 127.0.0.1 and ::1 for a remote one (islocalClient in networking.c), so a
+// test can be refused from the loopback alias 127.0.0.2.
+func NewClientFrom(redisURL string, src netip.Addr) (redis.UniversalClient, error) {
+	o, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return nil, err
+	}
+	failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
+	d := net.Dialer{Timeout: o.DialTimeout, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &refusalConn{Conn: c}, nil
+	}
+	return redis.NewClient(o), nil
+}
 
 // SetMemoryClock replaces the clock of m's FirstDelivery, so tests can expire
 // event ids without waiting.

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,13 +48,46 @@ func NewClient(redisURL string) (redis.UniversalClient, error) {
 	}
 	// net/url's errors quote the URL, or the part it took for a port or a
 	// host, which may be a piece of an unescaped password: say what is
-	// wrong without them. Other parsers' messages are scrubbed of every
-	// secret.
+	// wrong without them. Every other error here is worded by newClient
+	// and rejected, never by a parser, and shows none of the URL.
 	msg := "malformed URL (percent-encode characters such as @ : / ? # and spaces in the user name and password)"
 	if ue := (*url.Error)(nil); !errors.As(err, &ue) {
-		msg = scrub(err.Error(), urlSecrets(redisURL))
+		msg = err.Error()
 	}
 	return nil, fmt.Errorf("store: REDIS_URL %s: %s", RedactURL(redisURL), msg)
+}
+
+var errBadDB = errors.New("bad database number: want a number, e.g. /0 in the path or db=0")
+
+// rejected says why go-redis refused rawURL without go-redis's message,
+// which quotes the offending part verbatim (an option's value may be a
+// password): the parts go-redis checks are checked again here, each failure
+// with its own fixed wording. dbInPath is whether the path is a database
+// number (redis, rediss and the sentinel form) rather than a socket (unix)
+// or unused (cluster).
+func rejected(rawURL string, dbInPath bool) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err // a *url.Error, which NewClient words
+	}
+	isNumber := func(s string) bool { _, err := strconv.Atoi(s); return err == nil }
+	path := strings.FieldsFunc(u.Path, func(r rune) bool { return r == '/' })
+	switch {
+	case u.Scheme == "unix" && strings.TrimSpace(u.Path) == "":
+		return errors.New("no socket path: want unix:///path/to/redis.sock")
+	case dbInPath && (len(path) > 1 || len(path) == 1 && !isNumber(path[0])):
+		return errBadDB
+	}
+	q := u.Query()
+	if q.Has("db") && !isNumber(q.Get("db")) {
+		return errBadDB
+	}
+	for _, a := range q["addr"] {
+		if h, p, err := net.SplitHostPort(a); err != nil || h == "" || p == "" {
+			return errors.New("bad host:port in the host list or an addr= option")
+		}
+	}
+	return errors.New("unknown query option, or an option's value malformed (names are go-redis's snake-case option names; values are numbers, durations such as 2s, or true/false)")
 }
 
 func newClient(redisURL string) (redis.UniversalClient, error) {
@@ -66,15 +99,16 @@ func newClient(redisURL string) (redis.UniversalClient, error) {
 	case "redis", "rediss", "unix":
 		o, err := redis.ParseURL(redisURL)
 		if err != nil {
-			return nil, err
+			return nil, rejected(redisURL, scheme != "unix")
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
 		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
 		return redis.NewClient(o), nil
 	case "redis+cluster", "rediss+cluster":
-		o, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "+cluster") + "://" + rest)
+		u := strings.TrimSuffix(scheme, "+cluster") + "://" + rest
+		o, err := redis.ParseClusterURL(u)
 		if err != nil {
-			return nil, err
+			return nil, rejected(u, false)
 		}
 		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
 		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
@@ -88,7 +122,7 @@ func newClient(redisURL string) (redis.UniversalClient, error) {
 		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
 		return redis.NewFailoverClient(o), nil
 	}
-	return nil, fmt.Errorf("unknown scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", scheme)
+	return nil, errors.New("unknown scheme (want redis, rediss, unix, redis+sentinel or redis+cluster)")
 }
 
 // parseSentinelURL reads "[user:password@]host:port,host:port/master[/db][?query]"
@@ -135,13 +169,14 @@ func parseSentinelURL(scheme, rest string) (*redis.FailoverOptions, error) {
 	db := ""
 	if len(parts) == 2 {
 		if _, err := strconv.Atoi(parts[1]); err != nil {
-			return nil, fmt.Errorf("database number %q: not a number", parts[1])
+			return nil, errBadDB
 		}
 		db = "/" + parts[1]
 	}
-	o, err := redis.ParseFailoverURL(scheme + "://" + addrs[0] + db + "?" + q.Encode())
+	failover := scheme + "://" + addrs[0] + db + "?" + q.Encode()
+	o, err := redis.ParseFailoverURL(failover)
 	if err != nil {
-		return nil, err
+		return nil, rejected(failover, true)
 	}
 	if o.Username == "" && o.Password == "" {
 		o.Username, o.Password = user, pass
@@ -250,43 +285,6 @@ func secretParam(name string) bool {
 		}
 	}
 	return false
-}
-
-// urlSecrets lists what RedactURL hides in s, raw and unescaped, longest
-// first so that a secret containing another is replaced whole.
-func urlSecrets(s string) []string {
-	u := splitURL(s)
-	var out []string
-	add := func(v string) {
-		if v == "" {
-			return
-		}
-		out = append(out, v)
-		if d, err := url.QueryUnescape(v); err == nil && d != v && d != "" {
-			out = append(out, d)
-		}
-	}
-	add(u.frag)
-	if u.hasPass {
-		add(u.pass)
-	} else if u.hasUser {
-		add(u.user)
-	}
-	for _, p := range u.params {
-		if k, v, ok := strings.Cut(p, "="); ok && secretParam(k) {
-			add(v)
-		}
-	}
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return out
-}
-
-// scrub replaces every secret in msg.
-func scrub(msg string, secrets []string) string {
-	for _, s := range secrets {
-		msg = strings.ReplaceAll(msg, s, hidden)
-	}
-	return msg
 }
 
 // Redis is the Store on a Redis deployment shared by every replica.

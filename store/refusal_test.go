@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -18,24 +19,21 @@ func TestRefusalInRedisWords(t *testing.T) {
 	locked := redistest.Start(t, redistest.Options{Args: []string{"--requirepass", "s3cret-pw"}})
 	for _, tc := range []struct {
 		name string
-		url  func(t *testing.T) string
+		open func(t *testing.T) *store.Redis
 		want string
 	}{
-		{"no password", func(*testing.T) string { return locked.URL() }, "NOAUTH"},
-		{"wrong password", func(*testing.T) string { return "unix://:wrong-pw@" + locked.Socket() }, "WRONGPASS"},
+		{"no password", openURL(locked.URL()), "NOAUTH"},
+		{"wrong password", openURL("unix://:wrong-pw@" + locked.Socket()), "WRONGPASS"},
 		// What protected mode does to a client that is not on loopback:
 		// the reason, then the connection closed.
-		{"refused at connect", func(t *testing.T) string { return "redis://" + refuser(t) }, "DENIED Redis is running in protected mode"},
+		{"refused at connect", func(t *testing.T) *store.Redis { return openURL("redis://" + refuser(t))(t) }, "DENIED Redis is running in protected mode"},
 		{"protected mode", protectedMode, "DENIED Redis is running in protected mode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st, err := store.Open(tc.url(t))
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := tc.open(t)
 			defer st.Close()
-			err = st.Ping(context.Background())
+			err := st.Ping(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Ping = %v; want Redis's reply %q", err, tc.want)
 			}
@@ -43,6 +41,16 @@ func TestRefusalInRedisWords(t *testing.T) {
 				t.Fatalf("Ping's error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+func openURL(u string) func(t *testing.T) *store.Redis {
+	return func(t *testing.T) *store.Redis {
+		st, err := store.Open(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
 	}
 }
 
@@ -67,19 +75,15 @@ func refuser(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// protectedMode starts a real redis-server in protected mode on this host's
-// first address off loopback, which it treats as a remote client's.
-func protectedMode(t *testing.T) string {
-	addrs, err := net.InterfaceAddrs()
+// protectedMode starts a real redis-server in protected mode on loopback
+// and connects to it from 127.0.0.2, which protected mode treats as a
+// remote client's address (only 127.0.0.1 and ::1 are local to it), so the
+// case runs on every host, with no address off loopback needed.
+func protectedMode(t *testing.T) *store.Redis {
+	srv := redistest.Start(t, redistest.Options{TCP: "127.0.0.1", Args: []string{"--protected-mode", "yes"}})
+	c, err := store.NewClientFrom("redis://"+srv.Addr(), netip.MustParseAddr("127.0.0.2"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
-			srv := redistest.Start(t, redistest.Options{TCP: n.IP.String(), Args: []string{"--protected-mode", "yes"}})
-			return "redis://" + srv.Addr()
-		}
-	}
-	t.Skip("no IPv4 address off loopback: protected mode cannot be triggered (the refused-at-connect case covers the same reply)")
-	return ""
+	return store.NewRedis(c, "")
 }

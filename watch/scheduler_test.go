@@ -278,19 +278,18 @@ func TestEarliestDueWhileChecking(t *testing.T) {
 	wait(t, st.completed, "its outcome recorded")
 }
 
-// deadlines reports the deadline each announcement was posted under.
-type deadlines struct {
-	*recorder
-	left chan time.Duration // until the deadline; negative for none
+// hangingAnnouncer hangs each post until its context ends, and reports
+// that context's cause.
+type hangingAnnouncer struct {
+	started chan struct{}
+	ended   chan error
 }
 
-func (d deadlines) Announce(ctx context.Context, a watch.Announcement) error {
-	left := time.Duration(-1)
-	if dl, ok := ctx.Deadline(); ok {
-		left = time.Until(dl)
-	}
-	d.left <- left
-	return d.recorder.Announce(ctx, a)
+func (h hangingAnnouncer) Announce(ctx context.Context, a watch.Announcement) error {
+	h.started <- struct{}{}
+	<-ctx.Done()
+	h.ended <- context.Cause(ctx)
+	return ctx.Err()
 }
 
 // TestPostEndsWithinLease: a post that hangs is given up before its lease
@@ -301,7 +300,7 @@ func TestPostEndsWithinLease(t *testing.T) {
 	clock := newFakeClock(t0)
 	checker := newScriptedChecker(clock, 2)
 	checker.script(ip1, fixed())
-	ann := deadlines{newRecorder(2), make(chan time.Duration, 2)}
+	ann := hangingAnnouncer{make(chan struct{}, 2), make(chan error, 2)}
 	const lease = time.Minute
 	sch, err := watch.New(watch.Config{Store: store.NewMemory(), Checker: checker, Announcer: ann, Clock: clock, AnnounceLease: lease})
 	if err != nil {
@@ -313,8 +312,18 @@ func TestPostEndsWithinLease(t *testing.T) {
 	stop := run(sch)
 	defer stop()
 	clock.Advance(time.Minute)
-	if left := wait(t, ann.left, "the post"); left <= 0 || left > lease/2 {
-		t.Fatalf("post deadline in %v; want one within half the %v lease", left, lease)
+	wait(t, ann.started, "the post")
+	// The clock stands still here: the post hangs until the clock reaches
+	// half the lease, and only then.
+	clock.Advance(lease/2 - time.Second)
+	select {
+	case err := <-ann.ended:
+		t.Fatalf("post ended before half the lease: %v", err)
+	default:
+	}
+	clock.Advance(time.Second)
+	if err := wait(t, ann.ended, "the post given up"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("post ended with %v; want its deadline (half the %v lease)", err, lease)
 	}
 	stop()
 }

@@ -36,7 +36,7 @@
 //
 // # Use from the Slack handlers
 //
-//	sch, err := watch.New(watch.Config{Store: st, Checker: diagnoser, Announcer: poster})
+//	sch, err := watch.New(watch.Config{Store: st, Checker: diagnoser, Announcer: handlers.NewAnnouncer(poster)})
 //	go sch.Run(ctx)
 //
 //	// after a failing diagnosis answered in a thread:
@@ -640,15 +640,17 @@ func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 	log := s.log.With("ip", p.Watch.IP, "channel", p.Watch.Channel, "kind", p.Kind, "attempt", p.Attempt)
 	// A post still running when its lease ends could be duplicated by the
 	// replica that claims it next (it would look for the message before it
-	// exists): give up well within the lease.
-	actx, cancel := context.WithTimeout(ctx, s.cfg.AnnounceLease/2)
+	// exists): give up well within the lease, on the clock the lease is
+	// measured by.
+	actx, cancel := s.withTimeout(ctx, s.cfg.AnnounceLease/2)
 	err := s.cfg.Announcer.Announce(actx, a)
+	timedOut := errors.Is(context.Cause(actx), context.DeadlineExceeded)
 	cancel()
 	switch {
 	case errors.Is(err, ErrUndeliverable):
 		log.Warn("announcement undeliverable; given up", "err", err)
 	case err != nil:
-		log.Warn("announcement failed; retried after the lease", "err", err)
+		log.Warn("announcement failed; retried after the lease", "err", err, "timed_out", timedOut)
 		return
 	}
 	if err := s.cfg.Store.MarkPosted(ctx, p); err != nil {
@@ -656,4 +658,20 @@ func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 		// Claimed again after the lease; the poster finds its message by key.
 		log.Warn("announcement posted but not recorded", "err", err)
 	}
+}
+
+// withTimeout is context.WithTimeout on the scheduler's Clock: ctx is done,
+// with cause context.DeadlineExceeded, when the Clock reaches now + d.
+func (s *Scheduler) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	t := s.cfg.Clock.NewTimer(s.cfg.Clock.Now().Add(d))
+	go func() {
+		select {
+		case <-t.C():
+			cancel(context.DeadlineExceeded)
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}()
+	return ctx, func() { cancel(context.Canceled) }
 }

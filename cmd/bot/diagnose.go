@@ -114,13 +114,9 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 		if *smtpPort < 1 || *smtpPort > 65535 {
 			return diagnoseArgs{}, usagef("--smtp-port %d is not a port number", *smtpPort)
 		}
-		name := *smtpHELO
-		if name == "" {
-			h, _ := os.Hostname()
-			if !strings.Contains(strings.TrimSuffix(h, "."), ".") {
-				return diagnoseArgs{}, usagef("--smtp needs this host's fully qualified name for EHLO, and the host name %q is not one: pass --smtp-helo NAME", h)
-			}
-			name = h
+		name, err := smtpprobe.DefaultHELOName(*smtpHELO, os.Hostname)
+		if he, ok := errors.AsType[*smtpprobe.HostnameError](err); ok {
+			return diagnoseArgs{}, usagef("--smtp needs this host's fully qualified name for EHLO, and the host name %q is not one: pass --smtp-helo NAME", he.Hostname)
 		}
 		if probe, err = smtpprobe.New(smtpprobe.Config{HELOName: name, Port: *smtpPort, AllowNonPublic: *smtpPrivate}); err != nil {
 			return diagnoseArgs{}, usagef("--smtp: %v", err)
@@ -128,7 +124,7 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 	}
 	if *resolver != "" {
 		if _, err := diagnose.ParseResolver(*resolver); err != nil {
-			return diagnoseArgs{}, usagef("--resolver %q is not a resolver address; expected an IP address, IP:port or host:port, such as 1.1.1.1 or 127.0.0.1:53", *resolver)
+			return diagnoseArgs{}, usagef("--resolver %q is not a resolver address; expected an IP address, IP:port, [IPv6]:port or host:port, such as 1.1.1.1, 127.0.0.1:53 or [2606:4700:4700::1111]:53", *resolver)
 		}
 	}
 	return diagnoseArgs{

@@ -45,7 +45,12 @@ func cmdServe(ctx context.Context, stderr io.Writer) int {
 	redis.SetLogger(redisLogger{log.With("pkg", "go-redis")})
 	if err := serve(ctx, cfg, log); err != nil {
 		log.Error("stopped", "err", err)
-		fmt.Fprintf(stderr, "bot: %v\n", err) // the last line, in words, for whoever reads why it exited
+		// The last line, in words, for whoever reads why it exited.
+		if down, ok := errors.AsType[*handlers.UnreachableError](err); ok {
+			fmt.Fprintf(stderr, "bot: Slack API %s did not answer: %v\n", cfg.APIURL, down)
+		} else {
+			fmt.Fprintf(stderr, "bot: %v\n", err)
+		}
 		return 1
 	}
 	log.Info("stopped")
@@ -167,7 +172,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	stopSched()
 	if down, ok := errors.AsType[*handlers.UnreachableError](err); ok {
-		return fmt.Errorf("Slack API %s did not answer: %w", cfg.APIURL, down)
+		return fmt.Errorf("slack API %s did not answer: %w", cfg.APIURL, down)
 	}
 	return err
 }
