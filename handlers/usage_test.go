@@ -15,9 +15,9 @@ func TestUsageEchoesInputAsCode(t *testing.T) {
 		{"check *bold*", "`*bold*` is not an IP address or host name"},
 		{"check _it_", "`_it_` is not an IP address or host name"},
 		{"check ~s~", "`~s~` is not an IP address or host name"},
-		{"check a`b", "`a'b` is not an IP address or host name"},
+		{"check a`b", "`a\\096b` is not an IP address or host name"},
 		{"watch mail.example", "watch and unwatch take an IP address, not `mail.example`"},
-		{"check 192.0.2.1 helo=*bold*_it_~s~`x`", "helo=`*bold*_it_~s~'x` is not a host name"},
+		{"check 192.0.2.1 helo=*bold*_it_~s~`x`", "helo=`*bold*_it_~s~\\096x` is not a host name"},
 		{"check a&b*x*", "`a&amp;b*x*` is not"},
 	} {
 		_, err := parseCommand(tc.text)
