@@ -167,15 +167,8 @@ func (b *Bot) monitorsCommand(ctx context.Context, o origin) {
 	if !ok {
 		return
 	}
-	if len(infos) == 0 {
-		b.reply(ctx, o, textMessage("Nothing is monitored in this conversation. `/rdns monitor &lt;targets&gt;` starts a monitor."))
-		return
-	}
-	lines := make([]string, len(infos))
-	for i, m := range infos {
-		lines[i] = monitorLine(m)
-	}
-	b.reply(ctx, o, message{Text: fmt.Sprintf("%d monitors", len(infos)), Blocks: capBlocks(sections("*Monitored here*\n" + strings.Join(lines, "\n")))})
+	b.listReply(ctx, o, "Nothing is monitored in this conversation. `/rdns monitor &lt;targets&gt;` starts a monitor.",
+		"monitors", "*Monitored here*", lineEach(infos, monitorLine))
 }
 
 // capBlocks keeps a message within Block Kit's block limit.

@@ -160,15 +160,26 @@ func (b *Bot) listCommand(ctx context.Context, o origin) {
 	if !ok {
 		return
 	}
-	if len(infos) == 0 {
-		b.reply(ctx, o, textMessage("Nothing is being watched in this conversation."))
+	b.listReply(ctx, o, "Nothing is being watched in this conversation.", "watches", "*Watched here*", lineEach(infos, watchLine))
+}
+
+// listReply answers a listing command with one line per item under title,
+// or with empty when there is none.
+func (b *Bot) listReply(ctx context.Context, o origin, empty, noun, title string, lines []string) {
+	if len(lines) == 0 {
+		b.reply(ctx, o, textMessage(empty))
 		return
 	}
-	var lines []string
-	for _, w := range infos {
-		lines = append(lines, watchLine(w))
+	b.reply(ctx, o, message{Text: fmt.Sprintf("%d %s", len(lines), noun), Blocks: capBlocks(sections(title + "\n" + strings.Join(lines, "\n")))})
+}
+
+// lineEach renders each item as one line.
+func lineEach[T any](items []T, line func(T) string) []string {
+	lines := make([]string, len(items))
+	for i, it := range items {
+		lines[i] = line(it)
 	}
-	b.reply(ctx, o, message{Text: fmt.Sprintf("%d watches", len(infos)), Blocks: sections("*Watched here*\n" + strings.Join(lines, "\n"))})
+	return lines
 }
 
 // stopButton handles "Stop watching".

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rdnsbot/rdnsbot/dnstest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/store"
@@ -261,5 +263,27 @@ func TestUnwatchWithStoreDownSaysSo(t *testing.T) {
 	resps := h.fake.Responses(env)
 	if len(resps) != 1 || !strings.Contains(string(resps[0].Body), unavailableText) || strings.Contains(string(resps[0].Body), "was not being watched") {
 		t.Errorf("unwatch with the store down = %v; want the unavailable text", resps)
+	}
+}
+
+// TestNoWatchWhenTheBotsResolverIsUnusable: when the bot's own resolver
+// answers nothing useful, the result says so and no watch starts: a watch
+// would only recheck the bot's fault, not the IP's.
+func TestNoWatchWhenTheBotsResolverIsUnusable(t *testing.T) {
+	st := store.NewMemory()
+	h := startHarness(t, withWatches(st))
+	h.dns[0].SetFault("", 0, dnstest.Fault{Rcode: dns.RcodeRefused})
+	env, err := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.9", UserID: userAlice, ChannelID: chanOps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ack(env)
+	summary := h.waitMessage("summary", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
+	guide := h.waitMessage("guidance", inThread(chanOps, summary.TS, "84.200.10.9", "could not be used"))
+	if strings.Contains(content(guide), actionUnwatch) {
+		t.Errorf("no watch, so no Stop watching: %s", content(guide))
+	}
+	if n, err := st.Count(context.Background()); err != nil || n != 0 {
+		t.Errorf("%d watches started on an unusable resolver (%v)", n, err)
 	}
 }
