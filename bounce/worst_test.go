@@ -2,6 +2,7 @@ package bounce
 
 import (
 	"fmt"
+	"maps"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -53,7 +54,11 @@ func measure(f func()) work {
 // and objects the whole parse allocated. Whatever the pattern, the parser
 // may allocate only a bounded multiple of its input.
 func TestHostileInputsLinear(t *testing.T) {
-	for name, unit := range hostile {
+	// In a fixed order: what earlier subtests left in pools and caches
+	// changes what a small input costs, so map order would make the
+	// figures differ from run to run.
+	for _, name := range slices.Sorted(maps.Keys(hostile)) {
+		unit := hostile[name]
 		t.Run(name, func(t *testing.T) {
 			// The inputs are past 64 KiB, where the statement splitter
 			// sizes its slice at once, so both sizes allocate alike. The
@@ -69,12 +74,18 @@ func TestHostileInputsLinear(t *testing.T) {
 				in := input(size)
 				return measure(func() { mustParse(t, in) })
 			}
-			cost(8 << 10) // warm up: pools, lazily built tables
+			// Warm up at the larger size: pooled buffers and lazily built
+			// tables then start alike for both sizes, whichever subtest
+			// (map order) ran before.
+			cost(large)
 			s, l := cost(small), cost(large)
 			t.Logf("%d KiB: %d B in %d allocs; %d KiB: %d B in %d allocs", small>>10, s.bytes, s.allocs, large>>10, l.bytes, l.allocs)
 			// 6x, not 4x: slices grow by doubling, so a 4x input may
-			// cross one more power of two.
-			if l.bytes > 6*s.bytes+64<<10 || l.allocs > 6*s.allocs+100 {
+			// cross one more power of two. The 256 KiB slack absorbs a
+			// bimodal cost seen on dense anchors (a small run of 40 KB or
+			// 125 KB, depending on when the collector ran): quadratic work
+			// (16x) still exceeds it at every size here.
+			if l.bytes > 6*s.bytes+256<<10 || l.allocs > 6*s.allocs+100 {
 				t.Errorf("allocation worse than linear: %+v for %d KiB, %+v for %d KiB", s, small>>10, l, large>>10)
 			}
 			// Generous: the anchor scan (classify.go) allocates up to 34
