@@ -144,6 +144,13 @@ func TestRedeliveredEventFindsTheOtherReplicasReply(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- second.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// The second replica's live socket: a redelivery needs one to land on.
+	if err := first.fake.WaitConnected(first.ctx(), 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(first.ctx(), second.Ready); err != nil {
+		t.Fatal("the second replica never got ready")
+	}
 	if err := first.fake.Redeliver(env); err != nil {
 		t.Fatal(err)
 	}

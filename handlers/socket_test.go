@@ -16,8 +16,10 @@ import (
 // A socket that stays open but goes silent (no pings, no frames) is
 // replaced: the bot is not ready meanwhile, and the envelope Slack queued
 // on the dead socket is answered on the new one.
+// The ping timeout is 8 of the fake's 250 ms ping intervals: a healthy socket
+// on a loaded machine is never taken for a stalled one.
 func TestStalledSocketIsReconnected(t *testing.T) {
-	h := startHarness(t, withConfig(func(c *Config) { c.Slack.PingTimeout = 500 * time.Millisecond }))
+	h := startHarness(t, withConfig(func(c *Config) { c.Slack.PingTimeout = 2 * time.Second }))
 	// Hold the reconnection's apps.connections.open, so that the time
 	// without a socket can be seen.
 	h.fake.FailNext("apps.connections.open", 1, slackfake.Fault{Hang: true})
