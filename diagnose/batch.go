@@ -38,7 +38,7 @@ type Outcome struct {
 
 // Batch is what DiagnoseTargets did: an Outcome per target, in target
 // order, and the diagnoses that actually ran, one per distinct address
-// whose DNS this call asked. Addresses answered by another request's
+// whose DNS this call asked (its first target's result). Addresses answered by another request's
 // diagnosis (in flight, or finished within Config.Reuse) are counted in
 // Reused instead.
 type Batch struct {
@@ -150,21 +150,29 @@ func (d *Diagnoser) DiagnoseTargets(ctx context.Context, targets []string, opts 
 		})
 	}
 	wg.Wait()
-	b := Batch{Outcomes: outs}
-	for i, f := range found {
-		if ran[i] {
-			b.Diagnoses = append(b.Diagnoses, d.report(ctx, f, distinct[i].String(), opts))
-		} else {
-			b.Reused++
-		}
-	}
+	// Each address's first report stands for its diagnosis in Diagnoses:
+	// reports are built once per target, never again for the count.
+	type place struct{ outcome, result int }
+	first := make([]*place, len(distinct))
 	for i, list := range addrs {
 		o := opts
 		if names[i] != "" {
 			o.Name = names[i]
 		}
 		for _, ip := range list {
-			outs[i].Results = append(outs[i].Results, d.report(ctx, found[index[ip]], targets[i], o))
+			k := index[ip]
+			outs[i].Results = append(outs[i].Results, d.report(ctx, found[k], targets[i], o))
+			if first[k] == nil {
+				first[k] = &place{i, len(outs[i].Results) - 1}
+			}
+		}
+	}
+	b := Batch{Outcomes: outs}
+	for k, p := range first {
+		if ran[k] {
+			b.Diagnoses = append(b.Diagnoses, outs[p.outcome].Results[p.result])
+		} else {
+			b.Reused++
 		}
 	}
 	return b
@@ -244,7 +252,7 @@ func (g *flights) lookUp(ctx context.Context, x *Session, ip netip.Addr, opts Op
 	now := time.Now()
 	g.mu.Lock()
 	fl := g.m[k]
-	reusable := fl != nil && !opts.Fresh && (!isDone(fl) || now.Before(fl.until))
+	reusable := fl != nil && !opts.Fresh && (!closed(fl.done) || now.Before(fl.until))
 	if reusable {
 		g.mu.Unlock()
 		<-fl.done
@@ -272,20 +280,11 @@ func (g *flights) lookUp(ctx context.Context, x *Session, ip netip.Addr, opts Op
 	return fl.f, true
 }
 
-// isDone reports whether fl finished; g.mu is held.
-func isDone(fl *flight) bool {
-	select {
-	case <-fl.done:
-		return true
-	default:
-		return false
-	}
-}
 
 // prune forgets finished flights past reuse; g.mu is held.
 func (g *flights) prune(now time.Time) {
 	for k, fl := range g.m {
-		if isDone(fl) && !now.Before(fl.until) {
+		if closed(fl.done) && !now.Before(fl.until) {
 			delete(g.m, k)
 		}
 	}
