@@ -280,7 +280,6 @@ func (g *flights) lookUp(ctx context.Context, x *Session, ip netip.Addr, opts Op
 	return fl.f, true
 }
 
-
 // prune forgets finished flights past reuse; g.mu is held.
 func (g *flights) prune(now time.Time) {
 	for k, fl := range g.m {
