@@ -304,21 +304,19 @@ const noticeWorkers = 2
 // holds where to answer, not the request, so thousands cost little.
 const noticeQueue = 4096
 
-// enqueueOrTell enqueues run; when the queue is full, it asks tell (on the
-// event loop, so it must be cheap) where the user should hear of it, and a
-// notice job says so there: a message that is not a bounce gets no answer,
-// as when the bot has room. Only when the notices are full too is the
-// request lost, counted and logged.
+// enqueueOrTell enqueues run; when the queue is full, a notice job asks
+// tell where the user should hear of it and says so there. tell runs on a
+// notice worker, not on the event loop, since deciding whether a message is
+// a bounce parses it; one that is not gets no answer, as when the bot has
+// room. Only when the notices are full too is the request lost, counted and
+// logged.
 func (b *Bot) enqueueOrTell(ctx context.Context, name, eventID string, run func(ctx context.Context), tell func() (origin, bool)) {
 	if b.enqueue(ctx, name, run) {
 		return
 	}
-	o, worth := tell()
-	if !worth {
-		return
-	}
 	notice := func(ctx context.Context) {
-		if b.firstDelivery(ctx, eventID) {
+		o, worth := tell()
+		if worth && b.firstDelivery(ctx, eventID) {
 			b.metrics.Refusals.WithLabelValues("queue_full", "thread").Inc()
 			b.reply(ctx, o, textMessage(":hourglass: I am overloaded right now and could not check this; please try again in a minute."))
 		}
