@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/slack-go/slack/socketmode"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/rdnsbot/rdnsbot/bounce"
@@ -59,9 +58,6 @@ type Config struct {
 	// waits up to half of JobTimeout for room; then the user is told to
 	// upload it again.
 	FileBytesBudget int64
-	// SocketOptions are passed to socketmode.New. A test hook: tests
-	// shorten ping intervals with it; the bot leaves it nil.
-	SocketOptions []socketmode.Option
 	// Slack bounds the waits on Slack (start-up attempts, socket handshake,
 	// stalled sockets); see SlackLimits in socket.go.
 	Slack SlackLimits
@@ -74,11 +70,6 @@ type Config struct {
 	// Watches, when set, is the recheck scheduler; nil means watching is
 	// reported unavailable.
 	Watches Watches
-	// PoolPacer paces the diagnoses of pools (CIDR blocks, ranges) per
-	// reverse domain; default one pool.RatePacer at pool.DefaultZoneRate
-	// for the bot, so that users checking one block together share its
-	// budget.
-	PoolPacer pool.Pacer
 	// Monitors, when set, is the monitor scheduler (`/rdns monitor`); nil
 	// means monitoring is reported unavailable.
 	Monitors Monitors
@@ -154,15 +145,14 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 		cfg.FileBytesBudget = DefaultFileBytesBudget
 	}
 	cfg.FileBytesBudget = max(cfg.FileBytesBudget, cfg.MaxFileBytes)
-	if cfg.PoolPacer == nil {
-		cfg.PoolPacer = pool.NewRatePacer(pool.DefaultZoneRate)
-	}
 	b := &Bot{
 		cfg:     cfg,
 		out:     out,
 		diag:    diag,
 		watches: cfg.Watches,
-		pacer:   cfg.PoolPacer,
+		// One pacer for the bot: users checking one block together share
+		// its reverse domain's budget.
+		pacer:   pool.NewRatePacer(pool.DefaultZoneRate),
 		log:     out.log,
 		metrics: out.metrics,
 		files: &fileReader{out: out, max: cfg.MaxFileBytes, log: out.log,

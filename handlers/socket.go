@@ -89,11 +89,9 @@ func (b *Bot) connect(ctx context.Context) (*socketmode.Client, error) {
 		}
 		wait = min(2*wait, maxStartupBackoff)
 	}
-	opts := append([]socketmode.Option{
+	return socketmode.New(b.out.api,
 		socketmode.OptionDialer(b.frames.dialer(limits.Handshake)),
-		socketmode.OptionPingInterval(limits.PingTimeout),
-	}, b.cfg.SocketOptions...)
-	return socketmode.New(b.out.api, opts...), nil
+		socketmode.OptionPingInterval(limits.PingTimeout)), nil
 }
 
 // unanswered reports whether err means Slack did not (properly) answer, so

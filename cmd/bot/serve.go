@@ -171,10 +171,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		logStopping()
 	}
 	stopSched()
-	if down, ok := errors.AsType[*handlers.UnreachableError](err); ok {
-		return fmt.Errorf("slack API %s did not answer: %w", cfg.APIURL, down)
-	}
-	return err
+	return err // cmdServe words an UnreachableError for stderr
 }
 
 // openStore opens Redis when REDIS_URL is set, else an in-memory store.
