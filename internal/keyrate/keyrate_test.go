@@ -1,0 +1,87 @@
+package keyrate
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func TestReserveSpacesEachKey(t *testing.T) {
+	tests := []struct {
+		name  string
+		rate  Rate
+		gaps  []time.Duration // when each Reserve is made, after t0
+		wants []time.Duration // the slot each gets, after t0
+	}{
+		{"no limit", Rate{}, []time.Duration{0, 0, 0}, []time.Duration{0, 0, 0}},
+		{"queued back to back", Rate{Every: time.Second}, []time.Duration{0, 0, 0}, []time.Duration{0, time.Second, 2 * time.Second}},
+		{"idle key starts at once", Rate{Every: time.Second}, []time.Duration{0, 5 * time.Second}, []time.Duration{0, 5 * time.Second}},
+		{"burst at once, then spaced", Rate{Every: time.Second, Burst: 2}, []time.Duration{0, 0, 0, 0}, []time.Duration{0, 0, 0, time.Second}},
+		{"late caller is not owed past slots", Rate{Every: time.Second}, []time.Duration{0, 0, 10 * time.Second, 10 * time.Second}, []time.Duration{0, time.Second, 10 * time.Second, 11 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := New(0)
+			for i, g := range tt.gaps {
+				if got := l.Reserve(t0.Add(g), Key{Name: "z", Rate: tt.rate}).Sub(t0); got != tt.wants[i] {
+					t.Errorf("reserve %d at +%s: slot +%s, want +%s", i, g, got, tt.wants[i])
+				}
+			}
+			if got := l.Reserve(t0, Key{Name: "other", Rate: tt.rate}); !got.Equal(t0) {
+				t.Errorf("another key waits for z: slot %s", got.Sub(t0))
+			}
+		})
+	}
+}
+
+func TestAllowTakesFromAllKeysOrNone(t *testing.T) {
+	l := New(0)
+	user := Key{Name: "user", Rate: Rate{Every: time.Minute, Burst: 1}}
+	channel := Key{Name: "channel", Rate: Rate{Every: time.Minute}}
+	steps := []struct {
+		at   time.Duration
+		keys []Key
+		want bool
+	}{
+		{0, []Key{user, channel}, true},
+		{0, []Key{user, channel}, false}, // the channel is spent: the user's burst token is not taken
+		{0, []Key{user}, true},           // so it is still there
+		{0, []Key{user}, false},
+		{time.Minute, []Key{user, channel}, true},
+	}
+	for i, s := range steps {
+		if got := l.Allow(t0.Add(s.at), s.keys...); got != s.want {
+			t.Errorf("step %d: Allow = %v, want %v", i, got, s.want)
+		}
+	}
+}
+
+func TestAllowRefusesRatherThanForgetALimitedKey(t *testing.T) {
+	l := New(2)
+	r := Rate{Every: time.Minute}
+	if !l.Allow(t0, Key{"a", r}) || !l.Allow(t0, Key{"b", r}) {
+		t.Fatal("first events refused")
+	}
+	if l.Allow(t0, Key{"c", r}) {
+		t.Error("a third key was let in while a and b are limited")
+	}
+	if !l.Allow(t0.Add(time.Minute), Key{"c", r}) {
+		t.Error("c refused once a and b were full again")
+	}
+	if n := l.Len(); n != 1 {
+		t.Errorf("%d keys held, want 1 (a and b swept)", n)
+	}
+}
+
+func TestKeysWithFullBucketsAreForgotten(t *testing.T) {
+	l := New(0)
+	r := Rate{Every: time.Second}
+	for i := range 10 * minSweep {
+		l.Reserve(t0.Add(time.Duration(i)*time.Second), Key{Name: fmt.Sprint(i), Rate: r})
+	}
+	if n := l.Len(); n > 2*minSweep {
+		t.Errorf("%d keys held after %d idle ones; want at most %d", n, 10*minSweep, 2*minSweep)
+	}
+}
