@@ -62,6 +62,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/loop"
 	"github.com/rdnsbot/rdnsbot/store"
 )
 
@@ -239,30 +240,28 @@ var (
 	ErrUnavailable = store.ErrUnavailable
 	// ErrUndeliverable, wrapped by an Announcer's error, says retrying cannot
 	// help; the announcement is given up as if posted (a fixed or expired
-	// watch still ends).
-	ErrUndeliverable = errors.New("watch: announcement undeliverable")
+	// watch still ends). Package monitor's announcers use it too.
+	ErrUndeliverable = loop.ErrUndeliverable
 )
 
 // CapScope names one of Caps.
-type CapScope string
+type CapScope = loop.CapScope
 
 const (
-	CapPerChannel CapScope = "per channel"
-	CapPerUser    CapScope = "per user"
-	CapTotal      CapScope = "in total"
+	CapPerChannel = loop.CapPerChannel
+	CapPerUser    = loop.CapPerUser
+	CapTotal      = loop.CapTotal
 )
 
-// CapError says which cap stopped a watch and its value.
-type CapError struct {
-	Scope CapScope
-	Limit int
-}
+// CapError says which cap stopped a watch (Scope) and its value (Limit);
+// it wraps ErrCapped.
+type CapError = loop.CapError[watches]
 
-func (e *CapError) Error() string {
-	return fmt.Sprintf("watch: cap reached: at most %d watches %s", e.Limit, e.Scope)
-}
+// watches is what watch caps count.
+type watches struct{}
 
-func (e *CapError) Unwrap() error { return ErrCapped }
+func (watches) Sentinel() error { return ErrCapped }
+func (watches) Noun() string    { return "watches" }
 
 // New checks cfg and fills in defaults.
 func New(cfg Config) (*Scheduler, error) {
@@ -280,11 +279,11 @@ func New(cfg Config) (*Scheduler, error) {
 			return nil, fmt.Errorf("watch: interval %s is not positive", d)
 		}
 	}
-	setDefault(&cfg.MaxAge, 72*time.Hour)
-	setDefault(&cfg.CheckLease, 2*time.Minute)
-	setDefault(&cfg.CheckTimeout, min(time.Minute, cfg.CheckLease/2))
-	setDefault(&cfg.AnnounceLease, time.Minute)
-	setDefault(&cfg.Poll, 30*time.Second)
+	loop.Default(&cfg.MaxAge, 72*time.Hour)
+	loop.Default(&cfg.CheckLease, 2*time.Minute)
+	loop.Default(&cfg.CheckTimeout, min(time.Minute, cfg.CheckLease/2))
+	loop.Default(&cfg.AnnounceLease, time.Minute)
+	loop.Default(&cfg.Poll, 30*time.Second)
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
@@ -294,19 +293,10 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	capOr := func(v, def int) int {
-		switch {
-		case v == 0:
-			return def
-		case v < 0:
-			return 0 // the store's "no limit"
-		}
-		return v
-	}
 	s := &Scheduler{cfg: cfg, log: cfg.Logger.With("pkg", "watch"), kick: make(chan struct{}, 1),
 		longest: slices.Max(cfg.Intervals),
-		limits: store.Limits{PerChannel: capOr(cfg.Caps.PerChannel, DefaultCaps.PerChannel),
-			PerUser: capOr(cfg.Caps.PerUser, DefaultCaps.PerUser), Total: capOr(cfg.Caps.Total, DefaultCaps.Total)}}
+		limits: store.Limits{PerChannel: loop.Cap(cfg.Caps.PerChannel, DefaultCaps.PerChannel),
+			PerUser: loop.Cap(cfg.Caps.PerUser, DefaultCaps.PerUser), Total: loop.Cap(cfg.Caps.Total, DefaultCaps.Total)}}
 	if cfg.ZoneRate == 0 {
 		cfg.ZoneRate = DefaultZoneRate
 	}
@@ -314,12 +304,6 @@ func New(cfg Config) (*Scheduler, error) {
 		s.pace = newPacer(time.Duration(float64(time.Second) / cfg.ZoneRate))
 	}
 	return s, nil
-}
-
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
-	}
 }
 
 // wake wakes the loop now (after work was added); it never blocks.
@@ -476,7 +460,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case err != nil:
 			s.storeFailed("cycle", err)
 			failures++
-			wake = now.Add(backoff(failures))
+			wake = now.Add(loop.Backoff(failures))
 			if failures == 1 || failures%10 == 0 {
 				s.log.Warn("store unavailable, retrying", "err", err, "failures", failures, "retry_at", wake, "unrecorded", len(done))
 			}
@@ -535,11 +519,6 @@ func (s *Scheduler) Run(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// backoff grows from 1s to 30s while the store stays unreachable.
-func backoff(failures int) time.Duration {
-	return min(time.Second<<min(failures-1, 5), 30*time.Second)
 }
 
 // record writes the outcomes still unrecorded at shutdown.
@@ -638,40 +617,10 @@ func (s *Scheduler) post(ctx context.Context, p store.Pending) {
 		a.StaleUntil = p.Result.CheckedAt.Add(time.Duration(p.Result.Source.StaleForSeconds) * time.Second)
 	}
 	log := s.log.With("ip", p.Watch.IP, "channel", p.Watch.Channel, "kind", p.Kind, "attempt", p.Attempt)
-	// A post still running when its lease ends could be duplicated by the
-	// replica that claims it next (it would look for the message before it
-	// exists): give up well within the lease, on the clock the lease is
-	// measured by.
-	actx, cancel := s.withTimeout(ctx, s.cfg.AnnounceLease/2)
-	err := s.cfg.Announcer.Announce(actx, a)
-	timedOut := errors.Is(context.Cause(actx), context.DeadlineExceeded)
-	cancel()
-	switch {
-	case errors.Is(err, ErrUndeliverable):
-		log.Warn("announcement undeliverable; given up", "err", err)
-	case err != nil:
-		log.Warn("announcement failed; retried after the lease", "err", err, "timed_out", timedOut)
-		return
-	}
-	if err := s.cfg.Store.MarkPosted(ctx, p); err != nil {
+	err := loop.Post(ctx, s.cfg.Clock, s.cfg.AnnounceLease, log,
+		func(ctx context.Context) error { return s.cfg.Announcer.Announce(ctx, a) },
+		func(ctx context.Context) error { return s.cfg.Store.MarkPosted(ctx, p) })
+	if err != nil {
 		s.storeFailed("mark posted", err)
-		// Claimed again after the lease; the poster finds its message by key.
-		log.Warn("announcement posted but not recorded", "err", err)
 	}
-}
-
-// withTimeout is context.WithTimeout on the scheduler's Clock: ctx is done,
-// with cause context.DeadlineExceeded, when the Clock reaches now + d.
-func (s *Scheduler) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	t := s.cfg.Clock.NewTimer(s.cfg.Clock.Now().Add(d))
-	go func() {
-		select {
-		case <-t.C():
-			cancel(context.DeadlineExceeded)
-		case <-ctx.Done():
-		}
-		t.Stop()
-	}()
-	return ctx, func() { cancel(context.Canceled) }
 }
