@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -16,13 +17,14 @@ import (
 
 // Monitors are the other kind of subscription (package monitor): a Slack
 // thread keeps a set of addresses (a pool, a /22) under check for good, and
-// hears of each change. They reuse the watches' machinery: per-channel queues
+// hears of each change. They follow the watches' design: per-channel queues
 // claimed round robin with a lease that is also the retry time, outcomes
 // fenced by the claim's token, announcement intents recorded with the state
 // change in one atomic step and leased to a poster that finds its earlier
-// attempt by IdempotencyKey. The state an address is compared against
-// (AddrState) is the scheduler's; the store keeps it and only reads its
-// status, to count failing addresses.
+// attempt by IdempotencyKey. One pass claims and records many addresses at
+// little cost each (see monitor_scripts.go). The state an address is
+// compared against (AddrState) is the scheduler's; the store keeps it and
+// only reads its status, to count failing addresses.
 
 var (
 	// ErrMonitorChannelLimit and ErrMonitorTotalLimit: AddMonitor would
@@ -80,16 +82,19 @@ type MonitorAddr struct {
 type MonitorClaim struct {
 	Key   MonitorKey
 	IP    netip.Addr
-	Due   time.Time
+	Due   time.Time // when it was due (a lease's end when one ran out)
 	State AddrState
+	// Token fences the outcome: the lease's end in Unix ms, the same for
+	// every claim of a pass.
 	Token int64
 }
 
-// MonitorCompletion is a finished check of a claimed address.
+// MonitorCompletion is a finished check of a claimed address, or one
+// given back unchecked (State unchanged, no Changes).
 type MonitorCompletion struct {
 	Claim MonitorClaim
 	State AddrState
-	Next  time.Time
+	Next  time.Time // the address's next due time
 	// Changes is a JSON array to announce, nil or empty for none. The
 	// changes of one pass for one monitor become one announcement.
 	Changes json.RawMessage
@@ -126,8 +131,14 @@ type MonitorStore interface {
 	RemoveMonitor(ctx context.Context, k MonitorKey, ips []netip.Addr) (int, error)
 	MonitorsByUser(ctx context.Context, user string) ([]Monitor, error)
 	MonitorsByChannel(ctx context.Context, channel string) ([]Monitor, error)
-	// MonitorCycle is Cycle for monitors; changes recorded are claimable
-	// after gather.
+	// MonitorCycle is Cycle for monitors, in one atomic step: it records
+	// done (an outcome whose lease ended gets ErrLeaseLost in Completed
+	// and changes nothing), the changes of each monitor's outcomes as one
+	// announcement intent claimable after gather; then claims up to max
+	// announcements and, for the slots left, due addresses round robin
+	// across channels (the most overdue of each first), leased for
+	// checkLease; and returns the earliest due time left (now while more is
+	// due).
 	MonitorCycle(ctx context.Context, now time.Time, done []MonitorCompletion, max int, checkLease, announceLease, gather time.Duration) (MonitorCycleResult, error)
 	// MarkMonitorPosted records that p reached its thread.
 	MarkMonitorPosted(ctx context.Context, p MonitorPending) error
@@ -141,21 +152,29 @@ var (
 // maxTargets bounds the targets text a monitor keeps.
 const maxTargets = 1024
 
-func (m *Monitor) validate(addrs []MonitorAddr) error {
+// validate checks m and addrs and returns the distinct addresses, unmapped
+// (the first of any duplicates).
+func (m *Monitor) validate(addrs []MonitorAddr) ([]MonitorAddr, error) {
 	if err := checkIDs(m.Channel, m.Thread, m.RequestedBy, m.CreatedAt); err != nil {
-		return err
+		return nil, err
 	}
 	if len(addrs) == 0 {
-		return fmt.Errorf("%w: a monitor without addresses", ErrInvalid)
+		return nil, fmt.Errorf("%w: a monitor without addresses", ErrInvalid)
 	}
-	for i := range addrs {
-		if err := checkAddr(addrs[i].IP); err != nil {
-			return err
+	out := make([]MonitorAddr, 0, len(addrs))
+	seen := make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		if err := checkAddr(a.IP); err != nil {
+			return nil, err
 		}
-		addrs[i].IP = addrs[i].IP.Unmap()
+		a.IP = a.IP.Unmap()
+		if !seen[a.IP] {
+			seen[a.IP] = true
+			out = append(out, a)
+		}
 	}
 	m.CreatedAt = m.CreatedAt.Truncate(time.Millisecond)
-	return nil
+	return out, nil
 }
 
 // monitorKey names one announcement of one generation of a monitor.
@@ -185,8 +204,8 @@ func innerChanges(c json.RawMessage) string {
 
 var statusCodes = map[diagnose.Status]byte{diagnose.StatusPass: 'p', diagnose.StatusFail: 'f', diagnose.StatusPermerror: 'e', "": '-'}
 
-// encodeState is an address's stored state after the token: status code,
-// propagating flag, then "|names|siblings|candidate|temp_since_ms|noticed".
+// encodeState is an address's stored state: status code, propagating flag,
+// then "|names|siblings|candidate|temp_since_ms|noticed".
 func encodeState(s AddrState) string {
 	code, ok := statusCodes[s.Status]
 	if !ok {
@@ -253,7 +272,8 @@ func unescList(s string) ([]string, error) {
 }
 
 func (r *Redis) AddMonitor(ctx context.Context, m Monitor, addrs []MonitorAddr, lim MonitorLimits) (int, error) {
-	if err := m.validate(addrs); err != nil {
+	addrs, err := m.validate(addrs)
+	if err != nil {
 		return 0, err
 	}
 	args := []any{m.id(), m.RequestedBy, ms(m.CreatedAt), targetsText(m.Targets), max(lim.PerChannel, 0), max(lim.Total, 0), len(addrs)}
@@ -352,25 +372,61 @@ func decodeMonitor(mid, meta, targets string) (Monitor, int64, error) {
 }
 
 func (r *Redis) MonitorCycle(ctx context.Context, now time.Time, done []MonitorCompletion, max int, checkLease, announceLease, gather time.Duration) (MonitorCycleResult, error) {
-	args := []any{ms(now), max, checkLease.Milliseconds(), announceLease.Milliseconds(), gather.Milliseconds(), len(done)}
-	for _, d := range done {
-		c := d.Claim
-		args = append(args, c.Key.id(), c.IP.String(), c.Token, ms(d.Next), encodeState(d.State), innerChanges(d.Changes))
+	groups := byChannel(done)
+	args := make([]any, 0, 7+2*len(groups)+5*len(done))
+	args = append(args, ms(now), max, checkLease.Milliseconds(), announceLease.Milliseconds(), gather.Milliseconds(), len(groups))
+	for _, g := range groups {
+		args = append(args, done[g[0]].Claim.Key.Channel, len(g))
+		for _, i := range g {
+			d := &done[i]
+			args = append(args, member(d.Claim.Key.Thread, d.Claim.IP), d.Claim.Token, ms(d.Next), encodeState(d.State), innerChanges(d.Changes))
+		}
 	}
-	return evalDecode(ctx, r, "monitor cycle", scriptMonitorCycle, args, func(v any) (MonitorCycleResult, error) { return decodeMonitorCycle(v, done) })
+	sent := slices.Concat(groups...)
+	return evalDecode(ctx, r, "monitor cycle", scriptMonitorCycle, args, func(v any) (MonitorCycleResult, error) {
+		return decodeMonitorCycle(v, done, sent)
+	})
 }
 
-func decodeMonitorCycle(v any, done []MonitorCompletion) (MonitorCycleResult, error) {
-	var res MonitorCycleResult
-	a, st, err := cycleReply(v, len(done))
-	if err != nil {
-		return res, err
-	}
-	res.Completed = make([]error, len(done))
+// member names a monitored address in its channel's queue and states.
+func member(thread string, ip netip.Addr) string { return thread + " " + ip.String() }
+
+// byChannel groups the indexes of done by channel, the channels in the
+// order they first come.
+func byChannel(done []MonitorCompletion) [][]int {
+	var groups [][]int
+	at := map[string]int{}
 	for i, d := range done {
-		if st[i] == int64(-1) {
-			res.Completed[i] = fmt.Errorf("store: complete %s %s: %w", d.Claim.Key.id(), d.Claim.IP, ErrLeaseLost)
+		g, ok := at[d.Claim.Key.Channel]
+		if !ok {
+			g = len(groups)
+			at[d.Claim.Key.Channel] = g
+			groups = append(groups, nil)
 		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
+}
+
+// decodeMonitorCycle reads scriptMonitorCycle's reply; sent is the order
+// the outcomes of done were sent in (the script counts lost leases in it).
+func decodeMonitorCycle(v any, done []MonitorCompletion, sent []int) (MonitorCycleResult, error) {
+	res := MonitorCycleResult{Completed: make([]error, len(done))}
+	a, ok := v.([]any)
+	if !ok || len(a) != 4 {
+		return res, fmt.Errorf("unexpected script reply %T", v)
+	}
+	lost, ok := a[0].([]any)
+	if !ok {
+		return res, fmt.Errorf("unexpected lost leases %T", a[0])
+	}
+	for _, p := range lost {
+		pos, ok := p.(int64)
+		if !ok || pos < 1 || int(pos) > len(sent) {
+			return res, fmt.Errorf("unexpected lost lease %v", p)
+		}
+		i := sent[pos-1]
+		res.Completed[i] = leaseLost(done[i].Claim)
 	}
 	anns, err := strs(a[1], 5)
 	if err != nil {
@@ -394,33 +450,71 @@ func decodeMonitorCycle(v any, done []MonitorCompletion) (MonitorCycleResult, er
 	return res, err
 }
 
+// leaseLost is the Completed error of an outcome recorded too late: its
+// claim's lease ended, and the address was claimed again or removed.
+func leaseLost(c MonitorClaim) error {
+	return fmt.Errorf("store: complete %s %s: %w", c.Key.id(), c.IP, ErrLeaseLost)
+}
+
+// decodeMonitorClaims reads {token, claims} as mclaim returns them: per
+// channel its name, a count, then member, score and state per address.
 func decodeMonitorClaims(v any) ([]MonitorClaim, error) {
-	tok, entries, err := claimReply(v)
-	if err != nil {
-		return nil, err
+	a, ok := v.([]any)
+	if !ok || len(a) != 2 {
+		return nil, fmt.Errorf("unexpected claims %T", v)
 	}
-	claims := make([]MonitorClaim, 0, len(entries))
-	for _, vs := range entries {
-		if len(vs) != 4 {
-			return nil, fmt.Errorf("unexpected monitor claim %q", vs)
+	tok, ok := a[0].(int64)
+	list, ok2 := a[1].([]any)
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("unexpected claims %T, %T", a[0], a[1])
+	}
+	var claims []MonitorClaim
+	for len(list) > 0 {
+		if len(list) < 2 {
+			return nil, fmt.Errorf("unexpected claims %v", list)
 		}
-		c := MonitorClaim{Token: tok}
-		var ok bool
-		if c.Key.Channel, c.Key.Thread, ok = strings.Cut(vs[0], ":"); !ok {
-			return nil, fmt.Errorf("corrupt monitor id %q", vs[0])
+		ch, ok := list[0].(string)
+		n, ok2 := list[1].(int64)
+		if !ok || !ok2 || n < 0 || len(list) < 2+3*int(n) {
+			return nil, fmt.Errorf("unexpected claims of channel %v", list[0])
 		}
-		if c.IP, err = netip.ParseAddr(vs[1]); err != nil {
+		vs, err := strs(list[2:2+3*int(n)], 3)
+		if err != nil {
 			return nil, err
 		}
-		if c.Due, err = parseScore(vs[2]); err != nil {
-			return nil, err
+		for j := 0; j < len(vs); j += 3 {
+			c, err := decodeMonitorClaim(ch, vs[j], vs[j+1], vs[j+2])
+			if err != nil {
+				return nil, err
+			}
+			c.Token = tok
+			claims = append(claims, c)
 		}
-		if c.State, err = decodeState(vs[3]); err != nil {
-			return nil, err
-		}
-		claims = append(claims, c)
+		list = list[2+3*int(n):]
 	}
 	return claims, nil
+}
+
+// decodeMonitorClaim reads one claim: its channel, queue member, score and
+// state.
+func decodeMonitorClaim(ch, mem, score, state string) (MonitorClaim, error) {
+	c := MonitorClaim{Key: MonitorKey{Channel: ch}}
+	th, ip, ok := strings.Cut(mem, " ")
+	if !ok {
+		return c, fmt.Errorf("corrupt monitor queue member %q", mem)
+	}
+	c.Key.Thread = th
+	var err error
+	if c.IP, err = netip.ParseAddr(ip); err != nil {
+		return c, err
+	}
+	f, err := strconv.ParseFloat(score, 64)
+	if err != nil {
+		return c, fmt.Errorf("unexpected due time %q", score)
+	}
+	c.Due = time.UnixMilli(int64(math.Ceil(f))).UTC() // a held score is its lease's end less 0.5
+	c.State, err = decodeState(state)
+	return c, err
 }
 
 func (r *Redis) MarkMonitorPosted(ctx context.Context, p MonitorPending) error {
