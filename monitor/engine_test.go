@@ -92,6 +92,7 @@ func TestRealEngine(t *testing.T) {
 	g, clock, ann, st, sch := engine(t)
 	stop := run(sch)
 	defer stop()
+	clock.Advance(time.Minute) // the address's phase came
 	wait(t, st.recorded, "first check")
 	step := func(resolver, authoritative string, want monitor.ChangeKind) {
 		t.Helper()
@@ -134,6 +135,7 @@ func TestStaleResolver(t *testing.T) {
 	g, clock, ann, st, sch := engine(t)
 	stop := run(sch)
 	defer stop()
+	clock.Advance(time.Minute) // the address's phase came
 	wait(t, st.recorded, "first check")
 	load(t, g, engineWorld, withPTR("mail.example.com"))
 	for range 3 {

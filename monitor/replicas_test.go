@@ -114,6 +114,7 @@ func TestRestartMidAnnouncement(t *testing.T) {
 	}
 	checker.set(brokenAtSource(), ip)
 	stopA := run(a)
+	clock.Advance(time.Minute) // the address's phase came
 	wait(t, stA.recorded, "check")
 	first := wait(t, ann.seen, "first attempt")
 	stopA()

@@ -16,7 +16,9 @@ var key = monitor.Key{Channel: "C1", Thread: "1700000000.000100"}
 
 func newScheduler(t *testing.T, st monitor.Store, c monitor.Checker, a monitor.Announcer, clock watch.Clock, edit func(*monitor.Config)) *monitor.Scheduler {
 	t.Helper()
-	cfg := monitor.Config{Store: st, Checker: c, Announcer: a, Clock: clock, Interval: time.Minute, Gather: -1, Concurrency: 8}
+	// Unpaced: these tests are about what is checked when, not pacing
+	// (TestZonePacing).
+	cfg := monitor.Config{Store: st, Checker: c, Announcer: a, Clock: clock, Interval: time.Minute, Gather: -1, Concurrency: 8, ZoneRate: -1}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -50,6 +52,7 @@ func TestConfirmedChanges(t *testing.T) {
 			}
 			stop := run(sch)
 			defer stop()
+			clock.Advance(time.Minute) // the address's phase came
 			wait(t, st.recorded, "first check")
 			step := func(r diagnose.Result, want monitor.ChangeKind) {
 				t.Helper()
@@ -119,14 +122,15 @@ func TestTemperrorIsNotARegression(t *testing.T) {
 			}
 			stop := run(sch)
 			defer stop()
+			clock.Advance(time.Minute)
 			wait(t, st.recorded, "baseline check")
 			checker.set(diagnose.Result{Status: diagnose.StatusTemperror}, ip)
-			for i := range 6 { // temperror from 12:01 on; the notice is due at 12:04
+			for i := range 6 { // temperror from 12:02 on; the notice is due at 12:05
 				clock.Advance(time.Minute)
 				wait(t, st.recorded, "temperror check")
 				if i == 3 {
-					if a := wait(t, ann.seen, "unanswered"); len(a.Changes) != 1 || a.Changes[0].Kind != monitor.ChangeDNSUnanswered || !a.Changes[0].Since.Equal(t0.Add(time.Minute)) {
-						t.Fatalf("announcement %+v; want dns_unanswered since 12:01", a)
+					if a := wait(t, ann.seen, "unanswered"); len(a.Changes) != 1 || a.Changes[0].Kind != monitor.ChangeDNSUnanswered || !a.Changes[0].Since.Equal(t0.Add(2*time.Minute)) {
+						t.Fatalf("announcement %+v; want dns_unanswered since 12:02", a)
 					}
 					wait(t, st.posted, "posted")
 				}
