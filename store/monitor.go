@@ -71,6 +71,11 @@ type AddrState struct {
 	TempNoticed bool
 }
 
+func (a AddrState) equal(b AddrState) bool {
+	return a.Status == b.Status && a.Propagating == b.Propagating && a.Candidate == b.Candidate && a.TempSince.Equal(b.TempSince) &&
+		a.TempNoticed == b.TempNoticed && slices.Equal(a.Names, b.Names) && slices.Equal(a.FailingSiblings, b.FailingSiblings)
+}
+
 // MonitorAddr is one address AddMonitor adds.
 type MonitorAddr struct {
 	IP    netip.Addr
@@ -379,7 +384,11 @@ func (r *Redis) MonitorCycle(ctx context.Context, now time.Time, done []MonitorC
 		args = append(args, done[g[0]].Claim.Key.Channel, len(g))
 		for _, i := range g {
 			d := &done[i]
-			args = append(args, member(d.Claim.Key.Thread, d.Claim.IP), d.Claim.Token, ms(d.Next), encodeState(d.State), innerChanges(d.Changes))
+			state := "" // unchanged, as after most checks: not written again
+			if !d.State.equal(d.Claim.State) {
+				state = encodeState(d.State)
+			}
+			args = append(args, member(d.Claim.Key.Thread, d.Claim.IP), d.Claim.Token, ms(d.Next), state, innerChanges(d.Changes))
 		}
 	}
 	sent := slices.Concat(groups...)

@@ -198,7 +198,7 @@ local function intend(mid, parts, due_ms)
 end
 -- mcomplete applies the outcomes in ARGV from i: the number of channels,
 -- then for each its name, its count and per outcome member, token, next_ms,
--- state and changes ("" for none). An outcome applies while its claim
+-- state ("" when unchanged) and changes ("" for none). An outcome applies while its claim
 -- holds, its address's score still the claim's; the changes of those
 -- applied go to one intent per monitor, due at due_ms. It returns the
 -- positions (counted from 1 in that order) of the outcomes whose lease was
@@ -219,8 +219,10 @@ local function mcomplete(i, due_ms)
       local tok, nx = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
       pos = pos + 1
       if scores[j] and tonumber(scores[j]) == tok - 0.5 then
-        hs[#hs + 1] = members[j]
-        hs[#hs + 1] = ARGV[i + 3]
+        if ARGV[i + 3] ~= '' then
+          hs[#hs + 1] = members[j]
+          hs[#hs + 1] = ARGV[i + 3]
+        end
         zs[#zs + 1] = nx
         zs[#zs + 1] = members[j]
         -- Coming before its lease's end (its score until now), the address
@@ -239,10 +241,8 @@ local function mcomplete(i, due_ms)
       end
       i = i + 5
     end
-    if #hs > 0 then
-      bulk('HSET', mskey(ch), hs)
-      bulk('ZADD', mqkey(ch), zs)
-    end
+    if #hs > 0 then bulk('HSET', mskey(ch), hs) end
+    if #zs > 0 then bulk('ZADD', mqkey(ch), zs) end
     if low then redis.call('ZADD', MQ.wait, 'LT', low, ch) end
   end
   for _, mid in ipairs(order) do intend(mid, parts[mid], due_ms) end

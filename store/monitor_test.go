@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,4 +177,229 @@ func TestMonitorInput(t *testing.T) {
 			t.Fatalf("claims %+v; want none before 13:00", res.Claims)
 		}
 	})
+}
+
+// addMon adds n addresses of 198.51.100.0/24 from first on, due at due plus
+// i ms, to k's monitor.
+func addMon(t *testing.T, st store.Tester, k store.MonitorKey, first, n int, due time.Time) []netip.Addr {
+	t.Helper()
+	var ips []netip.Addr
+	var addrs []store.MonitorAddr
+	for i := range n {
+		ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(first + i)})
+		ips = append(ips, ip)
+		addrs = append(addrs, store.MonitorAddr{IP: ip, State: store.AddrState{Status: diagnose.StatusPass}, Due: due.Add(time.Duration(i) * time.Millisecond)})
+	}
+	if _, err := st.AddMonitor(context.Background(), newMonitor(k, "U1"), addrs, store.MonitorLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	return ips
+}
+
+// byChannel counts claims per channel.
+func claimsPerChannel(cs []store.MonitorClaim) map[string]int {
+	out := map[string]int{}
+	for _, c := range cs {
+		out[c.Key.Channel]++
+	}
+	return out
+}
+
+// TestMonitorClaimsFairAcrossChannels: the slots of a pass are dealt evenly
+// over the channels with addresses due, what one cannot use going to the
+// others, the channels dealt less last time first.
+func TestMonitorClaimsFairAcrossChannels(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		a := store.MonitorKey{Channel: "CA", Thread: "1.1"}
+		b := store.MonitorKey{Channel: "CB", Thread: "1.1"}
+		c := store.MonitorKey{Channel: "CC", Thread: "1.1"}
+		addMon(t, st, a, 0, 40, t0)
+		addMon(t, st, b, 100, 40, t0)
+		addMon(t, st, c, 200, 3, t0)
+		now := t0.Add(time.Minute)
+		for _, tc := range []struct {
+			max  int
+			want map[string]int
+		}{
+			{9, map[string]int{"CA": 3, "CB": 3, "CC": 3}}, // evenly
+			{10, map[string]int{"CA": 5, "CB": 5}},         // CC has none left
+			{1, map[string]int{"CA": 1}},                   // CA's turn came again first
+			{3, map[string]int{"CA": 1, "CB": 2}},          // CB was dealt less last time
+			{100, map[string]int{"CA": 30, "CB": 30}},      // all that is left
+			{5, map[string]int{}},                          // nothing due
+		} {
+			res := mcycle(t, st, now, tc.max)
+			if got := claimsPerChannel(res.Claims); !maps.Equal(got, tc.want) {
+				t.Fatalf("max %d: claims per channel %v; want %v", tc.max, got, tc.want)
+			}
+		}
+	})
+}
+
+// TestMonitorClaimOrder: claimed one at a time, a channel's one address
+// due last comes first or second, never after all of another's; within a
+// channel the most overdue first.
+func TestMonitorClaimOrder(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		d := store.MonitorKey{Channel: "CD", Thread: "1.1"}
+		e := store.MonitorKey{Channel: "CE", Thread: "1.1"}
+		later := t0.Add(time.Hour)
+		ds := addMon(t, st, d, 0, 40, later)
+		es := addMon(t, st, e, 100, 1, later.Add(time.Second))
+		var order []netip.Addr
+		for range 41 {
+			res := mcycle(t, st, later.Add(time.Minute), 1)
+			if len(res.Claims) != 1 {
+				t.Fatalf("claims %+v; want one", res.Claims)
+			}
+			order = append(order, res.Claims[0].IP)
+		}
+		if i := slices.Index(order, es[0]); i < 0 || i > 1 {
+			t.Fatalf("CE's address claimed at position %d of %v; want 0 or 1", i, order)
+		}
+		if got := slices.DeleteFunc(order, func(ip netip.Addr) bool { return ip == es[0] }); !slices.Equal(got, ds) {
+			t.Fatalf("CD's claims in the order %v; want the most overdue first, %v", got, ds)
+		}
+	})
+}
+
+// TestMonitorFencing: an outcome is recorded only while its claim holds:
+// not after another claim of the address, not twice (a resend after a
+// lost reply), not after the address was removed, even when it was added
+// again; the outcomes of one pass across channels are told apart.
+func TestMonitorFencing(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		ctx := context.Background()
+		k1 := store.MonitorKey{Channel: "C1", Thread: "1.1"}
+		k2 := store.MonitorKey{Channel: "C2", Thread: "2.2"}
+		k3 := store.MonitorKey{Channel: "C3", Thread: "3.3"}
+		a := addMon(t, st, k1, 0, 2, t0)
+		b := addMon(t, st, k2, 10, 2, t0)
+		c3 := addMon(t, st, k3, 20, 1, t0)
+		first := mcycle(t, st, t0.Add(time.Second), 5).Claims
+		if len(first) != 5 {
+			t.Fatalf("claims %+v; want all 5", first)
+		}
+		claim := map[netip.Addr]store.MonitorClaim{}
+		for _, c := range first {
+			claim[c.IP] = c
+		}
+		done := func(c store.MonitorClaim, st store.AddrState) store.MonitorCompletion {
+			return store.MonitorCompletion{Claim: c, State: st, Next: t0.Add(time.Hour)}
+		}
+		failing := store.AddrState{Status: diagnose.StatusFail, Names: []string{"x.example"}}
+		// a[0]'s outcome is recorded; a[1] is removed and added again; the
+		// other leases end and they are claimed again.
+		again := mcycle(t, st, t0.Add(time.Minute), 0, done(claim[a[0]], failing))
+		if again.Completed[0] != nil {
+			t.Fatal(again.Completed[0])
+		}
+		if _, err := st.RemoveMonitor(ctx, k1, a[1:]); err != nil {
+			t.Fatal(err)
+		}
+		addMon(t, st, k1, 1, 1, t0.Add(time.Minute))
+		re := mcycle(t, st, t0.Add(2*time.Minute), 10).Claims
+		if got := claimsPerChannel(re); !maps.Equal(got, map[string]int{"C1": 1, "C2": 2, "C3": 1}) {
+			t.Fatalf("after the lease: claims %+v; want a[1] (added again), b[0], b[1] and C3's", re)
+		}
+		// One pass, outcomes of three channels interleaved: a[0] again (a
+		// resend), a[1]'s stale claim, b's stale claims, C3's stale one,
+		// then the new claims' outcomes.
+		stale := []store.MonitorCompletion{done(claim[b[0]], failing), done(claim[a[0]], failing), done(claim[c3[0]], failing),
+			done(claim[a[1]], failing), done(claim[b[1]], failing)}
+		var fresh []store.MonitorCompletion
+		for _, c := range re {
+			fresh = append(fresh, done(c, failing))
+		}
+		all := append(slices.Clone(stale), fresh...)
+		res := mcycle(t, st, t0.Add(2*time.Minute), 0, all...)
+		for i, err := range res.Completed {
+			if wantLost := i < len(stale); wantLost != errors.Is(err, store.ErrLeaseLost) {
+				t.Fatalf("outcome %d (%s %s): %v; want lease lost %v", i, all[i].Claim.Key.Channel, all[i].Claim.IP, err, wantLost)
+			}
+		}
+		ms, err := st.MonitorsByChannel(ctx, "C2")
+		if err != nil || len(ms) != 1 || ms[0].Failing != 2 || !ms[0].NextCheck.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("C2 = %+v, %v; want both failing, next at 13:00", ms, err)
+		}
+		// An outcome whose state is unchanged keeps it.
+		c := mcycle(t, st, t0.Add(time.Hour), 1).Claims
+		if len(c) != 1 || c[0].State.Status != diagnose.StatusFail || !slices.Equal(c[0].State.Names, failing.Names) {
+			t.Fatalf("claims %+v; want one failing x.example", c)
+		}
+		mcycle(t, st, t0.Add(time.Hour), 0, done(c[0], c[0].State))
+		c = mcycle(t, st, t0.Add(2*time.Hour), 1).Claims
+		if len(c) != 1 || c[0].State.Status != diagnose.StatusFail || !slices.Equal(c[0].State.Names, failing.Names) {
+			t.Fatalf("claims %+v; want the state kept", c)
+		}
+	})
+}
+
+// TestMonitorRemoveAll: removing every address of one monitor leaves the
+// channel's other monitor as it was; the channel's last address removed,
+// nothing is left to claim or wait for.
+func TestMonitorRemoveAll(t *testing.T) {
+	contract(t, func(t *testing.T, st store.Tester) {
+		ctx := context.Background()
+		k1 := store.MonitorKey{Channel: "C1", Thread: "1.1"}
+		k2 := store.MonitorKey{Channel: "C1", Thread: "2.2"}
+		addMon(t, st, k1, 0, 3, t0)
+		b := addMon(t, st, k2, 10, 2, t0.Add(time.Minute))
+		if n, err := st.RemoveMonitor(ctx, k1, nil); err != nil || n != 3 {
+			t.Fatalf("RemoveMonitor = %d, %v; want 3", n, err)
+		}
+		ms, err := st.MonitorsByChannel(ctx, "C1")
+		if err != nil || len(ms) != 1 || ms[0].MonitorKey != k2 || ms[0].Addresses != 2 || !ms[0].NextCheck.Equal(t0.Add(time.Minute)) {
+			t.Fatalf("MonitorsByChannel = %+v, %v; want k2's monitor alone, 2 addresses due at 12:01", ms, err)
+		}
+		if n, err := st.AddMonitor(ctx, newMonitor(k2, "U1"), []store.MonitorAddr{{IP: ip1, Due: t0}}, store.MonitorLimits{PerChannel: 3}); err != nil || n != 1 {
+			t.Fatalf("AddMonitor = %d, %v; want room for 1 more in C1", n, err)
+		}
+		res := mcycle(t, st, t0.Add(2*time.Minute), 10)
+		if len(res.Claims) != 3 || res.Claims[0].IP != ip1 {
+			t.Fatalf("claims %+v; want ip1 (most overdue) then %v", res.Claims, b)
+		}
+		if n, err := st.RemoveMonitor(ctx, k2, nil); err != nil || n != 3 {
+			t.Fatalf("RemoveMonitor = %d, %v; want 3", n, err)
+		}
+		if res := mcycle(t, st, t0.Add(time.Hour), 10); len(res.Claims) != 0 || !res.Next.IsZero() {
+			t.Fatalf("after removing all: %+v; want nothing", res)
+		}
+		if ms, err := st.MonitorsByChannel(ctx, "C1"); err != nil || len(ms) != 0 {
+			t.Fatalf("MonitorsByChannel = %+v, %v; want none", ms, err)
+		}
+	})
+}
+
+// TestMonitorCapsAtomic: many adds at once, on two connections (replicas),
+// never get more addresses in a channel than its cap.
+func TestMonitorCapsAtomic(t *testing.T) {
+	t.Parallel()
+	const limit, tries = 10, 32
+	shared := store.NewMemory()
+	a := newRedis(t)
+	b := store.NewRedis(mustClient(t), a.Prefix())
+	t.Cleanup(func() { b.Close() })
+	for name, replicas := range map[string][]store.MonitorStore{"memory": {shared, shared}, "redis": {a, b}} {
+		t.Run(name, func(t *testing.T) {
+			var added atomic.Int64
+			var wg sync.WaitGroup
+			for i := range tries {
+				wg.Go(func() {
+					k := store.MonitorKey{Channel: "C1", Thread: fmt.Sprintf("%d.1", i)}
+					addrs := []store.MonitorAddr{{IP: netip.AddrFrom4([4]byte{198, 51, 100, byte(2 * i)}), Due: t0}, {IP: netip.AddrFrom4([4]byte{198, 51, 100, byte(2*i + 1)}), Due: t0}}
+					n, err := replicas[i%2].AddMonitor(context.Background(), newMonitor(k, "U1"), addrs, store.MonitorLimits{PerChannel: limit})
+					if err == nil {
+						added.Add(int64(n))
+					} else if !errors.Is(err, store.ErrMonitorChannelLimit) {
+						t.Errorf("AddMonitor: %d, %v; want added or the channel cap", n, err)
+					}
+				})
+			}
+			wg.Wait()
+			if n := added.Load(); n != limit {
+				t.Fatalf("%d addresses added; want exactly %d", n, limit)
+			}
+		})
+	}
 }
