@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -165,6 +166,19 @@ func (c *scripted) DiagnoseIP(ctx context.Context, ip netip.Addr, opts diagnose.
 	return r
 }
 
+// total is how many checks c ran of ips (nil: of all).
+func (c *scripted) total(ips []netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for ip, k := range c.calls {
+		if ips == nil || slices.Contains(ips, ip) {
+			n += k
+		}
+	}
+	return n
+}
+
 // recorder is an Announcer that keeps what it posted by idempotency key,
 // looks before posting as the Slack poster does, and can fail on demand.
 type recorder struct {
@@ -210,27 +224,62 @@ func (r *recorder) kinds() (map[monitor.ChangeKind]int, int) {
 	return out, r.dups
 }
 
-// counting wraps a store to report each recorded check and each recorded post.
+// counting wraps a store to report each recorded check and each recorded
+// post, and to tell when the scheduler has done all that was due (settle).
 type counting struct {
 	monitor.Store
 	recorded chan netip.Addr
 	posted   chan string
+
+	mu      sync.Mutex
+	claimed []store.MonitorClaim
+	held    int       // claims handed out and not completed since
+	idleAt  time.Time // the now of the last pass after which nothing was held or due
+	idle    chan struct{}
 }
 
 func count(st monitor.Store, buffer int) *counting {
-	return &counting{Store: st, recorded: make(chan netip.Addr, buffer), posted: make(chan string, buffer)}
+	return &counting{Store: st, recorded: make(chan netip.Addr, buffer), posted: make(chan string, buffer), idle: make(chan struct{}, 1)}
 }
 
 func (c *counting) MonitorCycle(ctx context.Context, now time.Time, done []store.MonitorCompletion, max int, cl, al, g time.Duration) (store.MonitorCycleResult, error) {
 	res, err := c.Store.MonitorCycle(ctx, now, done, max, cl, al, g)
-	if err == nil {
-		for i, d := range done {
-			if res.Completed[i] == nil {
-				c.recorded <- d.Claim.IP
-			}
+	if err != nil {
+		return res, err
+	}
+	for i, d := range done {
+		if res.Completed[i] == nil {
+			c.recorded <- d.Claim.IP
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.claimed = append(c.claimed, res.Claims...)
+	c.held += len(res.Claims) - len(done)
+	if c.held == 0 && len(res.Announcements) == 0 && (res.Next.IsZero() || res.Next.After(now)) && !now.Before(c.idleAt) {
+		c.idleAt = now
+		select {
+		case c.idle <- struct{}{}:
+		default:
 		}
 	}
 	return res, err
+}
+
+// settle waits until the scheduler has checked everything due at at (the
+// clock's time, which a timer or an Add made it see): a pass at at after
+// which nothing was held and nothing was due.
+func (c *counting) settle(t *testing.T, at time.Time) {
+	t.Helper()
+	for {
+		c.mu.Lock()
+		done := !c.idleAt.Before(at)
+		c.mu.Unlock()
+		if done {
+			return
+		}
+		wait(t, c.idle, "the checks due at "+at.Format(time.TimeOnly))
+	}
 }
 
 func (c *counting) MarkMonitorPosted(ctx context.Context, p store.MonitorPending) error {

@@ -167,8 +167,9 @@ type Observer interface {
 	// "monitor cycle", "monitor mark posted", "monitor add", "monitor
 	// remove", "monitor list").
 	StoreFailed(op string, err error)
-	// Backlog is called after each pass: the claims waiting for a worker,
-	// and the checks and posts running.
+	// Backlog is called after each pass, and at shutdown once the claims
+	// waiting were given back: the claims waiting for a worker, and the
+	// checks and posts running.
 	Backlog(queued, running int)
 }
 

@@ -215,6 +215,9 @@ func (r *runner) stop() {
 		}
 	}
 	close(r.claims)
+	if r.s.cfg.Observer != nil {
+		r.s.cfg.Observer.Backlog(0, r.checks+r.posts)
+	}
 	for r.checks+r.posts > 0 {
 		select {
 		case c := <-r.finished:

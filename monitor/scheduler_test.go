@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -213,43 +214,81 @@ func TestCaps(t *testing.T) {
 	}
 }
 
-// TestSpread: a /22's checks are spread over the interval: each sixteenth
-// of it checks a sixteenth of the addresses.
+// TestSpread: the phase rule spreads checks evenly over the interval
+// however the addresses came: a thread's /22 added as three /24s ten
+// minutes apart and then 256 single addresses, and another channel's
+// monitor of the same /22 added at once, are checked 128 times in each
+// sixteenth of an hour (64 for each monitor) once every address has had its
+// first check.
 func TestSpread(t *testing.T) {
 	for _, tc := range stores {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			const n, slices = 1024, 16
+			const n, parts = 1024, 16
 			ctx := context.Background()
 			clock := newFakeClock(t0)
-			checker := newScripted(clock, n)
-			st := count(tc.new(t), n)
+			checker := newScripted(clock, 1<<14)
+			st := count(tc.new(t), 1<<14)
 			sch := newScheduler(t, st, checker, newRecorder(1), clock, func(c *monitor.Config) { c.Interval = time.Hour; c.Caps.PerChannel = -1 })
 			pool := addrs(n)
-			for _, ip := range pool {
-				checker.set(pass("host.example.com"), ip)
-			}
-			if err := sch.Add(ctx, monitor.Request{Key: key, User: "U1", Targets: []string{"100.64.0.0/22"}, Addrs: pool}); err != nil {
-				t.Fatal(err)
-			}
+			checker.set(pass("host.example.com"), pool...)
 			stop := run(sch)
 			defer stop()
-			slice := time.Hour / slices
-			for k := range slices {
-				clock.Advance(slice - time.Millisecond) // to the end of slice k
-				for range n / slices {
-					wait(t, st.recorded, "checks of the slice")
+			a, b := monitor.Key{Channel: "C1", Thread: "1.1"}, monitor.Key{Channel: "C2", Thread: "2.2"}
+			add := func(k monitor.Key, ips []netip.Addr) {
+				t.Helper()
+				if err := sch.Add(ctx, monitor.Request{Key: k, User: "U1", Addrs: ips}); err != nil {
+					t.Fatal(err)
 				}
-				total := 0
-				checker.mu.Lock()
-				for _, c := range checker.calls {
-					total += c
+			}
+			slice := time.Hour / parts
+			step := func() int { // to the end of the next slice: the checks due in it
+				t.Helper()
+				before := checker.total(nil)
+				clock.Advance(slice)
+				st.settle(t, clock.Now())
+				return checker.total(nil) - before
+			}
+			for q := range 3 {
+				add(a, pool[q*256:(q+1)*256])
+				step()
+				step()
+			}
+			for _, ip := range pool[768:] {
+				add(a, []netip.Addr{ip})
+			}
+			add(b, pool)
+			for range 2*parts - 6 { // every address had its first check by 2h
+				step()
+			}
+			for k := range parts {
+				if got := step(); got != 2*n/parts {
+					t.Fatalf("slice %d of the third hour: %d checks; want %d", k, got, 2*n/parts)
 				}
-				checker.mu.Unlock()
-				if total != (k+1)*n/slices {
-					t.Fatalf("after slice %d: %d checks; want %d", k, total, (k+1)*n/slices)
+			}
+			// Within a slice too: each monitor's checks come one every
+			// Interval/1024 (3.515625 s: 3515 or 3516 ms apart), and never
+			// at the same instant as the other's.
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			dues := map[monitor.Key][]time.Time{}
+			at := map[time.Time]int{}
+			for _, c := range st.claimed {
+				if !c.Due.Before(t0.Add(2*time.Hour)) && c.Due.Before(t0.Add(3*time.Hour)) {
+					dues[monitor.Key(c.Key)] = append(dues[monitor.Key(c.Key)], c.Due)
+					at[c.Due]++
 				}
-				clock.Advance(time.Millisecond)
+			}
+			for k, ds := range dues {
+				slices.SortFunc(ds, time.Time.Compare)
+				for i := 1; i < len(ds); i++ {
+					if gap := ds[i].Sub(ds[i-1]); gap < 3515*time.Millisecond || gap > 3516*time.Millisecond {
+						t.Fatalf("%v: checks due at %s and %s; want 3.515625 s apart on average", k, ds[i-1].Format(time.TimeOnly+".000"), ds[i].Format(time.TimeOnly+".000"))
+					}
+				}
+			}
+			if len(at) != 2*n {
+				t.Fatalf("%d distinct due times for %d checks; want none shared", len(at), 2*n)
 			}
 		})
 	}
