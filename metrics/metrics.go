@@ -3,7 +3,7 @@
 // process, so tests each get theirs and run in parallel. It holds every
 // metric /metrics serves: the Go runtime and process collectors, the bot's
 // counters, DNS queries, diagnoses, Slack Web API calls, Redis errors,
-// watches and rechecks, the work queue and the ack latency.
+// watches and rechecks, monitor checks, the work queue and the ack latency.
 //
 // Exposition format: https://prometheus.io/docs/instrumenting/exposition_formats/
 package metrics
@@ -30,7 +30,8 @@ const (
 	OriginBounce   Origin = "bounce"   // a bounce read in a channel
 	OriginShortcut Origin = "shortcut" // the "Diagnose this bounce" message shortcut
 	OriginButton   Origin = "button"   // Recheck now, Watch until fixed, Keep watching
-	OriginRecheck  Origin = "recheck"  // the scheduler's rechecks
+	OriginRecheck  Origin = "recheck"  // the watch scheduler's rechecks
+	OriginMonitor  Origin = "monitor"  // the monitor scheduler's checks
 )
 
 // Metrics is one process's metrics. Its fields are safe for concurrent use.
@@ -65,6 +66,9 @@ type Metrics struct {
 	slackSecs   *prometheus.HistogramVec
 	redisErrors *prometheus.CounterVec
 	recheckLag  prometheus.Histogram
+	monitorLag  prometheus.Histogram
+	monQueued   prometheus.Gauge
+	monRunning  prometheus.Gauge
 }
 
 // New registers every metric on a new registry.
@@ -96,10 +100,15 @@ func New() *Metrics {
 		slackSecs: f.histogramVec("rdnsbot_slack_api_seconds", "Slack Web API call latency, by method.",
 			[]float64{.025, .05, .1, .25, .5, 1, 2, 5}, "method"),
 		redisErrors: f.counterVec("rdnsbot_redis_errors_total", "Store (Redis) operations that failed, by operation.", "op"),
-		recheckLag: f.histogram("rdnsbot_recheck_lag_seconds", "How late a due recheck ran.",
-			[]float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600}),
+		recheckLag: f.histogram("rdnsbot_recheck_lag_seconds", "How late a due recheck ran.", lagBuckets),
+		monitorLag: f.histogram("rdnsbot_monitor_check_lag_seconds", "How late a due monitor check ran (against its due time, or the slot its zone's pacing gave it).", lagBuckets),
+		monQueued:  f.gauge("rdnsbot_monitor_checks_queued", "Monitor checks claimed and waiting for a worker."),
+		monRunning: f.gauge("rdnsbot_monitor_in_flight", "Monitor checks and announcement posts running."),
 	}
 }
+
+// lagBuckets are the buckets of the schedulers' lag, in seconds.
+var lagBuckets = []float64{.1, .5, 1, 5, 15, 30, 60, 120, 300, 600}
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
@@ -143,6 +152,28 @@ func (m *Metrics) Rechecked(lag time.Duration, r diagnose.Result) {
 // StoreFailed counts a failed store operation. It implements watch.Observer.
 func (m *Metrics) StoreFailed(op string, _ error) {
 	m.redisErrors.WithLabelValues(op).Inc()
+}
+
+// Monitors is the monitor scheduler's monitor.Observer: its checks go to
+// rdnsbot_monitor_check_lag_seconds and rdnsbot_diagnoses_total (origin
+// monitor), its store errors to rdnsbot_redis_errors_total (its ops are
+// named "monitor ..."), its backlog to rdnsbot_monitor_checks_queued and
+// rdnsbot_monitor_in_flight.
+func (m *Metrics) Monitors() MonitorObserver { return MonitorObserver{m} }
+
+// MonitorObserver is Metrics seen by the monitor scheduler.
+type MonitorObserver struct{ m *Metrics }
+
+func (o MonitorObserver) Checked(lag time.Duration, r diagnose.Result) {
+	o.m.monitorLag.Observe(max(lag, 0).Seconds())
+	o.m.Diagnosed(OriginMonitor, &r)
+}
+
+func (o MonitorObserver) StoreFailed(op string, err error) { o.m.StoreFailed(op, err) }
+
+func (o MonitorObserver) Backlog(queued, running int) {
+	o.m.monQueued.Set(float64(queued))
+	o.m.monRunning.Set(float64(running))
 }
 
 // factory registers metrics as it builds them.

@@ -134,6 +134,10 @@ func TestObserversAndExposition(t *testing.T) {
 	m.Diagnosed(OriginSlash, &diagnose.Result{Status: diagnose.StatusPermerror})
 	m.StoreFailed("cycle", io.EOF)
 	m.GaugeFunc("rdnsbot_work_queue_depth", "Jobs waiting.", func() float64 { return 7 })
+	mon := m.Monitors()
+	mon.Checked(90*time.Second, diagnose.Result{Status: diagnose.StatusFail, DurationMS: 30})
+	mon.StoreFailed("monitor cycle", io.EOF)
+	mon.Backlog(12, 16)
 	checks := []struct {
 		name   string
 		labels map[string]string
@@ -147,6 +151,11 @@ func TestObserversAndExposition(t *testing.T) {
 		{"rdnsbot_recheck_lag_seconds", nil, 1},
 		{"rdnsbot_redis_errors_total", map[string]string{"op": "cycle"}, 1},
 		{"rdnsbot_work_queue_depth", nil, 7},
+		{"rdnsbot_diagnoses_total", map[string]string{"status": "fail", "origin": "monitor"}, 1},
+		{"rdnsbot_monitor_check_lag_seconds", nil, 1},
+		{"rdnsbot_redis_errors_total", map[string]string{"op": "monitor cycle"}, 1},
+		{"rdnsbot_monitor_checks_queued", nil, 12},
+		{"rdnsbot_monitor_in_flight", nil, 16},
 	}
 	for _, c := range checks {
 		if v := value(t, m, c.name, c.labels); v != c.want {
