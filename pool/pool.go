@@ -15,12 +15,15 @@ package pool
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"iter"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
 )
 
 // Size limits. A pool is small enough to check in seconds and to read in one
@@ -103,28 +106,37 @@ type Pool struct {
 //	203.0.113.10-20              IPv4 short form: the last octet of the end
 //	203.0.113.5                  one address
 //
-// See Rule for which addresses a block includes. IPv4-mapped IPv6
-// addresses count as IPv4, as in package diagnose. Errors are *Error.
+// See Rule for which addresses a block includes. What is a range, an
+// address or neither (a host name, for package diagnose) is
+// diagnose.ParseTarget's call, so that no text is both; IPv4-mapped IPv6
+// addresses count as IPv4, as there. Errors are *Error.
 func Parse(s string) (Pool, error) {
+	p, _, err := parse(s)
+	return p, err
+}
+
+// parse is Parse, and says whether s is a single address (no block, no
+// range): the one pool Target leaves to package diagnose.
+func parse(s string) (p Pool, single bool, err error) {
 	in := s
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "/") {
-		return parsePrefix(in, s)
+		p, err = parsePrefix(in, s)
+		return p, false, err
 	}
-	if a, b, ok := strings.Cut(s, "-"); ok {
-		if first, err := netip.ParseAddr(strings.TrimSpace(a)); err == nil {
-			return parseRange(in, first, strings.TrimSpace(b))
-		}
-	}
-	a, err := netip.ParseAddr(s)
+	a, isIP, err := diagnose.ParseTarget(s)
+	te, _ := errors.AsType[*diagnose.TargetError](err)
 	switch {
-	case err != nil:
-		return Pool{}, refuse(NotPool, in, "not an IP address, CIDR block or range")
-	case a.Zone() != "":
-		return Pool{}, refuse(Malformed, in, "a scoped address (%%zone) has no reverse DNS")
+	case isIP:
+		return Pool{first: a, last: a, text: a.String()}, true, nil
+	case te != nil && te.Kind == diagnose.TargetRange:
+		first, end, _ := strings.Cut(s, "-")
+		p, err = parseRange(in, netip.MustParseAddr(strings.TrimSpace(first)), strings.TrimSpace(end))
+		return p, false, err
+	case te != nil && te.Kind == diagnose.TargetScopedAddr:
+		return Pool{}, false, refuse(Malformed, in, "a scoped address (%%zone) has no reverse DNS")
 	}
-	a = a.Unmap()
-	return Pool{first: a, last: a, text: a.String()}, nil
+	return Pool{}, false, refuse(NotPool, in, "not an IP address, CIDR block or range")
 }
 
 func parsePrefix(in, s string) (Pool, error) {

@@ -1,10 +1,6 @@
 package pool
 
-import (
-	"errors"
-
-	"github.com/rdnsbot/rdnsbot/diagnose"
-)
+import "errors"
 
 // Target classifies one target of a command that mixes pools with single
 // addresses and host names: a CIDR block or a range (ok), one this package
@@ -13,11 +9,8 @@ import (
 // for package diagnose. The bot's CLI and its Slack commands split their
 // targets with it, so both accept and refuse the same texts.
 func Target(t string) (p Pool, ok bool, err error) {
-	if _, isIP, _ := diagnose.ParseTarget(t); isIP {
-		return Pool{}, false, nil
-	}
-	p, err = Parse(t)
-	if pe, isPoolErr := errors.AsType[*Error](err); isPoolErr && pe.Kind == NotPool {
+	p, single, err := parse(t)
+	if pe, isPoolErr := errors.AsType[*Error](err); single || isPoolErr && pe.Kind == NotPool {
 		return Pool{}, false, nil
 	}
 	return p, err == nil, err

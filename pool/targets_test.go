@@ -15,9 +15,11 @@ func TestTarget(t *testing.T) {
 		canon    string
 		addrsLen int
 	}{
-		{in: "203.0.113.5"},        // a single address is for diagnose
-		{in: "mail.example.com"},   // so is a host name
-		{in: "mail-1.example.com"}, // a dash is no range
+		{in: "203.0.113.5"},                               // a single address is for diagnose
+		{in: "mail.example.com"},                          // so is a host name
+		{in: "mail-1.example.com"},                        // a dash is no range
+		{in: "37.58.100.86-static.reverse.softlayer.com"}, // nor is an address and a dash in a host name
+		{in: "[203.0.113.5]"},                             // an address literal is one address
 		{in: "203.0.113.0/29", ok: true, canon: "203.0.113.0/29", addrsLen: 6},
 		{in: "203.0.113.10-20", ok: true, canon: "203.0.113.10-203.0.113.20", addrsLen: 11},
 		{in: "2001:db8::/120", ok: true, canon: "2001:db8::/120", addrsLen: 256},
@@ -25,6 +27,12 @@ func TestTarget(t *testing.T) {
 		{in: "203.0.113.20-10", kind: pool.Reversed},
 		{in: "203.0.113.0/33", kind: pool.Malformed},
 		{in: "203.0.113.1-2001:db8::1", kind: pool.Mixed},
+		// Malformed ranges are refused as ranges, never taken for host names.
+		{in: "203.0.113.10-", kind: pool.Malformed},
+		{in: "203.0.113.10-256", kind: pool.Malformed},
+		{in: "203.0.113.10-+5", kind: pool.Malformed},
+		{in: "2001:db8::1-20", kind: pool.Malformed},
+		{in: "203.0.113.10 - 203.0.113.20", ok: true, canon: "203.0.113.10-203.0.113.20", addrsLen: 11},
 	} {
 		p, ok, err := pool.Target(tc.in)
 		var pe *pool.Error

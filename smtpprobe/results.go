@@ -38,7 +38,7 @@ func (p *Prober) ProbeResults(ctx context.Context, results []diagnose.Result, wo
 			slots <- struct{}{}
 			defer func() { <-slots }()
 			first := &results[byIP[ip][0]]
-			found[n] = Findings(p.Probe(ctx, ip, workspace), ip, first.PTRNames)
+			found[n] = findings(p.probe(ctx, ip, workspace), ip, first.PTRNames)
 		})
 	}
 	wg.Wait()

@@ -117,6 +117,8 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 		name, err := smtpprobe.DefaultHELOName(*smtpHELO, os.Hostname)
 		if he, ok := errors.AsType[*smtpprobe.HostnameError](err); ok {
 			return diagnoseArgs{}, usagef("--smtp needs this host's fully qualified name for EHLO, and the host name %q is not one: pass --smtp-helo NAME", he.Hostname)
+		} else if err != nil {
+			return diagnoseArgs{}, usagef("--smtp-helo: %v", err)
 		}
 		if probe, err = smtpprobe.New(smtpprobe.Config{HELOName: name, Port: *smtpPort, AllowNonPublic: *smtpPrivate}); err != nil {
 			return diagnoseArgs{}, usagef("--smtp: %v", err)
