@@ -1,17 +1,15 @@
-package pool_test
+package pool
 
 import (
 	"errors"
 	"testing"
-
-	"github.com/rdnsbot/rdnsbot/pool"
 )
 
 func TestTarget(t *testing.T) {
 	for _, tc := range []struct {
 		in       string
 		ok       bool
-		kind     pool.ErrorKind // 0: no error
+		kind     errorKind // 0: no error
 		canon    string
 		addrsLen int
 	}{
@@ -23,23 +21,23 @@ func TestTarget(t *testing.T) {
 		{in: "203.0.113.0/29", ok: true, canon: "203.0.113.0/29", addrsLen: 6},
 		{in: "203.0.113.10-20", ok: true, canon: "203.0.113.10-203.0.113.20", addrsLen: 11},
 		{in: "2001:db8::/120", ok: true, canon: "2001:db8::/120", addrsLen: 256},
-		{in: "203.0.113.0/16", kind: pool.TooLarge},
-		{in: "203.0.113.20-10", kind: pool.Reversed},
-		{in: "203.0.113.0/33", kind: pool.Malformed},
-		{in: "203.0.113.1-2001:db8::1", kind: pool.Mixed},
-		// Malformed ranges are refused as ranges, never taken for host names.
-		{in: "203.0.113.10-", kind: pool.Malformed},
-		{in: "203.0.113.10-256", kind: pool.Malformed},
-		{in: "203.0.113.10-+5", kind: pool.Malformed},
-		{in: "2001:db8::1-20", kind: pool.Malformed},
+		{in: "203.0.113.0/16", kind: tooLarge},
+		{in: "203.0.113.20-10", kind: reversed},
+		{in: "203.0.113.0/33", kind: malformed},
+		{in: "203.0.113.1-2001:db8::1", kind: mixed},
+		// malformed ranges are refused as ranges, never taken for host names.
+		{in: "203.0.113.10-", kind: malformed},
+		{in: "203.0.113.10-256", kind: malformed},
+		{in: "203.0.113.10-+5", kind: malformed},
+		{in: "2001:db8::1-20", kind: malformed},
 		{in: "203.0.113.10 - 203.0.113.20", ok: true, canon: "203.0.113.10-203.0.113.20", addrsLen: 11},
 	} {
-		p, ok, err := pool.Target(tc.in)
-		var pe *pool.Error
+		p, ok, err := Target(tc.in)
+		var pe *refusal
 		switch {
 		case tc.kind != 0:
-			if !errors.As(err, &pe) || pe.Kind != tc.kind || ok {
-				t.Errorf("Target(%q) = %v, %v; want a %v error", tc.in, ok, err, tc.kind)
+			if !errors.As(err, &pe) || pe.kind != tc.kind || ok {
+				t.Errorf("Target(%q) = %v, %v; want a kind %d error", tc.in, ok, err, tc.kind)
 			}
 		case err != nil || ok != tc.ok:
 			t.Errorf("Target(%q) = %v, %v; want %v, nil", tc.in, ok, err, tc.ok)
