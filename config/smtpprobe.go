@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/smtpprobe"
 )
 
@@ -52,7 +53,7 @@ func (l *ProbeLimit) EnvDecode(s string) error {
 func (c *Config) validateSMTPProbe(problem func(variable, format string, args ...any)) {
 	if c.SMTPProbeHELO != "" {
 		if _, err := smtpprobe.ParseHELOName(c.SMTPProbeHELO); err != nil {
-			problem("SMTP_PROBE_HELO", "%q is not a fully qualified host name", truncate(c.SMTPProbeHELO, 80))
+			problem("SMTP_PROBE_HELO", "%q is not a fully qualified host name", clip.To(c.SMTPProbeHELO, 80))
 		}
 	}
 	if c.SMTPProbePort < 1 || c.SMTPProbePort > 65535 {
@@ -69,7 +70,7 @@ func (c *Config) validateSMTPProbe(problem func(variable, format string, args ..
 func (c *Config) SMTPProbe(hostname func() (string, error)) (smtpprobe.Config, error) {
 	helo, err := smtpprobe.DefaultHELOName(c.SMTPProbeHELO, hostname)
 	if he, ok := errors.AsType[*smtpprobe.HostnameError](err); ok {
-		return smtpprobe.Config{}, fmt.Errorf("SMTP probe off: SMTP_PROBE_HELO is unset and the host name %q is not a fully qualified host name", truncate(he.Hostname, 80))
+		return smtpprobe.Config{}, fmt.Errorf("SMTP probe off: SMTP_PROBE_HELO is unset and the host name %q is not a fully qualified host name", clip.To(he.Hostname, 80))
 	}
 	if err != nil {
 		return smtpprobe.Config{}, fmt.Errorf("SMTP_PROBE_HELO: %w", err) // Load refused it already

@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
+
+// maxShown is the most of a refused target its error repeats.
+const maxShown = 64
 
 // maxTarget is the longest target accepted: a domain name's 253 characters
 // (RFC 1035 §2.3.4) plus a trailing dot.
@@ -27,7 +32,7 @@ const (
 // TargetError is why ParseTarget refused a target. It wraps
 // ErrInvalidTarget; its message quotes the input, shortened.
 type TargetError struct {
-	Input string // as given, trimmed and shortened to 64 bytes
+	Input string // as given, trimmed and clipped to maxShown bytes
 	Kind  TargetKind
 	Why   string
 }
@@ -47,11 +52,7 @@ func (e *TargetError) Unwrap() error { return ErrInvalidTarget }
 func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 	t := strings.TrimSpace(s)
 	bad := func(kind TargetKind, why string) (netip.Addr, bool, error) {
-		shown := t
-		if len(shown) > 64 {
-			shown = strings.ToValidUTF8(shown[:64], "") + "…"
-		}
-		return netip.Addr{}, false, &TargetError{Input: shown, Kind: kind, Why: why}
+		return netip.Addr{}, false, &TargetError{Input: clip.To(t, maxShown), Kind: kind, Why: why}
 	}
 	switch {
 	case t == "":

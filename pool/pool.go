@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
 
 // Size limits. A pool is small enough to check in seconds and to read in one
@@ -77,10 +78,7 @@ const maxQuoted = 80
 func (e *refusal) Error() string { return fmt.Sprintf("pool %q: %s", e.input, e.why) }
 
 func refuse(kind errorKind, input, format string, a ...any) *refusal {
-	if len(input) > maxQuoted {
-		input = input[:maxQuoted] + "…"
-	}
-	return &refusal{kind: kind, input: input, why: fmt.Sprintf(format, a...)}
+	return &refusal{kind: kind, input: clip.To(input, maxQuoted), why: fmt.Sprintf(format, a...)}
 }
 
 // Pool is one target: the consecutive addresses from First to Last.

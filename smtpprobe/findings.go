@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
 
 // Finding codes of the probe: public contract like diagnose's codes, only
@@ -63,7 +64,7 @@ func findings(r result, ip netip.Addr, ptrNames []string) []diagnose.Finding {
 	case errors.Is(err, errRefused):
 		add(codeRefused, diagnose.SeverityInfo, "%s greeted this bot with %s instead of 220: it refuses the session (RFC 5321 §3.1), "+
 			"often because it does not take connections from the bot's network. That says nothing about the mail your server sends.",
-			where, diagnose.CodeSpan(truncate(fmt.Sprintf("%d %s", r.GreetingCode, r.Greeting), 120)))
+			where, diagnose.CodeSpan(clip.To(fmt.Sprintf("%d %s", r.GreetingCode, r.Greeting), 120)))
 	case errors.Is(err, errGarbage):
 		add(codeBadReply, diagnose.SeverityInfo, "What %s sent is not an SMTP reply: %s. Something other than a mail server may "+
 			"answer there, or a filter between this bot and your server may interfere: check with %s from another network.",
@@ -102,7 +103,7 @@ func bannerFinding(r result, ip netip.Addr, ptrNames []string) (diagnose.Finding
 	if r.GreetingName == "" {
 		first, _, _ := strings.Cut(r.Greeting, "\n")
 		f.Message = fmt.Sprintf("The SMTP greeting of %s (%s) does not start with a host name: RFC 5321 §4.2 asks for the "+
-			"server's own name there, and checkers compare it with the PTR name %s.", diagnose.CodeSpan(ip.String()), diagnose.CodeSpan(truncate(first, 120)),
+			"server's own name there, and checkers compare it with the PTR name %s.", diagnose.CodeSpan(ip.String()), diagnose.CodeSpan(clip.To(first, 120)),
 			strings.Join(quoted, ", "))
 		return f, true
 	}
@@ -124,14 +125,14 @@ func garbageReason(r result, err error) string {
 	}
 	switch {
 	case errors.Is(err, errLineTooLong):
-		return fmt.Sprintf("a line longer than %d octets (RFC 5321 §4.5.3.1.5), starting %s", maxLine, diagnose.CodeSpan(truncate(last, 60)))
+		return fmt.Sprintf("a line longer than %d octets (RFC 5321 §4.5.3.1.5), starting %s", maxLine, diagnose.CodeSpan(clip.To(last, 60)))
 	case errors.Is(err, errTooManyLines):
 		return fmt.Sprintf("a reply of more than %d lines", maxReplyLines)
 	case errors.Is(err, errGreetingCode):
 		return fmt.Sprintf("its greeting %s is neither 220 nor an error reply (RFC 5321 §4.3.2)",
-			diagnose.CodeSpan(truncate(fmt.Sprintf("%d %s", r.GreetingCode, last), 80)))
+			diagnose.CodeSpan(clip.To(fmt.Sprintf("%d %s", r.GreetingCode, last), 80)))
 	}
-	return fmt.Sprintf("%s is not a reply line (RFC 5321 §4.2)", diagnose.CodeSpan(truncate(last, 80)))
+	return fmt.Sprintf("%s is not a reply line (RFC 5321 §4.2)", diagnose.CodeSpan(clip.To(last, 80)))
 }
 
 // unreachableReason says why the connection failed, in a user's words.

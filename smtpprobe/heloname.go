@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
 
 // ParseHELOName checks the probe's own EHLO name and returns it without its
@@ -16,7 +17,7 @@ import (
 // that could end the EHLO line.
 func ParseHELOName(s string) (string, error) {
 	if why := hostNameProblem(s); why != "" {
-		return "", fmt.Errorf("smtpprobe: EHLO name %q is not a fully qualified host name: %s", truncate(s, 80), why)
+		return "", fmt.Errorf("smtpprobe: EHLO name %q is not a fully qualified host name: %s", clip.To(s, 80), why)
 	}
 	return strings.TrimSuffix(s, "."), nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
 
 const (
@@ -101,17 +103,9 @@ func sanitize(b []byte) string {
 	return string(out)
 }
 
-// joinBounded joins lines with "\n", cut to maxGreeting bytes.
+// joinBounded joins lines with "\n", clipped to maxGreeting bytes.
 func joinBounded(lines []string) string {
-	return truncate(strings.Join(lines, "\n"), maxGreeting)
-}
-
-// truncate cuts ASCII s to at most n bytes, marking the cut with "...".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
+	return clip.To(strings.Join(lines, "\n"), maxGreeting)
 }
 
 // greetingName is the host name a greeting starts with: RFC 5321 §4.2

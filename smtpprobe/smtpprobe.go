@@ -173,7 +173,7 @@ func limitOrDefault(field string, l, def Limit) (Limit, error) {
 }
 
 // result is what one probe saw. Text fields are sanitised (printable ASCII,
-// anything else as '?') and bounded. It is not a JSON contract: callers
+// anything else as '?') and bounded (a cut marked by clip.Mark). It is not a JSON contract: callers
 // render its findings.
 type result struct {
 	// Addr is the address and port probed.
