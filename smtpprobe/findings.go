@@ -13,8 +13,8 @@ import (
 	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
 
-// Finding codes of the probe: public contract like diagnose's codes, only
-// ever added to.
+// Finding codes of the probe: their strings are a public contract (README,
+// "SMTP greeting probe") like diagnose's codes, only ever added to.
 const (
 	// codeBannerMismatch (warning): the greeting's host name is not a PTR
 	// name of the IP, or the greeting starts with no host name at all.
@@ -33,7 +33,7 @@ const (
 	codeNotProbed diagnose.Code = "smtp_not_probed"
 )
 
-// Findings turns a probe's result into findings about ip, whose PTR names
+// findings turns a probe's result into findings about ip, whose PTR names
 // (from the diagnosis, trailing dots or not) are ptrNames. With no PTR name
 // there is nothing to compare the greeting with: no_ptr already says so.
 // A server that greets but then does not answer EHLO in time gives no

@@ -21,7 +21,7 @@ const (
 	maxGreeting = 1024
 )
 
-// The ways a reply can be garbage; each wraps errGarbage, and Findings
+// The ways a reply can be garbage; each wraps errGarbage, and findings
 // words them apart.
 var (
 	errLineTooLong  = fmt.Errorf("%w: a line longer than %d octets (RFC 5321 §4.5.3.1.5)", errGarbage, maxLine)

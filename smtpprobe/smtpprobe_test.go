@@ -593,7 +593,7 @@ func TestNewRejects(t *testing.T) {
 	}
 }
 
-// Findings on hand-made Results: the cases the network cannot easily
+// findings on hand-made results: the cases the network cannot easily
 // produce, and the quoting of hostile names.
 func TestFindings(t *testing.T) {
 	ip := netip.MustParseAddr("203.0.113.5")
