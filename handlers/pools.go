@@ -73,7 +73,7 @@ func (b *Bot) checkPools(ctx context.Context, o origin, cmd command) {
 		notes = append(notes, poolNoProbe)
 	}
 	var ex poolExamples
-	rep := pool.Check(ctx, b.diag, cmd.set.All(), pool.Config{Pacer: b.pacer, Options: diagnose.Options{HELO: o.helo, Fresh: o.fresh}, OnResult: func(r diagnose.Result) {
+	rep := pool.Check(ctx, b.diag.Session(), cmd.set.All(), pool.Config{Pacer: b.pacer, Options: diagnose.Options{HELO: o.helo, Fresh: o.fresh}, OnResult: func(r diagnose.Result) {
 		b.metrics.Diagnosed(o.metric, &r)
 		ex.add(r)
 	}})

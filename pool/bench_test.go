@@ -48,7 +48,7 @@ func BenchmarkPool24(b *testing.B) {
 			cpu0 := cpuTime(b)
 			for b.Loop() {
 				g.ResetLog()
-				rep := Check(context.Background(), d, addrs.All(), bc.cfg)
+				rep := Check(context.Background(), d.Session(), addrs.All(), bc.cfg)
 				if s := rep.Summary(); s.Addresses != n {
 					b.Fatalf("%d of %d addresses diagnosed", s.Addresses, n)
 				}

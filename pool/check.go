@@ -10,14 +10,6 @@ import (
 	"github.com/rdnsbot/rdnsbot/diagnose"
 )
 
-// Diagnoser starts the session a Check diagnoses its addresses in, so that
-// they share the answers about their reverse zone, its name servers and
-// their forward zones (a /24 asks some 500 questions fewer);
-// *diagnose.Diagnoser is one.
-type Diagnoser interface {
-	Session() *diagnose.Session
-}
-
 // Defaults of Config.
 const (
 	// defaultConcurrency is how many addresses are diagnosed at once. A
@@ -61,15 +53,16 @@ type Config struct {
 // addresses not diagnosed yet, and those whose diagnosis it cut short, are
 // counted as not checked: a cancelled check is no DNS failure. Addresses
 // start in order, so a pacing wait in one domain also holds back the
-// addresses after it.
-func Check(ctx context.Context, d Diagnoser, addrs iter.Seq[netip.Addr], cfg Config) Report {
+// addresses after it. They are diagnosed in sess, so that they share the
+// answers about their reverse zone, its name servers and their forward
+// zones (a /24 asks some 500 questions fewer).
+func Check(ctx context.Context, sess *diagnose.Session, addrs iter.Seq[netip.Addr], cfg Config) Report {
 	if cfg.concurrency <= 0 {
 		cfg.concurrency = defaultConcurrency
 	}
 	if cfg.Pacer == nil {
 		cfg.Pacer = NewRatePacer(DefaultZoneRate)
 	}
-	sess := d.Session()
 	var (
 		mu  sync.Mutex
 		rep = newReport()

@@ -19,8 +19,6 @@ import (
 	"github.com/rdnsbot/rdnsbot/dnstest"
 )
 
-var _ Diagnoser = (*diagnose.Diagnoser)(nil)
-
 // unpaced lets every diagnosis start at once.
 var unpaced = NewRatePacer(math.Inf(1))
 
@@ -89,7 +87,7 @@ func TestCheckSummary(t *testing.T) {
 	addrs := set(t, "203.0.113.0/25")
 	var mu sync.Mutex
 	var streamed []string
-	rep := Check(context.Background(), d, addrs.All(), Config{Pacer: unpaced, OnResult: func(r diagnose.Result) {
+	rep := Check(context.Background(), d.Session(), addrs.All(), Config{Pacer: unpaced, OnResult: func(r diagnose.Result) {
 		mu.Lock()
 		defer mu.Unlock()
 		streamed = append(streamed, r.IP)
@@ -276,7 +274,7 @@ func TestPacing(t *testing.T) {
 	log := &grantLog{RatePacer: rp, c: c, grants: map[string][]time.Time{}}
 	a, b := set(t, "203.0.113.1-30"), set(t, "198.51.100.1-20")
 	start := c.Now()
-	rep := Check(context.Background(), d, interleave(a, b), Config{Pacer: log, concurrency: 8})
+	rep := Check(context.Background(), d.Session(), interleave(a, b), Config{Pacer: log, concurrency: 8})
 	if s := rep.Summary(); s.Addresses != 50 {
 		t.Fatalf("%d addresses diagnosed, want 50", s.Addresses)
 	}
@@ -356,13 +354,13 @@ func TestCheckCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if s := Check(ctx, d, addrs.All(), Config{}).Summary(); s.Addresses != 0 || s.NotChecked != 40 {
+	if s := Check(ctx, d.Session(), addrs.All(), Config{}).Summary(); s.Addresses != 0 || s.NotChecked != 40 {
 		t.Errorf("cancelled before: %d diagnosed, %d not checked; want 0, 40", s.Addresses, s.NotChecked)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	s := Check(ctx, d, addrs.All(), Config{concurrency: 4, Pacer: unpaced, OnResult: func(diagnose.Result) { cancel() }}).Summary()
+	s := Check(ctx, d.Session(), addrs.All(), Config{concurrency: 4, Pacer: unpaced, OnResult: func(diagnose.Result) { cancel() }}).Summary()
 	if s.Addresses < 1 || s.Addresses+s.NotChecked != 40 || s.Counts[diagnose.StatusTemperror] != 0 {
 		t.Errorf("cancelled after the first result: %d diagnosed (%v), %d not checked", s.Addresses, s.Counts, s.NotChecked)
 	}
@@ -384,7 +382,7 @@ func TestCheckSharesZoneAnswers(t *testing.T) {
 	}
 	addrs := set(t, "203.0.113.1-30")
 	for i := 1; i <= 2; i++ {
-		rep := Check(context.Background(), d, addrs.All(), Config{Pacer: unpaced})
+		rep := Check(context.Background(), d.Session(), addrs.All(), Config{Pacer: unpaced})
 		if s := rep.Summary(); s.Addresses != 30 {
 			t.Fatalf("%d addresses diagnosed, want 30", s.Addresses)
 		}

@@ -97,8 +97,9 @@ func diagnosePools(ctx context.Context, d *diagnose.Diagnoser, a diagnoseArgs, t
 		batch diagnose.Batch
 		wg    sync.WaitGroup
 	)
-	wg.Go(func() { batch = d.DiagnoseTargets(ctx, t.others, a.opts) })
-	checked, summary, joinErr := checkPools(ctx, d, t.pools, a.opts)
+	sess := d.Session() // the host names and the pools ask each shared question once
+	wg.Go(func() { batch = sess.DiagnoseTargets(ctx, t.others, a.opts) })
+	checked, summary, joinErr := checkPools(ctx, sess, t.pools, a.opts)
 	wg.Wait()
 
 	// The outcomes in target order (DiagnoseTargets keeps the others'),
@@ -145,7 +146,7 @@ func unusable(target string, err error) diagnose.Outcome {
 // checkPools joins the pools and checks them: the results in address
 // order and the summary, or the error of a union over the cap (nothing is
 // checked then). No pools, no summary.
-func checkPools(ctx context.Context, d *diagnose.Diagnoser, pools []pool.Pool, opts diagnose.Options) ([]diagnose.Result, *pool.Summary, error) {
+func checkPools(ctx context.Context, sess *diagnose.Session, pools []pool.Pool, opts diagnose.Options) ([]diagnose.Result, *pool.Summary, error) {
 	if len(pools) == 0 {
 		return nil, nil, nil
 	}
@@ -154,7 +155,7 @@ func checkPools(ctx context.Context, d *diagnose.Diagnoser, pools []pool.Pool, o
 		return nil, nil, err
 	}
 	byIP := make(map[string]diagnose.Result, set.Len())
-	rep := pool.Check(ctx, d, set.All(), pool.Config{Options: opts, OnResult: func(r diagnose.Result) { byIP[r.IP] = r }})
+	rep := pool.Check(ctx, sess, set.All(), pool.Config{Options: opts, OnResult: func(r diagnose.Result) { byIP[r.IP] = r }})
 	results := make([]diagnose.Result, 0, len(byIP))
 	for ip := range set.All() {
 		if r, ok := byIP[ip.String()]; ok {
