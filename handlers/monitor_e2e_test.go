@@ -58,13 +58,17 @@ func TestMonitorAnnouncesEachConfirmedChangeOnce(t *testing.T) {
 			rep := r.startReplica(r.poster, nil)
 			thread := r.monitorRoot(monitoredIP)
 			r.waitRecorded(1) // the first check, against the baseline the command diagnosed
-			want := map[string]int{}
+			want, total := map[string]int{}, 0
 			for i, s := range tc.steps {
 				r.serve(ptr(s.resolver), ptr(s.source))
 				r.step(1)
 				if s.announced != "" {
 					want[s.announced]++
-					r.waitPosted(len(want))
+					total++
+					r.waitPosted(total)
+				}
+				if n := r.claimedAnnouncements(); n != total {
+					t.Errorf("check %d: %d announcements so far, want %d", i+1, n, total)
 				}
 				list := r.response(r.slash("monitors"))
 				if got := strings.Contains(list, "1 propagating"); got != s.propagating {
@@ -75,8 +79,8 @@ func TestMonitorAnnouncesEachConfirmedChangeOnce(t *testing.T) {
 			r.step(1)
 			r.step(1)
 			rep.stop()
-			if n := len(r.threadPosts(thread)); n != len(want) {
-				t.Errorf("%d messages in the monitor's thread, want %d (%v):%s", n, len(want), want, r.dump())
+			if n := len(r.threadPosts(thread)); n != total {
+				t.Errorf("%d messages in the monitor's thread, want %d (%v):%s", n, total, want, r.dump())
 			}
 			for heading, n := range want {
 				if got := r.announced(thread, heading, monitoredIP); got != n {
@@ -168,6 +172,7 @@ func TestMonitorTwoReplicasAnnounceEachChangeOnce(t *testing.T) {
 	r.step(4)
 	a.stop()
 	b.stop()
+	t.Logf("checks recorded: %d by the first replica, %d by the second", a.checked.Load(), b.checked.Load())
 	for _, ip := range []string{"84.200.30.2", "84.200.30.3"} {
 		for _, heading := range []string{headBroke, headFixed} {
 			if n := r.announced(thread, heading, ip); n != 1 {
@@ -245,6 +250,19 @@ func TestMonitorRestartAnnouncesOnce(t *testing.T) {
 			}
 			if n := len(r.fake.CallsTo("chat.postMessage")) - sent; n != 1 {
 				t.Errorf("%d chat.postMessage calls for the announcement, want 1", n)
+			}
+			// A retry looks for its earlier attempt; a first attempt does not.
+			lookups, want := 0, 0
+			for _, c := range r.fake.CallsTo("conversations.replies") {
+				if c.Fault == nil {
+					lookups++
+				}
+			}
+			if tc.slackFails {
+				want = 1
+			}
+			if lookups != want {
+				t.Errorf("the new replica looked for the announcement %d times, want %d", lookups, want)
 			}
 		})
 	}

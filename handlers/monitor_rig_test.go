@@ -133,6 +133,7 @@ type monitorRig struct {
 
 	mu       sync.Mutex
 	recorded int      // checks recorded, by every replica
+	claimed  int      // announcements claimed to be posted
 	posted   []string // announcements recorded as posted (idempotency keys)
 }
 
@@ -147,8 +148,9 @@ func startMonitorRig(t *testing.T, opts ...harnessOption) *monitorRig {
 
 // replica is one bot replica's monitor scheduler.
 type replica struct {
-	sched *monitor.Scheduler
-	stop  func() // stops it and waits for the work in flight
+	sched   *monitor.Scheduler
+	stop    func() // stops it and waits for the work in flight
+	checked atomic.Int64
 }
 
 // startReplica runs a scheduler announcing through poster, on its own
@@ -157,7 +159,8 @@ func (r *monitorRig) startReplica(poster *Poster, edit func(*monitor.Config)) *r
 	r.t.Helper()
 	c := redis.NewClient(&redis.Options{Network: "unix", Addr: r.redis.Socket()})
 	r.t.Cleanup(func() { _ = c.Close() })
-	cfg := monitor.Config{Store: &countingStore{Store: store.NewRedis(c, r.prefix), rig: r}, Checker: r.diag, Announcer: NewAnnouncer(poster),
+	rep := &replica{}
+	cfg := monitor.Config{Store: &countingStore{Store: store.NewRedis(c, r.prefix), rig: r, rep: rep}, Checker: r.diag, Announcer: NewAnnouncer(poster),
 		Clock: r.clock, Interval: monInterval, Poll: monInterval, Gather: -1, Logger: r.log}
 	if edit != nil {
 		edit(&cfg)
@@ -173,9 +176,9 @@ func (r *monitorRig) startReplica(poster *Poster, edit func(*monitor.Config)) *r
 		s.Run(ctx)
 		close(done)
 	}()
-	stop := sync.OnceFunc(func() { cancel(); <-done })
-	r.t.Cleanup(stop)
-	return &replica{sched: s, stop: stop}
+	rep.sched, rep.stop = s, sync.OnceFunc(func() { cancel(); <-done })
+	r.t.Cleanup(rep.stop)
+	return rep
 }
 
 // newPoster is another replica's Poster: its own Slack client.
@@ -190,6 +193,7 @@ func (r *monitorRig) newPoster() *Poster {
 type countingStore struct {
 	monitor.Store
 	rig *monitorRig
+	rep *replica
 }
 
 func (c *countingStore) MonitorCycle(ctx context.Context, now time.Time, done []store.MonitorCompletion, max int, checkLease, announceLease, gather time.Duration) (store.MonitorCycleResult, error) {
@@ -201,8 +205,10 @@ func (c *countingStore) MonitorCycle(ctx context.Context, now time.Time, done []
 				n++
 			}
 		}
+		c.rep.checked.Add(int64(n))
 		c.rig.mu.Lock()
 		c.rig.recorded += n
+		c.rig.claimed += len(res.Announcements)
 		c.rig.mu.Unlock()
 	}
 	return res, err
@@ -222,6 +228,15 @@ func (r *monitorRig) counts() (recorded, posted int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.recorded, len(r.posted)
+}
+
+// claimed is how many announcements the replicas took to post. The cycle
+// that records a change claims its announcement (gathered for no time), so
+// right after a step it counts every announcement that step made.
+func (r *monitorRig) claimedAnnouncements() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.claimed
 }
 
 // waitRecorded waits until n checks in all have been recorded.
