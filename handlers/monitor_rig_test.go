@@ -101,7 +101,9 @@ func (t *testTimer) Stop() {
 // lateMonitors is the bot's Monitors, handed a scheduler after the bot
 // started: a scheduler announces through the harness's poster, and
 // startHarness builds both the poster and the bot.
-type lateMonitors struct{ s atomic.Pointer[monitor.Scheduler] }
+type lateMonitors struct {
+	s atomic.Pointer[monitor.Scheduler]
+}
 
 func (l *lateMonitors) Add(ctx context.Context, req monitor.Request) error {
 	return l.s.Load().Add(ctx, req)
