@@ -74,7 +74,7 @@ func (b *Bot) checkPools(ctx context.Context, o origin, cmd command) {
 	}
 	var ex poolExamples
 	rep := pool.Check(ctx, b.diag.Session(), cmd.set.All(), pool.Config{Pacer: b.pacer, Options: diagnose.Options{HELO: o.helo, Fresh: o.fresh}, OnResult: func(r diagnose.Result) {
-		b.metrics.Diagnosed(o.metric, &r)
+		b.metrics.Diagnosed(o.metric(), &r)
 		ex.add(r)
 	}})
 	s := rep.Summary()

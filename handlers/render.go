@@ -465,8 +465,14 @@ func watchLine(w watch.Info) string {
 	return line
 }
 
-// homeBlocks is the App Home tab: the user's watches, or why there are none.
-func homeBlocks(infos []watch.Info, err error, now time.Time) []slack.Block {
+// maxHomeBlocks is the App Home tab's block limit
+// (https://docs.slack.dev/reference/views/home-tab-view).
+const maxHomeBlocks = 100
+
+// homeBlocks is the App Home tab: the user's watches, or why there are
+// none, then the monitors' blocks, then the usage. It alone applies the
+// tab's block limit, keeping the usage last.
+func homeBlocks(infos []watch.Info, err error, monitors []slack.Block, now time.Time) []slack.Block {
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "Your reverse-DNS watches", false, false)),
 	}
@@ -482,11 +488,9 @@ func homeBlocks(infos []watch.Info, err error, now time.Time) []slack.Block {
 		}
 		blocks = append(blocks, sections(strings.Join(lines, "\n"))...)
 	}
-	blocks = append(blocks, contextBlock("Updated <!date^"+fmt.Sprint(now.Unix())+"^{date_short_pretty} {time}|now>. "+usageText))
-	if len(blocks) > 100 { // Home tabs hold at most 100 blocks.
-		blocks = blocks[:100]
-	}
-	return blocks
+	blocks = append(blocks, monitors...)
+	blocks = blocks[:min(len(blocks), maxHomeBlocks-1)]
+	return append(blocks, contextBlock("Updated <!date^"+fmt.Sprint(now.Unix())+"^{date_short_pretty} {time}|now>. "+usageText))
 }
 
 func textMessage(text string) message {
