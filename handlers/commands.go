@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/pool"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -85,7 +86,7 @@ func usagef(format string, args ...any) error {
 // usageInput words a problem with the user's input, which format's one %s
 // shows as inline code: %q alone would leave * _ ~ to mrkdwn.
 func usageInput(format, input string) error {
-	input = truncate(input, 80)
+	input = clip.To(input, 80)
 	return &usageError{
 		problem: fmt.Sprintf(format, strconv.Quote(input)),
 		shown:   fmt.Sprintf(escape(format), code(input)),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/monitor"
 )
 
@@ -65,10 +66,10 @@ func monitorAnnouncement(a monitor.Announcement) message {
 				fmt.Fprintf(&b, "\n…and %d more.", len(group)-i)
 				break
 			}
-			b.WriteString("\n• " + truncate(changeLine(c), 280))
+			b.WriteString("\n• " + clip.To(changeLine(c), 280))
 		}
 	}
-	return message{Text: truncate("Monitor update: "+strings.Join(plain, ", "), maxFallbackChars), Blocks: capBlocks(sections(b.String()))}
+	return message{Text: clip.To("Monitor update: "+strings.Join(plain, ", "), maxFallbackChars), Blocks: capBlocks(sections(b.String()))}
 }
 
 // changeLine is one address's change.

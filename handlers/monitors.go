@@ -11,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -216,7 +217,7 @@ func capBlocks(blocks []slack.Block) []slack.Block {
 
 // monitorLine describes one monitor in one line, with its state.
 func monitorLine(m monitor.Info) string {
-	line := fmt.Sprintf("• %s: %s", code(truncate(strings.Join(m.Targets, " "), 200)), addresses(m.Addresses))
+	line := fmt.Sprintf("• %s: %s", code(clip.To(strings.Join(m.Targets, " "), 200)), addresses(m.Addresses))
 	switch {
 	case m.Failing > 0:
 		line += fmt.Sprintf(", :x: %d failing", m.Failing)
@@ -253,7 +254,7 @@ func monitorHomeBlocks(infos []monitor.Info, err error) []slack.Block {
 		unmon := button(actionUnmonitor, monitorValue(m.Key), "Unmonitor")
 		unmon.Style = slack.StyleDanger
 		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
-			truncate(monitorLine(m)+fmt.Sprintf(" in <#%s>", escape(m.Key.Channel)), maxSectionChars), false, true), nil, slack.NewAccessory(unmon)))
+			clip.To(monitorLine(m)+fmt.Sprintf(" in <#%s>", escape(m.Key.Channel)), maxSectionChars), false, true), nil, slack.NewAccessory(unmon)))
 	}
 	return blocks
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -40,18 +41,6 @@ func escape(s string) string { return mrkdwnEscaper.Replace(s) }
 // code renders untrusted text as inline code (diagnose.CodeSpan), escaped.
 func code(s string) string { return escape(diagnose.CodeSpan(s)) }
 
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 // message is one chat.postMessage worth of content: blocks plus the plain
 // text fallback shown in notifications and by clients without Block Kit.
 type message struct {
@@ -61,11 +50,11 @@ type message struct {
 
 func mrkdwnSection(text string) *slack.SectionBlock {
 	// verbatim: no automatic linking of names or URLs in what we echo.
-	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionChars), false, true), nil, nil)
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, clip.To(text, maxSectionChars), false, true), nil, nil)
 }
 
 func contextBlock(text string) *slack.ContextBlock {
-	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionChars), false, true))
+	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clip.To(text, maxSectionChars), false, true))
 }
 
 // statusEmoji marks a status; the words are diagnose's (Status.Words).
@@ -129,7 +118,7 @@ func summaryMessage(results []diagnose.Result, note string) message {
 		text += "\n" + note
 	}
 	return message{
-		Text:   truncate(strings.Join(plain, "; "), maxFallbackChars),
+		Text:   clip.To(strings.Join(plain, "; "), maxFallbackChars),
 		Blocks: []slack.Block{mrkdwnSection(text)},
 	}
 }
@@ -317,7 +306,7 @@ func reportMessages(results []diagnose.Result, watching func(ip string) bool, in
 		blocks = append(blocks, reportBlocks(r, helo, watching != nil, watching != nil && watching(r.IP))...)
 		plain = append(plain, plainHeadline(r))
 	}
-	return splitMessages(blocks, truncate(strings.Join(plain, "; "), maxFallbackChars))
+	return splitMessages(blocks, clip.To(strings.Join(plain, "; "), maxFallbackChars))
 }
 
 func splitMessages(blocks []slack.Block, text string) []message {
