@@ -16,11 +16,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -341,7 +341,7 @@ func redisURLProblem(s string) string {
 	switch scheme {
 	case "redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster":
 	default:
-		return fmt.Sprintf("scheme %q is not one rdnsbot speaks", truncate(scheme, 20))
+		return fmt.Sprintf("scheme %q is not one rdnsbot speaks", clip.To(scheme, 20))
 	}
 	c, err := store.NewClient(s) // go-redis dials lazily: nothing connects here
 	if err != nil {
@@ -351,17 +351,6 @@ func redisURLProblem(s string) string {
 	}
 	_ = c.Close()
 	return ""
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 // validListenAddr reports whether s is [host]:port with a numeric port.

@@ -107,7 +107,7 @@ func TestLoadProblemWording(t *testing.T) {
 		{map[string]string{"REDIS_URL": "hunter2"}, `config: REDIS_URL: is not a URL; expected redis://`},
 		{map[string]string{"WATCH_MAX_TOTAL": "lots"}, `config: WATCH_MAX_TOTAL: "lots" is not a whole number; expected a whole number: 0 for the default`},
 		{map[string]string{"HTTP_ADDR": "8080"}, `config: HTTP_ADDR: "8080" is not [host]:port; expected [host]:port, such as :8080`},
-		{map[string]string{"RECHECK_INTERVALS": "1m,soon"}, `config: RECHECK_INTERVALS: "1m,soon": item 2 "soon" is not a duration like 90s, 5m or 1h; expected comma-separated durations`},
+		{map[string]string{"RECHECK_INTERVALS": "1m,soon"}, `config: RECHECK_INTERVALS: "1m,soon": recheck intervals: item 2 "soon" is not a duration like 90s, 5m or 1h; expected comma-separated durations`},
 	}
 	for _, tc := range tests {
 		env := map[string]string{"SLACK_APP_TOKEN": appToken, "SLACK_BOT_TOKEN": botToken}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/smtpprobe"
 )
 
@@ -46,12 +47,13 @@ func (l *ProbeLimit) EnvDecode(s string) error {
 	return nil
 }
 
-// validateSMTPProbe checks SMTP_PROBE_HELO and SMTP_PROBE_PORT; an unset
-// HELO is no problem: the probe is off unless the host name will do.
+// validateSMTPProbe checks SMTP_PROBE_HELO and SMTP_PROBE_PORT as the
+// probe will; an unset HELO is no problem: the probe is off unless the host
+// name will do (SMTPProbe).
 func (c *Config) validateSMTPProbe(problem func(variable, format string, args ...any)) {
 	if c.SMTPProbeHELO != "" {
-		if _, err := smtpprobe.New(smtpprobe.Config{HELOName: c.SMTPProbeHELO}); err != nil || !strings.Contains(strings.TrimSuffix(c.SMTPProbeHELO, "."), ".") {
-			problem("SMTP_PROBE_HELO", "%q is not a fully qualified host name", truncate(c.SMTPProbeHELO, 80))
+		if _, err := smtpprobe.ParseHELOName(c.SMTPProbeHELO); err != nil {
+			problem("SMTP_PROBE_HELO", "%q is not a fully qualified host name", clip.To(c.SMTPProbeHELO, 80))
 		}
 	}
 	if c.SMTPProbePort < 1 || c.SMTPProbePort > 65535 {
@@ -61,12 +63,17 @@ func (c *Config) validateSMTPProbe(problem func(variable, format string, args ..
 
 // SMTPProbe is the probe's configuration, or why the probe is off:
 // SMTP_PROBE_HELO is unset and hostname (os.Hostname in the bot) gives no
-// fully qualified name. A receiver judges the EHLO name like any client's,
-// so the probe never invents one.
+// fully qualified host name (one the probe takes: "bot_1.example.net" will
+// not do either). A receiver judges the EHLO name like any client's, so the
+// probe never invents one. The configuration it returns is one
+// smtpprobe.New takes: Load checked the rest.
 func (c *Config) SMTPProbe(hostname func() (string, error)) (smtpprobe.Config, error) {
 	helo, err := smtpprobe.DefaultHELOName(c.SMTPProbeHELO, hostname)
 	if he, ok := errors.AsType[*smtpprobe.HostnameError](err); ok {
-		return smtpprobe.Config{}, fmt.Errorf("SMTP probe off: SMTP_PROBE_HELO is unset and the host name %q is not fully qualified", truncate(he.Hostname, 80))
+		return smtpprobe.Config{}, fmt.Errorf("SMTP probe off: SMTP_PROBE_HELO is unset and the host name %q is not a fully qualified host name", clip.To(he.Hostname, 80))
+	}
+	if err != nil {
+		return smtpprobe.Config{}, fmt.Errorf("SMTP_PROBE_HELO: %w", err) // Load refused it already
 	}
 	return smtpprobe.Config{HELOName: helo, Port: c.SMTPProbePort,
 		PerIP: smtpprobe.Limit(c.SMTPProbePerIP), PerWorkspace: smtpprobe.Limit(c.SMTPProbePerWorkspace)}, nil

@@ -31,6 +31,13 @@ func TestSMTPProbeConfig(t *testing.T) {
 	if _, err := c.SMTPProbe(short); err == nil || !strings.Contains(err.Error(), "SMTP_PROBE_HELO is unset") {
 		t.Errorf("a short host name must turn the probe off with a reason, got %v", err)
 	}
+	// A dotted host name the probe would refuse turns it off the same way,
+	// at once, rather than failing the bot's start later.
+	for _, h := range []string{"bot_1.example.net", "203.0.113.5", "-bot.example.net"} {
+		if _, err := c.SMTPProbe(func() (string, error) { return h, nil }); err == nil || !strings.Contains(err.Error(), "SMTP_PROBE_HELO is unset") {
+			t.Errorf("host name %q: %v; want the probe off with a reason", h, err)
+		}
+	}
 
 	c, err = load(t, env("SMTP_PROBE_HELO", "rdnsbot.example.org", "SMTP_PROBE_PORT", "2525",
 		"SMTP_PROBE_PER_IP", "3/10m", "SMTP_PROBE_PER_WORKSPACE", "50/30s"))
@@ -44,6 +51,15 @@ func TestSMTPProbeConfig(t *testing.T) {
 	}
 	if _, err := smtpprobe.New(pc); err != nil {
 		t.Errorf("the probe refuses its configuration: %v", err)
+	}
+
+	// A bad explicit name is a problem of the variable, dotted or not.
+	for _, helo := range []string{"bot_1.example.net", "bot", "203.0.113.5", "bot.example.net-", "mail.example.com\r\n"} {
+		_, err := load(t, env("SMTP_PROBE_HELO", helo))
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Var != "SMTP_PROBE_HELO" {
+			t.Errorf("SMTP_PROBE_HELO=%q: %v; want one problem of SMTP_PROBE_HELO", helo, err)
+		}
 	}
 
 	_, err = load(t, env("SMTP_PROBE_HELO", "<!channel>", "SMTP_PROBE_PORT", "0", "SMTP_PROBE_PER_IP", "3", "SMTP_PROBE_PER_WORKSPACE", "0/1m"))

@@ -98,7 +98,14 @@ func (b Batch) Distinct() []Result {
 // Config.Reuse answers again, unless opts.Fresh (a recheck) asks DNS anew.
 // DiagnoseIP never reuses.
 func (d *Diagnoser) DiagnoseTargets(ctx context.Context, targets []string, opts Options) Batch {
-	x := d.Session() // one answer per question for the whole batch
+	return d.Session().DiagnoseTargets(ctx, targets, opts) // one answer per question for the whole batch
+}
+
+// DiagnoseTargets is Diagnoser.DiagnoseTargets within the session: for a
+// caller that also checks a pool in it (bot diagnose with host names and
+// pools asks each shared question once).
+func (x *Session) DiagnoseTargets(ctx context.Context, targets []string, opts Options) Batch {
+	d := x.d
 	outs := make([]Outcome, len(targets))
 	addrs := make([][]netip.Addr, len(targets))
 	names := make([]string, len(targets))

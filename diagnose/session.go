@@ -34,7 +34,7 @@ type Session struct {
 
 // maxSessionBytes bounds the answers a Session keeps. An address's own
 // answers (PTR, A, AAAA, the NS at its reverse name) are about 2 KB, so
-// 64 diagnoses at once (pool.DefaultConcurrency) hold a tenth of it; the
+// 64 diagnoses at once (pool's default concurrency) hold a tenth of it; the
 // rest keeps the shared zone answers, which are reused and so kept.
 const maxSessionBytes = 2 << 20
 

@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
+
+// maxShown is the most of a refused target its error repeats.
+const maxShown = 64
 
 // maxTarget is the longest target accepted: a domain name's 253 characters
 // (RFC 1035 §2.3.4) plus a trailing dot.
@@ -17,7 +22,7 @@ type TargetKind string
 const (
 	TargetEmpty       TargetKind = "empty"
 	TargetTooLong     TargetKind = "too_long"
-	TargetRange       TargetKind = "range"        // a CIDR prefix such as 203.0.113.0/29
+	TargetRange       TargetKind = "range"        // a pool: a CIDR prefix (203.0.113.0/29) or a range (203.0.113.10-20), well formed or not
 	TargetScopedAddr  TargetKind = "scoped"       // an IPv6 address with a zone (fe80::1%eth0)
 	TargetBadAddress  TargetKind = "bad_address"  // looks like an address, is not one
 	TargetBadName     TargetKind = "bad_name"     // not a host name (characters, labels)
@@ -27,7 +32,7 @@ const (
 // TargetError is why ParseTarget refused a target. It wraps
 // ErrInvalidTarget; its message quotes the input, shortened.
 type TargetError struct {
-	Input string // as given, trimmed and shortened to 64 bytes
+	Input string // as given, trimmed and clipped to maxShown bytes
 	Kind  TargetKind
 	Why   string
 }
@@ -41,14 +46,13 @@ func (e *TargetError) Unwrap() error { return ErrInvalidTarget }
 // ParseTarget checks, without any DNS, that s is an IP address or a host
 // name. For an address it returns it canonical (IPv4-mapped IPv6 unmapped)
 // with isIP true. The error is a *TargetError (wrapping ErrInvalidTarget).
+// A pool, a CIDR block or a range of addresses (see isRange), is refused
+// with Kind TargetRange, a malformed one too: package pool reads them, and
+// none is ever taken for a host name.
 func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 	t := strings.TrimSpace(s)
 	bad := func(kind TargetKind, why string) (netip.Addr, bool, error) {
-		shown := t
-		if len(shown) > 64 {
-			shown = strings.ToValidUTF8(shown[:64], "") + "…"
-		}
-		return netip.Addr{}, false, &TargetError{Input: shown, Kind: kind, Why: why}
+		return netip.Addr{}, false, &TargetError{Input: clip.To(t, maxShown), Kind: kind, Why: why}
 	}
 	switch {
 	case t == "":
@@ -57,8 +61,7 @@ func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 		return bad(TargetTooLong, "too long")
 	}
 	if p, err := netip.ParsePrefix(t); err == nil {
-		// Pools of addresses are not diagnosed (yet): one address is.
-		return bad(TargetRange, fmt.Sprintf("an address range; diagnose one address of it at a time, e.g. %s", p.Masked().Addr()))
+		return bad(TargetRange, fmt.Sprintf("an address range (a pool), not one address; check it as a pool, or one address of it, e.g. %s", p.Masked().Addr()))
 	}
 	literal := strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]")
 	if literal {
@@ -70,6 +73,9 @@ func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 			return bad(TargetScopedAddr, "an IPv6 zone is local to one host")
 		}
 		return a.Unmap(), true, nil
+	}
+	if first, ok := isRange(t); !literal && ok {
+		return bad(TargetRange, fmt.Sprintf("an address range (a pool), not one address; check it as a pool, or one address of it, e.g. %s", first.WithZone("")))
 	}
 	if literal || strings.Contains(t, ":") {
 		return bad(TargetBadAddress, "not a valid IP address")
@@ -87,6 +93,29 @@ func ParseTarget(s string) (ip netip.Addr, isIP bool, err error) {
 		return bad(TargetSingleLabel, "a host name needs at least two labels, like mail.example.com")
 	}
 	return netip.Addr{}, false, nil
+}
+
+// isRange reports whether t is written as a range of addresses, FIRST-LAST
+// (package pool: 203.0.113.10-203.0.113.20, 203.0.113.10-20), well formed
+// or not, and gives FIRST: text before the first "-" that is an address,
+// followed by an address, by digits (the short form's last octet), or by
+// anything that makes the whole no host name. A host name may start with
+// an address and a hyphen ("37.58.100.86-static.reverse.softlayer.com",
+// as providers name their PTRs), so that alone is no range.
+func isRange(t string) (first netip.Addr, ok bool) {
+	a, b, found := strings.Cut(t, "-")
+	if !found {
+		return netip.Addr{}, false
+	}
+	first, err := netip.ParseAddr(strings.TrimSpace(a))
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	b = strings.TrimSpace(b)
+	if _, err := netip.ParseAddr(b); err == nil || b != "" && strings.Trim(b, "0123456789") == "" || hostSyntax(t) != "" {
+		return first.Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 // notIPv4 is hostSyntax's reason for an all-numeric name.

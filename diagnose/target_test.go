@@ -3,8 +3,11 @@ package diagnose
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -21,6 +24,12 @@ func TestParseTarget(t *testing.T) {
 		{in: "mail.example.com", ip: ""},
 		{in: "mail.example.com.", ip: ""},
 		{in: "xn--bcher-kva.example", ip: ""},
+		// A PTR-style name that starts with an address and a hyphen is a
+		// host name; a range (well formed or not) is not.
+		{in: "37.58.100.86-static.reverse.softlayer.com", ip: ""},
+		{in: "203.0.113.10-20.example.com", ip: ""},
+		{in: "203.0.113.10-20", fail: "an address range (a pool)"},
+		{in: "203.0.113.10-203.0.113.20", fail: "e.g. 203.0.113.10"},
 		{in: "", fail: "empty"},
 		{in: "   ", fail: "empty"},
 		{in: "999.1.1.1", fail: "not a valid IPv4 address"},
@@ -60,16 +69,27 @@ func TestParseTarget(t *testing.T) {
 // Callers tell refusals apart by kind, never by the message.
 func TestParseTargetKinds(t *testing.T) {
 	for in, want := range map[string]TargetKind{
-		"":                        TargetEmpty,
-		"203.0.113.0/29":          TargetRange,
-		"203.0.113.9/29":          TargetRange,
-		"2001:db8::/64":           TargetRange,
-		"fe80::1%eth0":            TargetScopedAddr,
-		"999.1.1.1":               TargetBadAddress,
-		"2001:db8::g":             TargetBadAddress,
-		"<script>":                TargetBadName,
-		"please":                  TargetSingleLabel,
-		strings.Repeat("a.", 200): TargetTooLong,
+		"":               TargetEmpty,
+		"203.0.113.0/29": TargetRange,
+		"203.0.113.9/29": TargetRange,
+		"2001:db8::/64":  TargetRange,
+		// Ranges, and what only a range can be (pool says what is wrong).
+		"203.0.113.10-203.0.113.20":   TargetRange,
+		"203.0.113.10 - 203.0.113.20": TargetRange,
+		"203.0.113.10-20":             TargetRange,
+		"203.0.113.20-10":             TargetRange,
+		"203.0.113.10-256":            TargetRange,
+		"203.0.113.10-":               TargetRange,
+		"203.0.113.10-+5":             TargetRange,
+		"::ffff:203.0.113.1-4":        TargetRange,
+		"2001:db8::1-2001:db8::5":     TargetRange,
+		"2001:db8::1-20":              TargetRange,
+		"fe80::1%eth0":                TargetScopedAddr,
+		"999.1.1.1":                   TargetBadAddress,
+		"2001:db8::g":                 TargetBadAddress,
+		"<script>":                    TargetBadName,
+		"please":                      TargetSingleLabel,
+		strings.Repeat("a.", 200):     TargetTooLong,
 	} {
 		_, _, err := ParseTarget(in)
 		var te *TargetError
@@ -178,6 +198,28 @@ func TestAddressClass(t *testing.T) {
 		f, special := addressClass(netip.MustParseAddr(ip))
 		if special != (want != "") || f.Code != want {
 			t.Errorf("addressClass(%s) = %v %v, want %q", ip, f.Code, special, want)
+		}
+	}
+}
+
+// A range given to DiagnoseTargets (no caller split it off as a pool) is
+// refused as one, malformed or not, and never asked of DNS as a host name;
+// a host name that starts with an address and a hyphen is looked up.
+func TestDiagnoseTargetsRefusesRanges(t *testing.T) {
+	g, d, _ := world(t)
+	ranges := []string{"203.0.113.10-20", "203.0.113.10-203.0.113.20", "203.0.113.10-256", "203.0.113.20-10"}
+	b := d.DiagnoseTargets(t.Context(), append(ranges, "203.0.113.10-static.example.com"), Options{})
+	for i, o := range b.Outcomes[:len(ranges)] {
+		if te, ok := errors.AsType[*TargetError](o.Err); !ok || te.Kind != TargetRange || len(o.Results) != 0 {
+			t.Errorf("%s: %v, %d results; want a %s refusal", ranges[i], o.Err, len(o.Results), TargetRange)
+		}
+	}
+	if o := b.Outcomes[len(ranges)]; !errors.Is(o.Err, ErrNoAddress) {
+		t.Errorf("203.0.113.10-static.example.com: %v, want a lookup saying it has no address", o.Err)
+	}
+	for _, q := range g[0].Queries() {
+		if slices.Contains(ranges, strings.TrimSuffix(q.Name, ".")) {
+			t.Errorf("asked DNS about %s %s", q.Name, dns.TypeToString[q.Type])
 		}
 	}
 }

@@ -30,7 +30,7 @@ import (
 type Diagnoser interface {
 	DiagnoseTargets(ctx context.Context, targets []string, opts diagnose.Options) diagnose.Batch
 	// Session shares DNS answers across the addresses of a pool (CIDR
-	// block or range), as pool.Check wants.
+	// block or range): pool.Check runs in one.
 	Session() *diagnose.Session
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/bounce"
-	"github.com/rdnsbot/rdnsbot/metrics"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -20,13 +19,13 @@ const maxBounceIPs = 5
 // handleMessage reads a channel message for reverse-DNS bounces and answers
 // in its thread. Ordinary chatter and other bounces get nothing.
 func (b *Bot) handleMessage(ctx context.Context, ev *messageEvent) {
-	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceBounce, metric: metrics.OriginBounce, team: ev.Team}
+	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceBounce, team: ev.Team}
 	if b.handleBounceText(ctx, ev, o) || ev.ChannelType != "im" {
 		return
 	}
 	// In a DM with the bot, plain text is a command: "203.0.113.5", "list".
 	if cmd, err := parseCommand(ev.Text); err == nil {
-		o.source, o.metric = watch.SourceDM, metrics.OriginMention
+		o.source = watch.SourceDM
 		b.runCommand(ctx, o, cmd)
 	} else if len(ev.Files) == 0 {
 		b.reply(ctx, o, usageReply(err))

@@ -27,8 +27,24 @@ type origin struct {
 	threadTS    string // reply in this thread; "" for slash commands
 	responseURL string // slash commands and shortcuts
 	source      watch.Source
-	metric      metrics.Origin
 	fresh       bool // a recheck: never answered by an earlier diagnosis
+}
+
+// metric is the origin label of o's diagnoses, which its source decides:
+// a DM counts as a mention.
+func (o origin) metric() metrics.Origin {
+	switch o.source {
+	case watch.SourceCommand:
+		return metrics.OriginSlash
+	case watch.SourceBounce:
+		return metrics.OriginBounce
+	case watch.SourceButton:
+		return metrics.OriginButton
+	case watch.SourceShortcut:
+		return metrics.OriginShortcut
+	default: // watch.SourceMention, watch.SourceDM
+		return metrics.OriginMention
+	}
 }
 
 // Prober is the opt-in SMTP greeting probe; *smtpprobe.Prober is one.
@@ -91,7 +107,7 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagnose.Result, string) {
 	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{HELO: o.helo, Fresh: o.fresh})
 	for i := range batch.Diagnoses {
-		b.metrics.Diagnosed(o.metric, &batch.Diagnoses[i])
+		b.metrics.Diagnosed(o.metric(), &batch.Diagnoses[i])
 	}
 	b.metrics.DiagnosesReused.Add(float64(batch.Reused))
 	var problems []string

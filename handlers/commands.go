@@ -14,7 +14,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
-	"github.com/rdnsbot/rdnsbot/metrics"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/pool"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -86,7 +86,7 @@ func usagef(format string, args ...any) error {
 // usageInput words a problem with the user's input, which format's one %s
 // shows as inline code: %q alone would leave * _ ~ to mrkdwn.
 func usageInput(format, input string) error {
-	input = truncate(input, 80)
+	input = clip.To(input, 80)
 	return &usageError{
 		problem: fmt.Sprintf(format, strconv.Quote(input)),
 		shown:   fmt.Sprintf(escape(format), code(input)),
@@ -267,7 +267,7 @@ func (b *Bot) onSlashCommand(ctx context.Context, env envelope, sc slack.SlashCo
 		b.ack(ctx, env, ephemeralAck(usageReply(err)))
 		return
 	}
-	o := origin{channel: sc.ChannelID, user: sc.UserID, responseURL: sc.ResponseURL, source: watch.SourceCommand, metric: metrics.OriginSlash, team: sc.TeamID}
+	o := origin{channel: sc.ChannelID, user: sc.UserID, responseURL: sc.ResponseURL, source: watch.SourceCommand, team: sc.TeamID}
 	if b.queueFull() {
 		// Say so in the ack: a reply queued behind the full queue would never come.
 		b.metrics.Refusals.WithLabelValues("queue_full", "ack").Inc()
@@ -319,7 +319,7 @@ func (b *Bot) handleMention(ctx context.Context, ev *messageEvent) {
 	if self := b.self.Load(); self != nil {
 		text = strings.ReplaceAll(text, "<@"+self.UserID+">", " ")
 	}
-	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceMention, metric: metrics.OriginMention, team: ev.Team}
+	o := origin{channel: ev.Channel, user: ev.User, threadTS: ev.replyThread(), source: watch.SourceMention, team: ev.Team}
 	cmd, err := parseCommand(text)
 	if err != nil {
 		// A mention may carry a whole bounce: read it before giving up.

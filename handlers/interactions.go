@@ -8,7 +8,6 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
-	"github.com/rdnsbot/rdnsbot/metrics"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -53,7 +52,7 @@ func (b *Bot) onButtons(ctx context.Context, cb slack.InteractionCallback) {
 			continue
 		}
 		o := origin{channel: channel, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL, source: watch.SourceButton,
-			metric: metrics.OriginButton, team: cb.Team.ID, helo: helo}
+			team: cb.Team.ID, helo: helo}
 		action := a.ActionID
 		b.enqueueOrTell(withLogAttrs(ctx, "ip", ip.String(), "thread", thread, "action", action), "button", "", func(ctx context.Context) {
 			switch action {
@@ -114,7 +113,7 @@ func (b *Bot) handleShortcut(ctx context.Context, cb slack.InteractionCallback) 
 		ev.Attachments = append(ev.Attachments, attachment{Text: a.Text, Fallback: a.Fallback, Pretext: a.Pretext})
 	}
 	o := origin{channel: cb.Channel.ID, user: cb.User.ID, threadTS: thread, responseURL: cb.ResponseURL,
-		source: watch.SourceShortcut, metric: metrics.OriginShortcut, team: cb.Team.ID}
+		source: watch.SourceShortcut, team: cb.Team.ID}
 	if b.handleBounceText(ctx, ev, o) {
 		return
 	}

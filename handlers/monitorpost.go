@@ -8,27 +8,18 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/monitor"
-	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 var _ monitor.Announcer = (*Announcer)(nil)
 
 // AnnounceChanges posts a monitor's announcement in its thread, exactly
-// once, as Announce does for watches: the idempotency key goes into the
-// message metadata and a retry looks for it first.
+// once, as Announce does for watches (announce).
 func (an *Announcer) AnnounceChanges(ctx context.Context, a monitor.Announcement) error {
-	ctx = withLogAttrs(ctx, "channel", a.Key.Channel, "thread", a.Key.Thread, "announcement", a.IdempotencyKey)
-	k := postKey{event: announcementEvent, key: a.IdempotencyKey, maybeStored: a.Attempt > 1,
-		extra: map[string]any{"kind": "monitor", "changes": len(a.Changes)}}
-	if _, err := an.p.postKeyed(ctx, a.Key.Channel, a.Key.Thread, monitorAnnouncement(a), k); err != nil {
-		if cannotPost(err) {
-			return fmt.Errorf("announce %s: %w: %w", a.IdempotencyKey, watch.ErrUndeliverable, err)
-		}
-		return fmt.Errorf("announce %s: %w", a.IdempotencyKey, err)
-	}
-	an.p.log.InfoContext(ctx, "announced", "kind", "monitor", "changes", len(a.Changes))
-	return nil
+	ctx = withLogAttrs(ctx, "channel", a.Key.Channel, "thread", a.Key.Thread, "announcement", a.IdempotencyKey, "changes", len(a.Changes))
+	return an.announce(ctx, a.Key.Channel, a.Key.Thread, a.IdempotencyKey, a.Attempt, monitorAnnouncement(a),
+		map[string]any{"kind": "monitor", "changes": len(a.Changes)})
 }
 
 // changeKinds is the order of an announcement's groups (the bad news
@@ -75,10 +66,10 @@ func monitorAnnouncement(a monitor.Announcement) message {
 				fmt.Fprintf(&b, "\n…and %d more.", len(group)-i)
 				break
 			}
-			b.WriteString("\n• " + truncate(changeLine(c), 280))
+			b.WriteString("\n• " + clip.To(changeLine(c), 280))
 		}
 	}
-	return message{Text: truncate("Monitor update: "+strings.Join(plain, ", "), maxFallbackChars), Blocks: capBlocks(sections(b.String()))}
+	return message{Text: clip.To("Monitor update: "+strings.Join(plain, ", "), maxFallbackChars), Blocks: capBlocks(sections(b.String()))}
 }
 
 // changeLine is one address's change.

@@ -11,7 +11,9 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/monitor"
+	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // Monitors is the monitor scheduler as the handlers use it, in monitor's
@@ -54,11 +56,9 @@ func parseMonitorValue(v string) (monitor.Key, bool) {
 	return monitor.Key{Channel: ch, Thread: th}, ok && valid(ch) && valid(th)
 }
 
-// monitorCommand: `/rdns monitor <targets>`. The monitor lives in a thread:
-// the origin's, or, for a slash command, one started by the message that
-// says what is monitored. Host names are monitored by the addresses they
-// have now, and their first results are the baseline; a pool's addresses
-// take their first check as theirs, silently.
+// monitorCommand: `/rdns monitor <targets>`. Host names are monitored by
+// the addresses they have now, and their first results are the baseline;
+// a pool's addresses take their first check as theirs, silently.
 func (b *Bot) monitorCommand(ctx context.Context, o origin, cmd command) {
 	if b.cfg.Monitors == nil {
 		b.reply(ctx, o, textMessage(":hourglass: "+monitorsUnavailable+"."))
@@ -79,36 +79,75 @@ func (b *Bot) monitorCommand(ctx context.Context, o origin, cmd command) {
 		b.reply(ctx, o, textMessage(strings.TrimSpace(note+"\nNothing to monitor: no address was found.")))
 		return
 	}
-	names := cmd.names()
-	text := fmt.Sprintf(":satellite_antenna: %sMonitoring %s (%s). I'll post in this thread only when something changes: "+
-		"a PTR that breaks, changes or is fixed, or DNS that stops answering. `/rdns unmonitor` ends it.",
-		mention(o.user), code(strings.Join(names, " ")), addresses(len(slices.Compact(slices.SortedFunc(slices.Values(addrs), netip.Addr.Compare)))))
+	b.startMonitor(ctx, o, monitor.Request{User: o.user, Targets: cmd.names(), Addrs: addrs, Baseline: baseline}, note)
+}
+
+// startMonitor adds req's monitor in o's thread and says so there; a
+// refusal (a cap, the store) goes to the requester alone. A slash command
+// has no thread: the message that starts one must exist before Add, as
+// its ts names the monitor, so it first says only what was asked (true
+// whatever Add says) and is then edited to say how it went.
+func (b *Bot) startMonitor(ctx context.Context, o origin, req monitor.Request, note string) {
+	what := fmt.Sprintf("%s (%s)", code(strings.Join(req.Targets, " ")),
+		addresses(len(slices.Compact(slices.SortedFunc(slices.Values(req.Addrs), netip.Addr.Compare)))))
+	text := fmt.Sprintf(":satellite_antenna: %sMonitoring %s. I'll post in this thread only when something changes: "+
+		"a PTR that breaks, changes or is fixed, or DNS that stops answering. `/rdns unmonitor` ends it.", mention(o.user), what)
 	if note != "" {
 		text += "\n" + note
 	}
-	started := o.threadTS == "" // the message saying so starts the thread
-	if started {
-		ts, err := b.out.post(ctx, o.channel, "", textMessage(text))
-		if err != nil {
-			if b.fallbackPossible(ctx, o, err) {
-				b.respondAll(ctx, o, []message{textMessage(":warning: I can't post in this conversation, so I can't monitor here: invite me (`/invite @rdnsbot`) first.")})
-			}
+	if o.threadTS != "" {
+		req.Key = monitor.Key{Channel: o.channel, Thread: o.threadTS}
+		if err := b.cfg.Monitors.Add(ctx, req); err != nil {
+			b.monitorRefused(ctx, o, err)
 			return
 		}
-		o.threadTS = ts
-	}
-	err := b.cfg.Monitors.Add(ctx, monitor.Request{Key: monitor.Key{Channel: o.channel, Thread: o.threadTS}, User: o.user,
-		Targets: names, Addrs: addrs, Baseline: baseline})
-	var ce *monitor.CapError
-	switch {
-	case errors.As(err, &ce):
-		b.reply(ctx, o, textMessage(fmt.Sprintf(":no_entry: I can't monitor these: at most %d addresses may be monitored %s; "+
-			"end a monitor first (`/rdns monitors`, `/rdns unmonitor &lt;targets&gt;`).", ce.Limit, ce.Scope)))
-	case err != nil:
-		b.log.WarnContext(ctx, "adding a monitor failed", "err", err)
-		b.reply(ctx, o, textMessage(":hourglass: "+monitorsUnavailable+"; please try again."))
-	case !started:
 		b.reply(ctx, o, textMessage(text))
+		return
+	}
+	asked := fmt.Sprintf(":satellite_antenna: %sasked me to monitor %s.", mention(o.user), what)
+	ts, err := b.out.post(ctx, o.channel, "", textMessage(asked))
+	if err != nil {
+		if b.fallbackPossible(ctx, o, err) {
+			b.respondAll(ctx, o, []message{textMessage(":warning: I can't post in this conversation, so I can't monitor here: invite me (`/invite @rdnsbot`) first.")})
+		}
+		return
+	}
+	req.Key = monitor.Key{Channel: o.channel, Thread: ts}
+	err = b.cfg.Monitors.Add(ctx, req)
+	if err != nil {
+		text = strings.TrimSuffix(asked, ".") + ": not started."
+		b.monitorRefused(ctx, o, err)
+	}
+	m := textMessage(text)
+	if err := b.out.withRetry(ctx, func() error {
+		_, _, _, err := b.out.api.UpdateMessageContext(ctx, o.channel, ts, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
+		return err
+	}); err != nil {
+		b.metrics.SlackErrors.Inc()
+		b.log.ErrorContext(ctx, "chat.update of the monitor's message failed", "err", err)
+	}
+}
+
+// monitorRefused tells the requester alone why no monitor was added: which
+// cap, or that monitoring is unavailable.
+func (b *Bot) monitorRefused(ctx context.Context, o origin, err error) {
+	text := ":hourglass: " + monitorsUnavailable + "; please try again."
+	var ce *monitor.CapError
+	if errors.As(err, &ce) {
+		text = fmt.Sprintf(":no_entry: I can't monitor these: at most %d addresses may be monitored %s; "+
+			"end a monitor first (`/rdns monitors`, `/rdns unmonitor &lt;targets&gt;`).", ce.Limit, ce.Scope)
+	} else {
+		b.log.WarnContext(ctx, "adding a monitor failed", "err", err)
+	}
+	m := textMessage(text)
+	if o.responseURL != "" {
+		err = b.out.respond(ctx, o.responseURL, m, false)
+	} else {
+		err = b.out.ephemeral(ctx, o.channel, o.user, o.threadTS, m)
+	}
+	if err != nil {
+		b.metrics.SlackErrors.Inc()
+		b.log.ErrorContext(ctx, "reply failed", "err", err)
 	}
 }
 
@@ -178,7 +217,7 @@ func capBlocks(blocks []slack.Block) []slack.Block {
 
 // monitorLine describes one monitor in one line, with its state.
 func monitorLine(m monitor.Info) string {
-	line := fmt.Sprintf("• %s: %s", code(truncate(strings.Join(m.Targets, " "), 200)), addresses(m.Addresses))
+	line := fmt.Sprintf("• %s: %s", code(clip.To(strings.Join(m.Targets, " "), 200)), addresses(m.Addresses))
 	switch {
 	case m.Failing > 0:
 		line += fmt.Sprintf(", :x: %d failing", m.Failing)
@@ -215,7 +254,7 @@ func monitorHomeBlocks(infos []monitor.Info, err error) []slack.Block {
 		unmon := button(actionUnmonitor, monitorValue(m.Key), "Unmonitor")
 		unmon.Style = slack.StyleDanger
 		blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType,
-			truncate(monitorLine(m)+fmt.Sprintf(" in <#%s>", escape(m.Key.Channel)), maxSectionChars), false, true), nil, slack.NewAccessory(unmon)))
+			clip.To(monitorLine(m)+fmt.Sprintf(" in <#%s>", escape(m.Key.Channel)), maxSectionChars), false, true), nil, slack.NewAccessory(unmon)))
 	}
 	return blocks
 }
@@ -236,9 +275,38 @@ func (b *Bot) unmonitorButton(ctx context.Context, user string, k monitor.Key) {
 }
 
 // keepMonitoringButton handles Keep monitoring on a watch's "fixed"
-// message: the fixed IP is monitored in that thread from now on, its
-// first check the baseline.
+// message: the fixed IP is monitored in that thread from the result the
+// message showed (kept in its metadata), so a change since is announced.
+// Only when that message cannot be read is the address diagnosed again.
 func (b *Bot) keepMonitoringButton(ctx context.Context, o origin, ip netip.Addr) {
-	cmd := command{verb: verbMonitor, targets: []string{ip.String()}}
-	b.monitorCommand(ctx, o, cmd)
+	if b.cfg.Monitors != nil {
+		if r, ok := b.fixedResult(ctx, o, ip); ok {
+			b.startMonitor(ctx, o, monitor.Request{User: o.user, Targets: []string{ip.String()}, Addrs: []netip.Addr{ip}, Baseline: []diagnose.Result{r}}, "")
+			return
+		}
+	}
+	b.monitorCommand(ctx, o, command{verb: verbMonitor, targets: []string{ip.String()}})
+}
+
+// fixedResult reads ip's latest fixed announcement in o's thread (its first
+// page of replies: a watch's thread is short) and returns the result it
+// showed.
+func (b *Bot) fixedResult(ctx context.Context, o origin, ip netip.Addr) (diagnose.Result, bool) {
+	var msgs []slack.Message
+	if err := b.out.withRetry(ctx, func() error {
+		var err error
+		msgs, _, _, err = b.out.api.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
+			ChannelID: o.channel, Timestamp: o.threadTS, Limit: lookupPageSize, IncludeAllMetadata: true})
+		return err
+	}); err != nil {
+		b.log.WarnContext(ctx, "the fixed announcement could not be read; diagnosing again", "err", err)
+		return diagnose.Result{}, false
+	}
+	for _, m := range slices.Backward(msgs) {
+		p := m.Metadata.EventPayload
+		if m.Metadata.EventType == announcementEvent && p["kind"] == string(watch.KindFixed) && p["ip"] == ip.String() {
+			return parseBaseline(ip.String(), p[baselineField])
+		}
+	}
+	return diagnose.Result{}, false
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/pool"
 )
 
@@ -73,8 +74,8 @@ func (b *Bot) checkPools(ctx context.Context, o origin, cmd command) {
 		notes = append(notes, poolNoProbe)
 	}
 	var ex poolExamples
-	rep := pool.Check(ctx, b.diag, cmd.set.All(), pool.Config{Pacer: b.pacer, Options: diagnose.Options{HELO: o.helo, Fresh: o.fresh}, OnResult: func(r diagnose.Result) {
-		b.metrics.Diagnosed(o.metric, &r)
+	rep := pool.Check(ctx, b.diag.Session(), cmd.set.All(), pool.Config{Pacer: b.pacer, Options: diagnose.Options{HELO: o.helo, Fresh: o.fresh}, OnResult: func(r diagnose.Result) {
+		b.metrics.Diagnosed(o.metric(), &r)
 		ex.add(r)
 	}})
 	s := rep.Summary()
@@ -168,7 +169,7 @@ func poolSummaryMessage(pools []pool.Pool, s *pool.Summary, others []diagnose.Re
 		if failing++; failing > poolSummaryFindings {
 			continue
 		}
-		fmt.Fprintf(&b, "\n%s %s (%d): %s", severityEmoji(g.Severity), code(string(g.Code)), g.Count, escape(truncate(g.Addresses, poolAddrChars)))
+		fmt.Fprintf(&b, "\n%s %s (%d): %s", severityEmoji(g.Severity), code(string(g.Code)), g.Count, escape(clip.To(g.Addresses, poolAddrChars)))
 	}
 	if failing > poolSummaryFindings {
 		fmt.Fprintf(&b, "\n…and %d more findings, in the thread.", failing-poolSummaryFindings)
@@ -196,7 +197,7 @@ func poolSummaryMessage(pools []pool.Pool, s *pool.Summary, others []diagnose.Re
 	if len(blocks) > maxBlocksPerMessage {
 		blocks = blocks[:maxBlocksPerMessage]
 	}
-	return message{Text: truncate(strings.Join(plain, "; "), maxFallbackChars), Blocks: blocks}
+	return message{Text: clip.To(strings.Join(plain, "; "), maxFallbackChars), Blocks: blocks}
 }
 
 // addresses is "1 address" or "n addresses".
@@ -229,7 +230,7 @@ func zoneLines(s *pool.Summary, limit, addrChars int, full bool) string {
 		if z.Classless {
 			line += " (RFC 2317 classless delegation)"
 		}
-		line += fmt.Sprintf(": %d (%s)", z.Count, escape(truncate(z.Addresses, addrChars)))
+		line += fmt.Sprintf(": %d (%s)", z.Count, escape(clip.To(z.Addresses, addrChars)))
 		if full && len(z.Nameservers) > 0 {
 			ns := make([]string, len(z.Nameservers))
 			for j, n := range z.Nameservers {
@@ -261,7 +262,7 @@ func poolDetailMessages(s *pool.Summary, ex *poolExamples, helo string) []messag
 		if m := ex.messages[g.Code]; m != "" {
 			fmt.Fprintf(&b, "_e.g._ %s\n", escape(m))
 		}
-		b.WriteString(escape(truncate(g.Addresses, poolThreadAddrChars)) + "\n")
+		b.WriteString(escape(clip.To(g.Addresses, poolThreadAddrChars)) + "\n")
 		for i, d := range g.Details {
 			if i == poolDetailLines {
 				fmt.Fprintf(&b, "…and %d more.\n", len(g.Details)-i)
@@ -275,7 +276,7 @@ func poolDetailMessages(s *pool.Summary, ex *poolExamples, helo string) []messag
 				}
 				line += " → " + strings.Join(quoted, ", ")
 			}
-			b.WriteString(truncate(line, maxSectionChars/poolDetailLines) + "\n")
+			b.WriteString(clip.To(line, maxSectionChars/poolDetailLines) + "\n")
 		}
 		blocks = append(blocks, sections(b.String())...)
 	}
@@ -292,5 +293,5 @@ func poolDetailMessages(s *pool.Summary, ex *poolExamples, helo string) []messag
 	if len(blocks) == 0 {
 		return nil
 	}
-	return splitMessages(blocks, truncate(fmt.Sprintf("Details of %d addresses", s.Addresses), maxFallbackChars))
+	return splitMessages(blocks, clip.To(fmt.Sprintf("Details of %d addresses", s.Addresses), maxFallbackChars))
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/metrics"
 )
 
@@ -189,10 +190,10 @@ func (b *Poster) postKeyed(ctx context.Context, channel, threadTS string, m mess
 	case "invalid_blocks", "invalid_blocks_format":
 		b.log.WarnContext(ctx, "slack rejected blocks, sending text", "channel", channel, "err", err)
 		b.metrics.BlockFallbacks.Inc()
-		return send(message{Text: truncate(textOnly(m), maxTextChars)})
+		return send(message{Text: clip.To(textOnly(m), maxTextChars)})
 	case "msg_too_long":
 		b.metrics.BlockFallbacks.Inc()
-		return send(message{Text: truncate(m.Text, maxFallbackChars)})
+		return send(message{Text: clip.To(m.Text, maxFallbackChars)})
 	}
 	if err != nil {
 		return "", fmt.Errorf("post to %s: %w", channel, err)

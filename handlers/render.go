@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -40,18 +41,6 @@ func escape(s string) string { return mrkdwnEscaper.Replace(s) }
 // code renders untrusted text as inline code (diagnose.CodeSpan), escaped.
 func code(s string) string { return escape(diagnose.CodeSpan(s)) }
 
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 // message is one chat.postMessage worth of content: blocks plus the plain
 // text fallback shown in notifications and by clients without Block Kit.
 type message struct {
@@ -61,11 +50,11 @@ type message struct {
 
 func mrkdwnSection(text string) *slack.SectionBlock {
 	// verbatim: no automatic linking of names or URLs in what we echo.
-	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionChars), false, true), nil, nil)
+	return slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, clip.To(text, maxSectionChars), false, true), nil, nil)
 }
 
 func contextBlock(text string) *slack.ContextBlock {
-	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionChars), false, true))
+	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clip.To(text, maxSectionChars), false, true))
 }
 
 // statusEmoji marks a status; the words are diagnose's (Status.Words).
@@ -129,7 +118,7 @@ func summaryMessage(results []diagnose.Result, note string) message {
 		text += "\n" + note
 	}
 	return message{
-		Text:   truncate(strings.Join(plain, "; "), maxFallbackChars),
+		Text:   clip.To(strings.Join(plain, "; "), maxFallbackChars),
 		Blocks: []slack.Block{mrkdwnSection(text)},
 	}
 }
@@ -317,7 +306,7 @@ func reportMessages(results []diagnose.Result, watching func(ip string) bool, in
 		blocks = append(blocks, reportBlocks(r, helo, watching != nil, watching != nil && watching(r.IP))...)
 		plain = append(plain, plainHeadline(r))
 	}
-	return splitMessages(blocks, truncate(strings.Join(plain, "; "), maxFallbackChars))
+	return splitMessages(blocks, clip.To(strings.Join(plain, "; "), maxFallbackChars))
 }
 
 func splitMessages(blocks []slack.Block, text string) []message {
@@ -465,8 +454,14 @@ func watchLine(w watch.Info) string {
 	return line
 }
 
-// homeBlocks is the App Home tab: the user's watches, or why there are none.
-func homeBlocks(infos []watch.Info, err error, now time.Time) []slack.Block {
+// maxHomeBlocks is the App Home tab's block limit
+// (https://docs.slack.dev/reference/views/home-tab-view).
+const maxHomeBlocks = 100
+
+// homeBlocks is the App Home tab: the user's watches, or why there are
+// none, then the monitors' blocks, then the usage. It alone applies the
+// tab's block limit, keeping the usage last.
+func homeBlocks(infos []watch.Info, err error, monitors []slack.Block, now time.Time) []slack.Block {
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, "Your reverse-DNS watches", false, false)),
 	}
@@ -482,11 +477,9 @@ func homeBlocks(infos []watch.Info, err error, now time.Time) []slack.Block {
 		}
 		blocks = append(blocks, sections(strings.Join(lines, "\n"))...)
 	}
-	blocks = append(blocks, contextBlock("Updated <!date^"+fmt.Sprint(now.Unix())+"^{date_short_pretty} {time}|now>. "+usageText))
-	if len(blocks) > 100 { // Home tabs hold at most 100 blocks.
-		blocks = blocks[:100]
-	}
-	return blocks
+	blocks = append(blocks, monitors...)
+	blocks = blocks[:min(len(blocks), maxHomeBlocks-1)]
+	return append(blocks, contextBlock("Updated <!date^"+fmt.Sprint(now.Unix())+"^{date_short_pretty} {time}|now>. "+usageText))
 }
 
 func textMessage(text string) message {

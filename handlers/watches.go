@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -199,7 +198,7 @@ func (b *Bot) stopButton(ctx context.Context, o origin, ip netip.Addr) {
 	}
 }
 
-// publishHome shows the user's watches on the App Home tab.
+// publishHome shows the user's watches and monitors on the App Home tab.
 func (b *Bot) publishHome(ctx context.Context, user string) {
 	var infos []watch.Info
 	err := errors.New(unavailableText)
@@ -217,10 +216,8 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 	if monErr != nil {
 		b.log.WarnContext(ctx, "listing monitors failed", "err", monErr)
 	}
-	// The monitors go between the watches and the closing context (usage).
-	home := homeBlocks(infos, err, time.Now())
-	blocks := slices.Concat(home[:len(home)-1], monitorHomeBlocks(monitors, monErr), home[len(home)-1:])
-	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks[:min(len(blocks), 100)]}}
+	blocks := homeBlocks(infos, err, monitorHomeBlocks(monitors, monErr), time.Now())
+	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
 	if err := b.out.withRetry(ctx, func() error {
 		_, err := b.out.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
 		return err

@@ -3,7 +3,6 @@ package pool
 import (
 	"cmp"
 	"context"
-	"math"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -32,9 +31,9 @@ func BenchmarkPool24(b *testing.B) {
 		name, block string
 		cfg         Config
 	}{
-		{"pass/pacing=off", "198.51.100.0/24", Config{ZoneRate: math.Inf(1)}},
+		{"pass/pacing=off", "198.51.100.0/24", Config{Pacer: unpaced}},
 		{"pass/pacing=default", "198.51.100.0/24", Config{}},
-		{"noptr/pacing=off", "203.0.113.0/24", Config{ZoneRate: math.Inf(1)}},
+		{"noptr/pacing=off", "203.0.113.0/24", Config{Pacer: unpaced}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			g, d := world(b)
@@ -49,7 +48,7 @@ func BenchmarkPool24(b *testing.B) {
 			cpu0 := cpuTime(b)
 			for b.Loop() {
 				g.ResetLog()
-				rep := Check(context.Background(), d, addrs.All(), bc.cfg)
+				rep := Check(context.Background(), d.Session(), addrs.All(), bc.cfg)
 				if s := rep.Summary(); s.Addresses != n {
 					b.Fatalf("%d of %d addresses diagnosed", s.Addresses, n)
 				}

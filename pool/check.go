@@ -10,45 +10,31 @@ import (
 	"github.com/rdnsbot/rdnsbot/diagnose"
 )
 
-// Diagnoser starts the session a Check diagnoses its addresses in, so that
-// they share the answers about their reverse zone, its name servers and
-// their forward zones (a /24 asks some 500 questions fewer);
-// *diagnose.Diagnoser is one.
-type Diagnoser interface {
-	Session() *diagnose.Session
-}
-
 // Defaults of Config.
 const (
-	// DefaultConcurrency is how many addresses are diagnosed at once. A
+	// defaultConcurrency is how many addresses are diagnosed at once. A
 	// diagnosis has several queries in flight at a time (its second round
 	// asks A, AAAA, the zone cuts and SPF together, its third each
 	// authoritative server), so 64 addresses mean a few hundred queries in
 	// flight: BenchmarkPool24 measured a peak of about 370 (≈6 per
 	// address) on a /24 where every address passes, 150 where most have
 	// no PTR.
-	DefaultConcurrency = 64
+	defaultConcurrency = 64
 	// DefaultZoneRate is how many diagnoses per second start under one
-	// PaceDomain. Each asks about four questions of the reverse zone (the
-	// pacing test counts them): PTR and NS at the address's name through
-	// the resolver, cache misses a real resolver passes on, and the PTR
-	// from each of the zone's servers directly; the zone's own NS is asked
-	// once per Check (its diagnoses share a Session). 100 per second is
-	// thus some 400 queries per second at a zone with two servers, split
-	// between them; a /24 takes 2.5 s.
+	// PaceDomain. Each asks the reverse zone about four questions with two
+	// servers (TestPacing counts them: 4.0 to 4.1): PTR and NS at the
+	// address's name through the resolver, cache misses a real resolver
+	// passes on, and the PTR from each of the zone's servers directly; the
+	// zone's own NS is asked once per Check (its diagnoses share a
+	// Session). 100 per second is thus some 400 queries per second at a
+	// zone with two servers, split between them; a /24 takes 2.5 s.
 	DefaultZoneRate = 100
 )
 
 // Config configures Check. Zero values mean the defaults.
 type Config struct {
-	// Concurrency bounds the addresses diagnosed at once (default
-	// DefaultConcurrency); see DefaultConcurrency for the queries in flight.
-	Concurrency int
-	// ZoneRate is the diagnoses per second per PaceDomain (default
-	// DefaultZoneRate; math.Inf(1) does not pace). Ignored when Pacer is set.
-	ZoneRate float64
-	// Pacer paces the diagnoses (default a RatePacer at ZoneRate, for this
-	// Check alone).
+	// Pacer paces the diagnoses (default a RatePacer at DefaultZoneRate,
+	// for this Check alone; NewRatePacer(math.Inf(1)) does not pace).
 	Pacer Pacer
 	// Options are given to every diagnosis (the HELO name).
 	Options diagnose.Options
@@ -56,6 +42,10 @@ type Config struct {
 	// in the order the diagnoses end: for callers that print or stream
 	// them. The Report keeps only what its Summary needs.
 	OnResult func(diagnose.Result)
+
+	// concurrency bounds the addresses diagnosed at once (default
+	// defaultConcurrency); tests lower it.
+	concurrency int
 }
 
 // Check diagnoses every address of addrs (distinct ones: a Set gives them)
@@ -63,20 +53,21 @@ type Config struct {
 // addresses not diagnosed yet, and those whose diagnosis it cut short, are
 // counted as not checked: a cancelled check is no DNS failure. Addresses
 // start in order, so a pacing wait in one domain also holds back the
-// addresses after it.
-func Check(ctx context.Context, d Diagnoser, addrs iter.Seq[netip.Addr], cfg Config) Report {
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
+// addresses after it. They are diagnosed in sess, so that they share the
+// answers about their reverse zone, its name servers and their forward
+// zones (a /24 asks some 500 questions fewer).
+func Check(ctx context.Context, sess *diagnose.Session, addrs iter.Seq[netip.Addr], cfg Config) Report {
+	if cfg.concurrency <= 0 {
+		cfg.concurrency = defaultConcurrency
 	}
 	if cfg.Pacer == nil {
-		cfg.Pacer = NewRatePacer(cfg.ZoneRate)
+		cfg.Pacer = NewRatePacer(DefaultZoneRate)
 	}
-	sess := d.Session()
 	var (
 		mu  sync.Mutex
 		rep = newReport()
 		wg  sync.WaitGroup
-		sem = make(chan struct{}, cfg.Concurrency)
+		sem = make(chan struct{}, cfg.concurrency)
 	)
 	for a := range addrs {
 		// A slot first, then the pace: a diagnosis starts as soon as it is

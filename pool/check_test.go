@@ -19,7 +19,8 @@ import (
 	"github.com/rdnsbot/rdnsbot/dnstest"
 )
 
-var _ Diagnoser = (*diagnose.Diagnoser)(nil)
+// unpaced lets every diagnosis start at once.
+var unpaced = NewRatePacer(math.Inf(1))
 
 // testProviders credit the reverse zones by their servers, and keep the
 // built-in Amazon rule for its default names.
@@ -86,7 +87,7 @@ func TestCheckSummary(t *testing.T) {
 	addrs := set(t, "203.0.113.0/25")
 	var mu sync.Mutex
 	var streamed []string
-	rep := Check(context.Background(), d, addrs.All(), Config{ZoneRate: math.Inf(1), OnResult: func(r diagnose.Result) {
+	rep := Check(context.Background(), d.Session(), addrs.All(), Config{Pacer: unpaced, OnResult: func(r diagnose.Result) {
 		mu.Lock()
 		defer mu.Unlock()
 		streamed = append(streamed, r.IP)
@@ -257,12 +258,12 @@ func interleave(a, b Set) iter.Seq[netip.Addr] {
 	}
 }
 
-// maxZoneQueries bounds the queries one diagnosis sends for names in its
-// reverse zone (PTR and NS at the address's name, the zone's NS unless
-// another diagnosis of the Check asked it, and the PTR from each of its
-// servers): what DefaultZoneRate's documentation
-// counts on. The pacing test checks it against the query log.
-const maxZoneQueries = 6
+// zoneQueries is what one diagnosis asks of its reverse zone with two name
+// servers, as DefaultZoneRate's documentation and README ("Pools") count
+// it: PTR and NS at the address's name through the resolver and the PTR
+// from each server; the zone's own NS, asked once per Check, adds a
+// fraction. The pacing test checks it against the query log.
+const zoneQueries = 4
 
 func TestPacing(t *testing.T) {
 	g, d := world(t)
@@ -273,7 +274,7 @@ func TestPacing(t *testing.T) {
 	log := &grantLog{RatePacer: rp, c: c, grants: map[string][]time.Time{}}
 	a, b := set(t, "203.0.113.1-30"), set(t, "198.51.100.1-20")
 	start := c.Now()
-	rep := Check(context.Background(), d, interleave(a, b), Config{Pacer: log, Concurrency: 8})
+	rep := Check(context.Background(), d.Session(), interleave(a, b), Config{Pacer: log, concurrency: 8})
 	if s := rep.Summary(); s.Addresses != 50 {
 		t.Fatalf("%d addresses diagnosed, want 50", s.Addresses)
 	}
@@ -298,21 +299,24 @@ func TestPacing(t *testing.T) {
 	}
 
 	// What reaches a zone's servers: queries per diagnosis, from the log.
-	zoneQueries := map[string]int{}
+	// Both zones have two servers; 113.0.203 mostly holds no PTR, 100.51.198
+	// one per address. A query retried after a timeout on a loaded machine
+	// may add a few, not one per diagnosis.
+	asked := map[string]int{}
 	for _, s := range g {
 		for _, q := range s.Queries() {
 			for _, z := range []string{"113.0.203.in-addr.arpa.", "100.51.198.in-addr.arpa."} {
 				if dns.IsSubDomain(z, q.Name) {
-					zoneQueries[z]++
+					asked[z]++
 				}
 			}
 		}
 	}
 	for z, n := range map[string]int{"113.0.203.in-addr.arpa.": 30, "100.51.198.in-addr.arpa.": 20} {
-		if zoneQueries[z] == 0 || zoneQueries[z] > maxZoneQueries*n {
-			t.Errorf("%s: %d queries for %d diagnoses, want at most %d each", z, zoneQueries[z], n, maxZoneQueries)
+		if asked[z] < zoneQueries*n || asked[z] >= (zoneQueries+1)*n {
+			t.Errorf("%s: %d queries for %d diagnoses, want about %d each", z, asked[z], n, zoneQueries)
 		}
-		t.Logf("%s: %.1f queries per diagnosis", z, float64(zoneQueries[z])/float64(n))
+		t.Logf("%s: %.2f queries per diagnosis", z, float64(asked[z])/float64(n))
 	}
 }
 
@@ -321,14 +325,18 @@ func TestRatePacerForgetsIdleDomains(t *testing.T) {
 	p := NewRatePacer(10)
 	p.clock = c
 	ctx := context.Background()
-	for i := range pruneAt + 10 {
-		if err := p.Wait(ctx, string(rune('a'+i%26))+strings.Repeat("x", i)); err != nil {
+	const idle = 2000
+	for i := range idle {
+		if err := p.Wait(ctx, fmt.Sprint("d", i)); err != nil {
 			t.Fatal(err)
 		}
 		c.Sleep(ctx, time.Second) // every domain goes idle
 	}
-	if len(p.next) > pruneAt {
-		t.Errorf("the pacer remembers %d domains, more than %d", len(p.next), pruneAt)
+	// keyrate sweeps past slots once the map has doubled since its last
+	// sweep (from 256 keys on): a shared pacer does not grow with every
+	// block ever checked.
+	if n := p.slots.Len(); n > 512 {
+		t.Errorf("the pacer remembers %d of %d idle domains", n, idle)
 	}
 	if err := p.Wait(ctx, "busy"); err != nil {
 		t.Fatal(err)
@@ -346,13 +354,13 @@ func TestCheckCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if s := Check(ctx, d, addrs.All(), Config{}).Summary(); s.Addresses != 0 || s.NotChecked != 40 {
+	if s := Check(ctx, d.Session(), addrs.All(), Config{}).Summary(); s.Addresses != 0 || s.NotChecked != 40 {
 		t.Errorf("cancelled before: %d diagnosed, %d not checked; want 0, 40", s.Addresses, s.NotChecked)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
-	s := Check(ctx, d, addrs.All(), Config{Concurrency: 4, ZoneRate: math.Inf(1), OnResult: func(diagnose.Result) { cancel() }}).Summary()
+	s := Check(ctx, d.Session(), addrs.All(), Config{concurrency: 4, Pacer: unpaced, OnResult: func(diagnose.Result) { cancel() }}).Summary()
 	if s.Addresses < 1 || s.Addresses+s.NotChecked != 40 || s.Counts[diagnose.StatusTemperror] != 0 {
 		t.Errorf("cancelled after the first result: %d diagnosed (%v), %d not checked", s.Addresses, s.Counts, s.NotChecked)
 	}
@@ -374,7 +382,7 @@ func TestCheckSharesZoneAnswers(t *testing.T) {
 	}
 	addrs := set(t, "203.0.113.1-30")
 	for i := 1; i <= 2; i++ {
-		rep := Check(context.Background(), d, addrs.All(), Config{ZoneRate: math.Inf(1)})
+		rep := Check(context.Background(), d.Session(), addrs.All(), Config{Pacer: unpaced})
 		if s := rep.Summary(); s.Addresses != 30 {
 			t.Fatalf("%d addresses diagnosed, want 30", s.Addresses)
 		}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 )
 
 // Pacer spaces the diagnoses that load one reverse domain's servers. Wait
@@ -17,16 +17,15 @@ type Pacer interface {
 }
 
 // RatePacer lets at most a fixed number of diagnoses per second start under
-// each domain, evenly spaced: a token bucket holding one token (GCRA), so
-// there is no burst. It is safe for concurrent use; share one between the
-// Checks of a long-running process so that two users checking the same
-// block together share its budget.
+// each domain, evenly spaced, without burst: each Wait reserves the
+// domain's next slot (keyrate's GCRA), and domains whose slots are past are
+// forgotten. It is safe for concurrent use; share one between the Checks
+// of a long-running process so that two users checking the same block
+// together share its budget.
 type RatePacer struct {
-	interval time.Duration
-	clock    clock
-
-	mu   sync.Mutex
-	next map[string]time.Time // the earliest start of the domain's next diagnosis
+	rate  keyrate.Rate
+	clock clock
+	slots *keyrate.Limiter
 }
 
 // clock is the time source of a RatePacer; tests replace it.
@@ -56,32 +55,13 @@ func NewRatePacer(perSecond float64) *RatePacer {
 	if perSecond <= 0 {
 		perSecond = DefaultZoneRate
 	}
-	return &RatePacer{interval: time.Duration(float64(time.Second) / perSecond), clock: wallClock{}, next: map[string]time.Time{}}
+	return &RatePacer{rate: keyrate.PerSecond(perSecond), clock: wallClock{}, slots: keyrate.New(0)}
 }
-
-// pruneAt is the number of domains above which idle ones are forgotten, so
-// that a shared pacer does not grow with every block ever checked. An idle
-// domain's entry says nothing a fresh one would not.
-const pruneAt = 256
 
 // Wait implements Pacer.
 func (p *RatePacer) Wait(ctx context.Context, domain string) error {
-	p.mu.Lock()
 	now := p.clock.Now()
-	if len(p.next) >= pruneAt {
-		for k, t := range p.next {
-			if t.Before(now) {
-				delete(p.next, k)
-			}
-		}
-	}
-	start := now
-	if t := p.next[domain]; t.After(now) {
-		start = t
-	}
-	p.next[domain] = start.Add(p.interval)
-	p.mu.Unlock()
-	if d := start.Sub(now); d > 0 {
+	if d := p.slots.Reserve(now, keyrate.Key{Name: domain, Rate: p.rate}).Sub(now); d > 0 {
 		return p.clock.Sleep(ctx, d)
 	}
 	return ctx.Err()

@@ -15,23 +15,27 @@ package pool
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"iter"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
 
 // Size limits. A pool is small enough to check in seconds and to read in one
 // message; larger blocks are refused, never truncated.
 const (
-	// MaxIPv4 is the most addresses an IPv4 pool may have: a /22.
-	MaxIPv4 = 1024
-	// MaxIPv6 is the most addresses an IPv6 pool may have: a /120.
-	MaxIPv6 = 256
+	// maxIPv4 is the most addresses an IPv4 pool may have: a /22.
+	maxIPv4 = 1024
+	// maxIPv6 is the most addresses an IPv6 pool may have: a /120.
+	maxIPv6 = 256
 	// MaxAddresses is the most addresses a Set (several pools) may have.
-	MaxAddresses = MaxIPv4
+	MaxAddresses = maxIPv4
 )
 
 // Rule says in words which addresses a pool includes, for help texts.
@@ -41,37 +45,29 @@ const Rule = "A CIDR block of /30 or shorter leaves out its IPv4 network and bro
 	"so name 203.0.113.0 or 203.0.113.255 to check them too. " +
 	"IPv4 pools may have up to 1,024 addresses (a /22), IPv6 ones up to 256 (a /120)."
 
-// ErrorKind says what is wrong with a pool target.
-type ErrorKind uint8
+// errorKind says what is wrong with a pool target.
+type errorKind uint8
 
 const (
-	// NotPool: the text is neither an address, a CIDR block nor a range; it
+	// notPool: the text is neither an address, a CIDR block nor a range; it
 	// may be a host name, for package diagnose.
-	NotPool ErrorKind = iota + 1
-	// Malformed: the text looks like a block or a range but is not one.
-	Malformed
-	// TooLarge: more addresses than MaxIPv4 / MaxIPv6 / MaxAddresses.
-	TooLarge
-	// Mixed: a range from an IPv4 address to an IPv6 one.
-	Mixed
-	// Reversed: a range whose first address comes after its last.
-	Reversed
+	notPool errorKind = iota + 1
+	// malformed: the text looks like a block or a range but is not one.
+	malformed
+	// tooLarge: more addresses than maxIPv4 / maxIPv6 / MaxAddresses.
+	tooLarge
+	// mixed: a range from an IPv4 address to an IPv6 one.
+	mixed
+	// reversed: a range whose first address comes after its last.
+	reversed
 )
 
-var kindNames = [...]string{NotPool: "not a pool", Malformed: "malformed", TooLarge: "too large", Mixed: "mixed families", Reversed: "reversed"}
-
-func (k ErrorKind) String() string {
-	if int(k) < len(kindNames) && kindNames[k] != "" {
-		return kindNames[k]
-	}
-	return "ErrorKind(" + strconv.Itoa(int(k)) + ")"
-}
-
-// Error is a pool target that was refused. Test its Kind with errors.As.
-type Error struct {
-	Kind ErrorKind
-	// Input is the target as given, at most maxQuoted bytes of it.
-	Input string
+// refusal is a pool target that was refused: the error of Parse, Target
+// and Join, which callers show as it is.
+type refusal struct {
+	kind errorKind
+	// input is the target as given, at most maxQuoted bytes of it.
+	input string
 	why   string
 }
 
@@ -79,13 +75,10 @@ type Error struct {
 // not echoed at length.
 const maxQuoted = 80
 
-func (e *Error) Error() string { return fmt.Sprintf("pool %q: %s", e.Input, e.why) }
+func (e *refusal) Error() string { return fmt.Sprintf("pool %q: %s", e.input, e.why) }
 
-func refuse(kind ErrorKind, input, format string, a ...any) *Error {
-	if len(input) > maxQuoted {
-		input = input[:maxQuoted] + "…"
-	}
-	return &Error{Kind: kind, Input: input, why: fmt.Sprintf(format, a...)}
+func refuse(kind errorKind, input, format string, a ...any) *refusal {
+	return &refusal{kind: kind, input: clip.To(input, maxQuoted), why: fmt.Sprintf(format, a...)}
 }
 
 // Pool is one target: the consecutive addresses from First to Last.
@@ -103,45 +96,54 @@ type Pool struct {
 //	203.0.113.10-20              IPv4 short form: the last octet of the end
 //	203.0.113.5                  one address
 //
-// See Rule for which addresses a block includes. IPv4-mapped IPv6
-// addresses count as IPv4, as in package diagnose. Errors are *Error.
+// See Rule for which addresses a block includes. What is a range, an
+// address or neither (a host name, for package diagnose) is
+// diagnose.ParseTarget's call, so that no text is both; IPv4-mapped IPv6
+// addresses count as IPv4, as there.
 func Parse(s string) (Pool, error) {
+	p, _, err := parse(s)
+	return p, err
+}
+
+// parse is Parse, and says whether s is a single address (no block, no
+// range): the one pool Target leaves to package diagnose.
+func parse(s string) (p Pool, single bool, err error) {
 	in := s
 	s = strings.TrimSpace(s)
 	if strings.Contains(s, "/") {
-		return parsePrefix(in, s)
+		p, err = parsePrefix(in, s)
+		return p, false, err
 	}
-	if a, b, ok := strings.Cut(s, "-"); ok {
-		if first, err := netip.ParseAddr(strings.TrimSpace(a)); err == nil {
-			return parseRange(in, first, strings.TrimSpace(b))
-		}
-	}
-	a, err := netip.ParseAddr(s)
+	a, isIP, err := diagnose.ParseTarget(s)
+	te, _ := errors.AsType[*diagnose.TargetError](err)
 	switch {
-	case err != nil:
-		return Pool{}, refuse(NotPool, in, "not an IP address, CIDR block or range")
-	case a.Zone() != "":
-		return Pool{}, refuse(Malformed, in, "a scoped address (%%zone) has no reverse DNS")
+	case isIP:
+		return Pool{first: a, last: a, text: a.String()}, true, nil
+	case te != nil && te.Kind == diagnose.TargetRange:
+		first, end, _ := strings.Cut(s, "-")
+		p, err = parseRange(in, netip.MustParseAddr(strings.TrimSpace(first)), strings.TrimSpace(end))
+		return p, false, err
+	case te != nil && te.Kind == diagnose.TargetScopedAddr:
+		return Pool{}, false, refuse(malformed, in, "a scoped address (%%zone) has no reverse DNS")
 	}
-	a = a.Unmap()
-	return Pool{first: a, last: a, text: a.String()}, nil
+	return Pool{}, false, refuse(notPool, in, "not an IP address, CIDR block or range")
 }
 
 func parsePrefix(in, s string) (Pool, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return Pool{}, refuse(Malformed, in, "not a CIDR block (want e.g. 203.0.113.0/24 or 2001:db8::/120)")
+		return Pool{}, refuse(malformed, in, "not a CIDR block (want e.g. 203.0.113.0/24 or 2001:db8::/120)")
 	}
 	if p.Addr().Is4In6() {
-		return Pool{}, refuse(Malformed, in, "write an IPv4-mapped block in IPv4 form (e.g. 203.0.113.0/24)")
+		return Pool{}, refuse(malformed, in, "write an IPv4-mapped block in IPv4 form (e.g. 203.0.113.0/24)")
 	}
 	p = p.Masked()
-	bits, minBits, limit := p.Bits(), 22, MaxIPv4
+	bits, minBits, limit := p.Bits(), 22, maxIPv4
 	if p.Addr().Is6() {
-		minBits, limit = 120, MaxIPv6
+		minBits, limit = 120, maxIPv6
 	}
 	if bits < minBits {
-		return Pool{}, refuse(TooLarge, in, "a /%d has %s addresses; at most %d (a /%d) are checked at once: split it into /%d blocks",
+		return Pool{}, refuse(tooLarge, in, "a /%d has %s addresses; at most %d (a /%d) are checked at once: split it into /%d blocks",
 			bits, blockSize(p), limit, minBits, minBits)
 	}
 	first, last := p.Addr(), lastAddr(p)
@@ -185,23 +187,23 @@ func parseRange(in string, first netip.Addr, end string) (Pool, error) {
 	}
 	switch {
 	case err != nil:
-		return Pool{}, refuse(Malformed, in, "the end of the range is not an address (want e.g. 203.0.113.10-203.0.113.20 or 203.0.113.10-20)")
+		return Pool{}, refuse(malformed, in, "the end of the range is not an address (want e.g. 203.0.113.10-203.0.113.20 or 203.0.113.10-20)")
 	case first.Zone() != "" || last.Zone() != "":
-		return Pool{}, refuse(Malformed, in, "a scoped address (%%zone) has no reverse DNS")
+		return Pool{}, refuse(malformed, in, "a scoped address (%%zone) has no reverse DNS")
 	}
 	last = last.Unmap()
 	if first.Is4() != last.Is4() {
-		return Pool{}, refuse(Mixed, in, "a range runs from one IPv4 address to another or from one IPv6 address to another, not across families")
+		return Pool{}, refuse(mixed, in, "a range runs from one IPv4 address to another or from one IPv6 address to another, not across families")
 	}
 	if last.Less(first) {
-		return Pool{}, refuse(Reversed, in, "the range ends before it starts; write the lower address first (%s-%s)", last, first)
+		return Pool{}, refuse(reversed, in, "the range ends before it starts; write the lower address first (%s-%s)", last, first)
 	}
-	limit := uint64(MaxIPv4)
+	limit := uint64(maxIPv4)
 	if first.Is6() {
-		limit = MaxIPv6
+		limit = maxIPv6
 	}
 	if n, ok := span(first, last); !ok || n > limit {
-		return Pool{}, refuse(TooLarge, in, "the range has more than %d addresses, the most an %s pool may have", limit, family(first))
+		return Pool{}, refuse(tooLarge, in, "the range has more than %d addresses, the most an %s pool may have", limit, family(first))
 	}
 	return Pool{first: first, last: last, text: first.String() + "-" + last.String()}, nil
 }
@@ -303,7 +305,7 @@ func Join(pools ...Pool) (Set, error) {
 		for i, p := range pools {
 			names[i] = p.text
 		}
-		return Set{}, refuse(TooLarge, strings.Join(names, " "), "the targets add up to %d addresses; at most %d are checked at once", s.n, MaxAddresses)
+		return Set{}, refuse(tooLarge, strings.Join(names, " "), "the targets add up to %d addresses; at most %d are checked at once", s.n, MaxAddresses)
 	}
 	return s, nil
 }

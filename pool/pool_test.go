@@ -15,26 +15,26 @@ func TestParse(t *testing.T) {
 		n           int
 		skipped     bool
 		text        string    // canonical form
-		kind        ErrorKind // of an error
+		kind        errorKind // of an error
 		msg         string    // the error message must say this
 	}{
 		// CIDR blocks and the network/broadcast rule.
 		{in: "203.0.113.0/24", first: "203.0.113.1", last: "203.0.113.254", n: 254, skipped: true, text: "203.0.113.0/24"},
 		{in: " 203.0.113.77/24 ", first: "203.0.113.1", last: "203.0.113.254", n: 254, skipped: true, text: "203.0.113.0/24"},
 		{in: "198.51.100.0/22", first: "198.51.100.1", last: "198.51.103.254", n: 1022, skipped: true},
-		{in: "198.51.100.0/21", kind: TooLarge, msg: "a /21 has 2048 addresses; at most 1024 (a /22)"},
-		{in: "10.0.0.0/8", kind: TooLarge, msg: "16777216"},
+		{in: "198.51.100.0/21", kind: tooLarge, msg: "a /21 has 2048 addresses; at most 1024 (a /22)"},
+		{in: "10.0.0.0/8", kind: tooLarge, msg: "16777216"},
 		{in: "203.0.113.8/30", first: "203.0.113.9", last: "203.0.113.10", n: 2, skipped: true},
 		{in: "203.0.113.8/31", first: "203.0.113.8", last: "203.0.113.9", n: 2},
 		{in: "203.0.113.8/32", first: "203.0.113.8", last: "203.0.113.8", n: 1},
 		{in: "255.255.255.254/31", first: "255.255.255.254", last: "255.255.255.255", n: 2},
 		{in: "2001:db8::/120", first: "2001:db8::", last: "2001:db8::ff", n: 256},
 		{in: "2001:db8::100/128", first: "2001:db8::100", last: "2001:db8::100", n: 1},
-		{in: "2001:db8::/119", kind: TooLarge, msg: "a /119 has 512 addresses; at most 256 (a /120)"},
-		{in: "2001:db8::/32", kind: TooLarge, msg: "2^96"},
-		{in: "::ffff:203.0.113.0/120", kind: Malformed, msg: "IPv4 form"},
-		{in: "203.0.113.0/33", kind: Malformed, msg: "not a CIDR block"},
-		{in: "example.com/24", kind: Malformed, msg: "not a CIDR block"},
+		{in: "2001:db8::/119", kind: tooLarge, msg: "a /119 has 512 addresses; at most 256 (a /120)"},
+		{in: "2001:db8::/32", kind: tooLarge, msg: "2^96"},
+		{in: "::ffff:203.0.113.0/120", kind: malformed, msg: "IPv4 form"},
+		{in: "203.0.113.0/33", kind: malformed, msg: "not a CIDR block"},
+		{in: "example.com/24", kind: malformed, msg: "not a CIDR block"},
 		// Ranges: both ends included, nothing skipped.
 		{in: "203.0.113.10-203.0.113.20", first: "203.0.113.10", last: "203.0.113.20", n: 11, text: "203.0.113.10-203.0.113.20"},
 		{in: "203.0.113.10 - 203.0.113.20", first: "203.0.113.10", last: "203.0.113.20", n: 11},
@@ -42,37 +42,37 @@ func TestParse(t *testing.T) {
 		{in: "203.0.113.0-255", first: "203.0.113.0", last: "203.0.113.255", n: 256},
 		{in: "203.0.113.7-7", first: "203.0.113.7", last: "203.0.113.7", n: 1},
 		{in: "198.51.100.0-198.51.103.255", first: "198.51.100.0", last: "198.51.103.255", n: 1024},
-		{in: "198.51.100.0-198.51.104.0", kind: TooLarge, msg: "more than 1024 addresses, the most an IPv4 pool"},
-		{in: "0.0.0.0-255.255.255.255", kind: TooLarge, msg: "1024"},
+		{in: "198.51.100.0-198.51.104.0", kind: tooLarge, msg: "more than 1024 addresses, the most an IPv4 pool"},
+		{in: "0.0.0.0-255.255.255.255", kind: tooLarge, msg: "1024"},
 		{in: "::ffff:203.0.113.1-::ffff:203.0.113.4", first: "203.0.113.1", last: "203.0.113.4", n: 4},
 		{in: "2001:db8::-2001:db8::ff", first: "2001:db8::", last: "2001:db8::ff", n: 256},
-		{in: "2001:db8::-2001:db8::100", kind: TooLarge, msg: "more than 256 addresses, the most an IPv6 pool"},
-		{in: "2001:db8::-2001:db9::", kind: TooLarge, msg: "256"},
-		{in: "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", kind: TooLarge, msg: "256"},
-		{in: "203.0.113.20-203.0.113.10", kind: Reversed, msg: "write the lower address first (203.0.113.10-203.0.113.20)"},
-		{in: "203.0.113.20-10", kind: Reversed, msg: "ends before it starts"},
-		{in: "203.0.113.10-2001:db8::1", kind: Mixed, msg: "not across families"},
-		{in: "2001:db8::1-203.0.113.10", kind: Mixed, msg: "not across families"},
-		{in: "203.0.113.10-256", kind: Malformed, msg: "203.0.113.10-20"},
-		{in: "203.0.113.10-", kind: Malformed, msg: "not an address"},
-		{in: "203.0.113.10-+5", kind: Malformed, msg: "not an address"},
-		{in: "2001:db8::1-20", kind: Malformed, msg: "not an address"},
-		{in: "fe80::1%eth0-fe80::5", kind: Malformed, msg: "scoped"},
+		{in: "2001:db8::-2001:db8::100", kind: tooLarge, msg: "more than 256 addresses, the most an IPv6 pool"},
+		{in: "2001:db8::-2001:db9::", kind: tooLarge, msg: "256"},
+		{in: "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", kind: tooLarge, msg: "256"},
+		{in: "203.0.113.20-203.0.113.10", kind: reversed, msg: "write the lower address first (203.0.113.10-203.0.113.20)"},
+		{in: "203.0.113.20-10", kind: reversed, msg: "ends before it starts"},
+		{in: "203.0.113.10-2001:db8::1", kind: mixed, msg: "not across families"},
+		{in: "2001:db8::1-203.0.113.10", kind: mixed, msg: "not across families"},
+		{in: "203.0.113.10-256", kind: malformed, msg: "203.0.113.10-20"},
+		{in: "203.0.113.10-", kind: malformed, msg: "not an address"},
+		{in: "203.0.113.10-+5", kind: malformed, msg: "not an address"},
+		{in: "2001:db8::1-20", kind: malformed, msg: "not an address"},
+		{in: "fe80::1%eth0-fe80::5", kind: malformed, msg: "scoped"},
 		// One address; anything else is for the host name path.
 		{in: "203.0.113.5", first: "203.0.113.5", last: "203.0.113.5", n: 1, text: "203.0.113.5"},
 		{in: "::ffff:203.0.113.5", first: "203.0.113.5", last: "203.0.113.5", n: 1},
-		{in: "fe80::1%eth0", kind: Malformed, msg: "scoped"},
-		{in: "mail.example.com", kind: NotPool},
-		{in: "mail-1.example.com", kind: NotPool},
-		{in: "", kind: NotPool},
+		{in: "fe80::1%eth0", kind: malformed, msg: "scoped"},
+		{in: "mail.example.com", kind: notPool},
+		{in: "mail-1.example.com", kind: notPool},
+		{in: "", kind: notPool},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
 			p, err := Parse(tc.in)
 			if tc.kind != 0 {
-				var pe *Error
-				if !errors.As(err, &pe) || pe.Kind != tc.kind {
-					t.Fatalf("Parse(%q) = %v, %v; want a %s error", tc.in, p, err, tc.kind)
+				var pe *refusal
+				if !errors.As(err, &pe) || pe.kind != tc.kind {
+					t.Fatalf("Parse(%q) = %v, %v; want a kind %d error", tc.in, p, err, tc.kind)
 				}
 				if !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), strings.TrimSpace(tc.in)) {
 					t.Errorf("message %q does not say %q and name the input", err, tc.msg)
@@ -147,7 +147,7 @@ func TestJoin(t *testing.T) {
 		n       int
 		first   string
 		last    string
-		kind    ErrorKind
+		kind    errorKind
 	}{
 		{targets: []string{"203.0.113.0/24", "203.0.113.0"}, n: 255, first: "203.0.113.0", last: "203.0.113.254"},
 		{targets: []string{"203.0.113.10-20", "203.0.113.15-30", "203.0.113.12"}, n: 21, first: "203.0.113.10", last: "203.0.113.30"},
@@ -155,7 +155,7 @@ func TestJoin(t *testing.T) {
 		{targets: []string{"2001:db8::/120", "203.0.113.1"}, n: 257, first: "203.0.113.1", last: "2001:db8::ff"},
 		{targets: []string{"255.255.255.250-255", "255.255.255.254/31"}, n: 6, first: "255.255.255.250", last: "255.255.255.255"},
 		{targets: []string{"198.51.100.0/22", "203.0.113.1"}, n: 1023, first: "198.51.100.1", last: "203.0.113.1"},
-		{targets: []string{"198.51.100.0/22", "203.0.113.1-3"}, kind: TooLarge},
+		{targets: []string{"198.51.100.0/22", "203.0.113.1-3"}, kind: tooLarge},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.targets, " "), func(t *testing.T) {
@@ -169,9 +169,9 @@ func TestJoin(t *testing.T) {
 			}
 			s, err := Join(pools...)
 			if tc.kind != 0 {
-				var pe *Error
-				if !errors.As(err, &pe) || pe.Kind != tc.kind || !strings.Contains(err.Error(), "at most 1024") {
-					t.Fatalf("Join = %v, want a %s error", err, tc.kind)
+				var pe *refusal
+				if !errors.As(err, &pe) || pe.kind != tc.kind || !strings.Contains(err.Error(), "at most 1024") {
+					t.Fatalf("Join = %v, want a kind %d error", err, tc.kind)
 				}
 				return
 			}

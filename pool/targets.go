@@ -1,23 +1,16 @@
 package pool
 
-import (
-	"errors"
-
-	"github.com/rdnsbot/rdnsbot/diagnose"
-)
+import "errors"
 
 // Target classifies one target of a command that mixes pools with single
 // addresses and host names: a CIDR block or a range (ok), one this package
-// refuses (err, an *Error: too large, malformed, reversed…), or neither
+// refuses (err: too large, malformed, reversed…), or neither
 // (!ok, nil err) when the target is a single address or no pool at all,
 // for package diagnose. The bot's CLI and its Slack commands split their
 // targets with it, so both accept and refuse the same texts.
 func Target(t string) (p Pool, ok bool, err error) {
-	if _, isIP, _ := diagnose.ParseTarget(t); isIP {
-		return Pool{}, false, nil
-	}
-	p, err = Parse(t)
-	if pe, isPoolErr := errors.AsType[*Error](err); isPoolErr && pe.Kind == NotPool {
+	p, single, err := parse(t)
+	if pe, isPoolErr := errors.AsType[*refusal](err); single || isPoolErr && pe.kind == notPool {
 		return Pool{}, false, nil
 	}
 	return p, err == nil, err

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
 
 const (
@@ -12,20 +14,20 @@ const (
 	// §4.5.3.1.5). It is also the read buffer's size: nothing longer is
 	// ever held in memory.
 	maxLine = 512
-	// MaxReplyLines is the most lines one reply may have. EHLO replies of
+	// maxReplyLines is the most lines one reply may have. EHLO replies of
 	// real servers have about a dozen.
-	MaxReplyLines = 32
-	// MaxGreeting bounds Result.Greeting in bytes.
-	MaxGreeting = 1024
+	maxReplyLines = 32
+	// maxGreeting bounds result.Greeting in bytes.
+	maxGreeting = 1024
 )
 
-// The ways a reply can be garbage; each wraps ErrGarbage, and Findings
+// The ways a reply can be garbage; each wraps errGarbage, and findings
 // words them apart.
 var (
-	errLineTooLong  = fmt.Errorf("%w: a line longer than %d octets (RFC 5321 §4.5.3.1.5)", ErrGarbage, maxLine)
-	errTooManyLines = fmt.Errorf("%w: more than %d lines in one reply", ErrGarbage, MaxReplyLines)
-	errBadLine      = fmt.Errorf("%w: a line not of the form NNN text, or a code changing mid-reply (RFC 5321 §4.2)", ErrGarbage)
-	errGreetingCode = fmt.Errorf("%w: a greeting whose code is neither 220 nor an error (RFC 5321 §4.3.2)", ErrGarbage)
+	errLineTooLong  = fmt.Errorf("%w: a line longer than %d octets (RFC 5321 §4.5.3.1.5)", errGarbage, maxLine)
+	errTooManyLines = fmt.Errorf("%w: more than %d lines in one reply", errGarbage, maxReplyLines)
+	errBadLine      = fmt.Errorf("%w: a line not of the form NNN text, or a code changing mid-reply (RFC 5321 §4.2)", errGarbage)
+	errGreetingCode = fmt.Errorf("%w: a greeting whose code is neither 220 nor an error (RFC 5321 §4.3.2)", errGarbage)
 )
 
 // reply is one SMTP reply (RFC 5321 §4.2): a code and its text lines.
@@ -35,7 +37,7 @@ type reply struct {
 }
 
 // readReply reads one reply, single- or multi-line ("250-…" … "250 …").
-// Errors other than ErrGarbage come from the connection (io.EOF, timeouts).
+// Errors other than errGarbage come from the connection (io.EOF, timeouts).
 func readReply(br *bufio.Reader) (reply, error) {
 	var r reply
 	for {
@@ -58,7 +60,7 @@ func readReply(br *bufio.Reader) (reply, error) {
 		if last {
 			return r, nil
 		}
-		if len(r.lines) == MaxReplyLines {
+		if len(r.lines) == maxReplyLines {
 			return r, errTooManyLines
 		}
 	}
@@ -101,17 +103,9 @@ func sanitize(b []byte) string {
 	return string(out)
 }
 
-// joinBounded joins lines with "\n", cut to MaxGreeting bytes.
+// joinBounded joins lines with "\n", clipped to maxGreeting bytes.
 func joinBounded(lines []string) string {
-	return truncate(strings.Join(lines, "\n"), MaxGreeting)
-}
-
-// truncate cuts ASCII s to at most n bytes, marking the cut with "...".
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
+	return clip.To(strings.Join(lines, "\n"), maxGreeting)
 }
 
 // greetingName is the host name a greeting starts with: RFC 5321 §4.2
@@ -121,30 +115,8 @@ func greetingName(g reply) string {
 		return ""
 	}
 	first, _, _ := strings.Cut(g.lines[0], " ")
-	name := strings.ToLower(strings.TrimSuffix(first, "."))
-	if !isHostName(name) {
+	if hostNameProblem(first) != "" {
 		return ""
 	}
-	return name
-}
-
-// isHostName reports whether s is a fully qualified host name: at least two
-// labels of letters, digits and inner hyphens, at most 63 octets each and
-// 253 in all, the last not all digits (so "ESMTP" and "4.3.2" are not).
-func isHostName(s string) bool {
-	dot := strings.LastIndexByte(s, '.')
-	if len(s) > 253 || dot < 0 || strings.Trim(s[dot+1:], "0123456789") == "" {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, c := range []byte(label) {
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
+	return strings.ToLower(strings.TrimSuffix(first, "."))
 }

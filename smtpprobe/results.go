@@ -13,7 +13,7 @@ const maxConcurrentProbes = 4
 
 // ProbeResults probes each distinct address of results once (after the
 // diagnosis, whose PTR names the greeting is compared with), charged to
-// workspace, and appends the probe's Findings to every result of that
+// workspace, and appends the probe's findings to every result of that
 // address: the one step the CLI (bot diagnose --smtp) and the Slack bot
 // (/rdns IP smtp) share. Each probe keeps to the prober's budget, so the
 // whole call takes about one budget per four addresses at most.
@@ -38,7 +38,7 @@ func (p *Prober) ProbeResults(ctx context.Context, results []diagnose.Result, wo
 			slots <- struct{}{}
 			defer func() { <-slots }()
 			first := &results[byIP[ip][0]]
-			found[n] = Findings(p.Probe(ctx, ip, workspace), ip, first.PTRNames)
+			found[n] = findings(p.probe(ctx, ip, workspace), ip, first.PTRNames)
 		})
 	}
 	wg.Wait()

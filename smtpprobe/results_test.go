@@ -35,7 +35,7 @@ func TestProbeResults(t *testing.T) {
 	}
 	p.ProbeResults(context.Background(), results, "T1")
 	for i, r := range results {
-		if !slices.Contains(codes(r.Findings), smtpprobe.CodeBannerMismatch) {
+		if !slices.Contains(codes(r.Findings), diagnose.Code("banner_mismatch")) {
 			t.Errorf("result %d findings %v; want banner_mismatch", i, codes(r.Findings))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 	"github.com/rdnsbot/rdnsbot/smtpprobe/smtptest"
 )
 
@@ -96,9 +97,9 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newProber(t *testing.T, port uint16, d Dialer, edit func(*Config)) *Prober {
+func newProber(t *testing.T, port uint16, d contextDialer, edit func(*Config)) *Prober {
 	t.Helper()
-	cfg := Config{HELOName: "rdnsbot.example.net.", Port: int(port), Timeout: 2 * time.Second, AllowNonPublic: true, Dialer: d,
+	cfg := Config{HELOName: "rdnsbot.example.net.", Port: int(port), timeout: 2 * time.Second, AllowNonPublic: true, dialer: d,
 		PerIP: Limit{Burst: 100, Every: time.Second}, PerWorkspace: Limit{Burst: 100, Every: time.Second}}
 	if edit != nil {
 		edit(&cfg)
@@ -149,45 +150,47 @@ func TestProbeConversations(t *testing.T) {
 		{name: "matching, other case and trailing dot", greeting: "220 MX.Example.COM. ESMTP\r\n", wantCode: 220,
 			wantName: "mx.example.com", wantGreeting: "MX.Example.COM. ESMTP", wantEHLO: true},
 		{name: "mismatching greeting", greeting: "220 localhost.localdomain ESMTP\r\n", wantCode: 220, wantName: "localhost.localdomain",
-			wantGreeting: "localhost.localdomain ESMTP", wantEHLO: true, wantFindings: []diagnose.Code{CodeBannerMismatch},
+			wantGreeting: "localhost.localdomain ESMTP", wantEHLO: true, wantFindings: []diagnose.Code{codeBannerMismatch},
 			wantInMsg: "`localhost.localdomain`, which is not a PTR name of the IP (`mx.example.com`)"},
 		{name: "greeting without a host name", greeting: "220 ESMTP ready\r\n", wantCode: 220, wantGreeting: "ESMTP ready",
-			wantEHLO: true, wantFindings: []diagnose.Code{CodeBannerMismatch}, wantInMsg: "does not start with a host name"},
+			wantEHLO: true, wantFindings: []diagnose.Code{codeBannerMismatch}, wantInMsg: "does not start with a host name"},
 		{name: "address literal", greeting: "220 [127.0.0.1] ESMTP\r\n", wantCode: 220, wantGreeting: "[127.0.0.1] ESMTP",
-			wantEHLO: true, wantFindings: []diagnose.Code{CodeBannerMismatch}},
+			wantEHLO: true, wantFindings: []diagnose.Code{codeBannerMismatch}},
+		{name: "bare address", greeting: "220 127.0.0.1 ESMTP\r\n", wantCode: 220, wantGreeting: "127.0.0.1 ESMTP",
+			wantEHLO: true, wantFindings: []diagnose.Code{codeBannerMismatch}},
 		{name: "multi-line greeting", greeting: "220-mx.example.com ESMTP\r\n220-No UCE\r\n220 ready\r\n", wantCode: 220,
 			wantName: "mx.example.com", wantGreeting: "mx.example.com ESMTP\nNo UCE\nready", wantEHLO: true},
 		{name: "bare LF line ends", greeting: "220 mx.example.com\n", wantCode: 220, wantName: "mx.example.com",
 			wantGreeting: "mx.example.com", wantEHLO: true},
 		{name: "554 greeting", greeting: "554 mx.example.com No SMTP service here\r\n", wantCode: 554, wantName: "mx.example.com",
-			wantGreeting: "mx.example.com No SMTP service here", wantErr: ErrRefused, wantFindings: []diagnose.Code{CodeRefused},
+			wantGreeting: "mx.example.com No SMTP service here", wantErr: errRefused, wantFindings: []diagnose.Code{codeRefused},
 			wantInMsg: "`554 mx.example.com No SMTP service here`"},
-		{name: "421 greeting", greeting: "421 4.3.2 busy\r\n", wantCode: 421, wantGreeting: "4.3.2 busy", wantErr: ErrRefused,
-			wantFindings: []diagnose.Code{CodeRefused, CodeBannerMismatch}},
+		{name: "421 greeting", greeting: "421 4.3.2 busy\r\n", wantCode: 421, wantGreeting: "4.3.2 busy", wantErr: errRefused,
+			wantFindings: []diagnose.Code{codeRefused, codeBannerMismatch}},
 		{name: "250 as a greeting", greeting: "250 mx.example.com hi\r\n", wantCode: 250, wantName: "mx.example.com",
-			wantGreeting: "mx.example.com hi", wantErr: ErrGarbage, wantQuit: true, wantFindings: []diagnose.Code{CodeBadReply},
+			wantGreeting: "mx.example.com hi", wantErr: errGarbage, wantQuit: true, wantFindings: []diagnose.Code{codeBadReply},
 			wantInMsg: "`250 mx.example.com hi` is neither 220 nor an error reply"},
 		{name: "garbage bytes", greeting: "\x00\xff\x1b[31mHTTP/1.1 400 Bad Request\r\n", wantGreeting: "???[31mHTTP/1.1 400 Bad Request",
-			wantErr: ErrGarbage, wantFindings: []diagnose.Code{CodeBadReply}},
+			wantErr: errGarbage, wantFindings: []diagnose.Code{codeBadReply}},
 		{name: "codes change mid-reply", greeting: "220-mx.example.com\r\n250 oops\r\n", wantCode: 220, wantName: "mx.example.com",
-			wantGreeting: "mx.example.com\n250 oops", wantErr: ErrGarbage, wantFindings: []diagnose.Code{CodeBadReply}},
+			wantGreeting: "mx.example.com\n250 oops", wantErr: errGarbage, wantFindings: []diagnose.Code{codeBadReply}},
 		{name: "closed mid-greeting", greeting: "220-mx.example.com\r\n", wantCode: 220, wantName: "mx.example.com",
-			wantGreeting: "mx.example.com", wantErr: ErrClosed, wantFindings: []diagnose.Code{CodeBadReply}},
+			wantGreeting: "mx.example.com", wantErr: errClosed, wantFindings: []diagnose.Code{codeBadReply}},
 		{name: "backticks and mentions in a refusal", greeting: "554 `x` <!channel> go away\r\n", wantCode: 554,
-			wantGreeting: "`x` <!channel> go away", wantErr: ErrRefused, wantFindings: []diagnose.Code{CodeRefused, CodeBannerMismatch},
+			wantGreeting: "`x` <!channel> go away", wantErr: errRefused, wantFindings: []diagnose.Code{codeRefused, codeBannerMismatch},
 			wantInMsg: "`554 \\096x\\096 <!channel> go away`"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newServer(t, func(s *server, c net.Conn, in *bufio.Reader) {
-				if tc.wantErr == ErrClosed {
+				if tc.wantErr == errClosed {
 					io.WriteString(c, tc.greeting) // then hang up
 					return
 				}
 				conversation(tc.greeting, ehlo)(s, c, in)
 			})
 			d := &recordingDialer{}
-			r := newProber(t, srv.addr.Port(), d, nil).Probe(t.Context(), loopback, "T1")
+			r := newProber(t, srv.addr.Port(), d, nil).probe(t.Context(), loopback, "T1")
 			if tc.wantErr == nil && r.Err != nil || tc.wantErr != nil && !errors.Is(r.Err, tc.wantErr) {
 				t.Fatalf("Err = %v, want %v", r.Err, tc.wantErr)
 			}
@@ -208,7 +211,7 @@ func TestProbeConversations(t *testing.T) {
 				if r.EHLOCode != 250 || len(r.EHLOReply) != 4 || r.EHLOReply[1] != "PIPELINING" || r.EHLOReply[3] != "8BITMIME" {
 					t.Errorf("EHLO reply = %d %q", r.EHLOCode, r.EHLOReply)
 				}
-			case errors.Is(tc.wantErr, ErrRefused) || tc.wantQuit:
+			case errors.Is(tc.wantErr, errRefused) || tc.wantQuit:
 				// RFC 5321 §3.1: no EHLO after a refusal, but QUIT.
 				if len(cmds) != 1 || cmds[0] != "QUIT" {
 					t.Errorf("server got %q after a %d greeting, want [QUIT]", cmds, tc.wantCode)
@@ -218,7 +221,7 @@ func TestProbeConversations(t *testing.T) {
 					t.Errorf("server got %q after a bad greeting, want nothing", cmds)
 				}
 			}
-			fs := Findings(r, loopback, ptr)
+			fs := findings(r, loopback, ptr)
 			if got := codes(fs); strings.Join(codeStrings(got), ",") != strings.Join(codeStrings(tc.wantFindings), ",") {
 				t.Errorf("findings %v, want %v: %+v", got, tc.wantFindings, fs)
 			}
@@ -254,12 +257,12 @@ func TestProbeRefusedConnection(t *testing.T) {
 	}
 	port := netip.MustParseAddrPort(ln.Addr().String()).Port()
 	ln.Close()
-	r := newProber(t, port, nil, nil).Probe(t.Context(), loopback, "T1")
-	if !errors.Is(r.Err, ErrUnreachable) || !errors.Is(r.Err, syscall.ECONNREFUSED) {
-		t.Fatalf("Err = %v, want ErrUnreachable wrapping ECONNREFUSED", r.Err)
+	r := newProber(t, port, nil, nil).probe(t.Context(), loopback, "T1")
+	if !errors.Is(r.Err, errUnreachable) || !errors.Is(r.Err, syscall.ECONNREFUSED) {
+		t.Fatalf("Err = %v, want errUnreachable wrapping ECONNREFUSED", r.Err)
 	}
-	fs := Findings(r, loopback, []string{"mx.example.com"})
-	f, ok := find(fs, CodeUnreachable)
+	fs := findings(r, loopback, []string{"mx.example.com"})
+	f, ok := find(fs, codeUnreachable)
 	if len(fs) != 1 || !ok || f.Severity != diagnose.SeverityInfo {
 		t.Fatalf("findings %+v, want one info smtp_unreachable", fs)
 	}
@@ -279,11 +282,11 @@ func (blackhole) DialContext(ctx context.Context, _, _ string) (net.Conn, error)
 }
 
 func TestProbeFilteredPort(t *testing.T) {
-	r := newProber(t, 25, blackhole{}, func(c *Config) { c.Timeout = 50 * time.Millisecond }).Probe(t.Context(), loopback, "")
-	if !errors.Is(r.Err, ErrUnreachable) || errors.Is(r.Err, ErrTimeout) {
-		t.Fatalf("Err = %v, want ErrUnreachable only", r.Err)
+	r := newProber(t, 25, blackhole{}, func(c *Config) { c.timeout = 50 * time.Millisecond }).probe(t.Context(), loopback, "")
+	if !errors.Is(r.Err, errUnreachable) || errors.Is(r.Err, errTimeout) {
+		t.Fatalf("Err = %v, want errUnreachable only", r.Err)
 	}
-	f, ok := find(Findings(r, loopback, nil), CodeUnreachable)
+	f, ok := find(findings(r, loopback, nil), codeUnreachable)
 	if !ok || !strings.Contains(f.Message, "no answer within 50ms") {
 		t.Errorf("finding %+v, want smtp_unreachable naming the budget", f)
 	}
@@ -322,12 +325,12 @@ func TestProbeSilentServer(t *testing.T) {
 	ready := make(chan struct{})
 	srv := newServer(t, func(_ *server, c net.Conn, _ *bufio.Reader) { close(ready); io.Copy(io.Discard, c) })
 	d := dialFirst(t, srv, ready)
-	r := newProber(t, srv.addr.Port(), d, func(c *Config) { c.Timeout = 50 * time.Millisecond }).Probe(t.Context(), loopback, "")
-	if !errors.Is(r.Err, ErrTimeout) || r.GreetingCode != 0 || r.Greeting != "" {
-		t.Fatalf("Result = %+v, want ErrTimeout and no greeting", r)
+	r := newProber(t, srv.addr.Port(), d, func(c *Config) { c.timeout = 50 * time.Millisecond }).probe(t.Context(), loopback, "")
+	if !errors.Is(r.Err, errTimeout) || r.GreetingCode != 0 || r.Greeting != "" {
+		t.Fatalf("result = %+v, want errTimeout and no greeting", r)
 	}
-	fs := Findings(r, loopback, []string{"mx.example.com"})
-	f, ok := find(fs, CodeSlowGreeting)
+	fs := findings(r, loopback, []string{"mx.example.com"})
+	f, ok := find(fs, codeSlowGreeting)
 	if len(fs) != 1 || !ok || f.Severity != diagnose.SeverityInfo || !strings.Contains(f.Message, "no greeting within 50ms") ||
 		!strings.Contains(f.Message, "RFC 5321 §4.5.3.2") {
 		t.Errorf("findings %+v, want one info smtp_slow_greeting", fs)
@@ -343,11 +346,11 @@ func TestProbeSilentAfterGreeting(t *testing.T) {
 		io.Copy(io.Discard, in)
 	})
 	d := dialFirst(t, srv, ready)
-	r := newProber(t, srv.addr.Port(), d, func(c *Config) { c.Timeout = 50 * time.Millisecond }).Probe(t.Context(), loopback, "")
-	if !errors.Is(r.Err, ErrTimeout) || r.GreetingName != "mx.example.com" || r.EHLOCode != 0 {
-		t.Fatalf("Result = %+v, want the greeting and ErrTimeout", r)
+	r := newProber(t, srv.addr.Port(), d, func(c *Config) { c.timeout = 50 * time.Millisecond }).probe(t.Context(), loopback, "")
+	if !errors.Is(r.Err, errTimeout) || r.GreetingName != "mx.example.com" || r.EHLOCode != 0 {
+		t.Fatalf("result = %+v, want the greeting and errTimeout", r)
 	}
-	if fs := Findings(r, loopback, []string{"mx.example.com"}); len(fs) != 0 {
+	if fs := findings(r, loopback, []string{"mx.example.com"}); len(fs) != 0 {
 		t.Errorf("findings %+v, want none", fs)
 	}
 }
@@ -358,16 +361,16 @@ func TestProbeCancelled(t *testing.T) {
 		cancel() // the caller gives up while the server is silent
 		io.Copy(io.Discard, c)
 	})
-	r := newProber(t, srv.addr.Port(), nil, nil).Probe(ctx, loopback, "")
-	if !errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, ErrTimeout) {
+	r := newProber(t, srv.addr.Port(), nil, nil).probe(ctx, loopback, "")
+	if !errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, errTimeout) {
 		t.Fatalf("Err = %v, want context.Canceled", r.Err)
 	}
 	// Cancelled while connecting: the caller gave up, the port is not unreachable.
-	r = newProber(t, 25, blackhole{}, nil).Probe(ctx, loopback, "")
-	if !errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, ErrUnreachable) {
+	r = newProber(t, 25, blackhole{}, nil).probe(ctx, loopback, "")
+	if !errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, errUnreachable) {
 		t.Fatalf("Err = %v, want context.Canceled only", r.Err)
 	}
-	if fs := Findings(r, loopback, nil); len(fs) != 0 {
+	if fs := findings(r, loopback, nil); len(fs) != 0 {
 		t.Errorf("findings %+v for a cancelled probe, want none", fs)
 	}
 }
@@ -379,11 +382,11 @@ func TestProbeSlowGreeting(t *testing.T) {
 		time.Sleep(30 * time.Millisecond) // at least this, however loaded the machine
 		conversation("220 mx.example.com ESMTP\r\n", "250 mx.example.com\r\n")(s, c, in)
 	})
-	r := newProber(t, srv.addr.Port(), nil, func(c *Config) { c.SlowGreeting = time.Millisecond }).Probe(t.Context(), loopback, "")
+	r := newProber(t, srv.addr.Port(), nil, func(c *Config) { c.slowGreeting = time.Millisecond }).probe(t.Context(), loopback, "")
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	f, ok := find(Findings(r, loopback, []string{"mx.example.com"}), CodeSlowGreeting)
+	f, ok := find(findings(r, loopback, []string{"mx.example.com"}), codeSlowGreeting)
 	if !ok || !strings.Contains(f.Message, "more than 1ms") {
 		t.Errorf("finding %+v, want smtp_slow_greeting over 1ms", f)
 	}
@@ -425,17 +428,17 @@ func TestProbeBoundedReading(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newServer(t, tc.script)
-			r := newProber(t, srv.addr.Port(), nil, nil).Probe(t.Context(), loopback, "")
-			if !errors.Is(r.Err, ErrGarbage) {
-				t.Fatalf("Err = %v, want ErrGarbage", r.Err)
+			r := newProber(t, srv.addr.Port(), nil, nil).probe(t.Context(), loopback, "")
+			if !errors.Is(r.Err, errGarbage) {
+				t.Fatalf("Err = %v, want errGarbage", r.Err)
 			}
-			if len(r.Greeting) > MaxGreeting {
-				t.Errorf("Greeting holds %d bytes, more than %d", len(r.Greeting), MaxGreeting)
+			if len(r.Greeting) > maxGreeting {
+				t.Errorf("Greeting holds %d bytes, more than %d", len(r.Greeting), maxGreeting)
 			}
-			if n := strings.Count(r.Greeting, "\n") + 1; n > MaxReplyLines {
+			if n := strings.Count(r.Greeting, "\n") + 1; n > maxReplyLines {
 				t.Errorf("Greeting holds %d lines", n)
 			}
-			if len(r.EHLOReply) > MaxReplyLines {
+			if len(r.EHLOReply) > maxReplyLines {
 				t.Errorf("EHLOReply holds %d lines", len(r.EHLOReply))
 			}
 			for _, l := range r.EHLOReply {
@@ -446,7 +449,7 @@ func TestProbeBoundedReading(t *testing.T) {
 					t.Errorf("unsanitised EHLO line %q", l)
 				}
 			}
-			if f, ok := find(Findings(r, loopback, nil), CodeBadReply); !ok || !strings.Contains(f.Message, tc.reason) {
+			if f, ok := find(findings(r, loopback, nil), codeBadReply); !ok || !strings.Contains(f.Message, tc.reason) {
 				t.Errorf("finding %+v, want smtp_bad_reply saying %q", f, tc.reason)
 			}
 		})
@@ -459,7 +462,7 @@ func TestProbeRateLimits(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	d := &recordingDialer{}
 	p := newProber(t, 1, d, func(c *Config) { // port 1: refused at once, which is all these probes need
-		c.Now = clock.now
+		c.now = clock.now
 		c.PerIP = Limit{Burst: 1, Every: time.Minute}
 		c.PerWorkspace = Limit{Burst: 3, Every: time.Hour}
 	})
@@ -483,16 +486,16 @@ func TestProbeRateLimits(t *testing.T) {
 	wantDials := 0
 	for i, s := range steps {
 		clock.advance(s.advance)
-		r := p.Probe(t.Context(), ip(s.ip), s.ws)
-		if got := errors.Is(r.Err, ErrRateLimited); got != s.wantLimited {
+		r := p.probe(t.Context(), ip(s.ip), s.ws)
+		if got := errors.Is(r.Err, errRateLimited); got != s.wantLimited {
 			t.Fatalf("step %d (%s from %q): limited = %v (%v), want %v", i, s.ip, s.ws, got, r.Err, s.wantLimited)
 		}
 		if !s.wantLimited {
 			wantDials++
-			if !errors.Is(r.Err, ErrUnreachable) {
-				t.Errorf("step %d: Err = %v, want ErrUnreachable from port 1", i, r.Err)
+			if !errors.Is(r.Err, errUnreachable) {
+				t.Errorf("step %d: Err = %v, want errUnreachable from port 1", i, r.Err)
 			}
-		} else if f, ok := find(Findings(r, ip(s.ip), nil), CodeNotProbed); !ok || !strings.Contains(f.Message, "not a port scanner") {
+		} else if f, ok := find(findings(r, ip(s.ip), nil), codeNotProbed); !ok || !strings.Contains(f.Message, "not a port scanner") {
 			t.Errorf("step %d: finding %+v, want smtp_not_probed", i, f)
 		}
 		if got := d.dialled(); len(got) != wantDials || (!s.wantLimited && got[len(got)-1] != s.ip+":1") {
@@ -507,7 +510,7 @@ func TestKeysIPv6Prefix(t *testing.T) {
 	a := p.keys(netip.MustParseAddr("2001:db8:1:2::1"), "T1")
 	b := p.keys(netip.MustParseAddr("2001:db8:1:2:ffff::9"), "T1")
 	c := p.keys(netip.MustParseAddr("2001:db8:1:3::1"), "T1")
-	if a[0] != b[0] || a[0] == c[0] || len(a) != 2 || a[1].name != "ws:T1" {
+	if a[0] != b[0] || a[0] == c[0] || len(a) != 2 || a[1].Name != "ws:T1" {
 		t.Errorf("keys %v, %v, %v: want one bucket per /64 plus the workspace's", a, b, c)
 	}
 }
@@ -516,40 +519,42 @@ func TestKeysIPv6Prefix(t *testing.T) {
 // and keys whose buckets refilled are forgotten to make room.
 func TestRateLimiterBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	l := newLimiter(2, clock.now)
-	lim := Limit{Burst: 5, Every: time.Minute}
-	k := func(s string) bucketKey { return bucketKey{s, lim} }
-	if !l.allow(k("a")) || !l.allow(k("b")) {
+	p := newProber(t, 1, nil, func(c *Config) { c.now = clock.now; c.PerIP = Limit{Burst: 5, Every: time.Minute} })
+	p.limit = keyrate.New(2)
+	limited := func(ip string) bool {
+		return errors.Is(p.probe(t.Context(), netip.MustParseAddr(ip), "").Err, errRateLimited)
+	}
+	if limited("127.0.0.2") || limited("127.0.0.3") {
 		t.Fatal("first two keys refused")
 	}
-	if l.allow(k("c")) {
+	if !limited("127.0.0.4") {
 		t.Fatal("third key allowed into a full map of live buckets")
 	}
-	if !l.allow(k("a")) {
+	if limited("127.0.0.2") {
 		t.Fatal("a known key refused because the map is full")
 	}
-	clock.advance(90 * time.Second) // b's bucket is full again; a's is not
-	if !l.allow(k("c")) {
-		t.Fatal("c refused although b could be forgotten")
+	clock.advance(90 * time.Second) // .3's bucket is full again; .2's is not
+	if limited("127.0.0.4") {
+		t.Fatal(".4 refused although .3 could be forgotten")
 	}
-	if _, ok := l.tats["b"]; ok || len(l.tats) != 2 {
-		t.Errorf("map = %v, want a and c", l.tats)
+	if n := p.limit.Len(); n != 2 {
+		t.Errorf("%d keys held, want .2 and .4", n)
 	}
 }
 
 func TestProbeNotPublic(t *testing.T) {
 	d := &recordingDialer{}
 	p := newProber(t, 25, d, func(c *Config) { c.AllowNonPublic = false })
-	if r := p.Probe(t.Context(), netip.Addr{}, "T1"); !errors.Is(r.Err, ErrNotPublic) {
-		t.Errorf("zero Addr: Err = %v, want ErrNotPublic", r.Err)
+	if r := p.probe(t.Context(), netip.Addr{}, "T1"); !errors.Is(r.Err, errNotPublic) {
+		t.Errorf("zero Addr: Err = %v, want errNotPublic", r.Err)
 	}
 	for _, s := range []string{"127.0.0.1", "10.1.2.3", "192.168.1.1", "100.64.0.1", "169.254.1.1", "::1", "fd00::1", "0.0.0.0", "::ffff:10.0.0.1"} {
 		ip := netip.MustParseAddr(s)
-		r := p.Probe(t.Context(), ip, "T1")
-		if !errors.Is(r.Err, ErrNotPublic) {
-			t.Errorf("%s: Err = %v, want ErrNotPublic", s, r.Err)
+		r := p.probe(t.Context(), ip, "T1")
+		if !errors.Is(r.Err, errNotPublic) {
+			t.Errorf("%s: Err = %v, want errNotPublic", s, r.Err)
 		}
-		if _, ok := find(Findings(r, ip, nil), CodeNotProbed); !ok {
+		if _, ok := find(findings(r, ip, nil), codeNotProbed); !ok {
 			t.Errorf("%s: no smtp_not_probed finding", s)
 		}
 	}
@@ -566,7 +571,11 @@ func TestNewRejects(t *testing.T) {
 		{HELOName: "-bot.example.net"},
 		{HELOName: "localhost"},
 		{HELOName: "bot.example.net", Port: 70000},
-		{HELOName: "bot.example.net", Timeout: -time.Second},
+		{HELOName: "bot_1.example.net"},
+		{HELOName: " bot.example.net"},
+		{HELOName: "203.0.113.5"},
+		{HELOName: "[203.0.113.5]"},
+		{HELOName: "203.0.113.10-20"},
 		{HELOName: "bot.example.net", PerIP: Limit{Burst: 0, Every: time.Minute}},
 		{HELOName: "bot.example.net", PerWorkspace: Limit{Burst: 1}},
 		{HELOName: "bot.example.net", PerIP: Limit{Burst: 1 << 40, Every: time.Hour}},
@@ -579,39 +588,39 @@ func TestNewRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := p.cfg; c.Port != 25 || c.Timeout != 5*time.Second || c.SlowGreeting != 10*time.Second || c.HELOName != "bot.example.net" {
+	if c := p.cfg; c.Port != 25 || c.timeout != 5*time.Second || c.slowGreeting != 10*time.Second || c.HELOName != "bot.example.net" {
 		t.Errorf("defaults = %+v", c)
 	}
 }
 
-// Findings on hand-made Results: the cases the network cannot easily
+// findings on hand-made results: the cases the network cannot easily
 // produce, and the quoting of hostile names.
 func TestFindings(t *testing.T) {
 	ip := netip.MustParseAddr("203.0.113.5")
 	addr := netip.AddrPortFrom(ip, 25)
 	tests := []struct {
 		name string
-		r    Result
+		r    result
 		ptr  []string
 		want []diagnose.Code
 		msg  string
 	}{
-		{"slow greeting over the threshold", Result{Addr: addr, GreetingCode: 220, GreetingName: "mx.example.com",
+		{"slow greeting over the threshold", result{Addr: addr, GreetingCode: 220, GreetingName: "mx.example.com",
 			GreetingDelay: 12 * time.Second, Budget: 30 * time.Second, SlowGreeting: 10 * time.Second}, []string{"mx.example.com"},
-			[]diagnose.Code{CodeSlowGreeting}, "took 12s to send its greeting (more than 10s)"},
-		{"fast greeting", Result{Addr: addr, GreetingCode: 220, GreetingName: "mx.example.com", GreetingDelay: time.Second,
+			[]diagnose.Code{codeSlowGreeting}, "took 12s to send its greeting (more than 10s)"},
+		{"fast greeting", result{Addr: addr, GreetingCode: 220, GreetingName: "mx.example.com", GreetingDelay: time.Second,
 			SlowGreeting: 10 * time.Second}, []string{"MX.example.com."}, nil, ""},
-		{"no PTR: nothing to compare", Result{Addr: addr, GreetingCode: 220, GreetingName: "mx.example.com"}, nil, nil, ""},
-		{"one of several PTR names", Result{Addr: addr, GreetingCode: 220, GreetingName: "b.example.com"},
+		{"no PTR: nothing to compare", result{Addr: addr, GreetingCode: 220, GreetingName: "mx.example.com"}, nil, nil, ""},
+		{"one of several PTR names", result{Addr: addr, GreetingCode: 220, GreetingName: "b.example.com"},
 			[]string{"a.example.com.", "b.example.com."}, nil, ""},
-		{"mismatch lists every PTR name", Result{Addr: addr, GreetingCode: 220, GreetingName: "c.example.com"},
-			[]string{"a.example.com.", "b.example.com."}, []diagnose.Code{CodeBannerMismatch}, "(`a.example.com`, `b.example.com`)"},
-		{"backtick in a greeting without a name", Result{Addr: addr, GreetingCode: 220, Greeting: "`rm -rf` ESMTP"},
-			[]string{"mx.example.com"}, []diagnose.Code{CodeBannerMismatch}, "(`\\096rm -rf\\096 ESMTP`)"},
+		{"mismatch lists every PTR name", result{Addr: addr, GreetingCode: 220, GreetingName: "c.example.com"},
+			[]string{"a.example.com.", "b.example.com."}, []diagnose.Code{codeBannerMismatch}, "(`a.example.com`, `b.example.com`)"},
+		{"backtick in a greeting without a name", result{Addr: addr, GreetingCode: 220, Greeting: "`rm -rf` ESMTP"},
+			[]string{"mx.example.com"}, []diagnose.Code{codeBannerMismatch}, "(`\\096rm -rf\\096 ESMTP`)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := Findings(tc.r, ip, tc.ptr)
+			fs := findings(tc.r, ip, tc.ptr)
 			if got := codes(fs); strings.Join(codeStrings(got), ",") != strings.Join(codeStrings(tc.want), ",") {
 				t.Fatalf("findings %v, want %v: %+v", got, tc.want, fs)
 			}
@@ -619,8 +628,8 @@ func TestFindings(t *testing.T) {
 				t.Errorf("no message contains %q: %+v", tc.msg, fs)
 			}
 			for _, f := range fs {
-				if f.Code == CodeBannerMismatch && f.Severity != diagnose.SeverityWarning ||
-					f.Code != CodeBannerMismatch && f.Severity != diagnose.SeverityInfo {
+				if f.Code == codeBannerMismatch && f.Severity != diagnose.SeverityWarning ||
+					f.Code != codeBannerMismatch && f.Severity != diagnose.SeverityInfo {
 					t.Errorf("%s has severity %s", f.Code, f.Severity)
 				}
 			}
@@ -676,7 +685,7 @@ func BenchmarkProbe(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := p.Probe(context.Background(), loopback, ""); r.Err != nil {
+		if r := p.probe(context.Background(), loopback, ""); r.Err != nil {
 			b.Fatal(r.Err)
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,8 +102,7 @@ func newClient(redisURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, rejected(redisURL, scheme != "unix")
 		}
-		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
-		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
+		harden(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries, &o.Dialer, o.TLSConfig)
 		return redis.NewClient(o), nil
 	case "redis+cluster", "rediss+cluster":
 		u := strings.TrimSuffix(scheme, "+cluster") + "://" + rest
@@ -110,16 +110,14 @@ func newClient(redisURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, rejected(u, false)
 		}
-		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
-		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
+		harden(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries, &o.Dialer, o.TLSConfig)
 		return redis.NewClusterClient(o), nil
 	case "redis+sentinel", "rediss+sentinel":
 		o, err := parseSentinelURL(strings.TrimSuffix(scheme, "+sentinel"), rest)
 		if err != nil {
 			return nil, err
 		}
-		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries)
-		o.Dialer = refusalDialer(o.DialTimeout, o.TLSConfig)
+		harden(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.MaxRetries, &o.DialerRetries, &o.Dialer, o.TLSConfig)
 		return redis.NewFailoverClient(o), nil
 	}
 	return nil, errors.New("unknown scheme (want redis, rediss, unix, redis+sentinel or redis+cluster)")
@@ -183,6 +181,16 @@ func parseSentinelURL(scheme, rest string) (*redis.FailoverOptions, error) {
 	}
 	o.SentinelUsername, o.SentinelPassword = sentinelUser, sentinelPass
 	return o, nil
+}
+
+// harden sets up a client of any REDIS_URL form (go-redis's Options,
+// ClusterOptions and FailoverOptions share these fields, not a type): it
+// fails fast (failFast) and dials through refusalDialer, so that a refusal
+// is reported in Redis's own words.
+func harden(dial, read, write *time.Duration, retries, dialRetries *int,
+	dialer *func(ctx context.Context, network, addr string) (net.Conn, error), tlsConfig *tls.Config) {
+	failFast(dial, read, write, retries, dialRetries)
+	*dialer = refusalDialer(*dial, tlsConfig)
 }
 
 // failFast sets the defaults above where the URL left a zero.

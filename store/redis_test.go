@@ -113,6 +113,48 @@ func TestSecretsNeverShown(t *testing.T) {
 	}
 }
 
+// Every REDIS_URL form fails fast and dials through the refusal reader,
+// unless the URL sets its own timeouts.
+func TestNewClientFailsFast(t *testing.T) {
+	t.Parallel()
+	type setup struct {
+		dial, read, write time.Duration
+		retries           int
+		dialer            bool
+	}
+	of := func(c redis.UniversalClient) setup {
+		switch c := c.(type) {
+		case *redis.Client:
+			o := c.Options()
+			return setup{o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.MaxRetries, o.Dialer != nil}
+		case *redis.ClusterClient:
+			o := c.Options()
+			return setup{o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.MaxRetries, o.Dialer != nil}
+		}
+		t.Fatalf("client %T", c)
+		return setup{}
+	}
+	fast := setup{500 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond, 1, true}
+	for url, want := range map[string]setup{
+		"redis://localhost:6379":                    fast,
+		"unix:///run/redis.sock":                    fast,
+		"redis+sentinel://s1:26379/m":               fast,
+		"redis+cluster://n1:7000?addr=n2:7000":      fast,
+		"redis://localhost:6379?dial_timeout=2s":    {2 * time.Second, 500 * time.Millisecond, 500 * time.Millisecond, 1, true},
+		"redis+cluster://n1:7000?read_timeout=3s":   {500 * time.Millisecond, 3 * time.Second, 500 * time.Millisecond, 1, true},
+		"redis+sentinel://s1:26379/m?max_retries=4": {500 * time.Millisecond, 500 * time.Millisecond, 500 * time.Millisecond, 4, true},
+	} {
+		c, err := store.NewClient(url)
+		if err != nil {
+			t.Fatalf("NewClient(%q): %v", url, err)
+		}
+		if got := of(c); got != want {
+			t.Errorf("NewClient(%q): %+v, want %+v", url, got, want)
+		}
+		c.Close()
+	}
+}
+
 func typeName(c redis.UniversalClient) string {
 	switch c.(type) {
 	case *redis.Client:

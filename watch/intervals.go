@@ -17,12 +17,14 @@ var DefaultIntervals = []time.Duration{
 // it with EnvDecode, so the variable is parsed in one place.
 type Intervals []time.Duration
 
-// EnvDecode reads RECHECK_INTERVALS (ParseIntervals); it implements
-// envconfig.Decoder.
+// EnvDecode reads RECHECK_INTERVALS, comma-separated Go durations
+// ("1m,2m,5m,1h"), the last one repeating; it implements envconfig.Decoder.
+// Spaces around items are allowed; an empty string is no intervals, for
+// DefaultIntervals.
 func (iv *Intervals) EnvDecode(s string) error {
-	ds, err := ParseIntervals(s)
+	ds, err := parseIntervals(s)
 	if err != nil {
-		return err
+		return fmt.Errorf("recheck intervals: %w", err)
 	}
 	*iv = ds
 	return nil
@@ -51,14 +53,12 @@ func (iv Intervals) String() string {
 // minInterval keeps a typo such as "1ms" from hammering DNS servers.
 const minInterval = time.Second
 
-// ParseIntervals reads RECHECK_INTERVALS: comma-separated Go durations
-// ("1m,2m,5m,1h"), the last one repeating. Spaces around items are allowed;
-// an empty string gives DefaultIntervals.
-func ParseIntervals(s string) ([]time.Duration, error) {
+// parseIntervals reads the items of EnvDecode's s.
+func parseIntervals(s string) (Intervals, error) {
 	if strings.TrimSpace(s) == "" {
-		return DefaultIntervals, nil
+		return nil, nil
 	}
-	var ds []time.Duration
+	var ds Intervals
 	for i, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {

@@ -9,14 +9,14 @@ import (
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
-func TestParseIntervals(t *testing.T) {
+func TestIntervalsDecode(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		in      string
-		want    []time.Duration
+		want    watch.Intervals
 		wantErr string
 	}{
-		{in: "", want: watch.DefaultIntervals},
+		{in: "", want: nil}, // the scheduler's DefaultIntervals
 		{in: "1m,2m,5m,10m,15m,30m,1h", want: watch.DefaultIntervals},
 		{in: " 30s , 1h30m", want: []time.Duration{30 * time.Second, 90 * time.Minute}},
 		{in: "5m", want: []time.Duration{5 * time.Minute}},
@@ -26,15 +26,16 @@ func TestParseIntervals(t *testing.T) {
 		{in: "10ms", wantErr: "below the minimum"},
 		{in: "-1m", wantErr: "below the minimum"},
 	} {
-		got, err := watch.ParseIntervals(tc.in)
+		var got watch.Intervals
+		err := got.EnvDecode(tc.in)
 		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("ParseIntervals(%q) error = %v; want %q", tc.in, err, tc.wantErr)
+			if err == nil || !strings.HasPrefix(err.Error(), "recheck intervals: ") || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("EnvDecode(%q) error = %v; want %q", tc.in, err, tc.wantErr)
 			}
 			continue
 		}
 		if err != nil || !slices.Equal(got, tc.want) {
-			t.Errorf("ParseIntervals(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			t.Errorf("EnvDecode(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 	"github.com/rdnsbot/rdnsbot/store"
 )
 
@@ -11,22 +12,23 @@ import (
 // many watched IPs share a zone its authoritative servers see at most one
 // diagnosis per interval from this replica. It is the loop's alone.
 type pacer struct {
-	every time.Duration
-	next  map[string]time.Time     // zone → its next free slot
+	rate  keyrate.Rate
+	zones *keyrate.Limiter         // zone → its next free slot
 	slots map[netip.Addr]time.Time // IPs put off → the slot they were given
-	// sweepAt is the size of the maps at which entries in the past go.
+	// sweepAt is the size of slots at which entries in the past go.
 	sweepAt int
 }
 
-// minSweep is the least size of the pacer's maps that triggers a sweep.
+// minSweep is the least size of slots that triggers a sweep.
 const minSweep = 4096
 
 func newPacer(every time.Duration) *pacer {
-	return &pacer{every: every, next: make(map[string]time.Time), slots: make(map[netip.Addr]time.Time), sweepAt: minSweep}
+	return &pacer{rate: keyrate.Rate{Every: every}, zones: keyrate.New(0), slots: make(map[netip.Addr]time.Time), sweepAt: minSweep}
 }
 
 // slot is when c may run: now, or the zone's next free slot, which it books.
-// A claim that comes back at or after the slot it was given runs then.
+// A claim that comes back at or after the slot it was given runs then: the
+// slot is its own, not a new one to book.
 func (p *pacer) slot(c store.Claim, now time.Time) time.Time {
 	if p == nil || c.Zone == "" {
 		return now
@@ -35,11 +37,7 @@ func (p *pacer) slot(c store.Claim, now time.Time) time.Time {
 		delete(p.slots, c.IP)
 		return now
 	}
-	at := now
-	if next := p.next[c.Zone]; next.After(now) {
-		at = next
-	}
-	p.next[c.Zone] = at.Add(p.every)
+	at := p.zones.Reserve(now, keyrate.Key{Name: c.Zone, Rate: p.rate})
 	if at.After(now) {
 		p.slots[c.IP] = at
 	}
@@ -47,22 +45,18 @@ func (p *pacer) slot(c store.Claim, now time.Time) time.Time {
 	return at
 }
 
-// sweep forgets slots in the past once the maps grow (a zone idle since, an
-// IP another replica checked), then lets them double before sweeping again,
-// so sweeps cost as much as the insertions that paid for them.
+// sweep forgets slots long past once the map grows (an IP another replica
+// checked meanwhile), then lets it double before sweeping again, so sweeps
+// cost as much as the insertions that paid for them. (keyrate forgets the
+// zones.)
 func (p *pacer) sweep(now time.Time) {
-	if len(p.next)+len(p.slots) < p.sweepAt {
+	if len(p.slots) < p.sweepAt {
 		return
 	}
-	defer func() { p.sweepAt = max(minSweep, 2*(len(p.next)+len(p.slots))) }()
-	for z, t := range p.next {
-		if t.Before(now) {
-			delete(p.next, z)
-		}
-	}
 	for ip, t := range p.slots {
-		if t.Before(now.Add(-p.every)) {
+		if t.Before(now.Add(-p.rate.Every)) {
 			delete(p.slots, ip)
 		}
 	}
+	p.sweepAt = max(minSweep, 2*len(p.slots))
 }

@@ -63,22 +63,29 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return cmd.exit(err, stdout, stderr)
 	}
-	if hasPools(a.targets) { // CIDR blocks and ranges: pool.go
-		return diagnosePools(ctx, a, *all, stdout, stderr)
-	}
 	d, err := diagnose.New(a.cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot %v\n", err)
 		return 2
 	}
-	out, status := collect(d.DiagnoseTargets(ctx, a.targets, a.opts), stderr)
-	if a.probe != nil {
-		// Each address once, its findings added to each of its results;
-		// the CLI has no workspace, so only the per-IP limit applies. The
-		// probe never changes the exit status.
-		a.probe.ProbeResults(ctx, out.Results, "")
+	var (
+		write  func(io.Writer) error
+		status int
+	)
+	if t := splitTargets(a.targets); t.anyPool() { // CIDR blocks and ranges: pool.go
+		write, status = diagnosePools(ctx, d, a, t, *all, stderr)
+	} else {
+		var out diagnoseOutput
+		out, status = collect(d.DiagnoseTargets(ctx, a.targets, a.opts), stderr)
+		if a.probe != nil {
+			// Each address once, its findings added to each of its results;
+			// the CLI has no workspace, so only the per-IP limit applies. The
+			// probe never changes the exit status.
+			a.probe.ProbeResults(ctx, out.Results, "")
+		}
+		write = func(w io.Writer) error { return writeDiagnoses(w, out, a.asJSON) }
 	}
-	if err := writeDiagnoses(stdout, out, a.asJSON); err != nil {
+	if err := write(stdout); err != nil {
 		fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
 		return 2
 	}
@@ -117,6 +124,8 @@ func parseDiagnoseArgs(cmd *subcommand, args []string) (diagnoseArgs, error) {
 		name, err := smtpprobe.DefaultHELOName(*smtpHELO, os.Hostname)
 		if he, ok := errors.AsType[*smtpprobe.HostnameError](err); ok {
 			return diagnoseArgs{}, usagef("--smtp needs this host's fully qualified name for EHLO, and the host name %q is not one: pass --smtp-helo NAME", he.Hostname)
+		} else if err != nil {
+			return diagnoseArgs{}, usagef("--smtp-helo: %v", err)
 		}
 		if probe, err = smtpprobe.New(smtpprobe.Config{HELOName: name, Port: *smtpPort, AllowNonPublic: *smtpPrivate}); err != nil {
 			return diagnoseArgs{}, usagef("--smtp: %v", err)
@@ -187,21 +196,28 @@ func collect(b diagnose.Batch, stderr io.Writer) (diagnoseOutput, int) {
 
 // writeDiagnoses prints the document as JSON or for a terminal.
 func writeDiagnoses(stdout io.Writer, out diagnoseOutput, asJSON bool) error {
-	w := bufio.NewWriter(stdout)
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return err
+		return writeJSON(stdout, out)
+	}
+	w := bufio.NewWriter(stdout)
+	for i, r := range out.Results {
+		if i > 0 {
+			fmt.Fprintln(w)
 		}
-	} else {
-		for i, r := range out.Results {
-			if i > 0 {
-				fmt.Fprintln(w)
-			}
-			printResult(w, r)
-		}
+		printResult(w, r)
+	}
+	return w.Flush()
+}
+
+// writeJSON prints a --json document (the results; with pools, the summary
+// too): indented, and <, > and & as they are.
+func writeJSON(stdout io.Writer, doc any) error {
+	w := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return err
 	}
 	return w.Flush()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -52,13 +51,32 @@ func poolFlags(fs *flag.FlagSet) *bool {
 	return fs.Bool("all", false, "with CIDR blocks or ranges: print every address's result, not only those that do not pass")
 }
 
-// hasPools reports whether any target is for the pool path.
-func hasPools(targets []string) bool {
-	return slices.ContainsFunc(targets, func(t string) bool {
-		_, ok, err := pool.Target(t)
-		return ok || err != nil
-	})
+// targets are bot diagnose's targets, each classified once by pool.Target.
+type targets struct {
+	names   []string
+	others  []string    // addresses and host names, for diagnose, in order
+	pools   []pool.Pool // the pools package pool took
+	refused []error     // by index: the error of a pool target package pool refused
+	isOther []bool      // by index: the target is among others
 }
+
+func splitTargets(names []string) targets {
+	t := targets{names: names, refused: make([]error, len(names)), isOther: make([]bool, len(names))}
+	for i, name := range names {
+		switch p, ok, err := pool.Target(name); {
+		case err != nil:
+			t.refused[i] = err
+		case ok:
+			t.pools = append(t.pools, p)
+		default:
+			t.others, t.isOther[i] = append(t.others, name), true
+		}
+	}
+	return t
+}
+
+// anyPool reports whether any target is for the pool path, taken or refused.
+func (t targets) anyPool() bool { return slices.Contains(t.isOther, false) }
 
 // poolOutput is the --json document with pools: diagnose's document, every
 // result included, plus the summary of the pools (absent when none was
@@ -72,54 +90,33 @@ type poolOutput struct {
 // and host names are diagnosed as without pools, and together with them;
 // the pools are joined (each address once, the total capped) and checked
 // with package pool's pacing. A refused pool is an unusable target: it is
-// reported and the others are still diagnosed. Exit status as for several
-// targets.
-func diagnosePools(ctx context.Context, a diagnoseArgs, all bool, stdout, stderr io.Writer) int {
-	d, err := diagnose.New(a.cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "bot %v\n", err)
-		return 2
-	}
-	var (
-		others  []string
-		pools   []pool.Pool
-		refused = make([]error, len(a.targets)) // a refused pool target's error, by index
-		isOther = make([]bool, len(a.targets))
-	)
-	for i, t := range a.targets {
-		switch p, ok, err := pool.Target(t); {
-		case err != nil:
-			refused[i] = err
-		case ok:
-			pools = append(pools, p)
-		default:
-			others, isOther[i] = append(others, t), true
-		}
-	}
-
+// reported and the others are still diagnosed. It returns how to print the
+// document and the exit status, as for several targets.
+func diagnosePools(ctx context.Context, d *diagnose.Diagnoser, a diagnoseArgs, t targets, all bool, stderr io.Writer) (write func(io.Writer) error, status int) {
 	var (
 		batch diagnose.Batch
 		wg    sync.WaitGroup
 	)
-	wg.Go(func() { batch = d.DiagnoseTargets(ctx, others, a.opts) })
-	checked, summary, joinErr := checkPools(ctx, d, pools, a.opts)
+	sess := d.Session() // the host names and the pools ask each shared question once
+	wg.Go(func() { batch = sess.DiagnoseTargets(ctx, t.others, a.opts) })
+	checked, summary, joinErr := checkPools(ctx, sess, t.pools, a.opts)
 	wg.Wait()
 
 	// The outcomes in target order (DiagnoseTargets keeps the others'),
 	// then the pools' results as one.
 	var outcomes []diagnose.Outcome
 	next := 0
-	for i, t := range a.targets {
+	for i, name := range t.names {
 		switch {
-		case refused[i] != nil:
-			outcomes = append(outcomes, unusable(t, refused[i]))
-		case isOther[i]:
+		case t.refused[i] != nil:
+			outcomes = append(outcomes, unusable(name, t.refused[i]))
+		case t.isOther[i]:
 			outcomes = append(outcomes, batch.Outcomes[next])
 			next++
 		}
 	}
-	names := make([]string, len(pools))
-	for i, p := range pools {
+	names := make([]string, len(t.pools))
+	for i, p := range t.pools {
 		names[i] = p.String()
 	}
 	if joinErr != nil {
@@ -134,11 +131,9 @@ func diagnosePools(ctx context.Context, a diagnoseArgs, all bool, stdout, stderr
 		}
 	}
 
-	if err := writePools(stdout, out, pools, summary, batch.Results(), checked, all, a.asJSON); err != nil {
-		fmt.Fprintf(stderr, "bot diagnose: %v\n", err)
-		return 2
-	}
-	return status
+	return func(w io.Writer) error {
+		return writePools(w, out, t.pools, summary, batch.Results(), checked, all, a.asJSON)
+	}, status
 }
 
 // unusable is the outcome of a refused pool target: an invalid target, as
@@ -151,7 +146,7 @@ func unusable(target string, err error) diagnose.Outcome {
 // checkPools joins the pools and checks them: the results in address
 // order and the summary, or the error of a union over the cap (nothing is
 // checked then). No pools, no summary.
-func checkPools(ctx context.Context, d *diagnose.Diagnoser, pools []pool.Pool, opts diagnose.Options) ([]diagnose.Result, *pool.Summary, error) {
+func checkPools(ctx context.Context, sess *diagnose.Session, pools []pool.Pool, opts diagnose.Options) ([]diagnose.Result, *pool.Summary, error) {
 	if len(pools) == 0 {
 		return nil, nil, nil
 	}
@@ -160,7 +155,7 @@ func checkPools(ctx context.Context, d *diagnose.Diagnoser, pools []pool.Pool, o
 		return nil, nil, err
 	}
 	byIP := make(map[string]diagnose.Result, set.Len())
-	rep := pool.Check(ctx, d, set.All(), pool.Config{Options: opts, OnResult: func(r diagnose.Result) { byIP[r.IP] = r }})
+	rep := pool.Check(ctx, sess, set.All(), pool.Config{Options: opts, OnResult: func(r diagnose.Result) { byIP[r.IP] = r }})
 	results := make([]diagnose.Result, 0, len(byIP))
 	for ip := range set.All() {
 		if r, ok := byIP[ip.String()]; ok {
@@ -177,14 +172,7 @@ func checkPools(ctx context.Context, d *diagnose.Diagnoser, pools []pool.Pool, o
 // the summary table.
 func writePools(stdout io.Writer, out diagnoseOutput, pools []pool.Pool, s *pool.Summary, others, checked []diagnose.Result, all, asJSON bool) error {
 	if asJSON {
-		w := bufio.NewWriter(stdout)
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(poolOutput{out, s}); err != nil {
-			return err
-		}
-		return w.Flush()
+		return writeJSON(stdout, poolOutput{out, s})
 	}
 	shown := others
 	for _, r := range checked {

@@ -92,6 +92,9 @@ func TestDiagnosePools(t *testing.T) {
 		{"a reversed range", with("198.51.100.9-3", "203.0.113.5"), 2, []string{"203.0.113.5: pass"}, nil,
 			[]string{"the range ends before it starts"}},
 		{"a range across families", with("198.51.100.1-2001:db8::1"), 2, nil, nil, []string{"not across families"}},
+		{"a malformed range is refused as one, never looked up as a host name", with("198.51.100.1-256", "203.0.113.5"), 2,
+			[]string{"203.0.113.5: pass"}, []string{"addresses in"},
+			[]string{`bot diagnose: invalid target: pool "198.51.100.1-256": the end of the range is not an address`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"github.com/rdnsbot/rdnsbot/dnstest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/slackfake"
-	"github.com/rdnsbot/rdnsbot/smtpprobe"
 	"github.com/rdnsbot/rdnsbot/smtpprobe/smtptest"
 )
 
@@ -60,7 +59,7 @@ func TestDiagnoseSMTP(t *testing.T) {
 		t.Fatalf("JSON %v: %s", err, stdout)
 	}
 	codes := findingCodes(out.Results[0].Findings)
-	if !slices.Contains(codes, smtpprobe.CodeBannerMismatch) || !slices.Contains(codes, diagnose.CodeForwardMismatch) {
+	if !slices.Contains(codes, diagnose.Code("banner_mismatch")) || !slices.Contains(codes, diagnose.CodeForwardMismatch) {
 		t.Errorf("findings %v; want the diagnosis's (forward_mismatch) and the probe's banner_mismatch", codes)
 	}
 	if cmds := srv.Commands(); len(cmds) != 2 || cmds[0] != "EHLO rdnsbot.test.example" || cmds[1] != "QUIT" {
@@ -88,7 +87,8 @@ func TestDiagnoseSMTPUsage(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"diagnose", "--smtp", "--smtp-port", "0", "--smtp-helo", "a.example", "192.0.2.1"}, "--smtp-port 0 is not a port number"},
-		{[]string{"diagnose", "--smtp", "--smtp-helo", "not a name", "192.0.2.1"}, "--smtp: smtpprobe: HELOName"},
+		{[]string{"diagnose", "--smtp", "--smtp-helo", "not a name", "192.0.2.1"}, `--smtp-helo: smtpprobe: EHLO name "not a name" is not a fully qualified host name`},
+		{[]string{"diagnose", "--smtp", "--smtp-helo", "bot_1.example.net", "192.0.2.1"}, "is not a fully qualified host name: character `_` not allowed"},
 	} {
 		exit, _, stderr := runBot(t, botBin, tc.args...)
 		if exit != 2 || !strings.Contains(stderr, tc.stderr) {
