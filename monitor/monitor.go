@@ -300,7 +300,9 @@ func New(cfg Config) (*Scheduler, error) {
 
 // Add monitors req.Addrs in req.Key's thread; a thread that has a monitor
 // gets the addresses added (those it has keep their state and schedule).
-// Each address is first checked at its phase (see the package doc).
+// The lowest address is checked at once, so that the thread soon hears of
+// a monitor that does not work; every other check comes at the address's
+// phase (see the package doc).
 // Errors: a *CapError (ErrCapped, nothing added), store errors, wrapped.
 func (s *Scheduler) Add(ctx context.Context, req Request) error {
 	now := s.cfg.Clock.Now()
@@ -311,6 +313,7 @@ func (s *Scheduler) Add(ctx context.Context, req Request) error {
 		}
 	}
 	add := make([]store.MonitorAddr, len(req.Addrs)) // the store drops duplicates
+	first := 0
 	for i, ip := range req.Addrs {
 		ip = ip.Unmap()
 		var st store.AddrState
@@ -318,6 +321,12 @@ func (s *Scheduler) Add(ctx context.Context, req Request) error {
 			st, _ = evaluate(ip, st, r, now, s.cfg.UnansweredAfter)
 		}
 		add[i] = store.MonitorAddr{IP: ip, State: st, Due: s.due(req.Key, ip, now, false)}
+		if ip.Less(add[first].IP) {
+			first = i
+		}
+	}
+	if len(add) > 0 {
+		add[first].Due = now
 	}
 	m := store.Monitor{MonitorKey: store.MonitorKey(req.Key), RequestedBy: req.User, Targets: req.Targets, CreatedAt: now}
 	_, err := s.cfg.Store.AddMonitor(ctx, m, add, s.limits)
