@@ -103,6 +103,9 @@ type Config struct {
 	MonitorUnansweredAfter time.Duration `env:"MONITOR_UNANSWERED_AFTER"`
 	MonitorMaxPerChannel   int           `env:"MONITOR_MAX_PER_CHANNEL"`
 	MonitorMaxTotal        int           `env:"MONITOR_MAX_TOTAL"`
+	// MonitorZoneRate paces the checks under each reverse domain: 0 the
+	// scheduler's default (monitor.DefaultZoneRate), negative unpaced.
+	MonitorZoneRate float64 `env:"MONITOR_ZONE_RATE"`
 }
 
 // Caps are the watch caps as the scheduler takes them.
