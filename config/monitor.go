@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/monitor"
@@ -12,6 +13,7 @@ func init() {
 	expected["MONITOR_UNANSWERED_AFTER"] = "a duration such as 6h; 0 for the default"
 	expected["MONITOR_MAX_PER_CHANNEL"] = "a whole number of addresses: 0 for the default, negative for no cap"
 	expected["MONITOR_MAX_TOTAL"] = "a whole number of addresses: 0 for the default, negative for no cap"
+	expected["MONITOR_ZONE_RATE"] = "a number of checks a second under one reverse domain, such as 100: 0 for the default, negative for no pacing"
 }
 
 // minMonitorInterval is the monitor scheduler's floor for MONITOR_INTERVAL.
@@ -24,11 +26,14 @@ func (c *Config) validateMonitor(problem func(variable, format string, args ...a
 	if c.MonitorUnansweredAfter < 0 {
 		problem("MONITOR_UNANSWERED_AFTER", "%s is negative", c.MonitorUnansweredAfter)
 	}
+	if math.IsNaN(c.MonitorZoneRate) {
+		problem("MONITOR_ZONE_RATE", "NaN is not a rate")
+	}
 }
 
 // Monitor is the monitor scheduler's configuration from the environment;
 // the caller adds its store, checker and announcer.
 func (c *Config) Monitor() monitor.Config {
 	return monitor.Config{Interval: c.MonitorInterval, UnansweredAfter: c.MonitorUnansweredAfter,
-		Caps: monitor.Caps{PerChannel: c.MonitorMaxPerChannel, Total: c.MonitorMaxTotal}}
+		Caps: monitor.Caps{PerChannel: c.MonitorMaxPerChannel, Total: c.MonitorMaxTotal}, ZoneRate: c.MonitorZoneRate}
 }

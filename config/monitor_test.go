@@ -24,14 +24,14 @@ func TestMonitorConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mc := c.Monitor(); mc.Interval != time.Hour || mc.UnansweredAfter != 0 || mc.Caps != (monitor.Caps{}) {
+	if mc := c.Monitor(); mc.Interval != time.Hour || mc.UnansweredAfter != 0 || mc.Caps != (monitor.Caps{}) || mc.ZoneRate != 0 {
 		t.Errorf("defaults: %+v", mc)
 	}
-	c, err = load(t, with("MONITOR_INTERVAL", "15m", "MONITOR_UNANSWERED_AFTER", "2h", "MONITOR_MAX_PER_CHANNEL", "256", "MONITOR_MAX_TOTAL", "-1"))
+	c, err = load(t, with("MONITOR_INTERVAL", "15m", "MONITOR_UNANSWERED_AFTER", "2h", "MONITOR_MAX_PER_CHANNEL", "256", "MONITOR_MAX_TOTAL", "-1", "MONITOR_ZONE_RATE", "2.5"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mc := c.Monitor(); mc.Interval != 15*time.Minute || mc.UnansweredAfter != 2*time.Hour || mc.Caps != (monitor.Caps{PerChannel: 256, Total: -1}) {
+	if mc := c.Monitor(); mc.Interval != 15*time.Minute || mc.UnansweredAfter != 2*time.Hour || mc.Caps != (monitor.Caps{PerChannel: 256, Total: -1}) || mc.ZoneRate != 2.5 {
 		t.Errorf("overrides: %+v", mc)
 	}
 	for _, tc := range []struct{ name, value, want string }{
@@ -39,6 +39,8 @@ func TestMonitorConfig(t *testing.T) {
 		{"MONITOR_INTERVAL", "hourly", "at least 1s"},
 		{"MONITOR_UNANSWERED_AFTER", "-1h", "negative"},
 		{"MONITOR_MAX_TOTAL", "many", "whole number of addresses"},
+		{"MONITOR_ZONE_RATE", "fast", "checks a second"},
+		{"MONITOR_ZONE_RATE", "NaN", "not a rate"},
 	} {
 		_, err := load(t, with(tc.name, tc.value))
 		if err == nil || !strings.Contains(err.Error(), tc.name) || !strings.Contains(err.Error(), tc.want) {
