@@ -106,13 +106,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Info("SMTP greeting probe on", "ehlo", pc.HELOName, "port", pc.Port)
 	}
 	// Monitors (issue 12): checked for good on the same store, announced by
-	// the same poster; MONITOR_* sets the interval and caps.
+	// the same poster, observed by the same metrics (series of their own);
+	// MONITOR_* sets the interval, caps and zone rate.
 	monStore, ok := st.(store.MonitorStore)
 	if !ok {
 		return fmt.Errorf("store %T keeps no monitors", st)
 	}
 	monCfg := cfg.Monitor()
 	monCfg.Store, monCfg.Checker, monCfg.Announcer, monCfg.Logger = monStore, diag, handlers.NewAnnouncer(poster), log
+	monCfg.Observer = m.Monitors()
 	monitors, err := monitor.New(monCfg)
 	if err != nil {
 		return fmt.Errorf("monitors: %w", err)
