@@ -26,7 +26,8 @@
 // Interval/2^n of the interval checks one address of each such block. The
 // hash keeps monitors of the same block (threads, channels) from checking
 // it at the same instants. An address keeps its phase however late a check
-// ran, or was put off.
+// ran, or was put off. (Only the first check of the lowest address of each
+// Add comes at once.)
 //
 // # Never flaps
 //
