@@ -47,7 +47,13 @@ func (s *Scheduler) Run(ctx context.Context) {
 	defer func() {
 		r.stop()
 		workers.Wait()
-		s.record(r.work, r.done)
+		if len(r.done) == 0 {
+			return
+		}
+		if _, err := r.cycle(r.work, s.cfg.Clock.Now(), 0); err != nil {
+			s.storeFailed("monitor cycle", err)
+			s.log.Warn("checks not recorded at shutdown; redone after the lease", "err", err, "count", len(r.done))
+		}
 	}()
 	timer := s.cfg.Clock.NewTimer(s.cfg.Clock.Now())
 	defer timer.Stop()
@@ -103,7 +109,7 @@ func (r *runner) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 	if free <= 0 && len(r.done) == 0 {
 		return wake, true // only finishing work brings news
 	}
-	res, err := s.cfg.Store.MonitorCycle(ctx, now, r.done, free, s.cfg.CheckLease, s.cfg.AnnounceLease, s.cfg.Gather)
+	res, err := r.cycle(ctx, now, free)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return wake, false // shutting down: done is recorded on the way out
@@ -121,8 +127,6 @@ func (r *runner) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 		return now.Add(loop.Backoff(r.failures)), true
 	}
 	r.failures = 0
-	s.logRecorded(r.done, res.Completed)
-	r.done = r.done[:0]
 	for _, p := range res.Announcements {
 		r.posts++
 		go func() {
@@ -260,27 +264,21 @@ func giveBack(c store.MonitorClaim, next time.Time) store.MonitorCompletion {
 	return store.MonitorCompletion{Claim: c, State: c.State, Next: next}
 }
 
-// record writes the outcomes still unrecorded at shutdown.
-func (s *Scheduler) record(ctx context.Context, done []store.MonitorCompletion) {
-	if len(done) == 0 {
-		return
-	}
-	res, err := s.cfg.Store.MonitorCycle(ctx, s.cfg.Clock.Now(), done, 0, s.cfg.CheckLease, s.cfg.AnnounceLease, s.cfg.Gather)
+// cycle is one MonitorCycle at now: it records the outcomes done (logging
+// those too late for their lease) and claims up to max.
+func (r *runner) cycle(ctx context.Context, now time.Time, max int) (store.MonitorCycleResult, error) {
+	s := r.s
+	res, err := s.cfg.Store.MonitorCycle(ctx, now, r.done, max, s.cfg.CheckLease, s.cfg.AnnounceLease, s.cfg.Gather)
 	if err != nil {
-		s.storeFailed("monitor cycle", err)
-		s.log.Warn("checks not recorded at shutdown; redone after the lease", "err", err, "count", len(done))
-		return
+		return res, err
 	}
-	s.logRecorded(done, res.Completed)
-}
-
-// logRecorded logs the outcomes that could not be recorded.
-func (s *Scheduler) logRecorded(done []store.MonitorCompletion, errs []error) {
-	for i, err := range errs {
+	for i, err := range res.Completed {
 		if err != nil {
-			s.log.Warn("check not recorded; redone after the lease", "ip", done[i].Claim.IP, "channel", done[i].Claim.Key.Channel, "err", err)
+			s.log.Warn("check not recorded; redone after the lease", "ip", r.done[i].Claim.IP, "channel", r.done[i].Claim.Key.Channel, "err", err)
 		}
 	}
+	r.done = r.done[:0]
+	return res, nil
 }
 
 // check runs one claimed check and returns its outcome for the loop.

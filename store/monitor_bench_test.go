@@ -57,3 +57,24 @@ func BenchmarkRedisMemoryPerMonitoredAddress(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkMemoryMonitorCycle is one pass of the Memory store with 100,000
+// addresses monitored and due: record 64 outcomes (due again at once),
+// claim 64 more. A pass costs what it claims and records, not what is
+// monitored.
+func BenchmarkMemoryMonitorCycle(b *testing.B) {
+	st := store.NewMemory()
+	loadMonitors(b, st, benchMonitored)
+	now := t0.Add(time.Hour)
+	var done []store.MonitorCompletion
+	for b.Loop() {
+		res, err := st.MonitorCycle(context.Background(), now, done, 64, time.Hour, time.Minute, time.Minute)
+		if err != nil || len(res.Claims) != 64 {
+			b.Fatalf("%d claims, %v", len(res.Claims), err)
+		}
+		done = done[:0]
+		for _, c := range res.Claims {
+			done = append(done, store.MonitorCompletion{Claim: c, State: c.State, Next: t0})
+		}
+	}
+}
