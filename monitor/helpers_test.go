@@ -231,11 +231,12 @@ type counting struct {
 	recorded chan netip.Addr
 	posted   chan string
 
-	mu      sync.Mutex
-	claimed []store.MonitorClaim
-	held    int       // claims handed out and not completed since
-	idleAt  time.Time // the now of the last pass after which nothing was held or due
-	idle    chan struct{}
+	mu        sync.Mutex
+	logClaims bool                 // keep every claim in claimed
+	claimed   []store.MonitorClaim // with logClaims
+	held      int                  // claims handed out and not completed since
+	idleAt    time.Time            // the now of the last pass after which nothing was held or due
+	idle      chan struct{}
 }
 
 func count(st monitor.Store, buffer int) *counting {
@@ -254,7 +255,9 @@ func (c *counting) MonitorCycle(ctx context.Context, now time.Time, done []store
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.claimed = append(c.claimed, res.Claims...)
+	if c.logClaims {
+		c.claimed = append(c.claimed, res.Claims...)
+	}
 	c.held += len(res.Claims) - len(done)
 	if c.held == 0 && len(res.Announcements) == 0 && (res.Next.IsZero() || res.Next.After(now)) && !now.Before(c.idleAt) {
 		c.idleAt = now

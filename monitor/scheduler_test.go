@@ -229,6 +229,7 @@ func TestSpread(t *testing.T) {
 			clock := newFakeClock(t0)
 			checker := newScripted(clock, 1<<14)
 			st := count(tc.new(t), 1<<14)
+			st.logClaims = true
 			sch := newScheduler(t, st, checker, newRecorder(1), clock, func(c *monitor.Config) { c.Interval = time.Hour; c.Caps.PerChannel = -1 })
 			pool := addrs(n)
 			checker.set(pass("host.example.com"), pool...)
