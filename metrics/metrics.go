@@ -100,10 +100,10 @@ func New() *Metrics {
 		slackSecs: f.histogramVec("rdnsbot_slack_api_seconds", "Slack Web API call latency, by method.",
 			[]float64{.025, .05, .1, .25, .5, 1, 2, 5}, "method"),
 		redisErrors: f.counterVec("rdnsbot_redis_errors_total", "Store (Redis) operations that failed, by operation.", "op"),
-		recheckLag: f.histogram("rdnsbot_recheck_lag_seconds", "How late a due recheck ran.", lagBuckets),
-		monitorLag: f.histogram("rdnsbot_monitor_check_lag_seconds", "How late a due monitor check ran (against its due time, or the slot its zone's pacing gave it).", lagBuckets),
-		monQueued:  f.gauge("rdnsbot_monitor_checks_queued", "Monitor checks claimed and waiting for a worker."),
-		monRunning: f.gauge("rdnsbot_monitor_in_flight", "Monitor checks and announcement posts running."),
+		recheckLag:  f.histogram("rdnsbot_recheck_lag_seconds", "How late a due recheck ran.", lagBuckets),
+		monitorLag:  f.histogram("rdnsbot_monitor_check_lag_seconds", "How late a due monitor check ran (against its due time, or the slot its zone's pacing gave it).", lagBuckets),
+		monQueued:   f.gauge("rdnsbot_monitor_checks_queued", "Monitor checks claimed and waiting for a worker."),
+		monRunning:  f.gauge("rdnsbot_monitor_in_flight", "Monitor checks and announcement posts running."),
 	}
 }
 
