@@ -71,6 +71,8 @@ type AddrState struct {
 	TempNoticed bool
 }
 
+// equal reports whether a and b are the same state (an outcome that
+// changed nothing need not be written again).
 func (a AddrState) equal(b AddrState) bool {
 	return a.Status == b.Status && a.Propagating == b.Propagating && a.Candidate == b.Candidate && a.TempSince.Equal(b.TempSince) &&
 		a.TempNoticed == b.TempNoticed && slices.Equal(a.Names, b.Names) && slices.Equal(a.FailingSiblings, b.FailingSiblings)
