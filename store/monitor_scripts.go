@@ -2,9 +2,9 @@ package store
 
 import "github.com/redis/go-redis/v9"
 
-// The monitors' Lua scripts build on luaPrelude (its zadds and nextDueOf
-// are shared with the watches) and are called the same way (KEYS[1]
-// routes, ARGV[1] is the prefix). docs/ARCHITECTURE.md lists the keys:
+// The monitors' Lua scripts build on luaPrelude (its nextDueOf is shared
+// with the watches) and are called the same way (KEYS[1] routes, ARGV[1]
+// is the prefix). docs/ARCHITECTURE.md lists the keys:
 //
 //   - <prefix>:m:<channel>:<thread>, a hash, is one monitor: field "#" is
 //     "user|created_ms|seq|open" (seq numbers its announcement intents, open
@@ -20,8 +20,8 @@ import "github.com/redis/go-redis/v9"
 //     address's score is its lease's end less half a millisecond: the claim
 //     is fenced by its score, which no due time (a whole millisecond) and no
 //     later claim (whose lease ends later) can equal, and it is due again
-//     when the lease ends. <prefix>:mr and
-//     <prefix>:mw are the queues' READY and WAIT sets (see mclaim).
+//     when the lease ends. <prefix>:mr and <prefix>:mw are the queues'
+//     READY and WAIT sets (see mclaim).
 //   - <prefix>:mi:<channel>:<thread>, a hash, holds the monitor's
 //     announcement intents: seq → "attempts|parts|changes" (changes: JSON
 //     array elements, the brackets left off); <prefix>:ma, a sorted set,
