@@ -163,7 +163,10 @@ func (r *monitorRig) startReplica(poster *Poster, edit func(*monitor.Config)) *r
 	r.t.Cleanup(func() { _ = c.Close() })
 	rep := &replica{}
 	cfg := monitor.Config{Store: &countingStore{Store: store.NewRedis(c, r.prefix), rig: r, rep: rep}, Checker: r.diag, Announcer: NewAnnouncer(poster),
-		Clock: r.clock, Interval: monInterval, Poll: monInterval, Gather: -1, Logger: r.log}
+		Clock: r.clock, Interval: monInterval, Poll: monInterval, Gather: -1, Logger: r.log,
+		// Unpaced: the clock stands still between steps, and a check put off
+		// by pacing is recorded (given back) without being one.
+		ZoneRate: -1}
 	if edit != nil {
 		edit(&cfg)
 	}

@@ -8,7 +8,7 @@
 // before the check runs, so a crash never causes a storm, and several replicas
 // sharing one Redis each run a due recheck once (see package store).
 //
-// Rechecks follow RECHECK_INTERVALS (ParseIntervals), the last interval
+// Rechecks follow RECHECK_INTERVALS (Intervals, decoded by EnvDecode), the last interval
 // repeating, and never come sooner than the cached answer can change: the
 // negative TTL the engine reported, or how long resolvers may keep the old
 // answer once the fix is at the source (capped at the longest interval so a

@@ -78,8 +78,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	api := slack.New(cfg.BotToken.Reveal(), slack.OptionAppLevelToken(cfg.AppToken.Reveal()), slack.OptionAPIURL(cfg.APIURL),
 		slack.OptionHTTPClient(&http.Client{Timeout: cfg.SlackTimeout, Transport: m.SlackTransport(nil)}))
 	poster := handlers.NewPoster(api, log, m)
+	announcer := handlers.NewAnnouncer(poster) // watches' and monitors' announcements
 	sched, err := watch.New(watch.Config{
-		Store: st, Checker: diag, Announcer: handlers.NewAnnouncer(poster), Observer: m,
+		Store: st, Checker: diag, Announcer: announcer, Observer: m,
 		Intervals: cfg.RecheckIntervals, MaxAge: cfg.WatchMaxAge, Caps: cfg.Caps(), Logger: log,
 	})
 	if err != nil {
@@ -113,7 +114,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("store %T keeps no monitors", st)
 	}
 	monCfg := cfg.Monitor()
-	monCfg.Store, monCfg.Checker, monCfg.Announcer, monCfg.Logger = monStore, diag, handlers.NewAnnouncer(poster), log
+	monCfg.Store, monCfg.Checker, monCfg.Announcer, monCfg.Logger = monStore, diag, announcer, log
 	monCfg.Observer = m.Monitors()
 	monitors, err := monitor.New(monCfg)
 	if err != nil {
