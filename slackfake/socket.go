@@ -22,6 +22,9 @@ type Ack struct {
 	EnvelopeID string
 	Payload    json.RawMessage // nil when the ack had no payload
 	At         time.Time
+	// Socket is the connection it came on: 1 for the first the fake accepted,
+	// counting reconnections as WaitConnected does.
+	Socket int
 }
 
 // envelope is one Socket Mode request and its delivery state; guarded by Fake.mu.
@@ -191,7 +194,8 @@ func (f *Fake) Disconnect(reason string) error {
 }
 
 // DropConnections closes every socket abruptly, without a close frame, like a network
-// failure. Envelopes not yet written go out on the next connection.
+// failure. Envelopes not yet written go out on the next connection (or on another one
+// still open).
 func (f *Fake) DropConnections() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -202,7 +206,7 @@ func (f *Fake) DropConnections() {
 
 // StallSockets makes every open socket go silent while staying open, as a
 // connection stuck in a dead network path does: no more pings, envelopes or pongs
-// are written (envelopes queued on it go out on the next connection once it is
+// are written (envelopes queued on it go out on another connection once it is
 // dropped), and what the client writes is still read. Later connections are normal.
 // slack-go notices the missing pings and reconnects; Stalled counts the sockets.
 func (f *Fake) StallSockets() {
@@ -341,7 +345,7 @@ func (f *Fake) readLoop(c *conn) {
 		if err := json.Unmarshal(data, &msg); err != nil || msg.EnvelopeID == "" {
 			continue // Slack ignores frames that are not acks
 		}
-		f.recordAck(Ack{EnvelopeID: msg.EnvelopeID, Payload: msg.Payload, At: time.Now()})
+		f.recordAck(Ack{EnvelopeID: msg.EnvelopeID, Payload: msg.Payload, At: time.Now(), Socket: c.seq})
 	}
 }
 
@@ -456,14 +460,16 @@ func (f *Fake) dropConn(c *conn) {
 	f.notifyLocked()
 }
 
-// requeueLocked puts an envelope that c did not write back in line for delivery.
+// requeueLocked puts an envelope that c did not write back in line for delivery:
+// first on c while it is open, else on the newest socket left (which may have
+// connected before c was seen to go), else for the next one.
 func (f *Fake) requeueLocked(c *conn, e *envelope) {
-	e.queued = true
 	if f.conns[c] { // not dropped yet: c will write it on its next flush
+		e.queued = true
 		c.queue = append([]frame{{env: e}}, c.queue...)
 		return
 	}
-	f.pending = append(f.pending, e)
+	f.deliverLocked(e)
 }
 
 // deliverLocked queues e on the newest usable connection, or as pending if none.

@@ -306,6 +306,68 @@ func TestStalledSocketIsReplaced(t *testing.T) {
 	}
 }
 
+// An envelope left unwritten on a socket that goes away is delivered on a
+// socket that is still open, not kept for a later one; its ack says which
+// socket it came back on.
+func TestEnvelopeOfADroppedSocketGoesToAnOpenOne(t *testing.T) {
+	ctx := testContext(t)
+	fake := slackfake.Start(t)
+	dial := func() *websocket.Conn {
+		t.Helper()
+		_, wsURL, err := socketmode.New(newAPI(fake)).OpenContext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, _, err := websocket.DefaultDialer.DialContext(ctx, wsURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ws.Close() })
+		return ws
+	}
+	first := dial()
+	if err := fake.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	fake.StallSockets() // the envelope waits on the first socket, unwritten
+	envID, err := fake.SendEnvelope("events_api", map[string]any{"type": "event_callback", "event_id": "Ev1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := dial()
+	if err := fake.WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = second.SetReadDeadline(deadline) // a missing envelope fails the test, not the run
+	}
+	for {
+		var frame map[string]any
+		if err := second.ReadJSON(&frame); err != nil {
+			t.Fatalf("the envelope never came on the open socket: %v", err)
+		}
+		if frame["type"] == "hello" {
+			continue
+		}
+		if frame["envelope_id"] != envID {
+			t.Fatalf("frame %v, want envelope %s", frame, envID)
+		}
+		break
+	}
+	if err := second.WriteJSON(map[string]any{"envelope_id": envID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := fake.WaitAck(ctx, envID); err != nil {
+		t.Fatal(err)
+	}
+	if acks := fake.Acks(); len(acks) != 1 || acks[0].Socket != 2 {
+		t.Errorf("acks = %+v, want one, on socket 2", acks)
+	}
+}
+
 func TestEnvelopeQueuedUntilConnected(t *testing.T) {
 	ctx := testContext(t)
 	fake := slackfake.Start(t)
