@@ -70,6 +70,19 @@ func TestLostSocketIsReopenedBeyondTheStartupBound(t *testing.T) {
 	h.ack(env)
 }
 
+// An envelope slack-go's typed parser rejects (here a mention whose edited
+// ts is a number, where slack-go wants a string) is still acked, so Slack
+// does not redeliver it, and answered from its raw JSON.
+func TestEnvelopeSlackGoCannotTypeIsAckedAndAnswered(t *testing.T) {
+	h := startHarness(t)
+	ev := msgEvent(chanOps, userAlice, "<@"+h.fake.Identity().BotUserID+"> check 84.200.10.7", "1700000100.000100")
+	ev["type"] = "app_mention"
+	ev["edited"] = map[string]any{"user": userAlice, "ts": 1700000200}
+	env, _ := h.sendEvent(ev)
+	h.ack(env)
+	h.waitMessage("mention reply", inThread(chanOps, "1700000100.000100", "84.200.10.7"))
+}
+
 // runAlone runs a bot on fake with limits and returns Run's error.
 func runAlone(t *testing.T, fake *slackfake.Fake, limits SlackLimits) error {
 	t.Helper()
