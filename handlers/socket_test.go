@@ -18,11 +18,13 @@ import (
 // Slack queues meanwhile is answered on the new socket. The replacement's
 // apps.connections.open is held until the test lets it through, so "no
 // socket" lasts as long as the test needs, not some time that a loaded
-// machine may cut short. The ping timeout is 20 of the fake's 100 ms ping
-// intervals: a healthy socket on a loaded machine is never taken for a
-// stalled one.
+// machine may cut short. The ping timeout is 10 of the fake's 100 ms ping
+// intervals, and slack-go's watchdog first looks one timeout after a socket
+// opens, while the healthy sockets here matter only briefly (the first
+// until it is stalled, the new one until the envelope is acked): a loaded
+// machine does not pass for a stall.
 func TestStalledSocketIsReconnected(t *testing.T) {
-	h := startHarness(t, withConfig(func(c *Config) { c.Slack.PingTimeout = 2 * time.Second }))
+	h := startHarness(t, withConfig(func(c *Config) { c.Slack.PingTimeout = time.Second }))
 	h.fake.FailNext("apps.connections.open", 1, slackfake.Fault{Hang: true})
 	h.fake.StallSockets()
 	// slack-go closes the stalled socket before it asks for a new one, so
