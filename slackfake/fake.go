@@ -139,7 +139,9 @@ type Fake struct {
 	cfg  config
 	srv  *httptest.Server
 	done chan struct{}
-	wg   sync.WaitGroup // goroutines the Fake started itself (sockets, redelivery)
+	// wg holds the goroutines the Fake started itself (sockets, redelivery),
+	// each by wg.Go: one that is past its Done has left the Fake's code.
+	wg sync.WaitGroup
 
 	closeOnce sync.Once
 
@@ -217,8 +219,7 @@ func New(opts ...Option) *Fake {
 	mux.HandleFunc("POST /commands/{id}", f.serveResponseURL)
 	f.srv = httptest.NewServer(mux)
 	if cfg.redeliverWait > 0 {
-		f.wg.Add(1)
-		go f.redeliverLoop()
+		f.wg.Go(f.redeliverLoop)
 	}
 	return f
 }

@@ -309,19 +309,19 @@ func (f *Fake) serveSocket(w http.ResponseWriter, r *http.Request) {
 		c.queue = append(c.queue, frame{env: e})
 	}
 	f.pending = nil
-	// Both loops are added under f.mu after the closed check, so Close's Wait sees them.
-	f.wg.Add(2)
+	c.signal()
+	// Both loops are started under f.mu after the closed check, so Close's Wait
+	// sees them. They run on goroutines of their own, which Close waits for:
+	// this handler's is net/http's, and returns now (the upgrade took the
+	// connection over).
+	f.wg.Go(func() { f.writeLoop(c) })
+	f.wg.Go(func() { f.readLoop(c) })
 	f.notifyLocked()
 	f.mu.Unlock()
-
-	c.signal()
-	go f.writeLoop(c)
-	f.readLoop(c)
 }
 
 // readLoop records acks until the socket fails, then tears the connection down.
 func (f *Fake) readLoop(c *conn) {
-	defer f.wg.Done()
 	defer f.dropConn(c)
 	c.ws.SetPingHandler(func(data string) error {
 		if f.isStalled(c) {
@@ -362,7 +362,6 @@ func (f *Fake) recordAck(a Ack) {
 
 // writeLoop writes queued frames and pings until the connection is gone.
 func (f *Fake) writeLoop(c *conn) {
-	defer f.wg.Done()
 	ticker := time.NewTicker(f.cfg.pingInterval)
 	defer ticker.Stop()
 	pings := 0
@@ -501,7 +500,6 @@ func (f *Fake) redeliverLocked(e *envelope) {
 // redeliverLoop redelivers unacked events_api envelopes WithRedelivery's wait after their
 // last delivery, up to maxRedeliveries times.
 func (f *Fake) redeliverLoop() {
-	defer f.wg.Done()
 	wait := f.cfg.redeliverWait
 	for {
 		f.mu.Lock()
