@@ -312,20 +312,7 @@ func TestStalledSocketIsReplaced(t *testing.T) {
 func TestEnvelopeOfADroppedSocketGoesToAnOpenOne(t *testing.T) {
 	ctx := testContext(t)
 	fake := slackfake.Start(t)
-	dial := func() *websocket.Conn {
-		t.Helper()
-		_, wsURL, err := socketmode.New(newAPI(fake)).OpenContext(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ws, _, err := websocket.DefaultDialer.DialContext(ctx, wsURL, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = ws.Close() })
-		return ws
-	}
-	first := dial()
+	first, _ := openSocket(ctx, t, fake)
 	if err := fake.WaitConnected(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +321,7 @@ func TestEnvelopeOfADroppedSocketGoesToAnOpenOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := dial()
+	second, _ := openSocket(ctx, t, fake)
 	if err := fake.WaitConnected(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -482,11 +469,10 @@ func fakeGoroutines() []goroutine {
 	return out
 }
 
-// TestWireProtocol checks the frames themselves with a bare websocket client: the hello,
-// server pings, acks, and that a connection URL works once.
-func TestWireProtocol(t *testing.T) {
-	ctx := testContext(t)
-	fake := slackfake.Start(t, slackfake.WithPingInterval(10*time.Millisecond))
+// openSocket opens a socket on fake with a bare websocket client, closed
+// when the test ends, and returns it with the single-use URL it dialled.
+func openSocket(ctx context.Context, t *testing.T, fake *slackfake.Fake) (*websocket.Conn, string) {
+	t.Helper()
 	_, wsURL, err := socketmode.New(newAPI(fake)).OpenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -495,7 +481,16 @@ func TestWireProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.Close()
+	t.Cleanup(func() { _ = ws.Close() })
+	return ws, wsURL
+}
+
+// TestWireProtocol checks the frames themselves with a bare websocket client: the hello,
+// server pings, acks, and that a connection URL works once.
+func TestWireProtocol(t *testing.T) {
+	ctx := testContext(t)
+	fake := slackfake.Start(t, slackfake.WithPingInterval(10*time.Millisecond))
+	ws, wsURL := openSocket(ctx, t, fake)
 	if _, resp, err := websocket.DefaultDialer.DialContext(ctx, wsURL, nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("second dial with the same URL: %v, want 401", err)
 	}
