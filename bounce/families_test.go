@@ -1,8 +1,12 @@
 package bounce
 
 import (
+	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -221,7 +225,12 @@ var reasonClasses = []struct {
 // must never change what a family finds. Every family's expression is run
 // on every whole statement of the fixtures and of the phrase tests, and
 // must match exactly where the anchored fast path does; and every family
-// must match somewhere, so none can silently stop firing.
+// must match somewhere, so none can silently stop firing. Under the race
+// detector the expressions take seconds, so a statement seen before with
+// the same anchor hits (a third are: headers and boilerplate repeat across
+// fixtures) is not run again, as both paths would answer the same, and the
+// rest are shared out over the CPUs (the expressions are safe for
+// concurrent use).
 func TestFastPathAgrees(t *testing.T) {
 	var texts []string
 	for _, fx := range loadFixtures(t) {
@@ -231,7 +240,12 @@ func TestFastPathAgrees(t *testing.T) {
 	for _, tc := range reasonClasses {
 		texts = append(texts, tc.in)
 	}
-	fired := make([]int, len(families))
+	type stmt struct {
+		l    string
+		hits []hit
+	}
+	var todo []stmt
+	seen := map[string]bool{}
 	for _, text := range texts {
 		var sts []statement
 		var all []hit
@@ -239,21 +253,35 @@ func TestFastPathAgrees(t *testing.T) {
 			sts = splitStatements(c, sts, &all)
 		}
 		for i := range sts {
-			l, hits := matchText(&sts[i]), all[sts[i].hitLo:sts[i].hitLo+uint32(sts[i].nHits)]
-			for fi, f := range families {
-				slow := f.re.MatchString(l)
-				_, fast := f.find(l, fi, hits)
-				if slow != fast {
-					t.Errorf("family %d (%s): whole statement %v, fast path %v: %q", fi, f.re, slow, fast, l)
-				}
-				if slow {
-					fired[fi]++
-				}
+			st := stmt{matchText(&sts[i]), all[sts[i].hitLo : sts[i].hitLo+uint32(sts[i].nHits)]}
+			if key := fmt.Sprintf("%q%v", st.l, st.hits); !seen[key] {
+				seen[key] = true
+				todo = append(todo, st)
 			}
 		}
 	}
-	for fi, n := range fired {
-		if n == 0 {
+	fired := make([]atomic.Int64, len(families))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(todo); i += workers {
+				for fi, f := range families {
+					slow := f.re.MatchString(todo[i].l)
+					_, fast := f.find(todo[i].l, fi, todo[i].hits)
+					if slow != fast {
+						t.Errorf("family %d (%s): whole statement %v, fast path %v: %q", fi, f.re, slow, fast, todo[i].l)
+					}
+					if slow {
+						fired[fi].Add(1)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for fi := range fired {
+		if fired[fi].Load() == 0 {
 			t.Errorf("family %d (%s) matches no statement", fi, families[fi].re)
 		}
 	}

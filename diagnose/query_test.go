@@ -54,7 +54,20 @@ func TestSocketReuse(t *testing.T) {
 	if idle := q.conns.idleTo(server); len(idle) != 0 {
 		t.Errorf("%d sockets idle after a timeout, want 0", len(idle))
 	}
-	time.Sleep(250 * time.Millisecond) // the late answer is sent meanwhile
+	// Wait for the late answer to be sent: a socket kept would then hold it.
+	lateSent := func() bool {
+		for _, q := range g[0].Queries() {
+			if q.Name == "slow.example.com." && q.Answered != 0 {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(10 * time.Second); !lateSent(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the late answer was never sent")
+		}
+	}
 	r, err := ask("mail.example.com.", dns.TypeTXT)
 	if err != nil || len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeTXT {
 		t.Errorf("after a late answer: %v %v", r, err)

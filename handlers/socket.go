@@ -61,7 +61,10 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // connect identifies the bot (auth.test, retried with backoff while Slack
 // does not answer) and returns the socket-mode client to run.
 func (b *Bot) connect(ctx context.Context) (*socketmode.Client, error) {
-	limits := b.cfg.Slack.withDefaults()
+	// The limits are settled once, here: dispatch, which reads them too,
+	// runs after connect on the same goroutine.
+	b.cfg.Slack = b.cfg.Slack.withDefaults()
+	limits := b.cfg.Slack
 	wait := limits.Backoff
 	for attempt := 1; ; attempt++ {
 		auth, err := b.out.api.AuthTestContext(ctx)
@@ -106,12 +109,7 @@ func unanswered(err error) bool {
 // enqueue. Nothing here waits on DNS or Slack's Web API. It fails when the
 // first socket could not be opened in SlackLimits.Attempts tries.
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) error {
-	env := envelope{sm: sm, req: evt.Request, received: time.Now()}
-	if env.req != nil {
-		env.received = b.frames.take(env.req.EnvelopeID, env.received)
-		ctx = withLogAttrs(ctx, "envelope", env.req.EnvelopeID)
-		ctx = withPostKeys(ctx, env.req.EnvelopeID, env.req.RetryAttempt > 0)
-	}
+	ctx, env := b.newEnvelope(ctx, sm, evt.Request, time.Now())
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
 		b.ready.Store(false)
@@ -123,7 +121,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			b.log.Warn("slack connection error", "err", evt.Data)
 			break
 		}
-		if limit := b.cfg.Slack.withDefaults().Attempts; !b.started && ce.Attempt >= limit {
+		if !b.started && ce.Attempt >= b.cfg.Slack.Attempts {
 			return &UnreachableError{Method: "apps.connections.open", Attempts: ce.Attempt, Err: ce.ErrorObj}
 		}
 		// Once running, slack-go retries with its own backoff (up to 5
@@ -161,6 +159,19 @@ type envelope struct {
 	received time.Time
 }
 
+// newEnvelope starts the handling of req (nil for events that carry none),
+// dispatched at the given time: when its frame arrived, and its id in ctx's
+// log attributes and post keys.
+func (b *Bot) newEnvelope(ctx context.Context, sm *socketmode.Client, req *socketmode.Request, dispatched time.Time) (context.Context, envelope) {
+	env := envelope{sm: sm, req: req, received: dispatched}
+	if req == nil {
+		return ctx, env
+	}
+	env.received = b.frames.take(req.EnvelopeID, dispatched)
+	ctx = withLogAttrs(ctx, "envelope", req.EnvelopeID)
+	return withPostKeys(ctx, req.EnvelopeID, req.RetryAttempt > 0), env
+}
+
 // ack acknowledges an envelope, with an optional response payload.
 func (b *Bot) ack(ctx context.Context, env envelope, payload any) {
 	if env.req == nil || env.req.EnvelopeID == "" {
@@ -189,10 +200,7 @@ func (b *Bot) onBadMessage(ctx context.Context, env envelope, evt socketmode.Eve
 		return
 	}
 	b.metrics.Envelopes.Inc()
-	env.req = &req
-	env.received = b.frames.take(req.EnvelopeID, env.received)
-	ctx = withLogAttrs(ctx, "envelope", req.EnvelopeID)
-	ctx = withPostKeys(ctx, req.EnvelopeID, req.RetryAttempt > 0)
+	ctx, env = b.newEnvelope(ctx, env.sm, &req, env.received)
 	b.ack(ctx, env, nil)
 	if req.Type == socketmode.RequestTypeEventsAPI {
 		b.onEventsAPI(ctx, req.Payload, req.RetryAttempt)

@@ -14,19 +14,44 @@ import (
 )
 
 // A socket that stays open but goes silent (no pings, no frames) is
-// replaced, and the bot answers on the new one. (An envelope queued on the
-// dead socket is Slack's to redeliver.) The ping timeout is 8 of the fake's
-// 250 ms ping intervals: a healthy socket on a loaded machine is never
-// taken for a stalled one.
+// replaced. Until the new one is up the bot is not ready, and an envelope
+// Slack queues meanwhile is answered on the new socket. The replacement's
+// apps.connections.open is held until the test lets it through, so "no
+// socket" lasts as long as the test needs, not some time that a loaded
+// machine may cut short. The ping timeout is 10 of the fake's 100 ms ping
+// intervals, and slack-go's watchdog first looks one timeout after a socket
+// opens, while the healthy sockets here matter only briefly (the first
+// until it is stalled, the new one until the envelope is acked): a loaded
+// machine does not pass for a stall.
 func TestStalledSocketIsReconnected(t *testing.T) {
-	h := startHarness(t, withConfig(func(c *Config) { c.Slack.PingTimeout = 2 * time.Second }))
+	h := startHarness(t, withConfig(func(c *Config) { c.Slack.PingTimeout = time.Second }))
+	h.fake.FailNext("apps.connections.open", 1, slackfake.Fault{Hang: true})
 	h.fake.StallSockets()
-	if err := h.fake.Wait(h.ctx(), func() bool { return len(h.fake.CallsTo("apps.connections.open")) >= 2 }); err != nil {
+	// slack-go closes the stalled socket before it asks for a new one, so
+	// both happen; the held call keeps it at that.
+	dropped := func() bool { return h.fake.Connections() == 0 && len(h.fake.CallsTo("apps.connections.open")) == 2 }
+	if err := h.fake.Wait(h.ctx(), dropped); err != nil {
 		t.Fatalf("the stalled socket was not replaced: %v", err)
 	}
+	// The bot learns it is reconnecting from an event it may not have read yet.
+	if err := waitFor(h.ctx(), func() bool { return !h.bot.Ready() }); err != nil {
+		t.Fatal("the bot stayed ready without a live socket")
+	}
+	env, err := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.bot.Ready() {
+		t.Error("the bot became ready again before it had a socket")
+	}
+	h.fake.Unhang()
 	h.waitConnected(2)
-	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
 	h.ack(env)
+	for _, a := range h.fake.Acks() {
+		if a.EnvelopeID == env && a.Socket != 2 {
+			t.Errorf("the queued envelope was acked on socket %d, want 2 (the new one)", a.Socket)
+		}
+	}
 	h.waitMessage("summary after the stall", func(m slackfake.Message) bool { return m.Channel == chanOps && m.ThreadTS == "" })
 	if n := h.fake.Stalled(); n != 1 {
 		t.Errorf("%d sockets stalled, want 1", n)
@@ -45,6 +70,19 @@ func TestLostSocketIsReopenedBeyondTheStartupBound(t *testing.T) {
 	}
 	env, _ := h.fake.SendSlashCommand(slackfake.SlashCommand{Command: "/rdns", Text: "84.200.10.5", UserID: userAlice, ChannelID: chanOps})
 	h.ack(env)
+}
+
+// An envelope slack-go's typed parser rejects (here a mention whose edited
+// ts is a number, where slack-go wants a string) is still acked, so Slack
+// does not redeliver it, and answered from its raw JSON.
+func TestEnvelopeSlackGoCannotTypeIsAckedAndAnswered(t *testing.T) {
+	h := startHarness(t)
+	ev := msgEvent(chanOps, userAlice, "<@"+h.fake.Identity().BotUserID+"> check 84.200.10.7", "1700000100.000100")
+	ev["type"] = "app_mention"
+	ev["edited"] = map[string]any{"user": userAlice, "ts": 1700000200}
+	env, _ := h.sendEvent(ev)
+	h.ack(env)
+	h.waitMessage("mention reply", inThread(chanOps, "1700000100.000100", "84.200.10.7"))
 }
 
 // runAlone runs a bot on fake with limits and returns Run's error.

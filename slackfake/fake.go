@@ -139,7 +139,9 @@ type Fake struct {
 	cfg  config
 	srv  *httptest.Server
 	done chan struct{}
-	wg   sync.WaitGroup // goroutines the Fake started itself (sockets, redelivery)
+	// wg holds the goroutines the Fake started itself (sockets, redelivery),
+	// each by wg.Go: one that is past its Done has left the Fake's code.
+	wg sync.WaitGroup
 
 	closeOnce sync.Once
 
@@ -217,8 +219,7 @@ func New(opts ...Option) *Fake {
 	mux.HandleFunc("POST /commands/{id}", f.serveResponseURL)
 	f.srv = httptest.NewServer(mux)
 	if cfg.redeliverWait > 0 {
-		f.wg.Add(1)
-		go f.redeliverLoop()
+		f.wg.Go(f.redeliverLoop)
 	}
 	return f
 }
@@ -260,8 +261,9 @@ func (f *Fake) FailNext(method string, n int, fault Fault) {
 	}
 }
 
-// Unhang releases every call held by a Fault with Hang: each is then answered as if
-// no fault were set.
+// Unhang releases every call held by a Fault with Hang that arrived before it (every
+// such call Calls lists, even one still on its way to being held): each is then
+// answered as if no fault were set.
 func (f *Fake) Unhang() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -370,18 +372,17 @@ func (f *Fake) serveAPI(w http.ResponseWriter, r *http.Request) {
 	params.Del("token") // params is this request's own copy
 
 	// The call is recorded when it arrives, so a client that gives up on a hung
-	// call has it counted whether or not the server noticed yet.
+	// call has it counted whether or not the server noticed yet. What the call
+	// will get (its fault, its latency, the Unhang that releases it) is taken
+	// in the same step: a test that saw the call can count on it.
 	f.mu.Lock()
 	i := len(f.calls)
-	f.calls = append(f.calls, Call{Method: method, Params: params, Body: body, At: time.Now()})
+	got := f.arriveLocked(method)
+	f.calls = append(f.calls, Call{Method: method, Params: params, Body: body, Fault: got.fault, At: time.Now()})
 	f.notifyLocked()
 	f.mu.Unlock()
 
-	resp := f.answer(r.Context(), method, token, params, body, func(fault *Fault) {
-		f.mu.Lock()
-		f.calls[i].Fault = fault
-		f.mu.Unlock()
-	})
+	resp := f.answer(r.Context(), method, token, params, body, got)
 	if resp.drop {
 		if hj, ok := w.(http.Hijacker); ok {
 			if c, _, err := hj.Hijack(); err == nil {
@@ -410,43 +411,50 @@ type apiResponse struct {
 	drop       bool   // close the connection without an answer
 }
 
-// answer runs one call: latency, injected faults, authentication, then the method.
-// faulted is told which fault, if any, the call got. A zero status means the call
-// was held (Fault.Hang) until its client or the Fake went away.
-func (f *Fake) answer(ctx context.Context, method, token string, params url.Values, body []byte, faulted func(*Fault)) apiResponse {
-	handler, known := apiMethods[method]
-	if !known {
-		return apiResponse{status: http.StatusOK, code: "unknown_method"}
-	}
+// arrival is what a call gets when it arrives.
+type arrival struct {
+	handler apiMethod     // nil: a method the fake does not serve
+	fault   *Fault        // nil: none injected
+	delay   time.Duration // SetLatency's
+	unhang  <-chan struct{}
+}
 
-	f.mu.Lock()
-	delay := f.latency[method]
-	var fault *Fault
-	if q := f.faults[method]; len(q) > 0 {
-		fault = &q[0]
+// arriveLocked takes the next fault injected into method, if any, with its
+// latency and the channel the next Unhang closes. f.mu must be held.
+func (f *Fake) arriveLocked(method string) arrival {
+	a := arrival{handler: apiMethods[method], delay: f.latency[method], unhang: f.unhang}
+	if q := f.faults[method]; a.handler != nil && len(q) > 0 {
+		a.fault = &q[0]
 		f.faults[method] = q[1:]
 	}
-	unhang := f.unhang
-	f.mu.Unlock()
-	faulted(fault)
+	return a
+}
 
-	if delay > 0 {
+// answer runs one call that arrived as got: latency, injected faults,
+// authentication, then the method. A zero status means the call was held
+// (Fault.Hang) until its client or the Fake went away.
+func (f *Fake) answer(ctx context.Context, method, token string, params url.Values, body []byte, got arrival) apiResponse {
+	if got.handler == nil {
+		return apiResponse{status: http.StatusOK, code: "unknown_method"}
+	}
+	if got.delay > 0 {
 		select {
-		case <-time.After(delay):
+		case <-time.After(got.delay):
 		case <-ctx.Done():
 		case <-f.done:
 		}
 	}
 
+	fault := got.fault
 	if fault != nil && fault.Hang && !fault.Stored {
-		if !f.hold(ctx, unhang) {
+		if !f.hold(ctx, got.unhang) {
 			return apiResponse{}
 		}
 		fault = nil
 	}
 	var stored apiResponse
 	if fault == nil || fault.Stored {
-		stored = f.run(handler, method, token, params, body)
+		stored = f.run(got.handler, method, token, params, body)
 	}
 	switch {
 	case fault == nil:
@@ -454,7 +462,7 @@ func (f *Fake) answer(ctx context.Context, method, token string, params url.Valu
 	case fault.Drop:
 		return apiResponse{drop: true}
 	case fault.Hang: // stored, then held: the effect stays, the answer waits
-		if f.hold(ctx, unhang) {
+		if f.hold(ctx, got.unhang) {
 			return stored
 		}
 		return apiResponse{}

@@ -22,6 +22,9 @@ type Ack struct {
 	EnvelopeID string
 	Payload    json.RawMessage // nil when the ack had no payload
 	At         time.Time
+	// Socket is the connection it came on: 1 for the first the fake accepted,
+	// counting reconnections as WaitConnected does.
+	Socket int
 }
 
 // envelope is one Socket Mode request and its delivery state; guarded by Fake.mu.
@@ -191,7 +194,8 @@ func (f *Fake) Disconnect(reason string) error {
 }
 
 // DropConnections closes every socket abruptly, without a close frame, like a network
-// failure. Envelopes not yet written go out on the next connection.
+// failure. Envelopes not yet written go out on the next connection (or on another one
+// still open).
 func (f *Fake) DropConnections() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -202,7 +206,7 @@ func (f *Fake) DropConnections() {
 
 // StallSockets makes every open socket go silent while staying open, as a
 // connection stuck in a dead network path does: no more pings, envelopes or pongs
-// are written (envelopes queued on it go out on the next connection once it is
+// are written (envelopes queued on it go out on another connection once it is
 // dropped), and what the client writes is still read. Later connections are normal.
 // slack-go notices the missing pings and reconnects; Stalled counts the sockets.
 func (f *Fake) StallSockets() {
@@ -305,19 +309,19 @@ func (f *Fake) serveSocket(w http.ResponseWriter, r *http.Request) {
 		c.queue = append(c.queue, frame{env: e})
 	}
 	f.pending = nil
-	// Both loops are added under f.mu after the closed check, so Close's Wait sees them.
-	f.wg.Add(2)
+	c.signal()
+	// Both loops are started under f.mu after the closed check, so Close's Wait
+	// sees them. They run on goroutines of their own, which Close waits for:
+	// this handler's is net/http's, and returns now (the upgrade took the
+	// connection over).
+	f.wg.Go(func() { f.writeLoop(c) })
+	f.wg.Go(func() { f.readLoop(c) })
 	f.notifyLocked()
 	f.mu.Unlock()
-
-	c.signal()
-	go f.writeLoop(c)
-	f.readLoop(c)
 }
 
 // readLoop records acks until the socket fails, then tears the connection down.
 func (f *Fake) readLoop(c *conn) {
-	defer f.wg.Done()
 	defer f.dropConn(c)
 	c.ws.SetPingHandler(func(data string) error {
 		if f.isStalled(c) {
@@ -341,7 +345,7 @@ func (f *Fake) readLoop(c *conn) {
 		if err := json.Unmarshal(data, &msg); err != nil || msg.EnvelopeID == "" {
 			continue // Slack ignores frames that are not acks
 		}
-		f.recordAck(Ack{EnvelopeID: msg.EnvelopeID, Payload: msg.Payload, At: time.Now()})
+		f.recordAck(Ack{EnvelopeID: msg.EnvelopeID, Payload: msg.Payload, At: time.Now(), Socket: c.seq})
 	}
 }
 
@@ -358,7 +362,6 @@ func (f *Fake) recordAck(a Ack) {
 
 // writeLoop writes queued frames and pings until the connection is gone.
 func (f *Fake) writeLoop(c *conn) {
-	defer f.wg.Done()
 	ticker := time.NewTicker(f.cfg.pingInterval)
 	defer ticker.Stop()
 	pings := 0
@@ -456,14 +459,16 @@ func (f *Fake) dropConn(c *conn) {
 	f.notifyLocked()
 }
 
-// requeueLocked puts an envelope that c did not write back in line for delivery.
+// requeueLocked puts an envelope that c did not write back in line for delivery:
+// first on c while it is open, else on the newest socket left (which may have
+// connected before c was seen to go), else for the next one.
 func (f *Fake) requeueLocked(c *conn, e *envelope) {
-	e.queued = true
 	if f.conns[c] { // not dropped yet: c will write it on its next flush
+		e.queued = true
 		c.queue = append([]frame{{env: e}}, c.queue...)
 		return
 	}
-	f.pending = append(f.pending, e)
+	f.deliverLocked(e)
 }
 
 // deliverLocked queues e on the newest usable connection, or as pending if none.
@@ -495,7 +500,6 @@ func (f *Fake) redeliverLocked(e *envelope) {
 // redeliverLoop redelivers unacked events_api envelopes WithRedelivery's wait after their
 // last delivery, up to maxRedeliveries times.
 func (f *Fake) redeliverLoop() {
-	defer f.wg.Done()
 	wait := f.cfg.redeliverWait
 	for {
 		f.mu.Lock()

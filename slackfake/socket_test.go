@@ -306,6 +306,55 @@ func TestStalledSocketIsReplaced(t *testing.T) {
 	}
 }
 
+// An envelope left unwritten on a socket that goes away is delivered on a
+// socket that is still open, not kept for a later one; its ack says which
+// socket it came back on.
+func TestEnvelopeOfADroppedSocketGoesToAnOpenOne(t *testing.T) {
+	ctx := testContext(t)
+	fake := slackfake.Start(t)
+	first, _ := openSocket(ctx, t, fake)
+	if err := fake.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	fake.StallSockets() // the envelope waits on the first socket, unwritten
+	envID, err := fake.SendEnvelope("events_api", map[string]any{"type": "event_callback", "event_id": "Ev1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _ := openSocket(ctx, t, fake)
+	if err := fake.WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = second.SetReadDeadline(deadline) // a missing envelope fails the test, not the run
+	}
+	for {
+		var frame map[string]any
+		if err := second.ReadJSON(&frame); err != nil {
+			t.Fatalf("the envelope never came on the open socket: %v", err)
+		}
+		if frame["type"] == "hello" {
+			continue
+		}
+		if frame["envelope_id"] != envID {
+			t.Fatalf("frame %v, want envelope %s", frame, envID)
+		}
+		break
+	}
+	if err := second.WriteJSON(map[string]any{"envelope_id": envID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := fake.WaitAck(ctx, envID); err != nil {
+		t.Fatal(err)
+	}
+	if acks := fake.Acks(); len(acks) != 1 || acks[0].Socket != 2 {
+		t.Errorf("acks = %+v, want one, on socket 2", acks)
+	}
+}
+
 func TestEnvelopeQueuedUntilConnected(t *testing.T) {
 	ctx := testContext(t)
 	fake := slackfake.Start(t)
@@ -368,13 +417,25 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake.Close()
-	// Look at once: Close must have waited, so even a goroutine about to exit is a bug.
-	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
-	for _, g := range strings.Split(stacks, "\n\n") {
-		if strings.Contains(g, "rdnsbot/slackfake.") {
-			t.Errorf("goroutine left after Close:\n%s", g)
+	// Close waited for the goroutines the fake started, so none may be left
+	// in its code, not even on its way out (it leaves the fake's code before
+	// it says it is done). A socket's HTTP handler runs on net/http's
+	// goroutine, which returns right after the upgrade and which Close cannot
+	// wait for: it may be seen returning, never waiting on anything.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		left := fakeGoroutines()
+		for _, g := range left {
+			if !g.handler || !strings.HasPrefix(g.state, "runnable") {
+				t.Fatalf("goroutine left after Close:\n%s", g.stack)
+			}
 		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("handler still running after Close:\n%s", left[0].stack)
+		}
+		runtime.Gosched()
 	}
 
 	cancel()
@@ -385,11 +446,33 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	<-done
 }
 
-// TestWireProtocol checks the frames themselves with a bare websocket client: the hello,
-// server pings, acks, and that a connection URL works once.
-func TestWireProtocol(t *testing.T) {
-	ctx := testContext(t)
-	fake := slackfake.Start(t, slackfake.WithPingInterval(10*time.Millisecond))
+// goroutine is one goroutine of a stack dump.
+type goroutine struct {
+	state, stack string
+	handler      bool // a goroutine of the fake's HTTP server, in a handler
+}
+
+// fakeGoroutines are the goroutines in slackfake code, but this one.
+func fakeGoroutines() []goroutine {
+	buf := make([]byte, 1<<20)
+	all := strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+	var out []goroutine
+	for _, g := range all[1:] { // the first is the caller's
+		if !strings.Contains(g, "rdnsbot/slackfake.") {
+			continue
+		}
+		// "goroutine 234 [runnable]:"
+		_, state, _ := strings.Cut(g, "[")
+		state, _, _ = strings.Cut(state, "]")
+		out = append(out, goroutine{state: state, stack: g, handler: strings.Contains(g, "created by net/http.(*Server).Serve")})
+	}
+	return out
+}
+
+// openSocket opens a socket on fake with a bare websocket client, closed
+// when the test ends, and returns it with the single-use URL it dialled.
+func openSocket(ctx context.Context, t *testing.T, fake *slackfake.Fake) (*websocket.Conn, string) {
+	t.Helper()
 	_, wsURL, err := socketmode.New(newAPI(fake)).OpenContext(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -398,7 +481,16 @@ func TestWireProtocol(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.Close()
+	t.Cleanup(func() { _ = ws.Close() })
+	return ws, wsURL
+}
+
+// TestWireProtocol checks the frames themselves with a bare websocket client: the hello,
+// server pings, acks, and that a connection URL works once.
+func TestWireProtocol(t *testing.T) {
+	ctx := testContext(t)
+	fake := slackfake.Start(t, slackfake.WithPingInterval(10*time.Millisecond))
+	ws, wsURL := openSocket(ctx, t, fake)
 	if _, resp, err := websocket.DefaultDialer.DialContext(ctx, wsURL, nil); err == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("second dial with the same URL: %v, want 401", err)
 	}
