@@ -126,6 +126,7 @@ type job struct {
 // the app-level token and, in tests, the fake Slack's URL) and diagnoses
 // with diag.
 func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
+	cfg.Slack = cfg.Slack.withDefaults()
 	if cfg.Workers <= 0 {
 		cfg.Workers = 16
 	}

@@ -61,9 +61,6 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 // connect identifies the bot (auth.test, retried with backoff while Slack
 // does not answer) and returns the socket-mode client to run.
 func (b *Bot) connect(ctx context.Context) (*socketmode.Client, error) {
-	// The limits are settled once, here: dispatch, which reads them too,
-	// runs after connect on the same goroutine.
-	b.cfg.Slack = b.cfg.Slack.withDefaults()
 	limits := b.cfg.Slack
 	wait := limits.Backoff
 	for attempt := 1; ; attempt++ {
