@@ -223,7 +223,9 @@ type Config struct {
 	Concurrency int
 	// Batch bounds the claims this replica holds at once, checks waiting
 	// for a worker or running and posts: 8 × Concurrency. A round trip to
-	// the store records and claims up to half of it, whatever the
+	// the store records what finished and claims up to the room left under
+	// Batch; the loop waits until at least half of it has finished (or all
+	// it held), so one round trip serves many checks whatever the
 	// Concurrency. A claim that waited so long for a worker that its check
 	// could not end within CheckLease is given back unchecked.
 	Batch int

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -35,7 +34,7 @@ import (
 func (s *Scheduler) Run(ctx context.Context) {
 	r := &runner{s: s, work: context.WithoutCancel(ctx), // a check cut short would only be redone after its lease
 		claims: make(chan store.MonitorClaim, s.cfg.Batch), finished: make(chan store.MonitorCompletion, s.cfg.Batch),
-		posted: make(chan struct{}, s.cfg.Batch), slots: map[slotKey]time.Time{}, sweepAt: minSweep}
+		posted: make(chan struct{}, s.cfg.Batch), slots: keyrate.NewSlots[slotKey](s.pacer, s.cfg.CheckLease)}
 	var workers sync.WaitGroup
 	for range s.cfg.Concurrency {
 		workers.Go(func() {
@@ -83,18 +82,15 @@ type runner struct {
 	done     []store.MonitorCompletion    // outcomes not recorded yet
 	more     bool                         // the last pass left addresses due
 	failures int                          // store errors in a row
-	// slots are the claims put off by pacing, and the slot each was given.
-	slots   map[slotKey]time.Time
-	sweepAt int // the size of slots at which those long past go
+	// slots are the claims put off by pacing, and the slot each was
+	// given; one past by a lease was another replica's claim since.
+	slots *keyrate.Slots[slotKey]
 }
 
 type slotKey struct {
 	k  Key
 	ip netip.Addr
 }
-
-// minSweep is the least size of runner.slots that triggers a sweep.
-const minSweep = 4096
 
 // flushAfter bounds how long a finished outcome waits to be recorded while
 // other work runs (a slow post, checks short of half a batch).
@@ -239,24 +235,7 @@ func (r *runner) pace(c store.MonitorClaim, now time.Time) time.Time {
 	if r.s.zone.Every <= 0 {
 		return now
 	}
-	k := slotKey{Key(c.Key), c.IP}
-	if at, ok := r.slots[k]; ok {
-		if now.Before(at) {
-			return at
-		}
-		delete(r.slots, k)
-		return now
-	}
-	at := r.s.pacer.Reserve(now, keyrate.Key{Name: pool.PaceDomain(c.IP), Rate: r.s.zone})
-	if at.After(now) {
-		r.slots[k] = at
-		if len(r.slots) >= r.sweepAt {
-			// Slots long past are of addresses another replica claimed.
-			maps.DeleteFunc(r.slots, func(_ slotKey, at time.Time) bool { return at.Before(now.Add(-r.s.cfg.CheckLease)) })
-			r.sweepAt = max(minSweep, 2*len(r.slots))
-		}
-	}
-	return at
+	return r.slots.Slot(now, slotKey{Key(c.Key), c.IP}, keyrate.Key{Name: pool.PaceDomain(c.IP), Rate: r.s.zone})
 }
 
 // giveBack is the outcome of a claim released unchecked, due at next.

@@ -313,6 +313,9 @@ func targetsText(ts []string) string {
 }
 
 func (r *Redis) RemoveMonitor(ctx context.Context, k MonitorKey, ips []netip.Addr) (int, error) {
+	if ips != nil && len(ips) == 0 {
+		return 0, nil // none named; the script reads n = 0 as all
+	}
 	args := []any{k.id(), len(ips)}
 	for _, ip := range ips {
 		args = append(args, ip.Unmap().String())

@@ -86,6 +86,21 @@ end
 -- a channel's share taken in one go. A channel served goes to the back of
 -- READY; one found with nothing more due goes to WAIT, bounded by its
 -- queue's earliest score.
+-- forget counts gone addresses of monitor mid out (the Total cap's count and
+-- the monitor's) and deletes the monitor when it has none left.
+local function forget(mid, gone)
+  if gone <= 0 then return end
+  redis.call('DECRBY', MN, gone)
+  local mk = mkey(mid)
+  if redis.call('HINCRBY', mk, '#n', -gone) > 0 then return end
+  local ch, th = split(mid)
+  local mv = redis.call('HGET', mk, '#')
+  for _, seq in ipairs(redis.call('HKEYS', mikey(mid))) do redis.call('ZREM', MANN, mid .. ' ' .. seq) end
+  redis.call('DEL', mk, mikey(mid))
+  if mv then redis.call('HDEL', P .. ':mu:' .. mparse(mv).u, mid) end
+  redis.call('HDEL', P .. ':mc:' .. ch, th)
+end
+
 local function mclaim(now, max, lease)
   local tok = tonumber(now) + tonumber(lease)
   local held = tok - 0.5
@@ -141,7 +156,9 @@ local function mclaim(now, max, lease)
               out[#out + 1] = sts[j]
               out[at] = out[at] + 1
             else
-              redis.call('ZREM', mqkey(ch), fs[j]) -- a state lost outside these scripts
+              -- A state lost outside these scripts: the address is gone.
+              redis.call('ZREM', mqkey(ch), fs[j])
+              forget(ch .. ':' .. threadOf(fs[j]), 1)
             end
           end
           served[ch] = true
@@ -339,16 +356,8 @@ else
 end
 local _, gone = bulk('HDEL', mskey(ch), members)
 bulk('ZREM', mqkey(ch), members)
-if gone > 0 then
-  redis.call('DECRBY', MN, gone)
-  unqueue(ch)
-end
-if redis.call('HINCRBY', mk, '#n', -gone) <= 0 then
-  for _, seq in ipairs(redis.call('HKEYS', mikey(mid))) do redis.call('ZREM', MANN, mid .. ' ' .. seq) end
-  redis.call('DEL', mk, mikey(mid))
-  redis.call('HDEL', P .. ':mu:' .. mparse(mv).u, mid)
-  redis.call('HDEL', P .. ':mc:' .. ch, th)
-end
+if gone > 0 then unqueue(ch) end
+forget(mid, gone)
 return gone
 `)
 

@@ -335,7 +335,8 @@ func TestMonitorFencing(t *testing.T) {
 	})
 }
 
-// TestMonitorRemoveAll: removing every address of one monitor leaves the
+// TestMonitorRemoveAll: an empty list removes nothing; removing every
+// address (nil) of one monitor leaves the
 // channel's other monitor as it was; the channel's last address removed,
 // nothing is left to claim or wait for.
 func TestMonitorRemoveAll(t *testing.T) {
@@ -345,6 +346,9 @@ func TestMonitorRemoveAll(t *testing.T) {
 		k2 := store.MonitorKey{Channel: "C1", Thread: "2.2"}
 		addMon(t, st, k1, 0, 3, t0)
 		b := addMon(t, st, k2, 10, 2, t0.Add(time.Minute))
+		if n, err := st.RemoveMonitor(ctx, k1, []netip.Addr{}); err != nil || n != 0 {
+			t.Fatalf("RemoveMonitor(none) = %d, %v; want 0: only nil means all", n, err)
+		}
 		if n, err := st.RemoveMonitor(ctx, k1, nil); err != nil || n != 3 {
 			t.Fatalf("RemoveMonitor = %d, %v; want 3", n, err)
 		}
@@ -401,5 +405,35 @@ func TestMonitorCapsAtomic(t *testing.T) {
 				t.Fatalf("%d addresses added; want exactly %d", n, limit)
 			}
 		})
+	}
+}
+
+// TestMonitorLostStateIsCountedOut: a state deleted outside the scripts (an
+// operator's HDEL) drops its address from the queue and from the counts, so
+// the total cap does not shrink for good and the monitor still ends with
+// its last address.
+func TestMonitorLostStateIsCountedOut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newRedis(t)
+	raw := mustClient(t)
+	t.Cleanup(func() { raw.Close() })
+	k := store.MonitorKey{Channel: "C9", Thread: "9.9"}
+	a := addMon(t, st, k, 0, 2, t0)
+	if err := raw.HDel(ctx, "{"+st.Prefix()+"}:ms:C9", k.Thread+" "+a[0].String()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res := mcycle(t, st, t0.Add(time.Minute), 10); len(res.Claims) != 1 || res.Claims[0].IP != a[1] {
+		t.Fatalf("claims %+v; want %v alone", res.Claims, a[1])
+	}
+	other := store.MonitorKey{Channel: "C8", Thread: "8.8"}
+	if n, err := st.AddMonitor(ctx, newMonitor(other, "U1"), []store.MonitorAddr{{IP: netip.MustParseAddr("203.0.113.7"), Due: t0}}, store.MonitorLimits{Total: 2}); err != nil || n != 1 {
+		t.Fatalf("AddMonitor = %d, %v; want room for 1 under a total of 2 (the lost address counted out)", n, err)
+	}
+	if n, err := st.RemoveMonitor(ctx, k, []netip.Addr{a[1]}); err != nil || n != 1 {
+		t.Fatalf("RemoveMonitor = %d, %v; want 1", n, err)
+	}
+	if ms, err := st.MonitorsByChannel(ctx, "C9"); err != nil || len(ms) != 0 {
+		t.Fatalf("MonitorsByChannel = %+v, %v; want none: its last address was removed", ms, err)
 	}
 }

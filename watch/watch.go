@@ -62,6 +62,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 	"github.com/rdnsbot/rdnsbot/internal/loop"
 	"github.com/rdnsbot/rdnsbot/store"
 )
@@ -301,7 +302,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.ZoneRate = DefaultZoneRate
 	}
 	if cfg.ZoneRate > 0 {
-		s.pace = newPacer(time.Duration(float64(time.Second) / cfg.ZoneRate))
+		s.pace = newPacer(keyrate.PerSecond(cfg.ZoneRate).Every, cfg.CheckLease) // a slot past by a lease was another replica's claim
 	}
 	return s, nil
 }

@@ -8,7 +8,8 @@
 //
 // Allow refuses an event over the rate (abuse limits: take or refuse);
 // Reserve books the next free slot and says when it is (pacing: wait, or
-// put the work off until then). One Limiter serves keys of different rates.
+// put the work off until then); Slots keeps, for work put off, the slot
+// each item was given. One Limiter serves keys of different rates.
 package keyrate
 
 import (
@@ -105,13 +106,6 @@ func (l *Limiter) Reserve(now time.Time, k Key) time.Time {
 	return at
 }
 
-// Len is the number of keys held, for tests and metrics.
-func (l *Limiter) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.tats)
-}
-
 // maybeSweep sweeps once the map has doubled since the last sweep, so that
 // sweeps cost as much as the insertions that paid for them.
 func (l *Limiter) maybeSweep(now time.Time) {
@@ -136,4 +130,54 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// Slots paces work that is put off rather than waited for (a scheduler
+// gives a claim back with its slot as due time): an item keeps the slot it
+// was given, so coming back early gets the same slot again and coming back
+// at or after it runs, without booking a second one. It is for one
+// goroutine (a scheduler's loop).
+type Slots[T comparable] struct {
+	limiter *Limiter
+	keep    time.Duration   // how long a slot past is kept for its item
+	given   map[T]time.Time // items put off → their slot
+	sweepAt int
+}
+
+// NewSlots returns Slots booking in limiter. A slot is forgotten keep after
+// it passed (its item was taken by another replica, or dropped).
+func NewSlots[T comparable](limiter *Limiter, keep time.Duration) *Slots[T] {
+	return &Slots[T]{limiter: limiter, keep: keep, given: map[T]time.Time{}, sweepAt: minSweep}
+}
+
+// Slot is when item may run: now, or its key's next free slot, booked for
+// it. A slot in the future is rounded up to a whole millisecond, the
+// resolution at which the stores keep due times: a claim given back at a
+// time rounded down would come back before its slot, and be put off again
+// and again until the clock reached it.
+func (s *Slots[T]) Slot(now time.Time, item T, k Key) time.Time {
+	if at, ok := s.given[item]; ok {
+		if now.Before(at) {
+			return at
+		}
+		delete(s.given, item)
+		return now
+	}
+	at := s.limiter.Reserve(now, k)
+	if !at.After(now) {
+		return now
+	}
+	if r := at.Truncate(time.Millisecond); r.Before(at) {
+		at = r.Add(time.Millisecond)
+	}
+	s.given[item] = at
+	if len(s.given) >= s.sweepAt {
+		for it, t := range s.given {
+			if t.Before(now.Add(-s.keep)) {
+				delete(s.given, it)
+			}
+		}
+		s.sweepAt = max(minSweep, 2*len(s.given))
+	}
+	return at
 }

@@ -70,7 +70,7 @@ func TestAllowRefusesRatherThanForgetALimitedKey(t *testing.T) {
 	if !l.Allow(t0.Add(time.Minute), Key{"c", r}) {
 		t.Error("c refused once a and b were full again")
 	}
-	if n := l.Len(); n != 1 {
+	if n := len(l.tats); n != 1 {
 		t.Errorf("%d keys held, want 1 (a and b swept)", n)
 	}
 }
@@ -81,7 +81,41 @@ func TestKeysWithFullBucketsAreForgotten(t *testing.T) {
 	for i := range 10 * minSweep {
 		l.Reserve(t0.Add(time.Duration(i)*time.Second), Key{Name: fmt.Sprint(i), Rate: r})
 	}
-	if n := l.Len(); n > 2*minSweep {
+	if n := len(l.tats); n > 2*minSweep {
 		t.Errorf("%d keys held after %d idle ones; want at most %d", n, 10*minSweep, 2*minSweep)
+	}
+}
+
+func TestSlotsKeepTheSlotGiven(t *testing.T) {
+	s := NewSlots[string](New(0), time.Minute)
+	zone := Key{Name: "z", Rate: Rate{Every: 10*time.Millisecond + 300*time.Microsecond}}
+	steps := []struct {
+		item string
+		at   time.Duration // after t0
+		want time.Duration // the slot, after t0
+	}{
+		{"a", 0, 0},                     // the zone is free
+		{"b", 0, 11 * time.Millisecond}, // 10.3 ms, rounded up to a whole millisecond
+		{"b", 5 * time.Millisecond, 11 * time.Millisecond},  // back early: the same slot, none booked
+		{"c", 5 * time.Millisecond, 21 * time.Millisecond},  // 20.6 ms: c is after b, only b booked
+		{"b", 11 * time.Millisecond, 11 * time.Millisecond}, // back at its slot: runs
+		{"b", 11 * time.Millisecond, 31 * time.Millisecond}, // a new item again: books anew
+	}
+	for i, st := range steps {
+		if got := s.Slot(t0.Add(st.at), st.item, zone).Sub(t0); got != st.want {
+			t.Errorf("step %d: %s at +%s: slot +%s, want +%s", i, st.item, st.at, got, st.want)
+		}
+	}
+}
+
+func TestSlotsForgetSlotsLongPast(t *testing.T) {
+	s := NewSlots[int](New(0), time.Second)
+	zone := Key{Name: "z", Rate: Rate{Every: time.Millisecond}}
+	for i := range 10 * minSweep {
+		s.Slot(t0.Add(time.Duration(i)*time.Second), i, zone)
+		s.Slot(t0.Add(time.Duration(i)*time.Second), -i-1, zone) // put off by i's booking
+	}
+	if n := len(s.given); n > 2*minSweep {
+		t.Errorf("%d slots held after %d items never back; want at most %d", n, 10*minSweep, 2*minSweep)
 	}
 }

@@ -1,6 +1,6 @@
 // Package loop holds what the schedulers of package watch and package
-// monitor share: the Clock they run on, a timeout on it, the backoff while
-// the store is unreachable, the defaults of their settings, the shape of
+// monitor share: the Clock they run on (and Post's timeout on it), the
+// backoff while the store is unreachable, the defaults of their settings, the shape of
 // their cap errors and the posting of one claimed announcement. Each
 // package re-exports what is part of its API (watch.Clock is Clock).
 package loop
@@ -46,9 +46,9 @@ func (t sysTimer) Reset(at time.Time) { t.t.Reset(time.Until(at)) }
 
 func (t sysTimer) Stop() { t.t.Stop() }
 
-// WithTimeout is context.WithTimeout on c: ctx is done, with cause
+// withTimeout is context.WithTimeout on c: ctx is done, with cause
 // context.DeadlineExceeded, when c reaches now + d.
-func WithTimeout(ctx context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc) {
+func withTimeout(ctx context.Context, c Clock, d time.Duration) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	t := c.NewTimer(c.Now().Add(d))
 	go func() {
@@ -134,7 +134,7 @@ var ErrUndeliverable = errors.New("watch: announcement undeliverable")
 // message before it exists. It returns mark's error (the post reached its
 // thread but is not recorded: claimed again, the poster finds it by key).
 func Post(ctx context.Context, c Clock, lease time.Duration, log *slog.Logger, post, mark func(context.Context) error) error {
-	pctx, cancel := WithTimeout(ctx, c, lease/2)
+	pctx, cancel := withTimeout(ctx, c, lease/2)
 	err := post(pctx)
 	timedOut := errors.Is(context.Cause(pctx), context.DeadlineExceeded)
 	cancel()
