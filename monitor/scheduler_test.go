@@ -51,9 +51,11 @@ func TestConfirmedChanges(t *testing.T) {
 			if err := sch.Add(ctx, monitor.Request{Key: key, User: "U1", Targets: []string{"192.0.2.10"}, Addrs: []netip.Addr{ip}, Baseline: []diagnose.Result{base}}); err != nil {
 				t.Fatal(err)
 			}
+			// Before Run: a first pass before the advance would check the address
+			// at 12:00 and again at 12:01, one check more than the test counts.
+			clock.Advance(time.Minute) // the address's phase came
 			stop := run(sch)
 			defer stop()
-			clock.Advance(time.Minute) // the address's phase came
 			wait(t, st.recorded, "first check")
 			step := func(r diagnose.Result, want monitor.ChangeKind) {
 				t.Helper()
@@ -121,9 +123,11 @@ func TestTemperrorIsNotARegression(t *testing.T) {
 			if err := sch.Add(ctx, monitor.Request{Key: key, User: "U1", Addrs: []netip.Addr{ip}}); err != nil {
 				t.Fatal(err)
 			}
+			// Before Run: a first pass before the advance would check the address
+			// at 12:00 and again at 12:01, one check more than the test counts.
+			clock.Advance(time.Minute)
 			stop := run(sch)
 			defer stop()
-			clock.Advance(time.Minute)
 			wait(t, st.recorded, "baseline check")
 			checker.set(diagnose.Result{Status: diagnose.StatusTemperror}, ip)
 			for i := range 6 { // temperror from 12:02 on; the notice is due at 12:05
