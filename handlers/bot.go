@@ -10,6 +10,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/bounce"
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 	"github.com/rdnsbot/rdnsbot/metrics"
 	"github.com/rdnsbot/rdnsbot/pool"
 )
@@ -58,6 +60,11 @@ type Config struct {
 	// waits up to half of JobTimeout for room; then the user is told to
 	// upload it again.
 	FileBytesBudget int64
+	// ZoneBudget is where pool checks book their reverse domains' slots
+	// (pool.PaceDomain, pool.DefaultZoneRate): give the monitor scheduler's
+	// (monitor.Config.ZoneBudget) so a domain sees one budget from this
+	// replica; nil: the bot's own.
+	ZoneBudget *keyrate.Limiter
 	// Slack bounds the waits on Slack (start-up attempts, socket handshake,
 	// stalled sockets); see SlackLimits in socket.go.
 	Slack SlackLimits
@@ -152,8 +159,8 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 		diag:    diag,
 		watches: cfg.Watches,
 		// One pacer for the bot: users checking one block together share
-		// its reverse domain's budget.
-		pacer:   pool.NewRatePacer(pool.DefaultZoneRate),
+		// its reverse domain's budget (with the monitors, given theirs).
+		pacer:   pool.NewRatePacerIn(cmp.Or(cfg.ZoneBudget, keyrate.New(0)), pool.DefaultZoneRate),
 		log:     out.log,
 		metrics: out.metrics,
 		files: &fileReader{out: out, max: cfg.MaxFileBytes, log: out.log,

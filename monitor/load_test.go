@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 	"github.com/rdnsbot/rdnsbot/monitor"
+	"github.com/rdnsbot/rdnsbot/pool"
 	"github.com/rdnsbot/rdnsbot/store"
 )
 
@@ -207,5 +209,41 @@ func TestShutdownGivesBack(t *testing.T) {
 		if g.calls[ip] != 1 {
 			t.Fatalf("%s checked %d times; want once", ip, g.calls[ip])
 		}
+	}
+}
+
+// TestZoneBudgetIsShared: a domain whose budget another caller (the bot's
+// pool checks) has booked a minute ahead is not checked before that
+// minute; a domain left free is checked at once.
+func TestZoneBudgetIsShared(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock(t0)
+	checker := newScripted(clock, 16)
+	st := count(store.NewMemory(), 16)
+	budget := keyrate.New(0)
+	booked, free := netip.MustParseAddr("100.64.0.1"), netip.MustParseAddr("100.65.0.1")
+	sch := newScheduler(t, st, checker, newRecorder(1), clock, func(c *monitor.Config) {
+		c.Interval, c.ZoneRate, c.ZoneBudget = time.Hour, 10, budget
+	})
+	checker.set(pass("host.example.com"), booked, free)
+	clock.Advance(time.Minute)
+	// A pool check's pacer booked the domain's next slot at 12:02.
+	budget.Reserve(clock.Now(), keyrate.Key{Name: pool.PaceDomain(booked), Rate: keyrate.Rate{Every: time.Minute}})
+	if err := sch.Add(ctx, monitor.Request{Key: key, User: "U1", Addrs: []netip.Addr{booked}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Add(ctx, monitor.Request{Key: monitor.Key{Channel: "C2", Thread: "2.2"}, User: "U1", Addrs: []netip.Addr{free}}); err != nil {
+		t.Fatal(err)
+	}
+	stop := run(sch)
+	defer stop()
+	st.settle(t, clock.Now())
+	if b, f := checker.total([]netip.Addr{booked}), checker.total([]netip.Addr{free}); b != 0 || f != 1 {
+		t.Fatalf("at 12:01: %d checks of the booked domain, %d of the free one; want 0 and 1", b, f)
+	}
+	clock.Advance(time.Minute)
+	st.settle(t, clock.Now())
+	if b := checker.total([]netip.Addr{booked}); b != 1 {
+		t.Fatalf("at 12:02, its slot: %d checks of the booked domain; want 1", b)
 	}
 }

@@ -239,8 +239,12 @@ type Config struct {
 	// (pool.PaceDomain), per replica (MONITOR_ZONE_RATE): DefaultZoneRate;
 	// negative: unpaced.
 	ZoneRate float64
-	Observer Observer // none
-	Logger   *slog.Logger
+	// ZoneBudget keeps the domains' slots: its own by default. Given the
+	// one the bot's pool checks book in (pool.NewRatePacerIn), a domain's
+	// servers see one budget from this replica, not one per caller.
+	ZoneBudget *keyrate.Limiter
+	Observer   Observer // none
+	Logger     *slog.Logger
 }
 
 // Scheduler checks monitored addresses and announces their changes.
@@ -296,9 +300,12 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ZoneBudget == nil {
+		cfg.ZoneBudget = keyrate.New(0)
+	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger.With("pkg", "monitor"), kick: make(chan struct{}, 1),
 		limits: store.MonitorLimits{PerChannel: loop.Cap(cfg.Caps.PerChannel, DefaultCaps.PerChannel), Total: loop.Cap(cfg.Caps.Total, DefaultCaps.Total)},
-		zone:   keyrate.PerSecond(cfg.ZoneRate), pacer: keyrate.New(0)}, nil
+		zone:   keyrate.PerSecond(cfg.ZoneRate), pacer: cfg.ZoneBudget}, nil
 }
 
 // Add monitors req.Addrs in req.Key's thread; a thread that has a monitor

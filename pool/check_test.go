@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
+	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 )
 
 // unpaced lets every diagnosis start at once.
@@ -391,5 +392,26 @@ func TestCheckSharesZoneAnswers(t *testing.T) {
 		if n := zoneNS(); n < i || n > 3*i {
 			t.Errorf("after %d checks of 30 addresses the zone's NS was asked %d times, want %d to %d", i, n, i, 3*i)
 		}
+	}
+}
+
+// TestRatePacersShareABudget: two pacers booking in one budget (the bot's
+// pool checks and another caller) give a domain one rate in all.
+func TestRatePacersShareABudget(t *testing.T) {
+	c := &fakeClock{now: time.Unix(1e9, 0)}
+	budget := keyrate.New(0)
+	a, b := NewRatePacerIn(budget, 10), NewRatePacerIn(budget, 10)
+	a.clock, b.clock = c, c
+	start := c.Now()
+	for range 5 {
+		for _, p := range []*RatePacer{a, b} {
+			if err := p.Wait(context.Background(), "0.203.in-addr.arpa"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Ten diagnoses at 10 a second: the tenth starts 0.9 s after the first.
+	if got := c.Now().Sub(start); got != 900*time.Millisecond {
+		t.Errorf("ten waits took %s of the clock; want 900ms (one budget), not 400ms (one each)", got)
 	}
 }

@@ -52,10 +52,17 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 // NewRatePacer paces at perSecond diagnoses per second and domain;
 // math.Inf(1) never waits. perSecond ≤ 0 means DefaultZoneRate.
 func NewRatePacer(perSecond float64) *RatePacer {
+	return NewRatePacerIn(keyrate.New(0), perSecond)
+}
+
+// NewRatePacerIn is NewRatePacer booking its slots in budget, keyed by
+// PaceDomain: a process whose monitor scheduler books in the same budget
+// gives a domain's servers one rate in all, not one per caller.
+func NewRatePacerIn(budget *keyrate.Limiter, perSecond float64) *RatePacer {
 	if perSecond <= 0 {
 		perSecond = DefaultZoneRate
 	}
-	return &RatePacer{rate: keyrate.PerSecond(perSecond), clock: wallClock{}, slots: keyrate.New(0)}
+	return &RatePacer{rate: keyrate.PerSecond(perSecond), clock: wallClock{}, slots: budget}
 }
 
 // Wait implements Pacer.

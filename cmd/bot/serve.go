@@ -19,6 +19,7 @@ import (
 	"github.com/rdnsbot/rdnsbot/config"
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/handlers"
+	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 	"github.com/rdnsbot/rdnsbot/metrics"
 	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/smtpprobe"
@@ -116,6 +117,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	monCfg := cfg.Monitor()
 	monCfg.Store, monCfg.Checker, monCfg.Announcer, monCfg.Logger = monStore, diag, announcer, log
 	monCfg.Observer = m.Monitors()
+	// One budget per reverse domain for the monitors' checks and the pool
+	// checks users ask for: its servers see one rate from this replica.
+	zones := keyrate.New(0)
+	monCfg.ZoneBudget = zones
 	monitors, err := monitor.New(monCfg)
 	if err != nil {
 		return fmt.Errorf("monitors: %w", err)
@@ -130,6 +135,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Slack: handlers.SlackLimits{Attempts: cfg.SlackStartupAttempts, Handshake: cfg.SlackTimeout,
 			PingTimeout: cfg.SlackPingTimeout},
 		FileBytesBudget: int64(cfg.FileBytesBudget),
+		ZoneBudget:      zones,
 	})
 
 	var background sync.WaitGroup
