@@ -15,88 +15,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/slack-go/slack"
 
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/slackfake"
 	"github.com/rdnsbot/rdnsbot/store"
-	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // monInterval is MONITOR_INTERVAL in the monitor rig: its floor. The clock
 // is the test's, so an interval passes when the test says, never by waiting.
 const monInterval = time.Second
-
-// testClock is a watch.Clock that moves only when the test advances it; a
-// timer whose time has come fires at once.
-type testClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*testTimer]time.Time
-}
-
-func newTestClock(t time.Time) *testClock {
-	return &testClock{now: t, timers: map[*testTimer]time.Time{}}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock by d and fires the timers due by then.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for t, at := range c.timers {
-		if !at.After(c.now) {
-			delete(c.timers, t)
-			t.fire()
-		}
-	}
-}
-
-func (c *testClock) NewTimer(at time.Time) watch.Timer {
-	t := &testTimer{c: c, ch: make(chan time.Time, 1)}
-	t.Reset(at)
-	return t
-}
-
-type testTimer struct {
-	c  *testClock
-	ch chan time.Time
-}
-
-func (t *testTimer) C() <-chan time.Time { return t.ch }
-
-func (t *testTimer) fire() {
-	select {
-	case t.ch <- time.Time{}:
-	default:
-	}
-}
-
-func (t *testTimer) Reset(at time.Time) {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	select {
-	case <-t.ch:
-	default:
-	}
-	if at.After(t.c.now) {
-		t.c.timers[t] = at
-		return
-	}
-	delete(t.c.timers, t)
-	t.fire()
-}
-
-func (t *testTimer) Stop() {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	delete(t.c.timers, t)
-}
 
 // lateMonitors is the bot's Monitors, handed a scheduler after the bot
 // started: a scheduler announces through the harness's poster, and
@@ -127,7 +55,7 @@ func (l *lateMonitors) ListUser(ctx context.Context, user string) ([]monitor.Inf
 // and lists through the first.
 type monitorRig struct {
 	*harness
-	clock  *testClock
+	clock  *clocktest.Clock
 	redis  *redistest.Server
 	prefix string
 	late   *lateMonitors
@@ -142,7 +70,7 @@ type monitorRig struct {
 func startMonitorRig(t *testing.T, opts ...harnessOption) *monitorRig {
 	t.Helper()
 	srv := redistest.Start(t, redistest.Options{})
-	r := &monitorRig{clock: newTestClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)), redis: srv, prefix: srv.Prefix(), late: &lateMonitors{},
+	r := &monitorRig{clock: clocktest.New(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)), redis: srv, prefix: srv.Prefix(), late: &lateMonitors{},
 		log: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	r.harness = startHarness(t, append(opts, withLog(r.log), withConfig(func(c *Config) { c.Monitors = r.late }))...)
 	return r

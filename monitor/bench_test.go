@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/monitor"
 )
 
@@ -48,7 +49,7 @@ func BenchmarkMonitorThroughput(b *testing.B) {
 // until checker has checked and the store recorded every one.
 func benchChecks(b *testing.B, checker monitor.Checker) {
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	st := count(redisStore(b), b.N)
 	sch, err := monitor.New(monitor.Config{Store: st, Checker: checker, Announcer: newRecorder(1), Clock: clock,
 		Caps: monitor.Caps{PerChannel: -1, Total: -1}, ZoneRate: -1})

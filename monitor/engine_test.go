@@ -9,6 +9,7 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/monitor"
 )
 
@@ -44,7 +45,7 @@ func withPTR(name string) string { return engineWorld + "30\tPTR\t" + name + ".\
 
 // engine starts the DNS world with mail.example.com as the PTR everywhere,
 // a real Diagnoser and a monitor of 203.0.113.30 from its first diagnosis.
-func engine(t *testing.T) (dnstest.Group, *fakeClock, *recorder, *counting, *monitor.Scheduler) {
+func engine(t *testing.T) (dnstest.Group, *clocktest.Clock, *recorder, *counting, *monitor.Scheduler) {
 	t.Helper()
 	g := dnstest.Start(t, 3)
 	if err := g.Load(withPTR("mail.example.com")); err != nil {
@@ -54,7 +55,7 @@ func engine(t *testing.T) (dnstest.Group, *fakeClock, *recorder, *counting, *mon
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	ann := newRecorder(8)
 	st := count(redisStore(t), 16)
 	sch := newScheduler(t, st, d, ann, clock, nil)

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/store"
-	"github.com/rdnsbot/rdnsbot/watch"
 )
 
 // server is this package's shared redis-server; tests use a prefix each.
@@ -48,76 +48,6 @@ var stores = []struct {
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is a watch.Clock that moves only when a test advances it.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers map[*fakeTimer]time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock {
-	return &fakeClock{now: t, timers: map[*fakeTimer]time.Time{}}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	for t, at := range c.timers {
-		if !at.After(c.now) {
-			delete(c.timers, t)
-			t.fire()
-		}
-	}
-}
-
-func (c *fakeClock) NewTimer(at time.Time) watch.Timer {
-	t := &fakeTimer{c: c, ch: make(chan time.Time, 1)}
-	t.Reset(at)
-	return t
-}
-
-type fakeTimer struct {
-	c  *fakeClock
-	ch chan time.Time
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.ch }
-
-func (t *fakeTimer) fire() {
-	select {
-	case t.ch <- time.Time{}:
-	default:
-	}
-}
-
-func (t *fakeTimer) Reset(at time.Time) {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	select {
-	case <-t.ch:
-	default:
-	}
-	if at.After(t.c.now) {
-		t.c.timers[t] = at
-		return
-	}
-	delete(t.c.timers, t)
-	t.fire()
-}
-
-func (t *fakeTimer) Stop() {
-	t.c.mu.Lock()
-	defer t.c.mu.Unlock()
-	delete(t.c.timers, t)
-}
-
 // wait receives from ch or fails; the timeout only guards against a hang.
 func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
@@ -141,7 +71,7 @@ type scripted struct {
 	seen  chan netip.Addr
 }
 
-func newScripted(clock *fakeClock, buffer int) *scripted {
+func newScripted(clock *clocktest.Clock, buffer int) *scripted {
 	return &scripted{now: clock.Now, res: map[netip.Addr]diagnose.Result{}, calls: map[netip.Addr]int{}, seen: make(chan netip.Addr, buffer)}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/internal/keyrate"
 	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/pool"
@@ -25,7 +26,7 @@ func TestZonePacing(t *testing.T) {
 			t.Parallel()
 			const busy, rate = 201, 10
 			ctx := context.Background()
-			clock := newFakeClock(t0)
+			clock := clocktest.New(t0)
 			checker := newScripted(clock, 1024)
 			st := count(tc.new(t), 1024)
 			sch := newScheduler(t, st, checker, newRecorder(1), clock, func(c *monitor.Config) {
@@ -113,7 +114,7 @@ func (f *flaky) MonitorCycle(ctx context.Context, now time.Time, done []store.Mo
 func TestObserver(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScripted(clock, 8)
 	st := &flaky{counting: count(redisStore(t), 8)}
 	obs := &observer{backlog: make(chan [2]int, 1)}
@@ -163,7 +164,7 @@ func (g *gated) DiagnoseIP(ctx context.Context, ip netip.Addr, opts diagnose.Opt
 func TestShutdownGivesBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	prefix := server.Prefix()
 	g := &gated{scripted: newScripted(clock, 8), open: make(chan struct{}), started: make(chan netip.Addr, 8)}
 	pool := addrs(4)
@@ -217,7 +218,7 @@ func TestShutdownGivesBack(t *testing.T) {
 // minute; a domain left free is checked at once.
 func TestZoneBudgetIsShared(t *testing.T) {
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScripted(clock, 16)
 	st := count(store.NewMemory(), 16)
 	budget := keyrate.New(0)

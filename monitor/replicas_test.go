@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/monitor"
 )
 
@@ -24,7 +25,7 @@ func TestTwoReplicas(t *testing.T) {
 	t.Parallel()
 	const n = 300
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScripted(clock, 4*n)
 	ann := newRecorder(n)
 	prefix := server.Prefix()
@@ -91,7 +92,7 @@ func TestTwoReplicas(t *testing.T) {
 func TestRestartMidAnnouncement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScripted(clock, 8)
 	ann := newRecorder(8)
 	prefix := server.Prefix()

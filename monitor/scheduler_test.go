@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/monitor"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -39,7 +40,7 @@ func TestConfirmedChanges(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := newFakeClock(t0)
+			clock := clocktest.New(t0)
 			checker := newScripted(clock, 16)
 			ann := newRecorder(8)
 			st := count(tc.new(t), 16)
@@ -113,7 +114,7 @@ func TestTemperrorIsNotARegression(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := newFakeClock(t0)
+			clock := clocktest.New(t0)
 			checker := newScripted(clock, 16)
 			ann := newRecorder(8)
 			st := count(tc.new(t), 16)
@@ -163,7 +164,7 @@ func TestCaps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			clock := newFakeClock(t0)
+			clock := clocktest.New(t0)
 			st := tc.new(t)
 			sch := newScheduler(t, st, newScripted(clock, 64), newRecorder(1), clock, func(c *monitor.Config) { c.Caps = monitor.Caps{PerChannel: 10, Total: 15} })
 			a := addrs(20)
@@ -230,7 +231,7 @@ func TestSpread(t *testing.T) {
 			t.Parallel()
 			const n, parts = 1024, 16
 			ctx := context.Background()
-			clock := newFakeClock(t0)
+			clock := clocktest.New(t0)
 			checker := newScripted(clock, 1<<14)
 			st := count(tc.new(t), 1<<14)
 			st.logClaims = true

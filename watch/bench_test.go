@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
@@ -51,7 +52,7 @@ func watchMany(b *testing.B, sch *watch.Scheduler, first, n int) {
 func BenchmarkSchedulerRecheck(b *testing.B) {
 	const active = 100_000
 	srv := redistest.Start(b, redistest.Options{})
-	clock := newFakeClock(t0.Add(-time.Hour))
+	clock := clocktest.New(t0.Add(-time.Hour))
 	completed := make(chan netip.Addr, b.N)
 	cl, err := store.NewClient(srv.URL())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
 
@@ -53,7 +54,7 @@ func TestRealEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	ann := newRecorder(4)
 	st := observe(redisStore(t, server), 4)
 	sch, err := watch.New(watch.Config{Store: st, Checker: d, Announcer: ann, Clock: clock})

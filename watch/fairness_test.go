@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -39,7 +40,7 @@ func TestFairAcrossChannels(t *testing.T) {
 	const n = 60
 	onBackends(t, func(t *testing.T, backing watch.Store) {
 		ctx := context.Background()
-		clock := newFakeClock(t0)
+		clock := clocktest.New(t0)
 		checker := newScriptedChecker(clock, n+1)
 		sch, err := watch.New(watch.Config{Store: backing, Checker: checker, Announcer: newRecorder(1), Clock: clock,
 			Concurrency: 1, Caps: noCaps})
@@ -77,7 +78,7 @@ func TestFairAcrossChannels(t *testing.T) {
 func TestCaps(t *testing.T) {
 	onBackends(t, func(t *testing.T, backing watch.Store) {
 		ctx := context.Background()
-		clock := newFakeClock(t0)
+		clock := clocktest.New(t0)
 		sch, err := watch.New(watch.Config{Store: backing, Checker: newScriptedChecker(clock, 1), Announcer: newRecorder(1), Clock: clock,
 			Caps: watch.Caps{PerChannel: 2, PerUser: 3, Total: 4}})
 		if err != nil {
@@ -122,7 +123,7 @@ func TestCaps(t *testing.T) {
 func TestZonePacing(t *testing.T) {
 	onBackends(t, func(t *testing.T, backing watch.Store) {
 		ctx := context.Background()
-		clock := newFakeClock(t0)
+		clock := clocktest.New(t0)
 		checker := newScriptedChecker(clock, 8)
 		st := observe(backing, 8)
 		sch, err := watch.New(watch.Config{Store: st, Checker: checker, Announcer: newRecorder(1), Clock: clock, ZoneRate: 1})
@@ -191,7 +192,7 @@ func (o *lagObserver) StoreFailed(op string, err error) {
 func TestObserver(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScriptedChecker(clock, 2)
 	checker.script(ip1, failing(diagnose.StatusFail))
 	obs := &lagObserver{}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
 	"github.com/rdnsbot/rdnsbot/dnstest"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
@@ -40,7 +41,7 @@ func haWorld(withPTRs bool) string {
 type haRun struct {
 	t     *testing.T
 	g     dnstest.Group
-	clock *fakeClock
+	clock *clocktest.Clock
 	st    *observed
 	ann   *recorder
 	sch   *watch.Scheduler
@@ -63,7 +64,7 @@ func startHA(t *testing.T, redisURL string) *haRun {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rs.Close() })
-	h := &haRun{t: t, g: g, clock: newFakeClock(t0), st: observe(rs, 4*haIPs), ann: newRecorder(4 * haIPs)}
+	h := &haRun{t: t, g: g, clock: clocktest.New(t0), st: observe(rs, 4*haIPs), ann: newRecorder(4 * haIPs)}
 	h.st.failed = make(chan error, 64)
 	if h.sch, err = watch.New(watch.Config{Store: h.st, Checker: d, Announcer: h.ann, Clock: h.clock, Concurrency: 2 * haIPs,
 		ZoneRate: -1, // the IPs share a zone; pacing is TestZonePacing's, and would need clock steps here

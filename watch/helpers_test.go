@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
@@ -59,14 +60,14 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 // scriptedChecker is a Checker that answers each IP from a script: the n-th
 // check gets the n-th result, the last repeating. It reports each call.
 type scriptedChecker struct {
-	clock *fakeClock
+	clock *clocktest.Clock
 	mu    sync.Mutex
 	plan  map[netip.Addr][]diagnose.Result
 	calls map[netip.Addr]int
 	seen  chan netip.Addr
 }
 
-func newScriptedChecker(clock *fakeClock, buffer int) *scriptedChecker {
+func newScriptedChecker(clock *clocktest.Clock, buffer int) *scriptedChecker {
 	return &scriptedChecker{clock: clock, plan: map[netip.Addr][]diagnose.Result{}, calls: map[netip.Addr]int{}, seen: make(chan netip.Addr, buffer)}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/internal/redistest"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
@@ -49,7 +50,7 @@ func TestTwoReplicas(t *testing.T) {
 	t.Parallel()
 	const nIPs = 500
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScriptedChecker(clock, 2*nIPs)
 	ann := newRecorder(2 * nIPs)
 	completed := make(chan netip.Addr, 2*nIPs)
@@ -118,7 +119,7 @@ func (c blockingChecker) DiagnoseIP(ctx context.Context, ip netip.Addr, _ diagno
 func TestReplicaDiesMidCheck(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	prefix := server.Prefix()
 	completed := make(chan netip.Addr, 4)
 	failed := make(chan error, 1)
@@ -159,7 +160,7 @@ func TestRedisRestart(t *testing.T) {
 	const n = 50
 	ctx := context.Background()
 	srv := redistest.Start(t, redistest.Options{AppendOnly: true})
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScriptedChecker(clock, n)
 	ann := newRecorder(n)
 	completed := make(chan netip.Addr, n)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clocktest"
 	"github.com/rdnsbot/rdnsbot/store"
 	"github.com/rdnsbot/rdnsbot/watch"
 )
@@ -39,7 +40,7 @@ func TestSchedulerLifecycle(t *testing.T) {
 
 func testLifecycle(t *testing.T, backing store.Store) {
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScriptedChecker(clock, 10)
 	checker.script(ip1, fixedAtSource(300), fixedAtSource(300), fixed())
 	ann := newRecorder(10)
@@ -146,7 +147,7 @@ func testLifecycle(t *testing.T, backing store.Store) {
 func TestExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScriptedChecker(clock, 10)
 	checker.script(ip1, failing(diagnose.StatusFail))
 	ann := newRecorder(10)
@@ -195,7 +196,7 @@ func TestExpiry(t *testing.T) {
 func TestUndeliverable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScriptedChecker(clock, 4)
 	checker.script(ip1, fixed())
 	ann := newRecorder(4)
@@ -255,7 +256,7 @@ func (h hangOn) DiagnoseIP(ctx context.Context, ip netip.Addr, opts diagnose.Opt
 func TestEarliestDueWhileChecking(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	slow := netip.MustParseAddr("203.0.113.9")
 	scripted := newScriptedChecker(clock, 4)
 	checker := hangOn{blockingChecker{started: make(chan struct{}, 1), release: make(chan struct{})}, slow, scripted}
@@ -303,7 +304,7 @@ func (h hangingAnnouncer) Announce(ctx context.Context, a watch.Announcement) er
 // before it exists and post it a second time.
 func TestPostEndsWithinLease(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScriptedChecker(clock, 2)
 	checker.script(ip1, fixed())
 	ann := hangingAnnouncer{make(chan struct{}, 2), make(chan error, 2)}
@@ -340,7 +341,7 @@ func TestPostEndsWithinLease(t *testing.T) {
 func TestShutdownRecordsInFlight(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := blockingChecker{started: make(chan struct{}, 1), release: make(chan struct{})}
 	backing := store.NewMemory()
 	sch, err := watch.New(watch.Config{Store: backing, Checker: checker, Announcer: newRecorder(2), Clock: clock})
@@ -374,20 +375,20 @@ func (down) Cycle(context.Context, time.Time, []store.Completion, int, time.Dura
 // after 1s, 2s, 4s… up to 30s, never at once.
 func TestBackoffWhileStoreDown(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(t0)
-	clock.armed = make(chan time.Time, 16) // read as the loop goes
+	clock := clocktest.New(t0)
+	armed := clock.Armed(16) // read as the loop goes
 	sch, err := watch.New(watch.Config{Store: down{store.NewMemory()}, Checker: newScriptedChecker(clock, 1), Announcer: newRecorder(1), Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := run(sch)
 	defer stop()
-	if at := wait(t, clock.armed, "the first pass"); !at.Equal(t0) {
+	if at := wait(t, armed, "the first pass"); !at.Equal(t0) {
 		t.Fatalf("first pass at %v; want at once", at)
 	}
 	for _, want := range []time.Duration{1, 2, 4, 8, 16, 30, 30} {
 		want *= time.Second
-		if at := wait(t, clock.armed, "a retry"); !at.Equal(clock.Now().Add(want)) {
+		if at := wait(t, armed, "a retry"); !at.Equal(clock.Now().Add(want)) {
 			t.Fatalf("retry at %v; want %v after %v", at, want, clock.Now())
 		}
 		clock.Advance(want)
@@ -415,7 +416,7 @@ func (f *flaky) Cycle(ctx context.Context, now time.Time, done []store.Completio
 func TestOutcomeKeptWhileStoreDown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	clock := newFakeClock(t0)
+	clock := clocktest.New(t0)
 	checker := newScriptedChecker(clock, 2)
 	checker.script(ip1, failing(diagnose.StatusFail))
 	backing := store.NewMemory()
