@@ -255,8 +255,7 @@ type Scheduler struct {
 	limits store.MonitorLimits
 	// zone is the pace of each reverse domain (no Every: unpaced); pacer
 	// keeps the domains' slots.
-	zone  keyrate.Rate
-	pacer *keyrate.Limiter
+	zone keyrate.Rate
 }
 
 // minInterval is MONITOR_INTERVAL's floor, meant for tests.
@@ -305,7 +304,7 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger.With("pkg", "monitor"), kick: make(chan struct{}, 1),
 		limits: store.MonitorLimits{PerChannel: loop.Cap(cfg.Caps.PerChannel, DefaultCaps.PerChannel), Total: loop.Cap(cfg.Caps.Total, DefaultCaps.Total)},
-		zone:   keyrate.PerSecond(cfg.ZoneRate), pacer: cfg.ZoneBudget}, nil
+		zone:   keyrate.PerSecond(cfg.ZoneRate)}, nil
 }
 
 // Add monitors req.Addrs in req.Key's thread; a thread that has a monitor

@@ -34,7 +34,7 @@ import (
 func (s *Scheduler) Run(ctx context.Context) {
 	r := &runner{s: s, work: context.WithoutCancel(ctx), // a check cut short would only be redone after its lease
 		claims: make(chan store.MonitorClaim, s.cfg.Batch), finished: make(chan store.MonitorCompletion, s.cfg.Batch),
-		posted: make(chan struct{}, s.cfg.Batch), slots: keyrate.NewSlots[slotKey](s.pacer, s.cfg.CheckLease)}
+		posted: make(chan struct{}, s.cfg.Batch), slots: keyrate.NewSlots[slotKey](s.cfg.ZoneBudget, s.zone, s.cfg.CheckLease)}
 	var workers sync.WaitGroup
 	for range s.cfg.Concurrency {
 		workers.Go(func() {
@@ -131,7 +131,9 @@ func (r *runner) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 		}()
 	}
 	for _, c := range res.Claims {
-		if at := r.pace(c, now); at.After(now) {
+		// A claim put off comes back at its slot (its due time) and runs
+		// then, without booking again.
+		if at := r.slots.Slot(now, slotKey{Key(c.Key), c.IP}, pool.PaceDomain(c.IP)); at.After(now) {
 			r.done = append(r.done, giveBack(c, at)) // recorded in the next pass
 			continue
 		}
@@ -226,16 +228,6 @@ func (r *runner) stop() {
 			r.posts--
 		}
 	}
-}
-
-// pace is when c may be checked: now, or its reverse domain's next free
-// slot, booked for it. A claim put off comes back at its slot (its due
-// time) and runs then, without booking again.
-func (r *runner) pace(c store.MonitorClaim, now time.Time) time.Time {
-	if r.s.zone.Every <= 0 {
-		return now
-	}
-	return r.slots.Slot(now, slotKey{Key(c.Key), c.IP}, keyrate.Key{Name: pool.PaceDomain(c.IP), Rate: r.s.zone})
 }
 
 // giveBack is the outcome of a claim released unchecked, due at next.

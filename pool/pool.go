@@ -120,8 +120,12 @@ func parse(s string) (p Pool, single bool, err error) {
 	case isIP:
 		return Pool{first: a, last: a, text: a.String()}, true, nil
 	case te != nil && te.Kind == diagnose.TargetRange:
-		first, end, _ := strings.Cut(s, "-")
-		p, err = parseRange(in, netip.MustParseAddr(strings.TrimSpace(first)), strings.TrimSpace(end))
+		text, end, _ := strings.Cut(s, "-")
+		first, err := netip.ParseAddr(strings.TrimSpace(text))
+		if err != nil {
+			return Pool{}, false, refuse(malformed, in, "its first address is not an IP address")
+		}
+		p, err = parseRange(in, first, strings.TrimSpace(end))
 		return p, false, err
 	case te != nil && te.Kind == diagnose.TargetScopedAddr:
 		return Pool{}, false, refuse(malformed, in, "a scoped address (%%zone) has no reverse DNS")

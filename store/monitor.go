@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rdnsbot/rdnsbot/diagnose"
+	"github.com/rdnsbot/rdnsbot/internal/clip"
 )
 
 // Monitors are the other kind of subscription (package monitor): a Slack
@@ -306,8 +307,11 @@ func (r *Redis) AddMonitor(ctx context.Context, m Monitor, addrs []MonitorAddr, 
 func targetsText(ts []string) string {
 	s := escList(ts)
 	if len(s) > maxTargets {
-		s = s[:strings.LastIndexByte(s[:maxTargets], ',')+1]
-		s = strings.TrimSuffix(s, ",")
+		if i := strings.LastIndexByte(s[:maxTargets], ','); i >= 0 {
+			s = s[:i] // whole targets only
+		} else {
+			s = clip.To(s, maxTargets) // the first alone is too long
+		}
 	}
 	return s
 }

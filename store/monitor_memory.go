@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/rdnsbot/rdnsbot/diagnose"
 )
 
 // memMonitors are the Memory store's monitors, under Memory.mu, kept the
@@ -214,7 +216,7 @@ func (m *Memory) listMonitors(keep func(*Monitor) bool) []Monitor {
 		v := x.m
 		v.Addresses = len(x.addrs)
 		for _, a := range x.addrs {
-			if a.state.Status != "" && a.state.Status != "pass" {
+			if a.state.Status == diagnose.StatusFail || a.state.Status == diagnose.StatusPermerror {
 				v.Failing++
 			}
 			if a.state.Propagating {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -435,5 +436,37 @@ func TestMonitorLostStateIsCountedOut(t *testing.T) {
 	}
 	if ms, err := st.MonitorsByChannel(ctx, "C9"); err != nil || len(ms) != 0 {
 		t.Fatalf("MonitorsByChannel = %+v, %v; want none: its last address was removed", ms, err)
+	}
+}
+
+// TestMonitorTargetsBounded: the targets as typed are kept whole up to
+// about 1 KiB; a first target longer than that alone is cut, not dropped.
+func TestMonitorTargetsBounded(t *testing.T) {
+	long := strings.Repeat("a", 3000) + ".example.com"
+	tests := []struct {
+		name    string
+		targets []string
+		want    func([]string) bool
+	}{
+		{"many, whole ones kept", slices.Repeat([]string{"203.0.113.0/24"}, 200), func(ts []string) bool {
+			return len(ts) > 10 && len(ts) < 200 && ts[len(ts)-1] == "203.0.113.0/24"
+		}},
+		{"one too long, cut", []string{long, "192.0.2.1"}, func(ts []string) bool {
+			return len(ts) == 1 && strings.HasPrefix(long, strings.TrimSuffix(ts[0], "…")) && len(ts[0]) <= 1024
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			contract(t, func(t *testing.T, st store.Tester) {
+				k := store.MonitorKey{Channel: "C7", Thread: "7.7"}
+				if _, err := st.AddMonitor(context.Background(), newMonitor(k, "U1", tt.targets...), []store.MonitorAddr{{IP: ip1, Due: t0}}, store.MonitorLimits{}); err != nil {
+					t.Fatal(err)
+				}
+				ms, err := st.MonitorsByChannel(context.Background(), "C7")
+				if err != nil || len(ms) != 1 || !tt.want(ms[0].Targets) {
+					t.Fatalf("MonitorsByChannel = %+v, %v", ms, err)
+				}
+			})
+		})
 	}
 }

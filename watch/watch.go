@@ -229,7 +229,7 @@ type Scheduler struct {
 	// longest is the longest of cfg.Intervals: the cap on a TTL's delay.
 	longest time.Duration
 	limits  store.Limits
-	pace    *pacer // nil: unpaced; used by the loop only
+	pace    *keyrate.Slots[netip.Addr] // the zones' slots, by IP put off; used by the loop only
 }
 
 var (
@@ -301,9 +301,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.ZoneRate == 0 {
 		cfg.ZoneRate = DefaultZoneRate
 	}
-	if cfg.ZoneRate > 0 {
-		s.pace = newPacer(keyrate.PerSecond(cfg.ZoneRate).Every, cfg.CheckLease) // a slot past by a lease was another replica's claim
-	}
+	// A slot past by a lease was another replica's claim. A negative rate
+	// is no Every: unpaced.
+	s.pace = keyrate.NewSlots[netip.Addr](keyrate.New(0), keyrate.PerSecond(cfg.ZoneRate), cfg.CheckLease)
 	return s, nil
 }
 
@@ -482,7 +482,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 				}()
 			}
 			for _, c := range res.Claims {
-				if at := s.pace.slot(c, now); at.After(now) {
+				if at := s.pace.Slot(now, c.IP, c.Zone); at.After(now) {
 					// Over its zone's rate: put off to the zone's next
 					// free slot, recorded in the next pass.
 					done = append(done, store.Completion{Claim: c, Outcome: store.Outcome{Deferred: true, Next: at, Now: now}})

@@ -147,31 +147,41 @@ func later(a, b time.Time) time.Time {
 // goroutine (a scheduler's loop).
 type Slots[T comparable] struct {
 	limiter *Limiter
-	keep    time.Duration   // how long a slot past is kept for its item
+	rate    Rate
+	keep    time.Duration   // how long a slot past stays its item's
 	given   map[T]time.Time // items put off → their slot
 	sweepAt int
 }
 
-// NewSlots returns Slots booking in limiter. A slot is forgotten keep after
-// it passed (its item was taken by another replica, or dropped).
-func NewSlots[T comparable](limiter *Limiter, keep time.Duration) *Slots[T] {
-	return &Slots[T]{limiter: limiter, keep: keep, given: map[T]time.Time{}, sweepAt: minSweep}
+// NewSlots returns Slots booking in limiter at rate (no Every: unpaced). A
+// slot more than keep in the past is no longer its item's: the item was
+// taken by another replica meanwhile, and comes back as a new one.
+func NewSlots[T comparable](limiter *Limiter, rate Rate, keep time.Duration) *Slots[T] {
+	return &Slots[T]{limiter: limiter, rate: rate, keep: keep, given: map[T]time.Time{}, sweepAt: minSweep}
 }
 
-// Slot is when item may run: now, or its key's next free slot, booked for
-// it. A slot in the future is rounded up to a whole millisecond, the
-// resolution at which the stores keep due times: a claim given back at a
-// time rounded down would come back before its slot, and be put off again
-// and again until the clock reached it.
-func (s *Slots[T]) Slot(now time.Time, item T, k Key) time.Time {
-	if at, ok := s.given[item]; ok {
-		if now.Before(at) {
-			return at
-		}
-		delete(s.given, item)
+// Slot is when item may run: now, or the next free slot of key (its
+// reverse zone; "": unknown, not paced), booked for it. A slot in the
+// future is rounded up to a whole millisecond, the resolution at which the
+// stores keep due times: a claim given back at a time rounded down would
+// come back before its slot, and be put off again and again until the
+// clock reached it.
+func (s *Slots[T]) Slot(now time.Time, item T, key string) time.Time {
+	if s.rate.Every <= 0 || key == "" {
 		return now
 	}
-	at := s.limiter.Reserve(now, k)
+	if at, ok := s.given[item]; ok {
+		delete(s.given, item)
+		switch {
+		case now.Before(at):
+			s.given[item] = at
+			return at
+		case !at.Before(now.Add(-s.keep)):
+			return now // back at its slot
+		}
+		// A slot long past: booked anew below.
+	}
+	at := s.limiter.Reserve(now, Key{Name: key, Rate: s.rate})
 	if !at.After(now) {
 		return now
 	}

@@ -87,33 +87,36 @@ func TestKeysWithFullBucketsAreForgotten(t *testing.T) {
 }
 
 func TestSlotsKeepTheSlotGiven(t *testing.T) {
-	s := NewSlots[string](New(0), time.Minute)
-	zone := Key{Name: "z", Rate: Rate{Every: 10*time.Millisecond + 300*time.Microsecond}}
+	s := NewSlots[string](New(0), Rate{Every: 10*time.Millisecond + 300*time.Microsecond}, time.Minute)
 	steps := []struct {
 		item string
+		zone string
 		at   time.Duration // after t0
 		want time.Duration // the slot, after t0
 	}{
-		{"a", 0, 0},                     // the zone is free
-		{"b", 0, 11 * time.Millisecond}, // 10.3 ms, rounded up to a whole millisecond
-		{"b", 5 * time.Millisecond, 11 * time.Millisecond},  // back early: the same slot, none booked
-		{"c", 5 * time.Millisecond, 21 * time.Millisecond},  // 20.6 ms: c is after b, only b booked
-		{"b", 11 * time.Millisecond, 11 * time.Millisecond}, // back at its slot: runs
-		{"b", 11 * time.Millisecond, 31 * time.Millisecond}, // a new item again: books anew
+		{"a", "z", 0, 0},                                         // the zone is free
+		{"b", "z", 0, 11 * time.Millisecond},                     // 10.3 ms, rounded up to a whole millisecond
+		{"b", "z", 5 * time.Millisecond, 11 * time.Millisecond},  // back early: the same slot, none booked
+		{"c", "z", 5 * time.Millisecond, 21 * time.Millisecond},  // 20.6 ms: c is after b, only b booked
+		{"b", "z", 11 * time.Millisecond, 11 * time.Millisecond}, // back at its slot: runs
+		{"b", "z", 11 * time.Millisecond, 31 * time.Millisecond}, // a new item again: books anew
+		{"d", "", 11 * time.Millisecond, 11 * time.Millisecond},  // no zone known: not paced
+		{"e", "z", 11 * time.Millisecond, 42 * time.Millisecond}, // 41.2 ms: e is put off, then taken by another replica
+		{"e", "z", 2 * time.Minute, 2 * time.Minute},             // a slot long past is not e's: books anew, the zone free
+		{"f", "z", 2 * time.Minute, 2*time.Minute + 11*time.Millisecond},
 	}
 	for i, st := range steps {
-		if got := s.Slot(t0.Add(st.at), st.item, zone).Sub(t0); got != st.want {
+		if got := s.Slot(t0.Add(st.at), st.item, st.zone).Sub(t0); got != st.want {
 			t.Errorf("step %d: %s at +%s: slot +%s, want +%s", i, st.item, st.at, got, st.want)
 		}
 	}
 }
 
 func TestSlotsForgetSlotsLongPast(t *testing.T) {
-	s := NewSlots[int](New(0), time.Second)
-	zone := Key{Name: "z", Rate: Rate{Every: time.Millisecond}}
+	s := NewSlots[int](New(0), Rate{Every: time.Millisecond}, time.Second)
 	for i := range 10 * minSweep {
-		s.Slot(t0.Add(time.Duration(i)*time.Second), i, zone)
-		s.Slot(t0.Add(time.Duration(i)*time.Second), -i-1, zone) // put off by i's booking
+		s.Slot(t0.Add(time.Duration(i)*time.Second), i, "z")
+		s.Slot(t0.Add(time.Duration(i)*time.Second), -i-1, "z") // put off by i's booking
 	}
 	if n := len(s.given); n > 2*minSweep {
 		t.Errorf("%d slots held after %d items never back; want at most %d", n, 10*minSweep, 2*minSweep)
