@@ -152,7 +152,9 @@ func parseCommand(text string) (command, error) {
 		}
 		switch p, isPool, err := pool.Target(f); {
 		case err != nil:
-			return command{}, usagef("%s", err.Error())
+			// pool's words quote the user's text: shown as code, so none
+			// of it is read as mrkdwn.
+			return command{}, &usageError{problem: err.Error(), shown: code(err.Error())}
 		case isPool && (c.verb == verbWatch || c.verb == verbUnwatch):
 			return command{}, usageInput("watch and unwatch take single IP addresses, not a block or range like %s: I don't watch pool addresses one by one: /rdns monitor keeps a pool under check", f)
 		case isPool:

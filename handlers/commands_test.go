@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -252,4 +253,25 @@ func TestRejectedMessagesFallBackToText(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFullQueueTellsADirectMessage: a DM is always answered (a command or
+// the usage), so when the work queue is full it is told so in its thread,
+// as a bounce would be, never dropped in silence.
+func TestFullQueueTellsADirectMessage(t *testing.T) {
+	h := startHarness(t, withConfig(func(c *Config) { c.Workers, c.QueueSize = 1, 1 }))
+	h.fake.AddChannel(slackfake.Channel{ID: "D0ALICE", Type: slackfake.IM, User: userAlice})
+	for _, s := range h.dns {
+		s.SetFault("", 0, dnstest.Fault{Delay: 300 * time.Millisecond}) // the worker stays busy
+	}
+	// One worker and one queue slot hold two; of four sent while the first
+	// is running, at least two are refused.
+	for i := range 4 {
+		ev := msgEvent("D0ALICE", userAlice, "84.200.10.7", fmt.Sprintf("1700008100.%06d", i))
+		ev["channel_type"] = "im"
+		h.sendEvent(ev)
+	}
+	h.waitMessage("busy notice in the DM", func(m slackfake.Message) bool {
+		return m.Channel == "D0ALICE" && m.ThreadTS != "" && strings.Contains(content(m), "overloaded")
+	})
 }

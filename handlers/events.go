@@ -120,7 +120,11 @@ func (b *Bot) onEventsAPI(ctx context.Context, payload json.RawMessage, retryAtt
 				if b.firstDelivery(ctx, cb.EventID) {
 					b.handleMessage(ctx, &ev)
 				}
-			}, func() (origin, bool) { return ev.busyOrigin(), mayBeBounce(&ev) })
+			}, func() (origin, bool) {
+				// A DM is always answered (a command, or the usage), so it
+				// is told too; elsewhere only what may be a bounce is.
+				return ev.busyOrigin(), ev.ChannelType == "im" || mayBeBounce(&ev)
+			})
 		}
 	case "app_mention":
 		var ev messageEvent

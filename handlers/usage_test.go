@@ -39,3 +39,20 @@ func TestUsageEchoesInputAsCode(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolRefusalIsShownAsCode: pool's refusal quotes the user's text, so
+// the whole message is one code span and none of it is read as mrkdwn.
+func TestPoolRefusalIsShownAsCode(t *testing.T) {
+	for _, text := range []string{"check 192.0.2.1-*x*", "check 192.0.2.0/16 _y_"} {
+		_, err := parseCommand(text)
+		if err == nil {
+			t.Fatalf("parseCommand(%q) succeeded; want a usage error", text)
+		}
+		sec := usageReply(err).Blocks[0].(*slack.SectionBlock)
+		got, _, _ := strings.Cut(sec.Text.Text, "\n")
+		got = strings.TrimPrefix(got, ":warning: ")
+		if !strings.HasPrefix(got, "`") || !strings.HasSuffix(got, "`") || strings.Count(got, "`") != 2 {
+			t.Errorf("parseCommand(%q): usage shows %q; want one code span", text, got)
+		}
+	}
+}
