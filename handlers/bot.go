@@ -61,10 +61,12 @@ type Config struct {
 	// upload it again.
 	FileBytesBudget int64
 	// ZoneBudget is where pool checks book their reverse domains' slots
-	// (pool.PaceDomain, pool.DefaultZoneRate): give the monitor scheduler's
-	// (monitor.Config.ZoneBudget) so a domain sees one budget from this
-	// replica; nil: the bot's own.
+	// (pool.PaceDomain), at ZoneRate diagnoses a second (0: pool's
+	// default; negative: unpaced): give the monitor scheduler's budget and
+	// rate (monitor.Config) so a domain sees one budget from this replica;
+	// nil: the bot's own.
 	ZoneBudget *keyrate.Limiter
+	ZoneRate   float64
 	// Slack bounds the waits on Slack (start-up attempts, socket handshake,
 	// stalled sockets); see SlackLimits in socket.go.
 	Slack SlackLimits
@@ -160,7 +162,7 @@ func New(out *Poster, diag Diagnoser, cfg Config) *Bot {
 		watches: cfg.Watches,
 		// One pacer for the bot: users checking one block together share
 		// its reverse domain's budget (with the monitors, given theirs).
-		pacer:   pool.NewRatePacerIn(cmp.Or(cfg.ZoneBudget, keyrate.New(0)), pool.DefaultZoneRate),
+		pacer:   pool.NewRatePacerIn(cmp.Or(cfg.ZoneBudget, keyrate.New(0)), cfg.ZoneRate),
 		log:     out.log,
 		metrics: out.metrics,
 		files: &fileReader{out: out, max: cfg.MaxFileBytes, log: out.log,

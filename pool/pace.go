@@ -49,8 +49,8 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// NewRatePacer paces at perSecond diagnoses per second and domain;
-// math.Inf(1) never waits. perSecond ≤ 0 means DefaultZoneRate.
+// NewRatePacer paces at perSecond diagnoses per second and domain:
+// 0 means DefaultZoneRate; negative or math.Inf(1) never waits.
 func NewRatePacer(perSecond float64) *RatePacer {
 	return NewRatePacerIn(keyrate.New(0), perSecond)
 }
@@ -59,7 +59,7 @@ func NewRatePacer(perSecond float64) *RatePacer {
 // PaceDomain: a process whose monitor scheduler books in the same budget
 // gives a domain's servers one rate in all, not one per caller.
 func NewRatePacerIn(budget *keyrate.Limiter, perSecond float64) *RatePacer {
-	if perSecond <= 0 {
+	if perSecond == 0 {
 		perSecond = DefaultZoneRate
 	}
 	return &RatePacer{rate: keyrate.PerSecond(perSecond), clock: wallClock{}, slots: budget}

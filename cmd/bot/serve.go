@@ -136,6 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			PingTimeout: cfg.SlackPingTimeout},
 		FileBytesBudget: int64(cfg.FileBytesBudget),
 		ZoneBudget:      zones,
+		ZoneRate:        monCfg.ZoneRate,
 	})
 
 	var background sync.WaitGroup
