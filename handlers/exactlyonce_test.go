@@ -191,3 +191,28 @@ func TestFailedLookupIsRepeated(t *testing.T) {
 		t.Errorf("%d posts and %d look-ups, want 1 and 2", p, r)
 	}
 }
+
+// TestRetriedAnnouncementIsFoundInALongThread: a monitor's thread lives for
+// good; replies come oldest first, so the look-up reads the whole thread,
+// and finds an attempt stored after more replies than any page bound.
+func TestRetriedAnnouncementIsFoundInALongThread(t *testing.T) {
+	h := startHarness(t)
+	parent := h.fake.AddMessage(slackfake.Message{Channel: chanOps, User: userAlice, Text: "check 84.200.10.9"})
+	for range maxLookupPages*lookupPageSize + 10 {
+		h.fake.AddMessage(slackfake.Message{Channel: chanOps, User: userAlice, ThreadTS: parent.TS, Text: "noted"})
+	}
+	w := watch.Key{IP: netip.MustParseAddr("84.200.10.9"), Channel: chanOps, Thread: parent.TS}
+	a := watch.Announcement{Kind: watch.KindFixed, Key: w, RequestedBy: userAlice,
+		Result: diagnose.Result{Status: diagnose.StatusPass}, IdempotencyKey: "fixed-long", Attempt: 1}
+	an := NewAnnouncer(h.poster)
+	if err := an.Announce(h.ctx(), a); err != nil {
+		t.Fatal(err)
+	}
+	a.Attempt = 2 // another replica, or a restart: look first
+	if err := an.Announce(h.ctx(), a); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.fake.CallsTo("chat.postMessage")); n != 1 {
+		t.Errorf("%d chat.postMessage calls, want 1: the first attempt, past %d replies, was not found", n, maxLookupPages*lookupPageSize)
+	}
+}

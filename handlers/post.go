@@ -263,9 +263,11 @@ func nextPostKey(ctx context.Context) postKey {
 // clockSkew is how far Slack's clock (message ts values) may be behind ours.
 const clockSkew = time.Minute
 
-// maxLookupPages bounds the pages (of lookupPageSize messages) read to find
-// an earlier attempt: its message is among the latest, and a busy channel
-// must not turn one post into an unbounded scan.
+// maxLookupPages bounds the pages (of lookupPageSize messages) of a
+// channel's history read to find an earlier top-level attempt: its message
+// is among the latest, and a busy channel must not turn one post into an
+// unbounded scan. A thread is read whole: replies come oldest first, and a
+// monitor's thread lives for good, so a bound would miss the newest.
 const (
 	maxLookupPages = 5
 	lookupPageSize = 200
@@ -292,7 +294,7 @@ func (b *Poster) findPost(ctx context.Context, channel, threadTS string, k postK
 		return ""
 	}
 	cursor := ""
-	for range maxLookupPages {
+	for page := 0; threadTS != "" || page < maxLookupPages; page++ {
 		// Not retried here: postKeyed's retry repeats the whole look-up.
 		var msgs []slack.Message
 		var next string
