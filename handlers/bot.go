@@ -28,9 +28,15 @@ import (
 	"github.com/rdnsbot/rdnsbot/pool"
 )
 
+// targetsDiagnoser diagnoses a request's targets: a Diagnoser, or a
+// diagnose.Session that a pool check of the same request shares.
+type targetsDiagnoser interface {
+	DiagnoseTargets(ctx context.Context, targets []string, opts diagnose.Options) diagnose.Batch
+}
+
 // Diagnoser runs the FCrDNS diagnosis; *diagnose.Diagnoser implements it.
 type Diagnoser interface {
-	DiagnoseTargets(ctx context.Context, targets []string, opts diagnose.Options) diagnose.Batch
+	targetsDiagnoser
 	// Session shares DNS answers across the addresses of a pool (CIDR
 	// block or range): pool.Check runs in one.
 	Session() *diagnose.Session

@@ -68,7 +68,7 @@ const noProbeText = ":information_source: The SMTP greeting probe is not set up 
 // origin's thread.
 func (b *Bot) check(ctx context.Context, o origin, targets []string, intro string) {
 	ctx = withLogAttrs(ctx, "targets", targets)
-	results, note := b.diagnose(ctx, o, targets)
+	results, note := b.diagnose(ctx, b.diag, o, targets)
 	note = b.probeSMTP(ctx, o, results, note)
 	thread := o.threadTS
 	if thread == "" {
@@ -100,12 +100,12 @@ func (b *Bot) check(ctx context.Context, o origin, targets []string, intro strin
 	b.log.InfoContext(ctx, "answered", "results", len(results))
 }
 
-// diagnose runs the targets through diagnose.DiagnoseTargets (one
-// diagnosis per distinct address) and renders each target's problem (a
-// host name may give results and an error together: its AAAA did not
-// answer, too many addresses) as a note.
-func (b *Bot) diagnose(ctx context.Context, o origin, targets []string) ([]diagnose.Result, string) {
-	batch := b.diag.DiagnoseTargets(ctx, targets, diagnose.Options{HELO: o.helo, Fresh: o.fresh})
+// diagnose runs the targets through in's DiagnoseTargets (one diagnosis
+// per distinct address) and renders each target's problem (a host name may
+// give results and an error together: its AAAA did not answer, too many
+// addresses) as a note.
+func (b *Bot) diagnose(ctx context.Context, in targetsDiagnoser, o origin, targets []string) ([]diagnose.Result, string) {
+	batch := in.DiagnoseTargets(ctx, targets, diagnose.Options{HELO: o.helo, Fresh: o.fresh})
 	for i := range batch.Diagnoses {
 		b.metrics.Diagnosed(o.metric(), &batch.Diagnoses[i])
 	}

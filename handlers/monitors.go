@@ -67,7 +67,7 @@ func (b *Bot) monitorCommand(ctx context.Context, o origin, cmd command) {
 	var baseline []diagnose.Result
 	note := ""
 	if len(cmd.targets) > 0 {
-		baseline, note = b.diagnose(ctx, o, cmd.targets)
+		baseline, note = b.diagnose(ctx, b.diag, o, cmd.targets)
 	}
 	addrs := slices.Collect(cmd.set.All())
 	for _, r := range baseline {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/slack-go/slack"
 
@@ -61,23 +62,30 @@ func (e *poolExamples) add(r diagnose.Result) {
 // targets' reports. Only the single targets are watched.
 func (b *Bot) checkPools(ctx context.Context, o origin, cmd command) {
 	ctx = withLogAttrs(ctx, "targets", cmd.names())
+	// The single targets and the pool at once, in one session: they ask
+	// the shared zone and name-server questions once.
+	sess := b.diag.Session()
 	var (
 		others []diagnose.Result
 		notes  []string
+		wg     sync.WaitGroup
 	)
 	if len(cmd.targets) > 0 {
-		var note string
-		others, note = b.diagnose(ctx, o, cmd.targets)
-		notes = append(notes, b.probeSMTP(ctx, o, others, note))
-	}
-	if o.smtp {
-		notes = append(notes, poolNoProbe)
+		wg.Go(func() {
+			var note string
+			others, note = b.diagnose(ctx, sess, o, cmd.targets)
+			notes = append(notes, b.probeSMTP(ctx, o, others, note))
+		})
 	}
 	var ex poolExamples
-	rep := pool.Check(ctx, b.diag.Session(), cmd.set.All(), pool.Config{Pacer: b.pacer, Options: diagnose.Options{HELO: o.helo, Fresh: o.fresh}, OnResult: func(r diagnose.Result) {
+	rep := pool.Check(ctx, sess, cmd.set.All(), pool.Config{Pacer: b.pacer, Options: diagnose.Options{HELO: o.helo, Fresh: o.fresh}, OnResult: func(r diagnose.Result) {
 		b.metrics.Diagnosed(o.metric(), &r)
 		ex.add(r)
 	}})
+	wg.Wait()
+	if o.smtp {
+		notes = append(notes, poolNoProbe)
+	}
 	s := rep.Summary()
 	notes = append(notes, poolNotWatched)
 	summary := poolSummaryMessage(cmd.pools, &s, others, strings.TrimSpace(strings.Join(notes, "\n")))
