@@ -2,7 +2,6 @@ package config
 
 import (
 	"math"
-	"time"
 
 	"github.com/rdnsbot/rdnsbot/monitor"
 )
@@ -16,12 +15,9 @@ func init() {
 	expected["MONITOR_ZONE_RATE"] = "a number of checks a second under one reverse domain, such as 100: 0 for the default, negative for no pacing"
 }
 
-// minMonitorInterval is the monitor scheduler's floor for MONITOR_INTERVAL.
-const minMonitorInterval = time.Second
-
 func (c *Config) validateMonitor(problem func(variable, format string, args ...any)) {
-	if c.MonitorInterval < minMonitorInterval {
-		problem("MONITOR_INTERVAL", "%s is shorter than %s", c.MonitorInterval, minMonitorInterval)
+	if c.MonitorInterval < monitor.MinInterval {
+		problem("MONITOR_INTERVAL", "%s is shorter than %s", c.MonitorInterval, monitor.MinInterval)
 	}
 	if c.MonitorUnansweredAfter < 0 {
 		problem("MONITOR_UNANSWERED_AFTER", "%s is negative", c.MonitorUnansweredAfter)

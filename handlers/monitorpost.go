@@ -108,15 +108,3 @@ func firstError(r *diagnose.Result) string {
 	}
 	return ""
 }
-
-// codes is names in code spans, or "none".
-func codes(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	out := make([]string, len(names))
-	for i, n := range names {
-		out[i] = code(n)
-	}
-	return strings.Join(out, ", ")
-}

@@ -120,7 +120,7 @@ func (b *Bot) startMonitor(ctx context.Context, o origin, req monitor.Request, n
 	}
 	m := textMessage(text)
 	if err := b.out.withRetry(ctx, func() error {
-		_, _, _, err := b.out.api.UpdateMessageContext(ctx, o.channel, ts, slack.MsgOptionText(m.Text, false), slack.MsgOptionBlocks(m.Blocks...))
+		_, _, _, err := b.out.api.UpdateMessageContext(ctx, o.channel, ts, postOptions(m, "")...)
 		return err
 	}); err != nil {
 		b.metrics.SlackErrors.Inc()
@@ -208,11 +208,6 @@ func (b *Bot) monitorsCommand(ctx context.Context, o origin) {
 	}
 	b.listReply(ctx, o, "Nothing is monitored in this conversation. `/rdns monitor &lt;targets&gt;` starts a monitor.",
 		"monitors", "*Monitored here*", lineEach(infos, monitorLine))
-}
-
-// capBlocks keeps a message within Block Kit's block limit.
-func capBlocks(blocks []slack.Block) []slack.Block {
-	return blocks[:min(len(blocks), maxBlocksPerMessage)]
 }
 
 // monitorLine describes one monitor in one line, with its state.

@@ -201,11 +201,7 @@ func poolSummaryMessage(pools []pool.Pool, s *pool.Summary, others []diagnose.Re
 		b.WriteString("\n" + note)
 	}
 	b.WriteString("\nDetails are in the thread.")
-	blocks := sections(b.String())
-	if len(blocks) > maxBlocksPerMessage {
-		blocks = blocks[:maxBlocksPerMessage]
-	}
-	return message{Text: clip.To(strings.Join(plain, "; "), maxFallbackChars), Blocks: blocks}
+	return message{Text: clip.To(strings.Join(plain, "; "), maxFallbackChars), Blocks: capBlocks(sections(b.String()))}
 }
 
 // addresses is "1 address" or "n addresses".
@@ -240,11 +236,7 @@ func zoneLines(s *pool.Summary, limit, addrChars int, full bool) string {
 		}
 		line += fmt.Sprintf(": %d (%s)", z.Count, escape(clip.To(z.Addresses, addrChars)))
 		if full && len(z.Nameservers) > 0 {
-			ns := make([]string, len(z.Nameservers))
-			for j, n := range z.Nameservers {
-				ns[j] = code(n)
-			}
-			line += ", served by " + strings.Join(ns, ", ")
+			line += ", served by " + codes(z.Nameservers)
 		}
 		if z.Provider != "" {
 			line += ", " + escape(z.Provider)
@@ -278,11 +270,7 @@ func poolDetailMessages(s *pool.Summary, ex *poolExamples, helo string) []messag
 			}
 			line := "• " + code(d.IP.String()) + ": " + code(d.Name)
 			if len(d.Addresses) > 0 {
-				quoted := make([]string, len(d.Addresses))
-				for j, a := range d.Addresses {
-					quoted[j] = code(a)
-				}
-				line += " → " + strings.Join(quoted, ", ")
+				line += " → " + codes(d.Addresses)
 			}
 			b.WriteString(clip.To(line, maxSectionChars/poolDetailLines) + "\n")
 		}

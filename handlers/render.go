@@ -41,6 +41,23 @@ func escape(s string) string { return mrkdwnEscaper.Replace(s) }
 // code renders untrusted text as inline code (diagnose.CodeSpan), escaped.
 func code(s string) string { return escape(diagnose.CodeSpan(s)) }
 
+// capBlocks keeps a message within Block Kit's block limit.
+func capBlocks(blocks []slack.Block) []slack.Block {
+	return blocks[:min(len(blocks), maxBlocksPerMessage)]
+}
+
+// codes is names in code spans, or "none".
+func codes(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = code(n)
+	}
+	return strings.Join(out, ", ")
+}
+
 // message is one chat.postMessage worth of content: blocks plus the plain
 // text fallback shown in notifications and by clients without Block Kit.
 type message struct {

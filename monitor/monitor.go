@@ -258,8 +258,9 @@ type Scheduler struct {
 	zone keyrate.Rate
 }
 
-// minInterval is MONITOR_INTERVAL's floor, meant for tests.
-const minInterval = time.Second
+// MinInterval is Config.Interval's floor (MONITOR_INTERVAL's), meant for
+// tests.
+const MinInterval = time.Second
 
 // New checks cfg and fills in defaults.
 func New(cfg Config) (*Scheduler, error) {
@@ -272,8 +273,8 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Interval == 0 {
 		cfg.Interval = time.Hour
 	}
-	if cfg.Interval < minInterval {
-		return nil, fmt.Errorf("monitor: interval %s is below the minimum of %s", cfg.Interval, minInterval)
+	if cfg.Interval < MinInterval {
+		return nil, fmt.Errorf("monitor: interval %s is below the minimum of %s", cfg.Interval, MinInterval)
 	}
 	loop.Default(&cfg.UnansweredAfter, 6*time.Hour)
 	loop.Default(&cfg.CheckLease, 2*time.Minute)

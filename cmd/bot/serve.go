@@ -167,17 +167,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("starting", "slack_api", cfg.APIURL, "resolver", diag.Resolver(), "workers", cfg.Workers,
 		"recheck_intervals", cfg.RecheckIntervals.String(), "watch_max_age", cfg.WatchMaxAge.String())
-	// On SIGTERM: say so at once; Run then lets in-flight jobs finish. The
-	// AfterFunc may not have run yet when Run returns, so it is also called
-	// after Run, once in all.
-	var stopping sync.Once
-	logStopping := func() {
-		stopping.Do(func() { log.Info("stopping", "reason", context.Cause(ctx).Error()) })
-	}
+	// On SIGTERM: say so at once; Run then lets in-flight jobs finish. When
+	// Run returns first, stopping the AfterFunc tells whether it never ran:
+	// then it is said here.
+	logStopping := func() { log.Info("stopping", "reason", context.Cause(ctx).Error()) }
 	stopAfter := context.AfterFunc(ctx, logStopping)
 	err = bot.Run(ctx)
-	stopAfter()
-	if ctx.Err() != nil {
+	if stopAfter() && ctx.Err() != nil {
 		logStopping()
 	}
 	stopSched()
