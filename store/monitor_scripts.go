@@ -65,27 +65,6 @@ local function bulk(cmd, key, list, flag)
   end
   return out, sum
 end
--- unqueue takes a channel out of the round robin once its queue is empty.
-local function unqueue(ch)
-  if redis.call('EXISTS', mqkey(ch)) == 0 then
-    redis.call('ZREM', MQ.wait, ch)
-    redis.call('ZREM', MQ.ready, ch)
-  end
-end
--- mclaim leases up to max addresses due at now for lease. It returns the
--- token (the lease's end), the claims (per channel served: the channel,
--- the count, then member, score and state of each; Go reads a held score
--- as the lease's end) and whether READY is left non-empty (nil: unknown).
---
--- Fairness is watch's (claimFair in scripts.go), dealt in bulk: the
--- channels of WAIT whose bound is due join READY at the back; the slots are
--- dealt evenly over the first max channels of READY, one more to the first
--- ones when they do not divide evenly; a channel with fewer due gives what
--- it has, and what is left is dealt again among those that had more, the
--- ones dealt less first. That is the round robin of one address per turn,
--- a channel's share taken in one go. A channel served goes to the back of
--- READY; one found with nothing more due goes to WAIT, bounded by its
--- queue's earliest score.
 -- forget counts gone addresses of monitor mid out (the Total cap's count and
 -- the monitor's) and deletes the monitor when it has none left.
 local function forget(mid, gone)
@@ -100,7 +79,20 @@ local function forget(mid, gone)
   if mv then redis.call('HDEL', P .. ':mu:' .. mparse(mv).u, mid) end
   redis.call('HDEL', P .. ':mc:' .. ch, th)
 end
-
+-- mclaim leases up to max addresses due at now for lease. It returns the
+-- token (the lease's end), the claims (per channel served: the channel,
+-- the count, then member, score and state of each; Go reads a held score
+-- as the lease's end) and whether READY is left non-empty (nil: unknown).
+--
+-- Fairness is watch's (claimDue in scripts.go), dealt in bulk: the
+-- channels of WAIT whose bound is due join READY at the back; the slots are
+-- dealt evenly over the first max channels of READY, one more to the first
+-- ones when they do not divide evenly; a channel with fewer due gives what
+-- it has, and what is left is dealt again among those that had more, the
+-- ones dealt less first. That is the round robin of one address per turn,
+-- a channel's share taken in one go. A channel served goes to the back of
+-- READY; one found with nothing more due goes to WAIT, bounded by its
+-- queue's earliest score.
 local function mclaim(now, max, lease)
   local tok = tonumber(now) + tonumber(lease)
   local held = tok - 0.5
@@ -356,7 +348,7 @@ else
 end
 local _, gone = bulk('HDEL', mskey(ch), members)
 bulk('ZREM', mqkey(ch), members)
-if gone > 0 then unqueue(ch) end
+if gone > 0 then unready(MQ, ch) end
 forget(mid, gone)
 return gone
 `)

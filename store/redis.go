@@ -514,7 +514,7 @@ func strs(v any, n int) ([]string, error) {
 	return out, nil
 }
 
-// claimReply reads a claimFair reply: the token, then one array of
+// claimReply reads a claimDue reply: the token, then one array of
 // strings per claim.
 func claimReply(v any) (int64, [][]string, error) {
 	a, ok := v.([]any)

@@ -38,7 +38,7 @@ local LEGACY = P .. ':due'
 local KIND = {p = 'progress', f = 'fixed', e = 'expired'}
 local function wkey(ip) return P .. ':w:' .. ip end
 local function qkey(ch) return P .. ':q:' .. ch end
--- WQ is the watches' schedule: channel queues, READY, WAIT (see claimFair).
+-- WQ is the watches' schedule: channel queues, READY, WAIT (see claimDue).
 local WQ = {ready = READY, wait = WAIT, q = qkey}
 local function parse(v)
   local u, s, c, st, pr, a, h = string.match(v, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|?([^|]*)$')
@@ -71,14 +71,18 @@ local function sched(ip, q, score, old, flag)
   redis.call('ZADD', qkey(q), score, ip)
   if not old or score < old then redis.call('ZADD', WAIT, 'LT', score, q) end
 end
--- dequeue takes member out of channel ch's queue of schedule Q, and the
--- channel out of the round robin once its queue is empty.
-local function dequeue(Q, ch, member)
-  redis.call('ZREM', Q.q(ch), member)
-  if redis.call('ZCARD', Q.q(ch)) == 0 then
+-- unready takes channel ch out of schedule Q's round robin once its queue
+-- is empty.
+local function unready(Q, ch)
+  if redis.call('EXISTS', Q.q(ch)) == 0 then
     redis.call('ZREM', Q.wait, ch)
     redis.call('ZREM', Q.ready, ch)
   end
+end
+-- dequeue takes member out of channel ch's queue of schedule Q.
+local function dequeue(Q, ch, member)
+  redis.call('ZREM', Q.q(ch), member)
+  unready(Q, ch)
 end
 local function unsched(ip, q)
   if q == '' then return end
@@ -150,12 +154,9 @@ end
 -- queue's earliest time. The second result says whether READY is left
 -- non-empty (nil: unknown).
 --
--- claimFair is that round robin over any set of channel queues: Q names
--- its READY and WAIT sets and its queue keys (Q.q), and Q.claim(out, member,
--- due_ms, tok, channel) leases one member (monitors share it, see
--- monitor_scripts.go).
-local function claimFair(Q, now, max, lease)
-  local READY, WAIT, qkey = Q.ready, Q.wait, Q.q
+-- (Monitors deal the same round robin in bulk, a channel's share at once:
+-- mclaim in monitor_scripts.go.)
+local function claimDue(now, max, lease)
   local tok = tonumber(now) + tonumber(lease)
   local out = {tok}
   max = tonumber(max)
@@ -189,7 +190,7 @@ local function claimFair(Q, now, max, lease)
         -- The next due IP too: whether the channel stays ready.
         local d = redis.call('ZRANGEBYSCORE', qkey(ch), '-inf', now, 'WITHSCORES', 'LIMIT', 0, 2)
         if d[1] then
-          Q.claim(out, d[1], d[2], tok, ch)
+          claimIP(out, d[1], d[2], tok, ch)
           served[ch], more = true, true
         end
         live[ch] = d[3] ~= nil
@@ -214,8 +215,6 @@ local function claimFair(Q, now, max, lease)
   if not left and #chans == max then left = nil end -- READY may hold more
   return out, left
 end
-WQ.claim = claimIP
-local function claimDue(now, max, lease) return claimFair(WQ, now, max, lease) end
 -- migrate moves up to 100 IPs from the schedule of before channel queues
 -- into the queue of their first watch's channel.
 local function migrate()
