@@ -219,9 +219,9 @@ func freePorts(tb testing.TB, host string, n int) []int {
 	tb.Helper()
 	ports := make([]int, n)
 	for i := range ports {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		l, err := listenFree(host)
 		if err != nil {
-			tb.Fatalf("redistest: find a free port: %v", err)
+			tb.Fatal(err)
 		}
 		defer l.Close()
 		ports[i] = l.Addr().(*net.TCPAddr).Port

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -95,21 +96,28 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("redistest: %w", err)
 	}
 	s := &Server{opts: opts, dir: dir, socket: filepath.Join(dir, "s")}
-	if opts.TCP != "" {
-		port := opts.port
-		if port == 0 {
-			if port, err = freePort(opts.TCP); err != nil {
-				os.RemoveAll(dir)
-				return nil, err
+	// A port of our choosing can still be taken before redis-server binds
+	// it: then again with another.
+	for attempt := 1; ; attempt++ {
+		if opts.TCP != "" {
+			port := opts.port
+			if port == 0 {
+				if port, err = freePort(opts.TCP); err != nil {
+					os.RemoveAll(dir)
+					return nil, err
+				}
 			}
+			s.addr = net.JoinHostPort(opts.TCP, strconv.Itoa(port))
 		}
-		s.addr = net.JoinHostPort(opts.TCP, strconv.Itoa(port))
+		err = s.start()
+		if err == nil {
+			return s, nil
+		}
+		if opts.TCP == "" || opts.port != 0 || attempt == 3 || !strings.Contains(err.Error(), "Address already in use") {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 	}
-	if err := s.start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	return s, nil
 }
 
 // Start starts a server for one test (or benchmark) and stops it and removes
@@ -142,12 +150,31 @@ func (s *Server) Dir() string { return s.dir }
 
 // freePort returns a TCP port free on host at the time of the call.
 func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	l, err := listenFree(host)
 	if err != nil {
-		return 0, fmt.Errorf("redistest: find a free port: %w", err)
+		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Ports are taken below the kernel's ephemeral range (32768–60999 on
+// Linux): a port the kernel hands out (listen on :0) is released before
+// redis-server binds it, and meanwhile any outgoing connection of the
+// machine (the tests' own clients) may be given it as its local port.
+// Below the range only another server picking the same port in that
+// instant can collide.
+const lowPort, highPort = 20000, 32768
+
+// listenFree listens on a free port of host below the ephemeral range.
+func listenFree(host string) (net.Listener, error) {
+	for range 100 {
+		p := lowPort + rand.IntN(highPort-lowPort)
+		if l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p))); err == nil {
+			return l, nil
+		}
+	}
+	return nil, errors.New("redistest: no free port found below the ephemeral range")
 }
 
 // Prefix returns a key prefix not yet handed out by this server, so tests
