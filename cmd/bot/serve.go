@@ -167,13 +167,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("starting", "slack_api", cfg.APIURL, "resolver", diag.Resolver(), "workers", cfg.Workers,
 		"recheck_intervals", cfg.RecheckIntervals.String(), "watch_max_age", cfg.WatchMaxAge.String())
-	// On SIGTERM: say so at once; Run then lets in-flight jobs finish. When
-	// Run returns first, stopping the AfterFunc tells whether it never ran:
-	// then it is said here.
-	logStopping := func() { log.Info("stopping", "reason", context.Cause(ctx).Error()) }
+	// On SIGTERM: say so at once; Run then lets in-flight jobs finish. The
+	// AfterFunc may have been started but not have logged yet when Run
+	// returns (its stop does not wait for it), so it is also called after
+	// Run, once in all.
+	var stopping sync.Once
+	logStopping := func() {
+		stopping.Do(func() { log.Info("stopping", "reason", context.Cause(ctx).Error()) })
+	}
 	stopAfter := context.AfterFunc(ctx, logStopping)
 	err = bot.Run(ctx)
-	if stopAfter() && ctx.Err() != nil {
+	stopAfter()
+	if ctx.Err() != nil {
 		logStopping()
 	}
 	stopSched()
